@@ -1,0 +1,94 @@
+"""The workspace schema as numbered migrations, one list per area.
+
+Each migration is a list of SQL statements applied in one transaction; ``meta`` records the last
+one applied per area (``schema_version`` for the core, ``schema_version:<area>`` for the others).
+Never edit a released migration: append a new one. An area (metrics, slices...) keeps its own
+list in a module named in :data:`AREAS` that defines ``MIGRATIONS``, so areas never collide.
+
+Conventions the rest of the code relies on:
+- ids are BIGINT/INTEGER assigned by the single writer (``max(id) + 1``), not sequences, so bulk
+  inserts through Arrow can carry them;
+- annotations (ground truth) and predictions share one column layout ("objects"): a box
+  (x, y, w, h in pixels) for every spatial kind, ``geometry`` as WKB for polygon / polyline / point,
+  ``mask_rle`` as a COCO compressed RLE string (size = the data row's height x width), NER spans as
+  [span_start, span_end) character offsets, ``answer`` for radio and checklist classifications
+  (a checklist with several ticked options is one object per option);
+- ``data_rows.label_rev`` and ``run_rows.pred_rev`` are bumped whenever a row's ground truth or a
+  run's predictions on it change; the metrics engine compares them to the revisions it computed
+  with to find stale rows.
+"""
+
+from __future__ import annotations
+
+OBJECT_COLUMNS = """
+  id BIGINT NOT NULL,
+  data_row_id BIGINT NOT NULL,
+  feature_id INTEGER NOT NULL,
+  kind VARCHAR NOT NULL,
+  answer VARCHAR,
+  x DOUBLE, y DOUBLE, w DOUBLE, h DOUBLE,
+  geometry BLOB,
+  mask_rle VARCHAR,
+  span_start INTEGER, span_end INTEGER,
+  area DOUBLE,
+  external_id VARCHAR,
+  source VARCHAR NOT NULL,
+  created_at TIMESTAMP NOT NULL
+"""
+
+MIGRATIONS: list[list[str]] = [
+    # 1: the foundation
+    [
+        "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+        """CREATE TABLE datasets (
+            id INTEGER PRIMARY KEY, name VARCHAR NOT NULL UNIQUE, description VARCHAR,
+            created_at TIMESTAMP NOT NULL)""",
+        """CREATE TABLE data_rows (
+            id BIGINT NOT NULL, global_key VARCHAR NOT NULL, dataset_id INTEGER NOT NULL,
+            media_type VARCHAR NOT NULL, row_data VARCHAR NOT NULL, width INTEGER, height INTEGER,
+            split VARCHAR NOT NULL, label_rev INTEGER NOT NULL, created_at TIMESTAMP NOT NULL)""",
+        """CREATE TABLE metadata_fields (
+            name VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, options VARCHAR[])""",
+        """CREATE TABLE row_metadata (
+            data_row_id BIGINT NOT NULL, field VARCHAR NOT NULL, value_string VARCHAR,
+            value_number DOUBLE, value_datetime TIMESTAMP)""",
+        "CREATE TABLE tags (data_row_id BIGINT NOT NULL, tag VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)",
+        """CREATE TABLE features (
+            id INTEGER PRIMARY KEY, name VARCHAR NOT NULL UNIQUE, kind VARCHAR NOT NULL,
+            options VARCHAR[], external_id VARCHAR, created_at TIMESTAMP NOT NULL)""",
+        f"CREATE TABLE annotations ({OBJECT_COLUMNS}, iscrowd BOOLEAN NOT NULL)",
+        """CREATE TABLE models (
+            id INTEGER PRIMARY KEY, name VARCHAR NOT NULL UNIQUE, created_at TIMESTAMP NOT NULL)""",
+        """CREATE TABLE model_runs (
+            id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL, name VARCHAR NOT NULL,
+            config JSON NOT NULL, created_at TIMESTAMP NOT NULL, UNIQUE (model_id, name))""",
+        """CREATE TABLE run_rows (
+            run_id INTEGER NOT NULL, data_row_id BIGINT NOT NULL, pred_rev INTEGER NOT NULL)""",
+        f"""CREATE TABLE predictions ({OBJECT_COLUMNS}, run_id INTEGER NOT NULL,
+            confidence DOUBLE NOT NULL, probabilities DOUBLE[])""",
+        "CREATE UNIQUE INDEX data_rows_id ON data_rows (id)",
+        "CREATE UNIQUE INDEX data_rows_key ON data_rows (global_key)",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+#: area name -> module defining ``MIGRATIONS``; applied in this order (core first)
+AREAS: dict[str, str] = {
+    "core": "slicewise.store.schema",
+    "metrics": "slicewise.metrics.schema",
+    "slices": "slicewise.slices.schema",
+}
+
+
+def area_migrations(area: str) -> list[list[str]]:
+    """The migrations of one area; an area whose module does not exist yet has none."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(AREAS[area])
+    except ModuleNotFoundError as exc:
+        if exc.name == AREAS[area]:
+            return []
+        raise
+    return list(mod.MIGRATIONS)

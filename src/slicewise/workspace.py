@@ -1,0 +1,716 @@
+"""The workspace: the SDK's entry point. The CLI and the server call these same methods.
+
+>>> import tempfile, os, slicewise
+>>> ws = slicewise.open(os.path.join(tempfile.mkdtemp(), "ws.duckdb"))
+>>> ds = ws.create_dataset("pets")
+>>> ws.add_data_rows("pets", [{"global_key": "img1", "row_data": "img1.jpg", "width": 64, "height": 48,
+...                            "split": "valid", "metadata": {"camera": "cam-02"}}]).inserted
+1
+>>> _ = ws.create_feature("cat", "bbox")
+>>> ws.add_annotations([{"data_row": "img1", "feature": "cat", "bbox": [1, 2, 10, 10]}]).inserted
+1
+>>> run = ws.create_run("detector", "v1", config={"epochs": 3})
+>>> ws.add_predictions(run, [{"data_row": "img1", "feature": "cat", "bbox": [1, 2, 9, 10],
+...                           "confidence": 0.8}]).inserted
+1
+>>> ws.counts()["predictions"], run.ref
+(1, 'detector/v1')
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from slicewise.errors import ConflictError, NotFoundError, Problem, Report, ValidationError
+from slicewise.store import Store
+from slicewise.types.domain import DataRow, Dataset, Feature, Model, ModelRun
+from slicewise.types.frame import ObjectFrame
+from slicewise.types.kinds import Kind, MediaType, MetadataKind, Split, parse_enum
+
+ObjectsIn = ObjectFrame | Iterable[Mapping[str, Any]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class WriteResult:
+    """What a write did: counts, the problems of rejected records, and warnings."""
+
+    inserted: int = 0
+    skipped: int = 0  # already present (idempotent re-import)
+    replaced: int = 0
+    rejected: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    def merge(self, other: WriteResult) -> WriteResult:
+        return WriteResult(self.inserted + other.inserted, self.skipped + other.skipped,
+                           self.replaced + other.replaced, self.rejected + other.rejected,
+                           self.warnings + other.warnings)
+
+
+class Workspace:
+    """One DuckDB file holding datasets, data rows, the ontology, ground truth, models and runs."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.store = Store(path, read_only=read_only)
+        self.path = self.store.path
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.path)!r})"
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> Any:
+        """Run a read-only SQL query on a fresh cursor; returns a DuckDB relation result."""
+        return self.store.cursor().execute(query, params or [])
+
+    def counts(self) -> dict[str, int]:
+        cur = self.store.cursor()
+        tables = ["datasets", "data_rows", "features", "annotations", "models", "model_runs", "predictions", "tags"]
+        return {t: int(cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}  # type: ignore[index]
+
+    # -- datasets ----------------------------------------------------------------------------
+    def create_dataset(self, name: str, description: str | None = None, *, exist_ok: bool = False) -> Dataset:
+        name = _name(name, "dataset")
+        with self.store.transaction() as con:
+            found = con.execute("SELECT id FROM datasets WHERE name = ?", [name]).fetchone()
+            if found:
+                if exist_ok:
+                    return self.dataset(name)
+                raise ConflictError(f"dataset {name!r} already exists", fix="pick another name or pass exist_ok=True")
+            con.execute("INSERT INTO datasets VALUES (?, ?, ?, ?)",
+                        [self.store.next_id("datasets"), name, description, _now()])
+        return self.dataset(name)
+
+    def dataset(self, name: str) -> Dataset:
+        row = self.sql("SELECT id, name, description, created_at FROM datasets WHERE name = ?", [name]).fetchone()
+        if not row:
+            raise NotFoundError(f"no dataset named {name!r}", fix=_did_you_mean(name, [d.name for d in self.datasets()]))
+        return Dataset(id=row[0], name=row[1], description=row[2], created_at=row[3])
+
+    def datasets(self) -> list[Dataset]:
+        rows = self.sql("SELECT id, name, description, created_at FROM datasets ORDER BY id").fetchall()
+        return [Dataset(id=r[0], name=r[1], description=r[2], created_at=r[3]) for r in rows]
+
+    # -- metadata schema ---------------------------------------------------------------------
+    def define_metadata(self, name: str, kind: str | MetadataKind, options: Sequence[str] | None = None) -> None:
+        """Declare a typed metadata field. ``enum`` fields need their options."""
+        mk = parse_enum(MetadataKind, str(kind), "metadata kind")
+        name = _name(name, "metadata field", pattern_ok=True)
+        if mk is MetadataKind.ENUM and not options:
+            raise ValidationError(Problem("an enum field needs its options", field=name, fix="pass options=[...]"))
+        with self.store.transaction() as con:
+            have = con.execute("SELECT kind FROM metadata_fields WHERE name = ?", [name]).fetchone()
+            if have and have[0] != mk.value:
+                raise ConflictError(f"metadata field {name!r} is already a {have[0]} field", where=name,
+                                    fix="use another name")
+            con.execute("INSERT OR REPLACE INTO metadata_fields VALUES (?, ?, ?)",
+                        [name, mk.value, list(options) if options else None])
+
+    def metadata_fields(self) -> dict[str, dict[str, Any]]:
+        rows = self.sql("SELECT name, kind, options FROM metadata_fields ORDER BY name").fetchall()
+        return {r[0]: {"kind": r[1], "options": r[2]} for r in rows}
+
+    # -- data rows ---------------------------------------------------------------------------
+    def add_data_rows(self, dataset: str, rows: Iterable[Mapping[str, Any]], *, skip_invalid: bool = False,
+                      on_progress: Any = None) -> WriteResult:
+        """Add data rows to a dataset (created if missing). Rows whose global key exists are skipped.
+
+        Each row: ``global_key``, ``row_data`` (a path/URI, or the text itself for text rows),
+        optional ``media_type`` (image|text, default image), ``width``, ``height``, ``split``,
+        ``metadata`` (dict; fields not yet declared are declared from the value's type), ``tags``.
+        """
+        rows = list(rows)
+        rep = Report()
+        fields_known = self.metadata_fields()
+        new_fields: dict[str, str] = {}
+        keys_seen: set[str] = set()
+        good: list[dict[str, Any]] = []
+        for i, r in enumerate(rows):
+            loc = str(r.get("location") or f"row {i}")
+            n_before = len(rep.errors)
+            key = r.get("global_key")
+            if key is None or str(key) == "":
+                rep.error("missing global key", loc, "global_key", "give every data row a unique global_key")
+                continue
+            key = str(key)
+            if key in keys_seen:
+                rep.error(f"duplicate global key {key!r} in this batch", loc, "global_key", "make global keys unique")
+                continue
+            keys_seen.add(key)
+            if r.get("row_data") in (None, ""):
+                rep.error("missing row_data", loc, "row_data", "give the image path/URI, or the text")
+            mt = str(r.get("media_type") or "image").lower()
+            if mt not in {m.value for m in MediaType}:
+                rep.error(f"unknown media type {mt!r}", loc, "media_type", "use image or text")
+            split = str(r.get("split") or "none").lower()
+            if split not in {s.value for s in Split}:
+                rep.error(f"unknown split {split!r}", loc, "split", "use train, valid, test or none")
+            md = {}
+            for fname, value in (r.get("metadata") or {}).items():
+                kind = (fields_known.get(fname) or {}).get("kind") or new_fields.get(fname)
+                if kind is None:
+                    kind = new_fields[fname] = _infer_metadata_kind(value)
+                ok, typed = _coerce_metadata(value, kind, (fields_known.get(fname) or {}).get("options"))
+                if not ok:
+                    rep.error(f"{value!r} is not a valid {kind} value", loc, f"metadata.{fname}", typed)
+                else:
+                    md[fname] = (kind, typed)
+            if len(rep.errors) == n_before:
+                good.append({"key": key, "row_data": str(r["row_data"]), "media_type": mt,
+                             "width": r.get("width"), "height": r.get("height"), "split": split,
+                             "metadata": md, "tags": list(r.get("tags") or [])})
+        if rep.errors and not skip_invalid:
+            raise ValidationError(rep.errors)
+        result = WriteResult(rejected=rep.errors, warnings=rep.warnings)
+        with self.store.transaction() as con:
+            ds = self._dataset_id(con, dataset)
+            existing = self._ids_for_keys(con, [g["key"] for g in good])
+            fresh = [g for g in good if g["key"] not in existing]
+            result.skipped = len(good) - len(fresh)
+            for fname, kind in new_fields.items():
+                con.execute("INSERT OR IGNORE INTO metadata_fields VALUES (?, ?, NULL)", [fname, kind])
+            if fresh:
+                start = self.store.next_id("data_rows")
+                ids = np.arange(start, start + len(fresh), dtype=np.int64)
+                now = _now()
+                self.store.insert_arrow("data_rows", pa.table({
+                    "id": ids, "global_key": [g["key"] for g in fresh], "dataset_id": pa.array([ds] * len(fresh), pa.int32()),
+                    "media_type": [g["media_type"] for g in fresh], "row_data": [g["row_data"] for g in fresh],
+                    "width": pa.array([g["width"] for g in fresh], pa.int32()),
+                    "height": pa.array([g["height"] for g in fresh], pa.int32()),
+                    "split": [g["split"] for g in fresh], "label_rev": pa.array([0] * len(fresh), pa.int32()),
+                    "created_at": pa.array([now] * len(fresh), pa.timestamp("us")),
+                }))
+                self._write_metadata(con, [(int(i), g["metadata"]) for i, g in zip(ids, fresh, strict=True)])
+                self._write_tags(con, [(int(i), t) for i, g in zip(ids, fresh, strict=True) for t in g["tags"]])
+            result.inserted = len(fresh)
+        return result
+
+    def data_row(self, global_key: str) -> DataRow:
+        rows = self.data_rows(keys=[global_key])
+        if not rows:
+            raise NotFoundError(f"no data row with global key {global_key!r}")
+        return rows[0]
+
+    def data_rows(self, *, dataset: str | None = None, keys: Sequence[str] | None = None, ids: Sequence[int] | None = None,
+                  limit: int | None = None, offset: int = 0) -> list[DataRow]:
+        """Data rows with their metadata and tags, in id order (or the order of ``keys``/``ids``)."""
+        where, params = ["TRUE"], []
+        if dataset is not None:
+            where.append("d.dataset_id = ?")
+            params.append(self.dataset(dataset).id)
+        if keys is not None:
+            where.append("list_contains(?, r.global_key)")
+            params.append(list(keys))
+        if ids is not None:
+            where.append("list_contains(?, r.id)")
+            params.append([int(i) for i in ids])
+        lim = f"LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
+        cur = self.store.cursor()
+        rows = cur.execute(f"""
+            SELECT r.id, r.global_key, d.name, r.media_type, r.row_data, r.width, r.height, r.split, r.created_at
+            FROM data_rows r JOIN datasets d ON d.id = r.dataset_id
+            WHERE {' AND '.join(where)} ORDER BY r.id {lim}""", params).fetchall()
+        ids_ = [r[0] for r in rows]
+        md: dict[int, dict[str, Any]] = {i: {} for i in ids_}
+        tags: dict[int, list[str]] = {i: [] for i in ids_}
+        if ids_:
+            for rid, fname, s, n, t in cur.execute(
+                    "SELECT data_row_id, field, value_string, value_number, value_datetime FROM row_metadata "
+                    "WHERE list_contains(?, data_row_id) ORDER BY field", [ids_]).fetchall():
+                md[rid][fname] = s if s is not None else (n if n is not None else t)
+            for rid, tag in cur.execute("SELECT data_row_id, tag FROM tags WHERE list_contains(?, data_row_id) "
+                                        "ORDER BY tag", [ids_]).fetchall():
+                tags[rid].append(tag)
+        out = [DataRow(id=r[0], global_key=r[1], dataset=r[2], media_type=r[3], row_data=r[4], width=r[5],
+                       height=r[6], split=r[7], created_at=r[8], metadata=md[r[0]], tags=tags[r[0]]) for r in rows]
+        if keys is not None:
+            order = {k: i for i, k in enumerate(keys)}
+            out.sort(key=lambda d: order.get(d.global_key, 0))
+        return out
+
+    def set_split(self, keys: Sequence[str], split: str | Split) -> int:
+        sp = parse_enum(Split, str(split), "split")
+        with self.store.transaction() as con:
+            ids = self._require_keys(con, keys)
+            con.execute("UPDATE data_rows SET split = ? WHERE list_contains(?, id)", [sp.value, list(ids.values())])
+        return len(ids)
+
+    def set_metadata(self, global_key: str, values: Mapping[str, Any]) -> None:
+        """Set (or, with a value of None, remove) metadata fields of one data row."""
+        self.update_metadata({global_key: values})
+
+    def update_metadata(self, values_by_key: Mapping[str, Mapping[str, Any]]) -> None:
+        known = self.metadata_fields()
+        rep = Report()
+        typed: list[tuple[str, dict[str, tuple[str, Any]]]] = []
+        removals: list[tuple[str, str]] = []
+        new_fields: dict[str, str] = {}
+        for key, values in values_by_key.items():
+            md = {}
+            for fname, value in values.items():
+                if value is None:
+                    removals.append((key, fname))
+                    continue
+                kind = (known.get(fname) or {}).get("kind") or new_fields.setdefault(fname, _infer_metadata_kind(value))
+                ok, v = _coerce_metadata(value, kind, (known.get(fname) or {}).get("options"))
+                if ok:
+                    md[fname] = (kind, v)
+                else:
+                    rep.error(f"{value!r} is not a valid {kind} value", key, f"metadata.{fname}", v)
+            typed.append((key, md))
+        if rep.errors:
+            raise ValidationError(rep.errors)
+        with self.store.transaction() as con:
+            ids = self._require_keys(con, list(values_by_key))
+            for fname, kind in new_fields.items():
+                con.execute("INSERT OR IGNORE INTO metadata_fields VALUES (?, ?, NULL)", [fname, kind])
+            pairs = [(ids[k], f) for k, md in typed for f in md] + [(ids[k], f) for k, f in removals]
+            if pairs:
+                con.execute("DELETE FROM row_metadata WHERE (data_row_id, field) IN (SELECT unnest(?), unnest(?))",
+                            [[p[0] for p in pairs], [p[1] for p in pairs]])
+            self._write_metadata(con, [(ids[k], md) for k, md in typed])
+
+    def add_tags(self, keys: Sequence[str], tags: Sequence[str]) -> int:
+        """Tag data rows (e.g. ``re-label``). Returns how many (row, tag) pairs were new."""
+        tags = [_name(t, "tag", pattern_ok=True) for t in tags]
+        with self.store.transaction() as con:
+            ids = self._require_keys(con, keys)
+            have = set(con.execute("SELECT data_row_id, tag FROM tags WHERE list_contains(?, data_row_id)",
+                                   [list(ids.values())]).fetchall())
+            new = [(i, t) for i in ids.values() for t in tags if (i, t) not in have]
+            self._write_tags(con, new)
+        return len(new)
+
+    def remove_tags(self, keys: Sequence[str], tags: Sequence[str]) -> int:
+        with self.store.transaction() as con:
+            ids = self._require_keys(con, keys)
+            n = con.execute("SELECT count(*) FROM tags WHERE list_contains(?, data_row_id) AND list_contains(?, tag)",
+                            [list(ids.values()), list(tags)]).fetchone()[0]  # type: ignore[index]
+            con.execute("DELETE FROM tags WHERE list_contains(?, data_row_id) AND list_contains(?, tag)",
+                        [list(ids.values()), list(tags)])
+        return int(n)
+
+    def tags(self) -> dict[str, int]:
+        """Every tag with its number of data rows."""
+        return dict(self.sql("SELECT tag, count(*) FROM tags GROUP BY tag ORDER BY tag").fetchall())
+
+    # -- ontology ----------------------------------------------------------------------------
+    def create_feature(self, name: str, kind: str | Kind, options: Sequence[str] | None = None, *,
+                       external_id: str | None = None, exist_ok: bool = False) -> Feature:
+        """Add a feature (class) to the ontology. Radio and checklist features may list their options."""
+        k = parse_enum(Kind, str(kind), "kind")
+        name = _name(name, "feature", pattern_ok=True)
+        with self.store.transaction() as con:
+            have = con.execute("SELECT kind FROM features WHERE name = ?", [name]).fetchone()
+            if have:
+                if exist_ok and have[0] == k.value:
+                    return self.feature(name)
+                raise ConflictError(f"feature {name!r} already exists as a {have[0]}",
+                                    fix="pick another name" + (" or pass exist_ok=True" if have[0] == k.value else ""))
+            con.execute("INSERT INTO features VALUES (?, ?, ?, ?, ?, ?)",
+                        [self.store.next_id("features"), name, k.value, list(options) if options else None,
+                         external_id, _now()])
+        return self.feature(name)
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features():
+            if f.name == name:
+                return f
+        raise NotFoundError(f"no feature named {name!r}", fix=_did_you_mean(name, [f.name for f in self.features()]))
+
+    def features(self) -> list[Feature]:
+        rows = self.sql("SELECT id, name, kind, options, external_id FROM features ORDER BY id").fetchall()
+        return [Feature(id=r[0], name=r[1], kind=r[2], options=r[3], external_id=r[4]) for r in rows]
+
+    # -- models and runs ---------------------------------------------------------------------
+    def create_model(self, name: str, *, exist_ok: bool = True) -> Model:
+        name = _name(name, "model")
+        with self.store.transaction() as con:
+            if not con.execute("SELECT 1 FROM models WHERE name = ?", [name]).fetchone():
+                con.execute("INSERT INTO models VALUES (?, ?, ?)", [self.store.next_id("models"), name, _now()])
+            elif not exist_ok:
+                raise ConflictError(f"model {name!r} already exists", fix="pick another name")
+        row = self.sql("SELECT id, name, created_at FROM models WHERE name = ?", [name]).fetchone()
+        return Model(id=row[0], name=row[1], created_at=row[2])
+
+    def models(self) -> list[Model]:
+        return [Model(id=r[0], name=r[1], created_at=r[2])
+                for r in self.sql("SELECT id, name, created_at FROM models ORDER BY id").fetchall()]
+
+    def create_run(self, model: str, name: str, config: Mapping[str, Any] | None = None, *,
+                   exist_ok: bool = False) -> ModelRun:
+        """Create a model run (the model is created if missing)."""
+        m = self.create_model(model)
+        name = _name(name, "run")
+        with self.store.transaction() as con:
+            if con.execute("SELECT 1 FROM model_runs WHERE model_id = ? AND name = ?", [m.id, name]).fetchone():
+                if not exist_ok:
+                    raise ConflictError(f"run {model}/{name} already exists", fix="pick another run name or pass exist_ok=True")
+            else:
+                con.execute("INSERT INTO model_runs VALUES (?, ?, ?, ?, ?)",
+                            [self.store.next_id("model_runs"), m.id, name, json.dumps(dict(config or {})), _now()])
+        return self.run(f"{model}/{name}")
+
+    def run(self, ref: str | int | ModelRun) -> ModelRun:
+        """A run by ``model/run`` reference, by id, or (when the name is unique) by run name alone."""
+        if isinstance(ref, ModelRun):
+            return ref
+        runs = self.runs()
+        for r in runs:
+            if (isinstance(ref, int) and r.id == ref) or r.ref == ref or str(r.id) == str(ref):
+                return r
+        same = [r for r in runs if r.name == ref]
+        if len(same) == 1:
+            return same[0]
+        raise NotFoundError(f"no model run {ref!r}" + (" (the name is ambiguous)" if same else ""),
+                            fix=_did_you_mean(str(ref), [r.ref for r in runs]) or "create it with create_run")
+
+    def runs(self) -> list[ModelRun]:
+        rows = self.sql("""SELECT r.id, m.name, r.name, r.config, r.created_at FROM model_runs r
+                           JOIN models m ON m.id = r.model_id ORDER BY r.id""").fetchall()
+        return [ModelRun(id=r[0], model=r[1], name=r[2], config=json.loads(r[3]), created_at=r[4]) for r in rows]
+
+    def update_run_config(self, run: str | int | ModelRun, **changes: Any) -> ModelRun:
+        """Merge settings into a run's config (e.g. grids); metrics read them when computed."""
+        r = self.run(run)
+        cfg = {**r.config, **changes}
+        with self.store.transaction() as con:
+            con.execute("UPDATE model_runs SET config = ? WHERE id = ?", [json.dumps(cfg), r.id])
+        return self.run(r.id)
+
+    def add_run_rows(self, run: str | int | ModelRun, keys: Sequence[str]) -> int:
+        """Put data rows in a run even when it has no prediction on them (they can be true negatives)."""
+        r = self.run(run)
+        with self.store.transaction() as con:
+            ids = self._require_keys(con, keys)
+            return self._ensure_run_rows(con, r.id, np.array(list(ids.values()), np.int64), bump=False)
+
+    # -- ground truth and predictions ---------------------------------------------------------
+    def add_annotations(self, objects: ObjectsIn, *, source: str = "sdk", skip_invalid: bool = False,
+                        create_features: bool = False) -> WriteResult:
+        """Add ground truth. Objects from the same ``source`` on the same data rows are replaced,
+        so re-importing a file is idempotent."""
+        return self._add_objects(objects, run=None, source=source, skip_invalid=skip_invalid,
+                                 create_features=create_features)
+
+    def add_predictions(self, run: str | int | ModelRun, objects: ObjectsIn, *, source: str = "sdk",
+                        skip_invalid: bool = False, create_features: bool = False) -> WriteResult:
+        """Add a run's predictions (a missing confidence means 1.0). Same replace rule as annotations."""
+        return self._add_objects(objects, run=self.run(run), source=source, skip_invalid=skip_invalid,
+                                 create_features=create_features)
+
+    def annotations(self, global_key: str | None = None) -> list[dict[str, Any]]:
+        """Ground truth as dicts (of one data row, or all)."""
+        return self._objects("annotations", None, global_key)
+
+    def predictions(self, run: str | int | ModelRun, global_key: str | None = None) -> list[dict[str, Any]]:
+        return self._objects("predictions", self.run(run).id, global_key)
+
+    def delete_predictions(self, run: str | int | ModelRun, keys: Sequence[str] | None = None) -> int:
+        r = self.run(run)
+        with self.store.transaction() as con:
+            cond, params = "run_id = ?", [r.id]
+            if keys is not None:
+                ids = self._require_keys(con, keys)
+                cond += " AND list_contains(?, data_row_id)"
+                params.append(list(ids.values()))
+            rows = con.execute(f"SELECT DISTINCT data_row_id FROM predictions WHERE {cond}", params).fetchnumpy()
+            n = con.execute(f"SELECT count(*) FROM predictions WHERE {cond}", params).fetchone()[0]  # type: ignore[index]
+            con.execute(f"DELETE FROM predictions WHERE {cond}", params)
+            self._ensure_run_rows(con, r.id, rows["data_row_id"], bump=True)
+        return int(n)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _add_objects(self, objects: ObjectsIn, *, run: ModelRun | None, source: str, skip_invalid: bool,
+                     create_features: bool) -> WriteResult:
+        rep = Report()
+        frame = objects if isinstance(objects, ObjectFrame) else ObjectFrame.from_records(objects, report=rep)
+        rep.problems += frame.problems(predictions=run is not None).problems
+        bad = np.zeros(len(frame), bool)
+        loc_index = {loc: i for i, loc in enumerate(frame.location)}
+        cur = self.store.cursor()
+        # data rows
+        keys = np.unique(frame.data_row.astype(str)) if len(frame) else np.array([], str)
+        known = dict(cur.execute("SELECT global_key, id FROM data_rows WHERE list_contains(?, global_key)",
+                                 [keys.tolist()]).fetchall())
+        row_info = {r[0]: r[1:] for r in cur.execute(
+            "SELECT global_key, media_type, width, height, length(row_data) FROM data_rows "
+            "WHERE list_contains(?, global_key)", [keys.tolist()]).fetchall()}
+        row_ids = np.array([known.get(k, -1) for k in frame.data_row], dtype=np.int64)
+        what = "prediction" if run else "annotation"
+        for i in np.flatnonzero(row_ids < 0):
+            rep.error(f"{what} for unknown data row {frame.data_row[i]!r}", frame.location[i], "data_row",
+                      "import the data rows first, or check the key/file name")
+        # features
+        feats = {f.name: f for f in self.features()}
+        to_create: dict[str, str] = {}
+        for name, kind in {(f, k) for f, k in zip(frame.feature, frame.kind, strict=True)}:
+            have = feats.get(name)
+            if have is None and create_features:
+                if to_create.get(name, kind) != kind:
+                    rep.error(f"class {name!r} is used with two kinds ({to_create[name]}, {kind})", "", "feature",
+                              "give each class one kind")
+                to_create[name] = kind
+        for i, (name, kind) in enumerate(zip(frame.feature, frame.kind, strict=True)):
+            have = feats.get(name)
+            if have is None and name not in to_create:
+                rep.error(f"unknown class {name!r}", frame.location[i], "feature",
+                          _did_you_mean(name, list(feats)) or "define it with create_feature (or --create-features)")
+            elif have is not None and have.kind != kind and not (have.kind == "checklist" and kind == "radio"):
+                rep.error(f"class {name!r} is a {have.kind} feature, not {kind}", frame.location[i], "feature",
+                          f"give a {have.kind} geometry for it")
+            elif have is not None and have.options and frame.answer[i] is not None and frame.answer[i] not in have.options:
+                rep.error(f"answer {frame.answer[i]!r} is not an option of {name!r}", frame.location[i], "answer",
+                          "use one of: " + ", ".join(have.options))
+            info = row_info.get(frame.data_row[i])
+            if info is None:
+                continue
+            media, width, height, textlen = info
+            if kind == Kind.NER.value:
+                if media != "text":
+                    rep.error("a NER span needs a text data row", frame.location[i], "span", "attach it to a text row")
+                elif frame.span_end[i] > textlen:
+                    rep.error(f"span [{frame.span_start[i]}, {frame.span_end[i]}) is outside the text ({textlen} characters)",
+                              frame.location[i], "span", "offsets count characters of the row's text, end exclusive")
+            if kind == Kind.MASK.value and frame.mask_size[i] is not None and width and height \
+                    and tuple(frame.mask_size[i]) != (height, width):
+                rep.error(f"RLE size {list(frame.mask_size[i])} differs from the image's [{height}, {width}]",
+                          frame.location[i], "mask.size", "encode the mask at the image's height x width")
+        for p in rep.errors:
+            if p.location in loc_index:
+                bad[loc_index[p.location]] = True
+        # every record at an errored location is bad (several objects may share one location)
+        if rep.errors:
+            bad_locs = {p.location for p in rep.errors}
+            bad |= np.array([loc in bad_locs for loc in frame.location], bool)
+        if rep.errors and not skip_invalid:
+            raise ValidationError(rep.errors)
+        good = frame.take(~bad)
+        result = WriteResult(rejected=rep.errors, warnings=rep.warnings)
+        with self.store.transaction() as con:
+            for name, kind in to_create.items():
+                con.execute("INSERT INTO features VALUES (?, ?, ?, NULL, NULL, ?)",
+                            [self.store.next_id("features"), name, kind, _now()])
+            fid = dict(con.execute("SELECT name, id FROM features").fetchall())
+            rid = row_ids[~bad]
+            table = "predictions" if run else "annotations"
+            touched = np.unique(rid)
+            cond = "source = ? AND list_contains(?, data_row_id)" + (" AND run_id = ?" if run else "")
+            params: list[Any] = [source, touched.tolist()] + ([run.id] if run else [])
+            result.replaced = int(con.execute(f"SELECT count(*) FROM {table} WHERE {cond}", params).fetchone()[0])  # type: ignore[index]
+            con.execute(f"DELETE FROM {table} WHERE {cond}", params)
+            n = len(good)
+            start = self.store.next_id(table)
+            cols: dict[str, Any] = {
+                "id": np.arange(start, start + n, dtype=np.int64), "data_row_id": rid,
+                "feature_id": pa.array([fid[f] for f in good.feature], pa.int32()),
+                "kind": pa.array(good.kind.tolist(), pa.string()),
+                "answer": pa.array(good.answer.tolist(), pa.string()),
+                "x": _nullable(good.x), "y": _nullable(good.y), "w": _nullable(good.w), "h": _nullable(good.h),
+                "geometry": pa.array(good.geometry.tolist(), pa.binary()),
+                "mask_rle": pa.array(good.mask_rle.tolist(), pa.string()),
+                "span_start": pa.array(good.span_start, pa.int32(), mask=good.span_start < 0),
+                "span_end": pa.array(good.span_end, pa.int32(), mask=good.span_end < 0),
+                "area": _nullable(good.area), "external_id": pa.array(good.external_id.tolist(), pa.string()),
+                "source": pa.array([source] * n, pa.string()),
+                "created_at": pa.array([_now()] * n, pa.timestamp("us")),
+            }
+            if run:
+                conf = np.where(np.isnan(good.confidence), 1.0, good.confidence)
+                cols |= {"run_id": pa.array([run.id] * n, pa.int32()), "confidence": conf,
+                         "probabilities": pa.array(good.probabilities.tolist(), pa.list_(pa.float64()))}
+            else:
+                cols["iscrowd"] = good.iscrowd
+            self.store.insert_arrow(table, pa.table(cols))
+            if run:
+                self._ensure_run_rows(con, run.id, touched, bump=True)
+            elif len(touched):
+                con.execute("UPDATE data_rows SET label_rev = label_rev + 1 WHERE list_contains(?, id)", [touched.tolist()])
+            result.inserted = n
+        return result
+
+    def _ensure_run_rows(self, con: Any, run_id: int, ids: np.ndarray, *, bump: bool) -> int:
+        if not len(ids):
+            return 0
+        con.register("_sw_ids", pa.table({"data_row_id": np.asarray(ids, np.int64)}))
+        try:
+            if bump:
+                con.execute("UPDATE run_rows SET pred_rev = pred_rev + 1 WHERE run_id = ? "
+                            "AND data_row_id IN (SELECT data_row_id FROM _sw_ids)", [run_id])
+            n = con.execute("""INSERT INTO run_rows SELECT ?, i.data_row_id, 1 FROM _sw_ids i
+                               WHERE i.data_row_id NOT IN (SELECT data_row_id FROM run_rows WHERE run_id = ?)""",
+                            [run_id, run_id]).fetchone()
+        finally:
+            con.unregister("_sw_ids")
+        return int(n[0]) if n else 0
+
+    def _objects(self, table: str, run_id: int | None, key: str | None) -> list[dict[str, Any]]:
+        from shapely import from_wkb
+
+        where, params = ["TRUE"], []
+        if run_id is not None:
+            where.append("o.run_id = ?")
+            params.append(run_id)
+        if key is not None:
+            where.append("r.global_key = ?")
+            params.append(key)
+        extra = "o.confidence, o.probabilities" if table == "predictions" else "o.iscrowd"
+        rel = self.store.cursor().execute(f"""
+            SELECT o.id, r.global_key AS data_row, f.name AS feature, o.kind, o.answer, o.x, o.y, o.w, o.h,
+                   o.geometry, o.mask_rle, o.span_start, o.span_end, o.area, o.external_id, o.source, r.width, r.height, {extra}
+            FROM {table} o JOIN data_rows r ON r.id = o.data_row_id JOIN features f ON f.id = o.feature_id
+            WHERE {' AND '.join(where)} ORDER BY o.id""", params)
+        names = [d[0] for d in rel.description]
+        out = []
+        for row in rel.fetchall():
+            d = dict(zip(names, row, strict=True))
+            kind = d["kind"]
+            obj: dict[str, Any] = {"id": d["id"], "data_row": d["data_row"], "feature": d["feature"], "kind": kind}
+            if kind in ("bbox", "polygon", "mask", "polyline"):
+                obj["bbox"] = [d["x"], d["y"], d["w"], d["h"]]
+            if kind in ("polygon", "polyline", "point") and d["geometry"] is not None:
+                g = from_wkb(d["geometry"])
+                if kind == "point":
+                    obj["point"] = [g.x, g.y]
+                elif kind == "polyline":
+                    obj["line"] = [list(c) for c in g.coords]
+                else:
+                    polys = list(g.geoms) if hasattr(g, "geoms") else [g]
+                    obj["polygon"] = [[list(c) for c in p.exterior.coords[:-1]] for p in polys]
+            if kind == "mask":
+                obj["mask"] = {"size": [d["height"], d["width"]], "counts": d["mask_rle"]}
+            if kind == "ner":
+                obj["span"] = [d["span_start"], d["span_end"]]
+            if kind in ("radio", "checklist"):
+                obj["answer"] = d["answer"]
+            for k in ("area", "external_id", "confidence", "probabilities", "iscrowd"):
+                if k in d and d[k] is not None and not (isinstance(d[k], float) and np.isnan(d[k])):
+                    obj[k] = d[k]
+            obj["source"] = d["source"]
+            out.append(obj)
+        return out
+
+    def _dataset_id(self, con: Any, name: str) -> int:
+        row = con.execute("SELECT id FROM datasets WHERE name = ?", [name]).fetchone()
+        if row:
+            return int(row[0])
+        did = self.store.next_id("datasets")
+        con.execute("INSERT INTO datasets VALUES (?, ?, NULL, ?)", [did, _name(name, "dataset"), _now()])
+        return did
+
+    def _ids_for_keys(self, con: Any, keys: Sequence[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        con.register("_sw_keys", pa.table({"k": pa.array(list(keys), pa.string())}))
+        try:
+            return dict(con.execute("SELECT global_key, id FROM data_rows JOIN _sw_keys ON k = global_key").fetchall())
+        finally:
+            con.unregister("_sw_keys")
+
+    def _require_keys(self, con: Any, keys: Sequence[str]) -> dict[str, int]:
+        ids = self._ids_for_keys(con, list(keys))
+        missing = [k for k in keys if k not in ids]
+        if missing:
+            raise NotFoundError(f"{len(missing)} unknown data row key(s): {', '.join(map(repr, missing[:5]))}",
+                                fix="check the global keys")
+        return ids
+
+    def _write_metadata(self, con: Any, items: list[tuple[int, dict[str, tuple[str, Any]]]]) -> None:
+        rid, fld, s, n, t = [], [], [], [], []
+        for i, md in items:
+            for fname, (kind, v) in md.items():
+                rid.append(i)
+                fld.append(fname)
+                s.append(v if kind in ("string", "enum") else None)
+                n.append(v if kind == "number" else None)
+                t.append(v if kind == "datetime" else None)
+        if rid:
+            self.store.insert_arrow("row_metadata", pa.table({
+                "data_row_id": pa.array(rid, pa.int64()), "field": fld, "value_string": pa.array(s, pa.string()),
+                "value_number": pa.array(n, pa.float64()), "value_datetime": pa.array(t, pa.timestamp("us"))}))
+
+    def _write_tags(self, con: Any, pairs: list[tuple[int, str]]) -> None:
+        if pairs:
+            self.store.insert_arrow("tags", pa.table({
+                "data_row_id": pa.array([p[0] for p in pairs], pa.int64()), "tag": [p[1] for p in pairs],
+                "created_at": pa.array([_now()] * len(pairs), pa.timestamp("us"))}))
+
+
+def open(path: str | Path, *, read_only: bool = False) -> Workspace:  # noqa: A001
+    """Open the workspace at ``path``, creating it (and migrating it) as needed."""
+    return Workspace(path, read_only=read_only)
+
+
+def _nullable(a: np.ndarray) -> pa.Array:
+    a = np.asarray(a, dtype=np.float64)
+    return pa.array(a, pa.float64(), mask=np.isnan(a))
+
+
+def _name(value: str, what: str, *, pattern_ok: bool = False) -> str:
+    v = str(value).strip()
+    if not v:
+        raise ValidationError(Problem(f"{what} name is empty", field="name", fix=f"give the {what} a name"))
+    if not pattern_ok and "/" in v:
+        raise ValidationError(Problem(f"{what} name {v!r} contains '/'", field="name", fix="'/' separates model and run"))
+    return v
+
+
+def _did_you_mean(name: str, choices: Sequence[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(choices), n=3)
+    return ("did you mean " + " or ".join(map(repr, close)) + "?") if close else ""
+
+
+def _infer_metadata_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return MetadataKind.STRING.value
+    if isinstance(value, int | float | np.integer | np.floating):
+        return MetadataKind.NUMBER.value
+    if isinstance(value, datetime | date):
+        return MetadataKind.DATETIME.value
+    return MetadataKind.STRING.value
+
+
+def _coerce_metadata(value: Any, kind: str, options: Sequence[str] | None) -> tuple[bool, Any]:
+    """(True, typed value) or (False, how to fix)."""
+    if kind == "number":
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            return False, "give a number"
+        return (True, v) if np.isfinite(v) else (False, "give a finite number")
+    if kind == "datetime":
+        if isinstance(value, datetime):
+            return True, value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+        if isinstance(value, date):
+            return True, datetime(value.year, value.month, value.day)
+        try:
+            v = datetime.fromisoformat(str(value))
+        except ValueError:
+            return False, "give an ISO 8601 date-time such as 2024-05-01T12:00:00"
+        return True, v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v
+    if kind == "enum":
+        if options and str(value) not in options:
+            return False, "use one of: " + ", ".join(options)
+        return True, str(value)
+    return True, str(value)
