@@ -418,11 +418,11 @@ class Workspace:
         return self._add_objects(objects, run=self.run(run), source=source, skip_invalid=skip_invalid,
                                  create_features=create_features)
 
-    def annotations(self, global_key: str | None = None) -> list[dict[str, Any]]:
-        """Ground truth as dicts (of one data row, or all)."""
+    def annotations(self, global_key: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Ground truth as dicts (of one data row, of a list of rows, or all)."""
         return self._objects("annotations", None, global_key)
 
-    def predictions(self, run: str | int | ModelRun, global_key: str | None = None) -> list[dict[str, Any]]:
+    def predictions(self, run: str | int | ModelRun, global_key: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
         return self._objects("predictions", self.run(run).id, global_key)
 
     def delete_predictions(self, run: str | int | ModelRun, keys: Sequence[str] | None = None) -> int:
@@ -563,16 +563,19 @@ class Workspace:
             con.unregister("_sw_ids")
         return int(n[0]) if n else 0
 
-    def _objects(self, table: str, run_id: int | None, key: str | None) -> list[dict[str, Any]]:
+    def _objects(self, table: str, run_id: int | None, key: str | Sequence[str] | None) -> list[dict[str, Any]]:
         from shapely import from_wkb
 
         where, params = ["TRUE"], []
         if run_id is not None:
             where.append("o.run_id = ?")
             params.append(run_id)
-        if key is not None:
+        if isinstance(key, str):
             where.append("r.global_key = ?")
             params.append(key)
+        elif key is not None:
+            where.append("list_contains(?, r.global_key)")
+            params.append(list(key))
         extra = "o.confidence, o.probabilities" if table == "predictions" else "o.iscrowd"
         rel = self.store.cursor().execute(f"""
             SELECT o.id, r.global_key AS data_row, f.name AS feature, o.kind, o.answer, o.x, o.y, o.w, o.h,
