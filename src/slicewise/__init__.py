@@ -16,8 +16,30 @@ from slicewise.errors import (
     StoreError,
     ValidationError,
 )
-from slicewise.types import DataRow, Dataset, Feature, Kind, Model, ModelRun, ObjectFrame
-from slicewise.workspace import Workspace, WriteResult, open
+from slicewise.types.domain import DataRow, Dataset, Feature, Model, ModelRun
+from slicewise.types.kinds import Kind
+
+# Loaded on first use, so that `slicewise --help` does not import duckdb, numba or shapely.
+_LAZY = {
+    "open": "slicewise.workspace",
+    "Workspace": "slicewise.workspace",
+    "WriteResult": "slicewise.workspace",
+    "ObjectFrame": "slicewise.types.frame",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'slicewise' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __version__ = "0.1.0"
 

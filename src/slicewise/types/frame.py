@@ -325,11 +325,10 @@ def validate(frame: ObjectFrame, *, predictions: bool) -> Report:
         if not g.is_valid:
             rep.warn(f"polygon is invalid ({is_valid_reason(g)}); kept and repaired with make_valid for IoU",
                      frame.location[i], "polygon", "fix the ring order if this was not intended")
-    if frame.probabilities is not None:
-        for i, p in enumerate(frame.probabilities):
-            if p is not None and (any(not math.isfinite(v) or v < 0 or v > 1 for v in p)):
-                rep.error("class probabilities must be finite and in [0, 1]", frame.location[i],
-                          "probabilities", "give one probability per option, each in [0, 1]")
+    for j, probs in enumerate(frame.probabilities):
+        if probs is not None and any(not math.isfinite(v) or v < 0 or v > 1 for v in probs):
+            rep.error("class probabilities must be finite and in [0, 1]", frame.location[j],
+                      "probabilities", "give one probability per option, each in [0, 1]")
     return rep
 
 

@@ -52,7 +52,7 @@ class MetadataKind(StrEnum):
 
 def parse_enum(enum: type[StrEnum], value: str, what: str) -> StrEnum:
     """``enum(value)`` with an error that lists the valid values."""
-    from slicewise.errors import ValidationError, Problem
+    from slicewise.errors import Problem, ValidationError
 
     try:
         return enum(str(value).lower())
