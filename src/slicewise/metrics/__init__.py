@@ -1,0 +1,67 @@
+"""The metrics engine: greedy matching over confidence x IoU grids, per-row / per-feature views,
+confusion matrix, precision-recall curves, the COCO protocol and custom metrics.
+
+Public API (every function takes the workspace first and a run as ``ModelRun``, id or ``model/run``):
+
+- ``compute_metrics(ws, run, *, on_progress=None, full=False) -> JobStatus``: match the run (one greedy
+  pass per confidence threshold of its grid), store the match records. Incremental: when the job is
+  ``stale`` only the rows whose labels or predictions changed are recomputed (``full=True`` redoes all).
+- ``job_status(ws, run) -> JobStatus`` (``state`` pending|running|ready|failed|stale, ``done``, ``total``,
+  ``error``); ``retry(ws, run) -> JobStatus`` re-runs a failed (or any) job.
+- ``grids(ws, run) -> (confidence_grid, iou_grid)``; ``set_grids(ws, run, confidence=None, iou=None)``
+  validates (sorted, in [0, 1]) and stores them in the run config (the job becomes stale).
+  Other run settings (``ws.update_run_config``): ``metrics_matching`` = "class-agnostic" (default) or
+  "within-class"; ``metrics_radius`` = buffer radius in px for points and polylines (default 70).
+- ``row_metrics_table(ws, run, confidence, iou) -> str``: name of a DuckDB table with ONE row per data row
+  of the run: data_row_id, tp, fp, fn, tn (INTEGER), precision, recall, f1, iou (DOUBLE, NULL when
+  undefined), conf_min, conf_max, conf_mean (over the predictions kept at c), n_predictions,
+  n_annotations. ``confidence`` must be a value of the run's confidence grid; ``iou`` may be any value.
+  Materialised on first use and cached per (run, c, t); dropped when the metrics are recomputed.
+- ``row_feature_metrics_table(ws, run, confidence, iou) -> str``: the same per (data_row_id, feature_id)
+  for the features labelled or predicted (kept at c) on the row (tn is 0 there).
+- ``feature_metrics(ws, run, confidence, iou, rows=None) -> list[dict]``: per feature totals
+  (feature_id, feature, tp, fp, fn, precision, recall, f1, iou (mean over rows), n_rows).
+- ``confusion_matrix(ws, run, confidence, iou, rows=None) -> ConfusionMatrix`` (``classes`` incl. "None"
+  last, ``counts`` as a list of lists [true][pred]); ``confusion_cell_rows(ws, run, confidence, iou,
+  true_class, pred_class, rows=None) -> (sql, params)`` selecting ``data_row_id`` of that cell.
+- ``pr_curve(ws, run, feature=None, rows=None, iou=0.5) -> PRCurve``: precision/recall/f1 at every grid
+  confidence, a fine curve at every distinct confidence value, and the F1-optimal confidence.
+- ``coco_eval(ws, run, iou_type="bbox"|"segm") -> CocoResult``: pycocotools-identical stats (12),
+  per-class AP and the precision array.
+- ``add_custom_metrics(ws, run, records | path) -> int`` (records: dicts with ``data_row`` (global key),
+  ``name``, ``value`` and optional ``feature``; path: CSV or Parquet with those columns);
+  ``custom_metrics_table(ws, run) -> str`` ("custom_metrics": run_id, data_row_id, feature_id, name, value).
+
+``rows`` restricts a view to a subset of data rows: ``None`` or ``(sql, params)`` whose SQL selects one
+column ``data_row_id`` (what the query compiler produces).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Lazy: the store imports slicewise.metrics.schema on every open; numba/shapely load on first use.
+_LAZY = {
+    "CocoResult": "coco", "coco_eval": "coco",
+    "add_custom_metrics": "custom", "custom_metrics_table": "custom",
+    "JobStatus": "engine", "compute_metrics": "engine", "grids": "engine", "job_status": "engine",
+    "retry": "engine", "set_grids": "engine",
+    "ConfusionMatrix": "views", "PRCurve": "views", "confusion_cell_rows": "views",
+    "confusion_matrix": "views", "feature_metrics": "views", "pr_curve": "views",
+    "row_feature_metrics_table": "views", "row_metrics_table": "views",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"slicewise.metrics.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'slicewise.metrics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
