@@ -1,0 +1,75 @@
+"""The FastAPI app factory and ``serve``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from slicewise.server import errors
+from slicewise.server.deps import AppState
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+_NO_UI = """<!doctype html><meta charset=utf-8><title>slicewise</title>
+<body style="font-family:system-ui;margin:3rem"><h1>slicewise</h1>
+<p>The API is up (<a href="/docs">/docs</a>), but the web app is not built.
+Run <code>make web</code> (or <code>cd web &amp;&amp; npm ci &amp;&amp; npm run build</code>) and reload.</p>"""
+
+
+def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = None,
+               cache_dir: str | Path | None = None) -> FastAPI:
+    """The app serving one workspace: the JSON API under ``/api``, the built web app everywhere else."""
+    import slicewise
+    from slicewise.server.routers import ROUTERS
+
+    ws = slicewise.open(workspace_path)
+    path = Path(ws.path).resolve()
+    cache = Path(cache_dir) if cache_dir else path.parent / f".{path.name}.cache" / "thumbs"
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        ws.close()
+
+    app = FastAPI(lifespan=lifespan, title="slicewise", version=slicewise.__version__ if hasattr(slicewise, "__version__") else "0",
+                  description="Model error analysis: data rows, model runs, metrics, filters and slices.")
+    app.state.sw = AppState(ws=ws, base=path.parent, cache_dir=cache)
+    app.add_middleware(GZipMiddleware, minimum_size=2000)
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router, prefix="/api")
+    static = Path(static_dir) if static_dir else STATIC
+    _mount_spa(app, static.resolve())
+
+    return app
+
+
+def _mount_spa(app: FastAPI, static: Path) -> None:
+    @app.get("/{path:path}", include_in_schema=False)
+    def spa(path: str, request: Request) -> Response:
+        if path.startswith("api/"):
+            raise HTTPException(404, f"no API endpoint /{path}; see /docs")
+        index = static / "index.html"
+        if path:
+            target = (static / path).resolve()
+            # never leave the static folder, whatever the path says
+            if target.is_relative_to(static) and target.is_file():
+                cache = "public, max-age=31536000, immutable" if "/assets/" in f"/{path}" else "no-cache"
+                return FileResponse(target, headers={"Cache-Control": cache})
+        if index.is_file():
+            return FileResponse(index, headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(_NO_UI)
+
+
+def serve(workspace_path: str | Path, host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Serve the workspace (blocking) and print the address."""
+    import uvicorn
+
+    app = create_app(workspace_path)
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    print(f"slicewise is serving {workspace_path} at http://{shown}:{port}/  (Ctrl+C to stop)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,101 @@
+"""Model runs: list, detail, the metrics job (status, compute, retry) and the threshold grids."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from slicewise.server import lib
+from slicewise.server.deps import AppState, get_run, state
+from slicewise.types.domain import ModelRun
+from slicewise.workspace import Workspace
+
+router = APIRouter(tags=["model runs"])
+
+
+def _job(ws: Workspace, run: ModelRun) -> dict[str, Any] | None:
+    if not lib.has("metrics", "job_status"):
+        return None
+    js = lib.need("metrics").job_status(ws, run)
+    return _plain(js)
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump()  # type: ignore[no-any-return]
+    if hasattr(obj, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(obj)
+    return dict(obj)
+
+
+def _run_json(ws: Workspace, run: ModelRun, *, headline: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {**run.model_dump(), "ref": run.ref, "job": _job(ws, run), "grids": None,
+                           "headline": None}
+    if lib.has("metrics", "grids"):
+        conf, iou = lib.need("metrics").grids(ws, run)
+        out["grids"] = {"confidence": [float(v) for v in conf], "iou": [float(v) for v in iou]}
+    if headline and lib.has("metrics", "run_summary") and (out["job"] or {}).get("state") in ("ready", "stale"):
+        out["headline"] = _plain(lib.need("metrics").run_summary(ws, run))
+    return out
+
+
+@router.get("/runs", summary="Every model run with its metrics job status, row count and headline metrics")
+def runs(st: AppState = Depends(state)) -> list[dict[str, Any]]:
+    return [_run_json(st.ws, r, headline=True) for r in st.ws.runs()]
+
+
+@router.get("/runs/{run_id}", summary="One model run")
+def run(run_id: str, st: AppState = Depends(state)) -> dict[str, Any]:
+    return _run_json(st.ws, get_run(st.ws, run_id), headline=True)
+
+
+@router.get("/runs/{run_id}/job", summary="The metrics job's state: pending, running, ready, failed or stale")
+def job(run_id: str, st: AppState = Depends(state)) -> dict[str, Any]:
+    r = get_run(st.ws, run_id)
+    lib.need("metrics")
+    return _job(st.ws, r) or {}
+
+
+def _start(st: AppState, run: ModelRun, fn_name: str) -> dict[str, Any]:
+    metrics = lib.need("metrics")
+    fn = getattr(metrics, fn_name)
+    alive = st.jobs.get(run.id)
+    if alive is None or not alive.is_alive():
+        def work() -> None:
+            # a failure is recorded in the job status, which the banner shows
+            with contextlib.suppress(Exception):
+                fn(st.ws, run)
+
+        th = threading.Thread(target=work, name=f"metrics-{run.id}", daemon=True)
+        st.jobs[run.id] = th
+        th.start()
+        th.join(0.05)
+    return _job(st.ws, run) or {}
+
+
+@router.post("/runs/{run_id}/job/compute", summary="Compute (or bring up to date) the run's metrics, in the background")
+def compute(run_id: str, st: AppState = Depends(state)) -> dict[str, Any]:
+    return _start(st, get_run(st.ws, run_id), "compute_metrics")
+
+
+@router.post("/runs/{run_id}/job/retry", summary="Retry a failed metrics job")
+def retry(run_id: str, st: AppState = Depends(state)) -> dict[str, Any]:
+    return _start(st, get_run(st.ws, run_id), "retry")
+
+
+class Grids(BaseModel):
+    confidence: list[float] | None = Field(None, min_length=1, max_length=101)
+    iou: list[float] | None = Field(None, min_length=1, max_length=101)
+
+
+@router.put("/runs/{run_id}/grids", summary="Replace the confidence and/or IoU threshold grids")
+def set_grids(run_id: str, grids: Grids, st: AppState = Depends(state)) -> dict[str, Any]:
+    r = get_run(st.ws, run_id)
+    lib.need("metrics").set_grids(st.ws, r, confidence=grids.confidence, iou=grids.iou)
+    return _run_json(st.ws, get_run(st.ws, r.id), headline=False)
