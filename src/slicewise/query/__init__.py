@@ -1,0 +1,46 @@
+"""Filter, sort and page the data rows of a model run; facets for the filter panel.
+
+Public API (the CLI, the server and the slices package call these):
+
+- AST (canonical, JSON): :class:`Cond`, :class:`Has`, :class:`And`, :class:`Or`, :class:`Not`, the
+  :data:`Filter` type adapter, :class:`Sort`, :class:`Query`.
+- Text: ``parse(text) -> filter node``, ``to_text(node) -> str``, ``parse_sort(text) -> list[Sort]``,
+  ``sort_to_text(sorts) -> str``.
+- ``search(ws, run, query=None, confidence=None, iou=None, limit=50, offset=0, *, sort=None, cursor=None)
+  -> Page`` (``total``, ``rows`` of ``data_row_id, global_key, sort_value, sort_values``, ``next_cursor``).
+- ``count(ws, run, filter=None, confidence=None, iou=None) -> int``.
+- ``row_ids_sql(ws, run, filter=None, confidence=None, iou=None) -> (sql, params)`` selecting one column
+  ``data_row_id``: the ``rows=`` argument of the metrics functions.
+- ``facets(ws, run, filter=None, confidence=None, iou=None) -> Facets``.
+- ``compile_filter(ws, run, filter, confidence, iou) -> (where_sql, params)`` over ``data_rows r``.
+
+``run`` is a run reference (``"model/run"``, id or ModelRun) or None for every data row of the
+workspace (metric, confidence and prediction fields then need a run). ``confidence``/``iou`` default to
+the run's config ``view_confidence``/``view_iou``, else 0.5. Every function accepts the filter as a node,
+its JSON dict, or its text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slicewise.query.ast import And, Cond, Filter, Has, Not, Or, Query, Sort, and_
+from slicewise.query.compiler import Compiler, as_filter
+from slicewise.query.facets import Facets, Histogram, facets
+from slicewise.query.search import Page, PageRow, as_query, count, row_ids_sql, search, thresholds
+from slicewise.query.text import parse, parse_sort, sort_to_text, to_text
+
+
+def compile_filter(ws: Any, run: Any, filter: Any, confidence: float | None = None,
+                   iou: float | None = None) -> tuple[str, list[Any]]:
+    """The WHERE condition (over ``data_rows r``) and its parameters for a run's rows matching ``filter``."""
+    from slicewise.query.search import _compiler
+
+    return _compiler(ws, run, confidence, iou).where(as_filter(filter))
+
+
+__all__ = [
+    "And", "Compiler", "Cond", "Facets", "Filter", "Has", "Histogram", "Not", "Or", "Page", "PageRow", "Query",
+    "Sort", "and_", "as_filter", "as_query", "compile_filter", "count", "facets", "parse", "parse_sort",
+    "row_ids_sql", "search", "sort_to_text", "thresholds", "to_text",
+]

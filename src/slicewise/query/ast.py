@@ -1,0 +1,123 @@
+"""The canonical form of a query: a pydantic AST that serialises to JSON.
+
+This is what the API, the web UI and stored slices use; the text syntax (:mod:`slicewise.query.text`)
+parses to it and prints from it. Five node types, told apart by ``type``:
+
+- ``{"type": "and", "all": [...]}``, ``{"type": "or", "any": [...]}``, ``{"type": "not", "of": {...}}``
+- ``{"type": "cond", "field": "iou", "op": "<", "value": 0.5}``: a comparison on one field
+  (``feature`` narrows a metric, confidence or count to one feature; ``at_confidence`` pins a metric
+  to a confidence threshold other than the one being viewed)
+- ``{"type": "has", "what": "annotation" | "prediction" | "tag", "name": "person"}``: the data row has
+  ground truth / a prediction (of feature ``name``, or of any feature when ``name`` is null) / the tag
+
+>>> f = And(all=[Cond(field="iou", op="<", value=0.5), Not(of=Has(what="tag", name="reviewed"))])
+>>> Filter.validate_json(Filter.dump_json(f)) == f
+True
+>>> Cond(field="split", op="=", value="valid").model_dump(exclude_none=True)
+{'type': 'cond', 'field': 'split', 'op': '=', 'value': 'valid'}
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+Op = Literal["=", "!=", "<", "<=", ">", ">=", "between", "in", "not in", "contains", "is none", "is any"]
+OPS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=", "between", "in", "not in", "contains", "is none", "is any")
+Scalar = float | int | str | bool
+Value = Scalar | list[Scalar] | None
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Cond(_Node):
+    """``field op value``. ``between`` takes ``[low, high]`` (inclusive), ``in``/``not in`` a list,
+    ``is none``/``is any`` no value."""
+
+    type: Literal["cond"] = "cond"
+    field: str
+    op: Op
+    value: Value = None
+    feature: str | None = None
+    at_confidence: float | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _shape(cls, v: Any, info: Any) -> Any:
+        op = info.data.get("op")
+        if op == "between" and not (isinstance(v, list) and len(v) == 2):
+            raise ValueError("'between' needs a value [low, high]")
+        if op in ("in", "not in") and not isinstance(v, list):
+            raise ValueError(f"{op!r} needs a list value")
+        if op in ("is none", "is any") and v is not None:
+            raise ValueError(f"{op!r} takes no value")
+        if op not in ("between", "in", "not in", "is none", "is any") and (v is None or isinstance(v, list)):
+            raise ValueError(f"{op!r} needs one value")
+        return v
+
+
+class Has(_Node):
+    """The data row has ground truth / a prediction / a tag (of ``name``, or of any when ``name`` is null)."""
+
+    type: Literal["has"] = "has"
+    what: Literal["annotation", "prediction", "tag"]
+    name: str | None = None
+
+
+class And(_Node):
+    type: Literal["and"] = "and"
+    all: list[FilterNode]
+
+
+class Or(_Node):
+    type: Literal["or"] = "or"
+    any: list[FilterNode]
+
+
+class Not(_Node):
+    type: Literal["not"] = "not"
+    of: FilterNode
+
+
+FilterNode = Annotated[Cond | Has | And | Or | Not, Field(discriminator="type")]
+And.model_rebuild()
+Or.model_rebuild()
+Not.model_rebuild()
+
+#: validates / dumps any filter node: ``Filter.validate_python(dict)``, ``Filter.dump_json(node)``
+Filter: TypeAdapter[Cond | Has | And | Or | Not] = TypeAdapter(FilterNode)
+
+
+class Sort(_Node):
+    """Sort by a field (a metric, ``confidence.max``, ``metadata.<name>``, ``created_at``...)."""
+
+    field: str
+    desc: bool = False
+    feature: str | None = None
+    at_confidence: float | None = None
+
+
+class Query(_Node):
+    """A filter (``None`` = every data row of the run) and its sort keys (ties broken by data row id)."""
+
+    filter: FilterNode | None = None
+    sort: list[Sort] = Field(default_factory=list)
+
+
+def and_(*nodes: Any) -> Any:
+    """Conjunction that flattens nested ``and`` and drops ``None``.
+
+    >>> and_(None, Has(what="tag", name="x")).type
+    'has'
+    """
+    flat: list[Any] = []
+    for n in nodes:
+        if n is None:
+            continue
+        flat.extend(n.all if isinstance(n, And) else [n])
+    if not flat:
+        return None
+    return flat[0] if len(flat) == 1 else And(all=flat)

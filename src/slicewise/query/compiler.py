@@ -1,0 +1,284 @@
+"""Compile a filter AST to one parameterised SQL condition over ``data_rows r``.
+
+Every condition becomes either a predicate on a column of ``r`` or ``r.id IN (subquery)``; negation
+and missing values follow two-valued logic: a condition on a value the row does not have (no such
+metadata, an undefined metric) is false, and ``not`` makes it true. ``a != v`` means ``not a = v``
+and ``a not in (...)`` means ``not a in (...)``. Values and names always travel as parameters; the
+only identifiers written into SQL are fixed column names and the metrics engine's table names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+
+from slicewise.errors import MetricsError, QueryError
+from slicewise.query.ast import And, Cond, Filter, Has, Not, Or, Sort
+from slicewise.query.fields import Catalog, FieldSpec, did_you_mean
+
+SQL = tuple[str, list[Any]]
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_VALUE_COL = {"string": "value_string", "enum": "value_string", "number": "value_number",
+              "datetime": "value_datetime"}
+_OPS_BY_KIND = {
+    "number": {"=", "!=", "<", "<=", ">", ">=", "between", "in", "not in", "is none", "is any"},
+    "datetime": {"=", "!=", "<", "<=", ">", ">=", "between", "is none", "is any"},
+    "string": {"=", "!=", "<", "<=", ">", ">=", "in", "not in", "contains", "is none", "is any"},
+    "enum": {"=", "!=", "in", "not in", "is none", "is any"},
+}
+_AGG = {"min": "min", "max": "max", "mean": "avg"}
+
+
+def as_filter(node: Any) -> Any:
+    """Accept a filter node, its JSON-like dict, its text, or None."""
+    from slicewise.query.text import parse
+
+    if node is None or isinstance(node, Cond | Has | And | Or | Not):
+        return node
+    if isinstance(node, str):
+        return parse(node) if node.strip() else None
+    try:
+        return Filter.validate_python(node)
+    except PydanticValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err.get("loc", ()))
+        raise QueryError(f"invalid filter: {err.get('msg')}", where=loc or "filter",
+                         fix="see slicewise.query.ast for the node shapes") from None
+
+
+@dataclass
+class Compiler:
+    """Compiles filters and sort keys for one workspace, run and (confidence, iou) view."""
+
+    ws: Any
+    run_id: int | None
+    confidence: float
+    iou: float
+    catalog: Catalog = field(init=False)
+    _tables: dict[tuple[float, bool], str] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.catalog = Catalog(self.ws, self.run_id)
+
+    # -- the run restriction ------------------------------------------------------------------
+    def base(self) -> SQL:
+        if self.run_id is None:
+            return "TRUE", []
+        return "r.id IN (SELECT data_row_id FROM run_rows WHERE run_id = ?)", [self.run_id]
+
+    def where(self, node: Any) -> SQL:
+        """The full WHERE condition: the run's rows, and the filter."""
+        b_sql, b_params = self.base()
+        if node is None:
+            return b_sql, b_params
+        f_sql, f_params = self.node(node)
+        return f"{b_sql} AND {f_sql}", b_params + f_params
+
+    # -- nodes -------------------------------------------------------------------------------------
+    def node(self, node: Any) -> SQL:
+        if isinstance(node, And | Or):
+            parts = node.all if isinstance(node, And) else node.any
+            if not parts:
+                return ("TRUE" if isinstance(node, And) else "FALSE"), []
+            sqls, params = [], []
+            for p in parts:
+                s, ps = self.node(p)
+                sqls.append(f"({s})")
+                params += ps
+            return (" AND " if isinstance(node, And) else " OR ").join(sqls), params
+        if isinstance(node, Not):
+            s, ps = self.node(node.of)
+            return f"NOT ({s})", ps
+        if isinstance(node, Has):
+            return self.has(node)
+        if isinstance(node, Cond):
+            return self.cond(node)
+        raise QueryError(f"not a filter node: {node!r}")
+
+    def has(self, node: Has) -> SQL:
+        if node.what == "tag":
+            if node.name is None:
+                return "r.id IN (SELECT data_row_id FROM tags)", []
+            return "r.id IN (SELECT data_row_id FROM tags WHERE tag = ?)", [node.name]
+        cond, params = [], []
+        table = "annotations" if node.what == "annotation" else "predictions"
+        if node.what == "prediction":
+            cond.append("run_id = ?")
+            params.append(self._need_run("predicted:" + (node.name or "*")))
+        if node.name is not None:
+            cond.append("feature_id = ?")
+            params.append(self.catalog.feature_id(node.name))
+        where = (" WHERE " + " AND ".join(cond)) if cond else ""
+        return f"r.id IN (SELECT data_row_id FROM {table}{where})", params
+
+    def cond(self, node: Cond) -> SQL:
+        spec = self.catalog.resolve(node.field, node.feature, node.at_confidence)
+        if node.op not in _OPS_BY_KIND[spec.kind]:
+            raise QueryError(f"operator {node.op!r} does not apply to {node.field} (a {spec.kind} field)",
+                             where=node.field, fix="use one of: " + ", ".join(sorted(_OPS_BY_KIND[spec.kind])))
+        if node.op in ("!=", "not in"):
+            pos = node.model_copy(update={"op": "=" if node.op == "!=" else "in"})
+            s, ps = self.cond(pos)
+            return f"NOT ({s})", ps
+        if node.op == "is none":
+            s, ps = self.cond(node.model_copy(update={"op": "is any"}))
+            return f"NOT ({s})", ps
+        values = self._values(spec, node)
+        if spec.category == "row":
+            if spec.name == "dataset":
+                pred, ps = _pred("name", node.op, values)
+                return f"r.dataset_id IN (SELECT id FROM datasets WHERE {pred})", ps
+            pred, ps = _pred(f"r.{spec.key}", node.op, values)
+            return f"coalesce({pred}, FALSE)", ps
+        if spec.category == "count":
+            return self._count(spec, node, values)
+        src, src_params = self.source(spec, node.feature, node.at_confidence)
+        pred, ps = _pred("v", node.op, values)
+        return f"r.id IN (SELECT data_row_id FROM ({src}) WHERE {pred})", src_params + ps
+
+    def source(self, spec: FieldSpec, feature: str | None, at: float | None) -> SQL:
+        """A subquery ``(data_row_id, v)`` with one row per data row that has a value of the field."""
+        fid = [self.catalog.feature_id(feature)] if feature is not None else []
+        fcond = " AND feature_id = ?" if feature is not None else ""
+        if spec.category == "metadata":
+            col = _VALUE_COL[spec.kind]
+            return (f"SELECT data_row_id, {col} AS v FROM row_metadata WHERE field = ? AND {col} IS NOT NULL",
+                    [spec.key])
+        if spec.category == "metric":
+            table = self.metric_table(spec.name, at, feature is not None)
+            return (f'SELECT data_row_id, "{spec.key}" AS v FROM "{table}" WHERE "{spec.key}" IS NOT NULL{fcond}',
+                    fid)
+        if spec.category == "custom":
+            run = self._need_run(spec.name)
+            fc = fcond if feature is not None else " AND feature_id IS NULL"
+            return (f"SELECT data_row_id, max(value) AS v FROM custom_metrics WHERE run_id = ? AND name = ?{fc} "
+                    "AND value IS NOT NULL GROUP BY data_row_id", [run, spec.key] + fid)
+        if spec.category == "confidence":
+            run = self._need_run(spec.name)
+            return (f"SELECT data_row_id, {_AGG[spec.key]}(confidence) AS v FROM predictions WHERE run_id = ?{fcond} "
+                    "GROUP BY data_row_id", [run] + fid)
+        if spec.category == "count":
+            table = "annotations" if spec.key == "annotation" else "predictions"
+            params: list[Any] = []
+            conds = []
+            if table == "predictions":
+                conds.append("run_id = ?")
+                params.append(self._need_run(spec.name))
+            if feature is not None:
+                conds.append("feature_id = ?")
+                params += fid
+            where = (" WHERE " + " AND ".join(conds)) if conds else ""
+            return f"SELECT data_row_id, count(*) AS v FROM {table}{where} GROUP BY data_row_id", params
+        raise QueryError(f"field {spec.name!r} has no per-row source")  # pragma: no cover
+
+    def _count(self, spec: FieldSpec, node: Cond, values: list[Any]) -> SQL:
+        src, params = self.source(spec, node.feature, None)
+        pred, ps = _pred("v", node.op, values)
+        if node.op == "is any":  # every row has a count (0 when none)
+            return "TRUE", []
+        if _holds_for_zero(node.op, values):  # rows without any object match: test the complement
+            return f"r.id NOT IN (SELECT data_row_id FROM ({src}) WHERE NOT ({pred}))", params + ps
+        return f"r.id IN (SELECT data_row_id FROM ({src}) WHERE {pred})", params + ps
+
+    # -- sorting -----------------------------------------------------------------------------------
+    def sort_expr(self, sort: Sort, i: int) -> tuple[str, str, list[Any]]:
+        """(join clause, value expression, params of the join) for one sort key."""
+        spec = self.catalog.resolve(sort.field, sort.feature, sort.at_confidence)
+        if spec.category == "row":
+            if spec.name == "dataset":
+                return f"LEFT JOIN datasets s{i} ON s{i}.id = r.dataset_id", f"s{i}.name", []
+            return "", f"r.{spec.key}", []
+        src, params = self.source(spec, sort.feature, sort.at_confidence)
+        value = f"coalesce(s{i}.v, 0)" if spec.category == "count" else f"s{i}.v"
+        return f"LEFT JOIN ({src}) s{i} ON s{i}.data_row_id = r.id", value, params
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _need_run(self, what: str) -> int:
+        if self.run_id is None:
+            raise QueryError(f"{what} needs a model run", where=what, fix="give the run whose rows you filter")
+        return self.run_id
+
+    def metric_table(self, what: str, at: float | None, per_feature: bool) -> str:
+        self._need_run(what)
+        c = self.confidence if at is None else float(at)
+        key = (c, per_feature)
+        if key not in self._tables:
+            try:
+                from slicewise import metrics
+                fn = metrics.row_feature_metrics_table if per_feature else metrics.row_metrics_table
+            except (ImportError, AttributeError):
+                raise QueryError(f"{what}: the metrics engine is not available in this installation", where=what,
+                                 fix="filter on metadata, annotations, predictions or tags") from None
+            try:
+                name = fn(self.ws, self.run_id, c, self.iou)
+            except MetricsError as exc:
+                raise QueryError(f"{what}: {exc.message}", where=exc.where or what,
+                                 fix=exc.fix or "compute the run's metrics first (`slicewise metrics compute RUN`)") from None
+            if not _IDENT.match(str(name)):
+                raise QueryError(f"the metrics engine returned an unusable table name {name!r}")  # pragma: no cover
+            self._tables[key] = str(name)
+        return self._tables[key]
+
+    def _values(self, spec: FieldSpec, node: Cond) -> list[Any]:
+        if node.op in ("is none", "is any"):
+            return []
+        raw = node.value if isinstance(node.value, list) else [node.value]
+        if node.op in ("in", "not in") and not raw:
+            raise QueryError(f"{node.field} {node.op} () has an empty list", where=node.field, fix="list at least one value")
+        out = [_coerce(spec, v, node.field) for v in raw]
+        if node.op == "contains":
+            out = [str(v) for v in out]
+        return out
+
+
+def _coerce(spec: FieldSpec, v: Any, where: str) -> Any:
+    kind = spec.kind
+    if kind == "number":
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise QueryError(f"{where} is a number field; {v!r} is not a number", where=where,
+                             fix=f"write a number, e.g. {where} > 0.5 (without quotes)")
+        return float(v)
+    if kind == "datetime":
+        if isinstance(v, datetime):
+            return v
+        if isinstance(v, date):
+            return datetime(v.year, v.month, v.day)
+        try:
+            d = datetime.fromisoformat(str(v))
+        except ValueError:
+            raise QueryError(f"{where} is a date-time field; {v!r} is not a date", where=where,
+                             fix='write an ISO date such as "2024-05-01" or "2024-05-01T12:00:00"') from None
+        return d.replace(tzinfo=None) if d.tzinfo is None else d.astimezone().replace(tzinfo=None)
+    if isinstance(v, bool):
+        v = "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    s = str(v)
+    if kind == "enum" and spec.options and s not in spec.options:
+        raise QueryError(f"{s!r} is not an option of {where}", where=where,
+                         fix=did_you_mean(s, list(spec.options)) or "use one of: " + ", ".join(spec.options))
+    return s
+
+
+def _pred(col: str, op: str, values: list[Any]) -> SQL:
+    if op in ("=", "<", "<=", ">", ">="):
+        return f"{col} {op} ?", values[:1]
+    if op == "between":
+        return f"{col} BETWEEN ? AND ?", values[:2]
+    if op == "in":
+        return f"list_contains(?, {col})", [values]
+    if op == "contains":
+        return f"contains(lower({col}), lower(?))", values[:1]
+    if op == "is any":
+        return f"{col} IS NOT NULL", []
+    raise QueryError(f"unknown operator {op!r}")  # pragma: no cover
+
+
+def _holds_for_zero(op: str, values: list[Any]) -> bool:
+    v = values
+    return {"=": lambda: v[0] == 0, "<": lambda: v[0] > 0, "<=": lambda: v[0] >= 0, ">": lambda: v[0] < 0,
+            ">=": lambda: v[0] <= 0, "between": lambda: v[0] <= 0 <= v[1], "in": lambda: 0 in v}[op]()

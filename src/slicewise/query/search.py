@@ -1,0 +1,191 @@
+"""Run a query: the matching data rows of a run, sorted and paged, with the total count.
+
+>>> import tempfile, os, slicewise
+>>> from slicewise.query import search
+>>> ws = slicewise.open(os.path.join(tempfile.mkdtemp(), "ws.duckdb"))
+>>> _ = ws.add_data_rows("d", [{"global_key": f"k{i}", "row_data": "x.jpg", "metadata": {"n": i}} for i in range(5)])
+>>> page = search(ws, None, "metadata.n >= 2", sort="-metadata.n", limit=2)
+>>> page.total, [r.global_key for r in page.rows], [r.sort_value for r in page.rows]
+(3, ['k4', 'k3'], [4.0, 3.0])
+>>> [r.global_key for r in search(ws, None, "metadata.n >= 2", sort="-metadata.n", cursor=page.next_cursor).rows]
+['k2']
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from slicewise.errors import LimitError, QueryError
+from slicewise.query.ast import Query, Sort
+from slicewise.query.compiler import Compiler, as_filter
+
+MAX_LIMIT = 10_000
+
+
+class PageRow(BaseModel):
+    data_row_id: int
+    global_key: str
+    sort_value: Any = None  # the first sort key's value (None without a sort)
+    sort_values: list[Any] = []
+
+
+class Page(BaseModel):
+    total: int
+    rows: list[PageRow]
+    limit: int
+    offset: int
+    next_cursor: str | None = None  # pass back as ``cursor=`` for the next page (fast at any depth)
+    confidence: float | None = None
+    iou: float | None = None
+
+
+def run_id_of(ws: Any, run: Any) -> int | None:
+    if run is None:
+        return None
+    return int(ws.run(run).id)
+
+
+def thresholds(ws: Any, run: Any, confidence: float | None = None, iou: float | None = None) -> tuple[float, float]:
+    """The (confidence, IoU) pair a view uses: the given values, else the run's chosen ones (config keys
+    ``view_confidence`` / ``view_iou``), else 0.5 and 0.5."""
+    cfg: dict[str, Any] = ws.run(run).config if run is not None else {}
+    c = confidence if confidence is not None else cfg.get("view_confidence", 0.5)
+    t = iou if iou is not None else cfg.get("view_iou", 0.5)
+    for name, v in (("confidence", c), ("iou", t)):
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
+            raise QueryError(f"{name} threshold {v!r} is not a number in [0, 1]", where=name, fix="give e.g. 0.5")
+    return float(c), float(t)
+
+
+def as_query(query: Any = None, sort: Any = None) -> Query:
+    """A :class:`Query` from a Query, a filter (node, dict or text) and/or sort keys (list or text)."""
+    from slicewise.query.text import parse_sort
+
+    if isinstance(query, Query):
+        q = query
+    elif isinstance(query, dict) and set(query) <= {"filter", "sort"} and query:
+        try:
+            q = Query.model_validate({"filter": as_filter(query.get("filter")), "sort": query.get("sort") or []})
+        except ValidationError as exc:
+            raise QueryError(f"invalid query: {exc.errors()[0]['msg']}", where="sort") from None
+    else:
+        q = Query(filter=as_filter(query))
+    if sort is not None:
+        if isinstance(sort, str):
+            keys = parse_sort(sort)
+        elif isinstance(sort, Sort):
+            keys = [sort]
+        else:
+            keys = [s if isinstance(s, Sort) else Sort.model_validate(s) for s in sort]
+        q = q.model_copy(update={"sort": keys})
+    return q
+
+
+def _compiler(ws: Any, run: Any, confidence: float | None, iou: float | None) -> Compiler:
+    c, t = thresholds(ws, run, confidence, iou)
+    return Compiler(ws, run_id_of(ws, run), c, t)
+
+
+def row_ids_sql(ws: Any, run: Any, filter: Any = None, confidence: float | None = None,
+                iou: float | None = None) -> tuple[str, list[Any]]:
+    """``(sql, params)`` selecting one column ``data_row_id``: the run's rows that match the filter.
+    This is what the metrics functions take as ``rows=``."""
+    comp = _compiler(ws, run, confidence, iou)
+    where, params = comp.where(as_filter(filter))
+    return f"SELECT r.id AS data_row_id FROM data_rows r WHERE {where}", params
+
+
+def count(ws: Any, run: Any, filter: Any = None, confidence: float | None = None, iou: float | None = None) -> int:
+    """How many of the run's data rows match the filter."""
+    comp = _compiler(ws, run, confidence, iou)
+    where, params = comp.where(as_filter(filter))
+    row = ws.store.cursor().execute(f"SELECT count(*) FROM data_rows r WHERE {where}", params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None, iou: float | None = None,
+           limit: int = 50, offset: int = 0, *, sort: Any = None, cursor: str | None = None,
+           with_total: bool = True) -> Page:
+    """One page of the run's data rows matching ``query``, in sort order (ties by data row id).
+
+    ``query``: a :class:`Query`, a filter node / dict / text, or None. ``sort`` overrides the query's
+    sort (text like ``"-iou, metadata.camera"`` or :class:`Sort` keys). Rows without a sort value come
+    last in either direction. Page with ``offset``, or (fast deep into results) with the previous
+    page's ``next_cursor``.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_LIMIT:
+        raise LimitError(f"page size {limit!r} is not between 1 and {MAX_LIMIT}", where="limit",
+                         fix=f"ask for at most {MAX_LIMIT} rows a page")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise QueryError(f"offset {offset!r} must be a whole number >= 0", where="offset")
+    q = as_query(query, sort)
+    comp = _compiler(ws, run, confidence, iou)
+    where, params = comp.where(q.filter)
+    joins, exprs, jparams, order = [], [], [], []
+    for i, s in enumerate(q.sort):
+        join, expr, ps = comp.sort_expr(s, i)
+        if join:
+            joins.append(join)
+            jparams += ps
+        exprs.append(expr)
+        order += [f"({expr}) IS NULL", f"{expr} {'DESC' if s.desc else 'ASC'}"]
+    order.append("r.id")
+    page_where, page_params = where, list(params)
+    if cursor is not None:
+        if offset:
+            raise QueryError("give either an offset or a cursor, not both", where="cursor")
+        vals, last_id = _decode_cursor(cursor, len(q.sort))
+        k_sql, k_params = _keyset(exprs, [s.desc for s in q.sort], vals, last_id)
+        page_where, page_params = f"{where} AND ({k_sql})", params + k_params
+    select = ", ".join(["r.id", "r.global_key"] + [f"{e} AS sv{i}" for i, e in enumerate(exprs)])
+    sql = (f"SELECT {select} FROM data_rows r {' '.join(joins)} WHERE {page_where} "
+           f"ORDER BY {', '.join(order)} LIMIT ? OFFSET ?")
+    cur = ws.store.cursor()
+    rows = cur.execute(sql, jparams + page_params + [limit, offset]).fetchall()
+    total = -1
+    if with_total:
+        total = int(cur.execute(f"SELECT count(*) FROM data_rows r WHERE {where}", params).fetchone()[0])  # type: ignore[index]
+    out = [PageRow(data_row_id=r[0], global_key=r[1], sort_value=r[2] if len(r) > 2 else None,
+                   sort_values=list(r[2:])) for r in rows]
+    nxt = _encode_cursor(list(rows[-1][2:]), rows[-1][0]) if len(rows) == limit else None
+    return Page(total=total, rows=out, limit=limit, offset=offset, next_cursor=nxt,
+                confidence=comp.confidence if comp.run_id is not None else None,
+                iou=comp.iou if comp.run_id is not None else None)
+
+
+def _keyset(exprs: list[str], desc: list[bool], vals: list[Any], last_id: int) -> tuple[str, list[Any]]:
+    """Rows strictly after the cursor in ORDER BY (expr IS NULL, expr dir)..., r.id."""
+    comps: list[tuple[str, str, Any]] = []  # (expr, '>' or '<' meaning "after", cursor value)
+    for e, d, v in zip(exprs, desc, vals, strict=True):
+        comps.append((f"(({e}) IS NULL)", ">", v is None))
+        if v is not None:
+            comps.append((e, "<" if d else ">", v))
+    comps.append(("r.id", ">", last_id))
+    ors, params = [], []
+    for i, (e, op, v) in enumerate(comps):
+        eqs = [f"{ce} = ?" for ce, _, _ in comps[:i]]
+        params += [cv for _, _, cv in comps[:i]] + [v]
+        ors.append("(" + " AND ".join(eqs + [f"{e} {op} ?"]) + ")")
+    return " OR ".join(ors), params
+
+
+def _encode_cursor(vals: list[Any], last_id: int) -> str:
+    enc = [{"t": v.isoformat()} if isinstance(v, datetime) else v for v in vals]
+    return base64.urlsafe_b64encode(json.dumps([enc, last_id]).encode()).decode()
+
+
+def _decode_cursor(cursor: str, n: int) -> tuple[list[Any], int]:
+    try:
+        enc, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        vals = [datetime.fromisoformat(v["t"]) if isinstance(v, dict) else v for v in enc]
+        if len(vals) != n or not isinstance(last_id, int):
+            raise ValueError
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise QueryError("the page cursor is not valid for this query", where="cursor",
+                         fix="use the next_cursor of the previous page of the same query and sort") from None
+    return vals, last_id
