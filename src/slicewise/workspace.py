@@ -475,7 +475,7 @@ class Workspace:
             if have is None and name not in to_create:
                 rep.error(f"unknown class {name!r}", frame.location[i], "feature",
                           _did_you_mean(name, list(feats)) or "define it with create_feature (or --create-features)")
-            elif have is not None and have.kind != kind and not (have.kind == "checklist" and kind == "radio"):
+            elif have is not None and not _kinds_fit(have.kind, kind):
                 rep.error(f"class {name!r} is a {have.kind} feature, not {kind}", frame.location[i], "feature",
                           f"give a {have.kind} geometry for it")
             elif have is not None and have.options and frame.answer[i] is not None and frame.answer[i] not in have.options:
@@ -666,6 +666,17 @@ def open(path: str | Path, *, read_only: bool = False) -> Workspace:  # noqa: A0
 def _nullable(a: np.ndarray) -> pa.Array:
     a = np.asarray(a, dtype=np.float64)
     return pa.array(a, pa.float64(), mask=np.isnan(a))
+
+
+#: region kinds may share one feature: COCO keeps polygons and crowd RLEs under one category, and
+#: a detector's boxes (or masks) are compared with them (box IoU for bbox, masks for segm)
+REGION_KINDS = frozenset({"bbox", "polygon", "mask"})
+
+
+def _kinds_fit(feature_kind: str, kind: str) -> bool:
+    """Whether an object of ``kind`` may belong to a feature of ``feature_kind``."""
+    return feature_kind == kind or (feature_kind == "checklist" and kind == "radio") or (
+        feature_kind in REGION_KINDS and kind in REGION_KINDS)
 
 
 def _name(value: str, what: str, *, pattern_ok: bool = False) -> str:

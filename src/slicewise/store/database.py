@@ -34,6 +34,7 @@ class Store:
                              fix="check the path, and that no other process has the workspace open for writing") from None
         self._lock = threading.RLock()
         self._depth = 0
+        self._tx_thread: int | None = None
         self.read_only = read_only
         if not read_only:
             self._migrate()
@@ -43,7 +44,13 @@ class Store:
 
     # -- connection --------------------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor for reading; each thread should use its own."""
+        """A cursor for reading; each thread should use its own.
+
+        Inside a :meth:`transaction` on the same thread, reads go through the writer (wrapped so
+        that closing it is a no-op), so they see the transaction's own uncommitted writes.
+        """
+        if self._depth and self._tx_thread == threading.get_ident():
+            return _Borrowed(self._con)  # type: ignore[return-value]
         return self._con.cursor()
 
     @property
@@ -63,6 +70,7 @@ class Store:
             outer = self._depth == 0
             if outer:
                 self._con.execute("BEGIN TRANSACTION")
+                self._tx_thread = threading.get_ident()
             self._depth += 1
             try:
                 yield self._con
@@ -119,3 +127,22 @@ class Store:
                     for stmt in migrations[version - 1]:
                         con.execute(stmt)
                     con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, str(version)])
+
+
+class _Borrowed:
+    """The writer connection lent to a reader inside a transaction; ``close`` does nothing."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _Borrowed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass

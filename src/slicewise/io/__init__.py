@@ -1,0 +1,52 @@
+"""Importers and exporters, one module per format. Every importer reads, validates every record,
+and writes in ONE transaction (see :mod:`slicewise.io.common`); the CLI (`slicewise import ...`)
+calls these same functions.
+
+Public functions (``ws`` is a :class:`slicewise.Workspace`; each returns an :class:`ImportResult`):
+
+- ``import_coco(ws, path, *, dataset=None, images=None, split="none", skip_invalid=False)``
+- ``import_coco_results(ws, path, run, *, skip_invalid=False, create_features=False)``
+- ``import_yolo(ws, folder, *, dataset=None, skip_invalid=False)``: data.yaml + images/ + labels/
+- ``import_yolo_predictions(ws, path, run, ...)``: COCO-style JSON (image_id = file stem) or a folder
+  of YOLO txt files ``class cx cy w h conf``
+- ``import_voc(ws, folder, *, dataset=None, images=None, ...)``: Pascal VOC XML files
+- ``import_indoor(ws, folder, *, dataset=None, run=None, ...)``: ``ground-truth/`` and
+  ``detection-results/`` text files (``class left top right bottom [confidence]``)
+- ``import_ndjson(ws, path, *, run=None, ...)``: Labelbox NDJSON annotation/prediction lines
+- ``import_rows(ws, path, *, dataset=None)``: data rows from JSON/NDJSON (Labelbox's shape or ours)
+- ``import_table(ws, path, *, run, key=..., label=..., prediction=..., confidence=..., ...)``:
+  classification CSV/Parquet
+
+Exporters: ``export_coco(ws, path, *, dataset=None)`` (ground truth), ``export_coco_results(ws, run,
+path)``, ``export_parquet(ws, table, path)``.
+
+Every ``skip_invalid=False`` import raises :class:`slicewise.ValidationError` on any invalid record
+and leaves the workspace unchanged; ``write_rejects(path, result.rejected)`` writes the rejects file.
+"""
+
+from slicewise.io.boxes import import_indoor, import_voc
+from slicewise.io.coco import import_coco, import_coco_results
+from slicewise.io.common import ImportResult, write_rejects
+from slicewise.io.export import coco_dict, coco_results, export_coco, export_coco_results, export_parquet
+from slicewise.io.ndjson import import_ndjson, import_rows
+from slicewise.io.table import import_table
+from slicewise.io.yolo import import_yolo, import_yolo_predictions
+
+__all__ = [
+    "ImportResult",
+    "coco_dict",
+    "coco_results",
+    "export_coco",
+    "export_coco_results",
+    "export_parquet",
+    "import_coco",
+    "import_coco_results",
+    "import_indoor",
+    "import_ndjson",
+    "import_rows",
+    "import_table",
+    "import_voc",
+    "import_yolo",
+    "import_yolo_predictions",
+    "write_rejects",
+]

@@ -1,0 +1,240 @@
+"""What every importer shares: reading JSON with line numbers, image sizes, the one-transaction
+commit, rejects files and the result of an import.
+
+Every importer parses its files into plain data-row dicts and :class:`ObjectFrame` batches, noting
+each record it cannot read in a :class:`Report`, and then calls :func:`commit`, which writes data
+rows, features, ground truth and predictions in ONE transaction. By default any invalid record
+(found while parsing or by the store's checks) raises a :class:`ValidationError` listing them all and
+the store is exactly as before; with ``skip_invalid`` the valid records are written and
+:attr:`ImportResult.rejected` holds one problem per rejected record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from slicewise.errors import Problem, Report, ValidationError
+from slicewise.types.frame import ObjectFrame
+
+if TYPE_CHECKING:
+    from slicewise.workspace import Workspace, WriteResult
+
+Progress = Callable[..., None]  # progress(n_done_increment, total=None)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+
+
+@dataclass
+class ImportResult:
+    """What an import wrote. ``rejected`` has one problem per rejected record (``skip_invalid``)."""
+
+    data_rows: int = 0
+    data_rows_skipped: int = 0  # already in the workspace (same global key)
+    annotations: int = 0
+    predictions: int = 0
+    replaced: int = 0  # objects of an earlier import of the same file that this one replaced
+    features_created: list[str] = field(default_factory=list)
+    run: str | None = None
+    rejected: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{self.data_rows:,} data rows"]
+        if self.data_rows_skipped:
+            parts[-1] += f" (+{self.data_rows_skipped:,} already present)"
+        if self.annotations:
+            parts.append(f"{self.annotations:,} annotations")
+        if self.predictions or self.run:
+            parts.append(f"{self.predictions:,} predictions" + (f" in run {self.run}" if self.run else ""))
+        if self.features_created:
+            parts.append(f"{len(self.features_created)} new features")
+        if self.rejected:
+            parts.append(f"{len(self.rejected):,} records rejected")
+        if self.warnings:
+            parts.append(f"{len(self.warnings):,} warnings")
+        return "imported " + ", ".join(parts)
+
+
+# -- reading ------------------------------------------------------------------------------------
+def read_bytes(path: str | Path) -> bytes:
+    p = Path(path)
+    if not p.exists():
+        raise ValidationError(Problem("file not found", str(p), "", "check the path"))
+    if p.is_dir():
+        raise ValidationError(Problem("is a folder, not a file", str(p), "", "give the file inside it"))
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ValidationError(Problem(f"cannot read file: {exc.strerror}", str(p), "", "check its permissions")) from None
+    if not data.strip():
+        raise ValidationError(Problem("file is empty", str(p), "", "export the data again; the file has no records"))
+    return data
+
+
+def parse_json(data: bytes | str, where: str) -> Any:
+    """JSON with the error's line and column. NaN/Infinity (Python's json.dump writes them) are read,
+    so that validation can name the field, rather than failing the whole file as a syntax error."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(Problem(f"JSON syntax error: {exc.msg} (column {exc.colno})",
+                                      f"{where}:{exc.lineno}", "",
+                                      "fix the JSON at that line (a missing comma, quote or bracket?)")) from None
+
+
+def read_json(path: str | Path) -> Any:
+    return parse_json(read_bytes(path), Path(path).name)
+
+
+def read_ndjson(path: str | Path, report: Report) -> Iterator[tuple[int, Any]]:
+    """(line number, object) for each non-blank line; a line that is not JSON goes to ``report``."""
+    data = read_bytes(path)
+    name = Path(path).name
+    for no, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield no, parse_json(line, f"{name}")
+        except ValidationError as exc:
+            p = exc.problems[0]
+            report.error(p.reason, f"{name}:{no}", "", "each line must be one complete JSON object")
+
+
+def image_size(path: Path, location: str) -> tuple[int, int]:
+    """(width, height) read from the image header with Pillow."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.exists():
+        raise ValidationError(Problem(f"image file {path} is missing", location, "image",
+                                      "put the image beside its label file, or pass the images folder"))
+    try:
+        with Image.open(path) as im:
+            return int(im.width), int(im.height)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValidationError(Problem(f"image file {path} is unreadable ({exc.__class__.__name__})", location,
+                                      "image", "replace it with a valid JPEG/PNG, or remove its label file")) from None
+
+
+def find_image(folder: Path, stem: str) -> Path | None:
+    for suf in IMAGE_SUFFIXES:
+        for s in (suf, suf.upper()):
+            p = folder / f"{stem}{s}"
+            if p.exists():
+                return p
+    return None
+
+
+def source_name(fmt: str, path: str | Path) -> str:
+    """The ``source`` tag of imported objects: re-importing the same file replaces them."""
+    return f"{fmt}:{Path(path).name}"
+
+
+# -- writing ------------------------------------------------------------------------------------
+@dataclass
+class Batch:
+    """Everything one import writes."""
+
+    dataset: str | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    annotations: ObjectFrame | None = None
+    predictions: ObjectFrame | None = None
+    run: str | None = None  # model/run
+    run_config: Mapping[str, Any] | None = None
+    features: list[tuple[str, str, str | None]] = field(default_factory=list)  # (name, kind, external id)
+    source: str = "import"
+    report: Report = field(default_factory=Report)
+
+
+def split_run(ref: str) -> tuple[str, str]:
+    model, _, name = ref.partition("/")
+    if not model or not name:
+        raise ValidationError(Problem(f"run {ref!r} is not model/run", "", "run", "write it as model/run, e.g. yolov8/valid"))
+    return model, name
+
+
+def commit(ws: Workspace, batch: Batch, *, skip_invalid: bool = False, create_features: bool = False,
+           progress: Progress | None = None) -> ImportResult:
+    """Write a parsed batch in one transaction (see the module docstring)."""
+    from slicewise.workspace import REGION_KINDS
+
+    res = ImportResult(run=batch.run, warnings=list(batch.report.warnings))
+    problems: list[Problem] = list(batch.report.errors)
+    with ws.store.transaction():
+        have = {f.name: f for f in ws.features()}
+        for name, kind, ext in batch.features:
+            f = have.get(name)
+            if f is None:
+                ws.create_feature(name, kind, external_id=ext)
+                res.features_created.append(name)
+            elif f.kind != kind and not (f.kind in REGION_KINDS and kind in REGION_KINDS):
+                problems.append(Problem(f"class {name!r} is already a {f.kind} feature, this file makes it {kind}",
+                                        batch.source, "feature", "rename the class in the file, or use another workspace"))
+        if batch.rows:
+            r = ws.add_data_rows(batch.dataset or "default", batch.rows, skip_invalid=True)
+            res.data_rows, res.data_rows_skipped = r.inserted, r.skipped
+            problems += r.rejected
+            res.warnings += r.warnings
+        if progress:
+            progress(len(batch.rows))
+        for frame, is_pred in ((batch.annotations, False), (batch.predictions, True)):
+            if frame is None:
+                continue
+            out: WriteResult
+            if is_pred:
+                assert batch.run
+                model, name = split_run(batch.run)
+                run = ws.create_run(model, name, batch.run_config, exist_ok=True)
+                out = ws.add_predictions(run, frame, source=batch.source, skip_invalid=True,
+                                         create_features=create_features)
+                res.predictions = out.inserted
+            else:
+                out = ws.add_annotations(frame, source=batch.source, skip_invalid=True,
+                                         create_features=create_features)
+                res.annotations = out.inserted
+            res.replaced += out.replaced
+            problems += out.rejected
+            res.warnings += out.warnings
+            if progress:
+                progress(len(frame))
+        res.rejected = one_per_record(problems)
+        if res.rejected and not skip_invalid:
+            raise ValidationError(res.rejected)  # rolls the transaction back
+    return res
+
+
+def one_per_record(problems: Sequence[Problem]) -> list[Problem]:
+    """Keep the first problem of each record (location), in order."""
+    seen: set[str] = set()
+    out = []
+    for p in problems:
+        key = p.location or p.reason
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+def write_rejects(path: str | Path, problems: Sequence[Problem]) -> int:
+    """One JSON line per rejected record: location, field, reason, fix."""
+    with open(path, "wb") as fh:
+        for p in problems:
+            fh.write(orjson.dumps({"location": p.location, "field": p.field, "reason": p.reason, "fix": p.fix}))
+            fh.write(b"\n")
+    return len(problems)
+
+
+def num(v: Any) -> float | None:
+    """A JSON number as float (bools are not numbers); None when it is not one."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return float(v)
