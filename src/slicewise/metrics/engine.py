@@ -1,0 +1,328 @@
+"""Metric jobs: compute (incrementally) and store a run's match records; grids and settings.
+
+A job's state is ``pending`` (never computed), ``running``, ``ready``, ``failed`` (with its error) or
+``stale`` (labels, predictions, grids or matching settings changed since it was computed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from slicewise.errors import MetricsError
+from slicewise.types.domain import ModelRun
+
+if TYPE_CHECKING:
+    from slicewise.workspace import Workspace
+
+RunRef = str | int | ModelRun
+DEFAULT_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
+MODES = ("class-agnostic", "within-class")
+CHUNK_ROWS = 50_000
+_PROGRESS: dict[tuple[str, int], tuple[int, int]] = {}
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    run_id: int
+    state: str  # pending | running | ready | failed | stale
+    done: int
+    total: int
+    error: str | None = None
+    stale_rows: int = 0
+    finished_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "state": self.state, "done": self.done, "total": self.total,
+                "error": self.error, "stale_rows": self.stale_rows,
+                "finished_at": self.finished_at.isoformat() if self.finished_at else None}
+
+
+@dataclass(frozen=True)
+class Settings:
+    confidence: tuple[float, ...]
+    iou: tuple[float, ...]
+    mode: str
+    radius: float
+
+    def key(self) -> dict[str, Any]:
+        return {"mode": self.mode, "radius": self.radius}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def check_grid(values: Sequence[float], what: str) -> tuple[float, ...]:
+    """A grid as a tuple, or a MetricsError saying what is wrong.
+
+    >>> check_grid([0, 0.5, 1], "confidence")
+    (0.0, 0.5, 1.0)
+    """
+    try:
+        vals = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise MetricsError(f"{what} grid must be numbers, got {values!r}", where=f"{what} grid",
+                           fix="give values such as 0, 0.1, ..., 1") from None
+    if not vals:
+        raise MetricsError(f"{what} grid is empty", where=f"{what} grid", fix="give at least one value in [0, 1]")
+    bad = [v for v in vals if not (math.isfinite(v) and 0.0 <= v <= 1.0)]
+    if bad:
+        raise MetricsError(f"{what} grid has values outside [0, 1]: {bad}", where=f"{what} grid",
+                           fix="use values between 0 and 1")
+    if any(b <= a for a, b in zip(vals, vals[1:], strict=False)):
+        raise MetricsError(f"{what} grid is not sorted strictly increasing: {list(vals)}", where=f"{what} grid",
+                           fix="sort the values and remove duplicates")
+    return vals
+
+
+def settings(run: ModelRun) -> Settings:
+    cfg = run.config or {}
+    conf = check_grid(cfg.get("metrics_confidence_grid", DEFAULT_GRID), "confidence")
+    iou = check_grid(cfg.get("metrics_iou_grid", DEFAULT_GRID), "iou")
+    mode = str(cfg.get("metrics_matching", "class-agnostic"))
+    if mode not in MODES:
+        raise MetricsError(f"unknown matching mode {mode!r}", where=f"run {run.ref} config metrics_matching",
+                           fix="use class-agnostic or within-class")
+    radius = cfg.get("metrics_radius", 70.0)
+    try:
+        radius = float(radius)
+        assert math.isfinite(radius) and radius > 0
+    except (TypeError, ValueError, AssertionError):
+        raise MetricsError(f"bad buffer radius {radius!r}", where=f"run {run.ref} config metrics_radius",
+                           fix="give a positive number of pixels (default 70)") from None
+    return Settings(conf, iou, mode, radius)
+
+
+def grids(ws: Workspace, run: RunRef) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(confidence grid, IoU grid) of a run."""
+    s = settings(ws.run(run))
+    return s.confidence, s.iou
+
+
+def set_grids(ws: Workspace, run: RunRef, confidence: Sequence[float] | None = None,
+              iou: Sequence[float] | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Replace a run's grids (validated: sorted, in [0, 1]); the metrics become stale."""
+    r = ws.run(run)
+    changes: dict[str, Any] = {}
+    if confidence is not None:
+        changes["metrics_confidence_grid"] = list(check_grid(confidence, "confidence"))
+    if iou is not None:
+        changes["metrics_iou_grid"] = list(check_grid(iou, "iou"))
+    if changes:
+        ws.update_run_config(r, **changes)
+    return grids(ws, r.id)
+
+
+def _job_row(cur: Any, run_id: int) -> tuple[Any, ...] | None:
+    row = cur.execute("""SELECT state, done, total, error, confidence_grid, iou_grid, settings, finished_at, generation
+                         FROM metric_jobs WHERE run_id = ?""", [run_id]).fetchone()
+    return tuple(row) if row else None
+
+
+def _stale_rows_sql() -> str:
+    return """SELECT rr.data_row_id FROM run_rows rr JOIN data_rows d ON d.id = rr.data_row_id
+              LEFT JOIN metric_row_revs m ON m.run_id = rr.run_id AND m.data_row_id = rr.data_row_id
+              WHERE rr.run_id = ? AND (m.data_row_id IS NULL OR m.label_rev <> d.label_rev
+                                       OR m.pred_rev <> rr.pred_rev)"""
+
+
+def job_status(ws: Workspace, run: RunRef) -> JobStatus:
+    r = ws.run(run)
+    cur = ws.store.cursor()
+    total = int(cur.execute("SELECT count(*) FROM run_rows WHERE run_id = ?", [r.id]).fetchone()[0])  # type: ignore[index]
+    job = _job_row(cur, r.id)
+    if job is None:
+        return JobStatus(r.id, "pending", 0, total)
+    state, done, jtotal, error, cgrid, igrid, sett, finished, _gen = job
+    key = (ws.store.path.as_posix(), r.id)
+    if state == "running":
+        d, t = _PROGRESS.get(key, (int(done), int(jtotal)))
+        return JobStatus(r.id, "running", d, t)
+    if state == "failed":
+        return JobStatus(r.id, "failed", int(done), int(jtotal), error, finished_at=finished)
+    try:
+        s = settings(r)
+    except MetricsError as exc:
+        return JobStatus(r.id, "stale", int(done), int(jtotal), str(exc), finished_at=finished)
+    n_stale = int(cur.execute(f"SELECT count(*) FROM ({_stale_rows_sql()})", [r.id]).fetchone()[0])  # type: ignore[index]
+    changed = (tuple(cgrid or ()) != s.confidence or tuple(igrid or ()) != s.iou
+               or json.loads(sett or "{}") != s.key())
+    if n_stale or changed:
+        return JobStatus(r.id, "stale", int(done), total, None, total if changed else n_stale, finished)
+    return JobStatus(r.id, "ready", total, total, finished_at=finished)
+
+
+def retry(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, int], None] | None = None) -> JobStatus:
+    """Re-run a run's metrics job (after a failure, or to force it): a full recomputation."""
+    return compute_metrics(ws, run, on_progress=on_progress, full=True)
+
+
+def require_ready(ws: Workspace, run: RunRef) -> tuple[ModelRun, Settings, int]:
+    """(run, the settings its records were computed with, generation); raises when never computed."""
+    r = ws.run(run)
+    job = _job_row(ws.store.cursor(), r.id)
+    if job is None or job[4] is None:
+        state = "pending" if job is None else job[0]
+        raise MetricsError(f"metrics of run {r.ref} are not computed (state: {state})", where=f"run {r.ref}",
+                           fix=f"run `slicewise metrics compute {r.ref}` (or slicewise.metrics.compute_metrics)")
+    sett = json.loads(job[6] or "{}")
+    return r, Settings(tuple(job[4]), tuple(job[5]), sett.get("mode", MODES[0]), sett.get("radius", 70.0)), int(job[8])
+
+
+def _check_kinds(cur: Any, run: ModelRun) -> None:
+    from slicewise.metrics.matching import FAMILY
+
+    pk = {r[0] for r in cur.execute("SELECT DISTINCT kind FROM predictions WHERE run_id = ?", [run.id]).fetchall()}
+    gk = {r[0] for r in cur.execute("""SELECT DISTINCT a.kind FROM annotations a
+                                       JOIN run_rows rr ON rr.data_row_id = a.data_row_id AND rr.run_id = ?""",
+                                    [run.id]).fetchall()}
+    spatial = {"area", "mask", "point", "line"}
+    gf = {FAMILY[k] for k in gk} & spatial
+    for k in sorted(pk):
+        f = FAMILY.get(k)
+        if f is None:
+            raise MetricsError(f"predictions of unknown kind {k!r}", where=f"run {run.ref}", fix="re-import them")
+        if f in spatial and gf and f not in gf:
+            raise MetricsError(
+                f"predictions of kind {k!r} cannot be compared with the ground truth of this run's rows "
+                f"(kinds: {', '.join(sorted(gk))})", where=f"run {run.ref}, predictions",
+                fix="predict the same kind of geometry as the labels (boxes and polygons compare with each other)")
+
+
+def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, int], None] | None = None,
+                    full: bool = False) -> JobStatus:
+    """Match a run and store its records; only stale rows when the job was ready (unless ``full``)."""
+    r = ws.run(run)
+    s = settings(r)
+    cur = ws.store.cursor()
+    total = int(cur.execute("SELECT count(*) FROM run_rows WHERE run_id = ?", [r.id]).fetchone()[0])  # type: ignore[index]
+    if total == 0:
+        raise MetricsError(f"run {r.ref} has no data rows", where=f"run {r.ref}",
+                           fix="add predictions (or rows, with add_run_rows) to the run first")
+    _check_kinds(cur, r)
+    job = _job_row(cur, r.id)
+    redo_all = full or job is None or job[0] in ("failed", "running") or job[4] is None \
+        or tuple(job[4]) != s.confidence or tuple(job[5] or ()) != s.iou or json.loads(job[6] or "{}") != s.key()
+    if redo_all:
+        todo = cur.execute("SELECT data_row_id FROM run_rows WHERE run_id = ? ORDER BY data_row_id",
+                           [r.id]).fetchnumpy()["data_row_id"]
+    else:
+        todo = np.sort(cur.execute(_stale_rows_sql(), [r.id]).fetchnumpy()["data_row_id"])
+    generation = (int(job[8]) if job else 0) + 1
+    key = (ws.store.path.as_posix(), r.id)
+    with ws.store.transaction() as con:
+        con.execute("DELETE FROM metric_jobs WHERE run_id = ?", [r.id])
+        # keep the previous grids: readers keep seeing the previous records until this job commits
+        con.execute("INSERT INTO metric_jobs VALUES (?, 'running', 0, ?, NULL, ?, ?, ?, ?, NULL, ?)",
+                    [r.id, len(todo), job[4] if job else None, job[5] if job else None,
+                     job[6] if job else None, _now(), generation])
+    _PROGRESS[key] = (0, len(todo))
+    try:
+        with ws.store.transaction() as con:
+            _compute(ws, con, r, s, np.asarray(todo, np.int64), redo_all, key, on_progress)
+            _drop_views(con, r.id)
+            con.execute("""UPDATE metric_jobs SET state = 'ready', done = total, confidence_grid = ?, iou_grid = ?,
+                           settings = ?, finished_at = ? WHERE run_id = ?""",
+                        [list(s.confidence), list(s.iou), json.dumps(s.key()), _now(), r.id])
+    except Exception as exc:
+        msg = str(exc) if isinstance(exc, MetricsError) else f"{type(exc).__name__}: {exc}"
+        with ws.store.transaction() as con:
+            con.execute("UPDATE metric_jobs SET state = 'failed', error = ?, finished_at = ? WHERE run_id = ?",
+                        [msg, _now(), r.id])
+        raise
+    finally:
+        _PROGRESS.pop(key, None)
+    return job_status(ws, r.id)
+
+
+def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarray, redo_all: bool,
+             key: tuple[str, int], on_progress: Callable[[int, int], None] | None) -> None:
+    from slicewise.metrics.matching import load_objects, match_rows
+
+    if redo_all:
+        for t in ("match_records", "metric_feature_iou", "metric_row_revs"):
+            con.execute(f"DELETE FROM {t} WHERE run_id = ?", [run.id])
+    thresholds = np.asarray(s.confidence, np.float64)
+    classes = _Classes(con, run.id)
+    done = 0
+    for start in range(0, max(len(todo), 1), CHUNK_ROWS):
+        chunk = todo[start:start + CHUNK_ROWS]
+        if not len(chunk):
+            break
+        con.register("_sw_rows", pa.table({"data_row_id": chunk}))
+        try:
+            if not redo_all:
+                for t in ("match_records", "metric_feature_iou", "metric_row_revs"):
+                    con.execute(f"DELETE FROM {t} WHERE run_id = ? AND data_row_id IN (SELECT data_row_id FROM _sw_rows)",
+                                [run.id])
+            P = load_objects(con, "predictions", run.id, "_sw_rows")
+            G = load_objects(con, "annotations", None, "_sw_rows")
+            m = match_rows(P, G, thresholds, within_class=s.mode == "within-class", radius=s.radius,
+                           class_of=classes, run_id=run.id)
+            ws.store.insert_arrow("match_records", m.records)
+            ws.store.insert_arrow("metric_feature_iou", m.feature_iou)
+            con.execute("""INSERT INTO metric_row_revs SELECT rr.run_id, rr.data_row_id, d.label_rev, rr.pred_rev
+                           FROM run_rows rr JOIN data_rows d ON d.id = rr.data_row_id
+                           WHERE rr.run_id = ? AND rr.data_row_id IN (SELECT data_row_id FROM _sw_rows)""", [run.id])
+        finally:
+            con.unregister("_sw_rows")
+        done += len(chunk)
+        _PROGRESS[key] = (done, len(todo))
+        con.execute("UPDATE metric_jobs SET done = ? WHERE run_id = ?", [done, run.id])
+        if on_progress:
+            on_progress(done, len(todo))
+    classes.flush()
+
+
+class _Classes:
+    """Confusion-matrix classes: a feature for objects, (feature, answer) for radio and checklist."""
+
+    def __init__(self, con: Any, run_id: int) -> None:
+        from slicewise.metrics.matching import CLASS_OFFSET
+
+        self.con, self.run_id = con, run_id
+        self.names = dict(con.execute("SELECT id, name FROM features").fetchall())
+        self.known = {(f, a): c for c, f, a in con.execute(
+            "SELECT class_id, feature_id, answer FROM metric_classes WHERE run_id = ?", [run_id]).fetchall()}
+        self.next = max([c for c in self.known.values() if c >= CLASS_OFFSET], default=CLASS_OFFSET - 1) + 1
+        self.new: list[tuple[int, int, str | None, str]] = []
+
+    def __call__(self, o: Any) -> np.ndarray:
+        out = o.feature.astype(np.int64).copy()
+        for i in np.flatnonzero(np.isin(o.kind, ["radio", "checklist"])):
+            out[i] = self._cls(int(o.feature[i]), o.answer[i])
+        for f in np.unique(o.feature[~np.isin(o.kind, ["radio", "checklist"])]):
+            self._cls(int(f), None)
+        return out
+
+    def _cls(self, f: int, a: str | None) -> int:
+        c = self.known.get((f, a))
+        if c is None:
+            c = f if a is None else self.next
+            if a is not None:
+                self.next += 1
+            self.known[(f, a)] = c
+            name = self.names.get(f, str(f)) + (f": {a}" if a is not None else "")
+            self.new.append((self.run_id, c, f, a, name))  # type: ignore[arg-type]
+        return c
+
+    def flush(self) -> None:
+        if self.new:
+            self.con.executemany("INSERT INTO metric_classes VALUES (?, ?, ?, ?, ?)", self.new)
+            self.new = []
+
+
+def _drop_views(con: Any, run_id: int) -> None:
+    for (name,) in con.execute("SELECT table_name FROM metric_views WHERE run_id = ?", [run_id]).fetchall():
+        assert str(name).isidentifier()
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    con.execute("DELETE FROM metric_views WHERE run_id = ?", [run_id])
+

@@ -1,0 +1,347 @@
+"""Greedy matching of a run's predictions to ground truth, one pass per confidence threshold.
+
+Pairs are formed per data row between objects of comparable kind (class-agnostic by default, same
+feature in within-class mode), scored by the kind's IoU kernel, and visited in decreasing IoU
+(ties: lower prediction id, then lower annotation id). The pass at confidence c ignores predictions
+with confidence below c; the matches at IoU threshold t are the pairs of that pass with IoU > t.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+import pyarrow as pa
+
+from slicewise import geometry
+
+#: kinds compared with each other (class-agnostic matching pairs objects of one family)
+FAMILY = {"bbox": "area", "polygon": "area", "mask": "mask", "point": "point", "polyline": "line",
+          "ner": "ner", "radio": "radio", "checklist": "checklist"}
+CLASSIFICATION = ("radio", "checklist")
+CLASS_OFFSET = 1_000_000_000  # class ids of (feature, answer) classes; object classes are feature ids
+
+
+@dataclass
+class Objects:
+    """Annotations or predictions of some data rows, as parallel arrays (sorted by id)."""
+
+    id: np.ndarray
+    row: np.ndarray
+    feature: np.ndarray
+    kind: np.ndarray  # object (str)
+    answer: np.ndarray  # object
+    box: np.ndarray  # (n, 4)
+    geometry: np.ndarray  # object: WKB or None
+    mask: np.ndarray  # object: RLE string or None
+    span: np.ndarray  # (n, 2)
+    size: np.ndarray  # (n, 2) height, width of the row
+    confidence: np.ndarray  # 1.0 for annotations
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    @classmethod
+    def from_arrow(cls, t: pa.Table) -> Objects:
+        def col(name: str, dtype: Any = None) -> np.ndarray:
+            c = t.column(name)
+            if dtype is None:
+                return np.array(c.to_pylist(), dtype=object)
+            return c.to_numpy(zero_copy_only=False).astype(dtype)
+
+        n = t.num_rows
+        box = np.column_stack([np.nan_to_num(col(c, np.float64), nan=0.0) for c in "xywh"]) if n else np.zeros((0, 4))
+        span = np.column_stack([col(c, np.float64) for c in ("span_start", "span_end")]) if n else np.zeros((0, 2))
+        size = np.column_stack([np.nan_to_num(col(c, np.float64)) for c in ("height", "width")]) if n \
+            else np.zeros((0, 2))
+        return cls(id=col("id", np.int64), row=col("data_row_id", np.int64), feature=col("feature_id", np.int64),
+                   kind=col("kind"), answer=col("answer"), box=box, geometry=col("geometry"), mask=col("mask_rle"),
+                   span=span, size=size, confidence=col("confidence", np.float64))
+
+
+def load_objects(con: Any, table: str, run_id: int | None, rows_table: str) -> Objects:
+    """Objects of the rows listed in the registered table ``rows_table`` (column data_row_id)."""
+    assert table in ("annotations", "predictions") and rows_table.isidentifier()
+    conf = "o.confidence" if table == "predictions" else "1.0::DOUBLE AS confidence"
+    cond = "o.run_id = ? AND " if table == "predictions" else ""
+    t = con.execute(f"""
+        SELECT o.id, o.data_row_id, o.feature_id, o.kind, o.answer, o.x, o.y, o.w, o.h,
+               CASE WHEN o.kind IN ('polygon', 'point', 'polyline') THEN o.geometry END AS geometry,
+               o.mask_rle, o.span_start, o.span_end, {conf}, d.height, d.width
+        FROM {table} o JOIN data_rows d ON d.id = o.data_row_id
+        WHERE {cond} o.data_row_id IN (SELECT data_row_id FROM {rows_table})
+        ORDER BY o.id""", [run_id] if table == "predictions" else []).fetch_arrow_table()
+    return Objects.from_arrow(t)
+
+
+def cross_pairs(key_p: np.ndarray, key_g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) with ``key_p[i] == key_g[j]``, vectorised (no loop over keys).
+
+    >>> cross_pairs(np.array([1, 2, 1]), np.array([1, 1, 3]))
+    (array([0, 0, 2, 2]), array([0, 1, 0, 1]))
+    """
+    op = np.argsort(key_p, kind="stable")
+    og = np.argsort(key_g, kind="stable")
+    kp, kg = key_p[op], key_g[og]
+    up, sp, cp = np.unique(kp, return_index=True, return_counts=True)
+    ug, sg, cg = np.unique(kg, return_index=True, return_counts=True)
+    common, ip, ig = np.intersect1d(up, ug, assume_unique=True, return_indices=True)
+    sizes = cp[ip] * cg[ig]
+    total = int(sizes.sum())
+    if not total:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    block = np.repeat(np.arange(len(common)), sizes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    off = np.arange(total) - starts[block]
+    ng = cg[ig][block]
+    pi = op[sp[ip][block] + off // ng]
+    gi = og[sg[ig][block] + off % ng]
+    order = np.lexsort((gi, pi))
+    return pi[order].astype(np.int64), gi[order].astype(np.int64)
+
+
+def _group_keys(o: Objects, within_class: bool, codes: dict[str, int]) -> np.ndarray:
+    fam = []
+    for k, f, a in zip(o.kind, o.feature, o.answer, strict=True):
+        g = FAMILY[k]
+        if g == "radio":
+            g = f"radio:{f}"
+        elif g == "checklist":
+            g = f"checklist:{f}:{a}"
+        elif within_class:
+            g = f"{g}:{f}"
+        fam.append(codes.setdefault(g, len(codes)))
+    return np.asarray(fam, np.int64)
+
+
+def pair_ious(P: Objects, G: Objects, pi: np.ndarray, gi: np.ndarray, radius: float) -> np.ndarray:
+    """IoU of each pair (P[pi[i]], G[gi[i]]); pairs are of one family each."""
+    import shapely
+
+    iou = np.zeros(len(pi))
+    if not len(pi):
+        return iou
+    kp = P.kind[pi]
+    fam = np.array([FAMILY[k] for k in kp], dtype=object)
+    # boxes and polygons
+    sel = np.flatnonzero(fam == "area")
+    if len(sel):
+        both_box = (kp[sel] == "bbox") & (G.kind[gi[sel]] == "bbox")
+        s = sel[both_box]
+        iou[s] = geometry.box_iou(P.box[pi[s]], G.box[gi[s]])
+        s = sel[~both_box]
+        if len(s):
+            iou[s] = geometry.polygon_iou(_shapes(P, pi[s]), _shapes(G, gi[s]))
+    for name in ("point", "line"):
+        s = np.flatnonzero(fam == name)
+        if len(s):
+            iou[s] = geometry.buffered_iou(shapely.from_wkb(P.geometry[pi[s]]), shapely.from_wkb(G.geometry[gi[s]]),
+                                           radius)
+    s = np.flatnonzero(fam == "mask")
+    if len(s):
+        iou[s] = geometry.mask_iou_pairs(_rles(P, pi[s]), _rles(G, gi[s]), P.row[pi[s]])
+    s = np.flatnonzero(fam == "ner")
+    if len(s):
+        iou[s] = geometry.span_iou(P.span[pi[s], 0], P.span[pi[s], 1], G.span[gi[s], 0], G.span[gi[s], 1])
+    s = np.flatnonzero((fam == "radio") | (fam == "checklist"))
+    iou[s] = 1.0
+    return iou
+
+
+def _shapes(o: Objects, idx: np.ndarray) -> np.ndarray:
+    import shapely
+
+    out = np.empty(len(idx), dtype=object)
+    isbox = o.kind[idx] == "bbox"
+    b = o.box[idx[isbox]]
+    out[isbox] = shapely.box(b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3])
+    out[~isbox] = shapely.from_wkb(o.geometry[idx[~isbox]])
+    return out
+
+
+_RLE_CACHE_KEY = "_rle_objs"
+
+
+def _rles(o: Objects, idx: np.ndarray) -> list[dict[str, Any]]:
+    cache: dict[int, dict[str, Any]] = o.__dict__.setdefault(_RLE_CACHE_KEY, {})
+    out = []
+    for i in idx:
+        r = cache.get(int(i))
+        if r is None:
+            r = cache[int(i)] = {"size": [int(o.size[i, 0]), int(o.size[i, 1])], "counts": o.mask[i].encode()}
+        out.append(r)
+    return out
+
+
+@numba.njit(cache=True)
+def greedy(pair_p: np.ndarray, pair_g: np.ndarray, n_pred: int, n_gt: int, conf: np.ndarray,
+           thresholds: np.ndarray) -> np.ndarray:
+    """For each threshold k, ``match[k, p]`` = index of the pair that matched prediction p, or -1.
+
+    Pairs must be sorted in visiting order (decreasing IoU, then the tie-breakers)."""
+    K = len(thresholds)
+    match = np.full((K, n_pred), -1, np.int64)
+    for k in range(K):
+        c = thresholds[k]
+        used = np.zeros(n_gt, np.bool_)
+        for q in range(len(pair_p)):
+            p = pair_p[q]
+            g = pair_g[q]
+            if conf[p] < c or match[k, p] >= 0 or used[g]:
+                continue
+            match[k, p] = q
+            used[g] = True
+    return match
+
+
+def visit_order(iou: np.ndarray, pid: np.ndarray, gid: np.ndarray) -> np.ndarray:
+    """Decreasing IoU; ties by prediction id then annotation id (deterministic, order-independent)."""
+    return np.lexsort((gid, pid, -iou))
+
+
+@dataclass
+class Matched:
+    records: pa.Table
+    feature_iou: pa.Table
+
+
+def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: bool, radius: float,
+               class_of: Any, run_id: int) -> Matched:
+    """Match records and per-(row, feature) overlap quality for every confidence threshold."""
+    codes: dict[str, int] = {}
+    maxrow = int(max(P.row.max(initial=0), G.row.max(initial=0))) + 1
+    kp = _group_keys(P, within_class, codes) * maxrow + P.row
+    kg = _group_keys(G, within_class, codes) * maxrow + G.row
+    pi, gi = cross_pairs(kp, kg)
+    iou = pair_ious(P, G, pi, gi, radius)
+    K = len(thresholds)
+    pclass, gclass = class_of(P), class_of(G)
+
+    # -- the protocol's matching
+    pos = iou > 0
+    mp, mg, miou = pi[pos], gi[pos], iou[pos]
+    order = visit_order(miou, P.id[mp], G.id[mg])
+    mp, mg, miou = mp[order], mg[order], miou[order]
+    match = greedy(mp, mg, len(P), len(G), P.confidence, thresholds)
+
+    # -- overlap quality within each feature
+    same = P.feature[pi] == G.feature[gi]
+    qp, qg, qiou = pi[same], gi[same], iou[same]
+    radio = P.kind[qp] == "radio"
+    if radio.any():
+        qiou = qiou.copy()
+        qiou[radio] = (P.answer[qp[radio]] == G.answer[qg[radio]]).astype(np.float64)
+    qpos = qiou > 0
+    qp, qg, qiou = qp[qpos], qg[qpos], qiou[qpos]
+    order = visit_order(qiou, P.id[qp], G.id[qg])
+    qp, qg, qiou = qp[order], qg[order], qiou[order]
+    qmatch = greedy(qp, qg, len(P), len(G), P.confidence, thresholds)
+
+    rf = np.unique(np.concatenate([np.stack([P.row, P.feature], 1), np.stack([G.row, G.feature], 1)]), axis=0) \
+        if len(P) + len(G) else np.zeros((0, 2), np.int64)
+    rf_key = rf[:, 0] * (int(rf[:, 1].max(initial=0)) + 1) + rf[:, 1] if len(rf) else np.zeros(0, np.int64)
+    mult = int(rf[:, 1].max(initial=0)) + 1 if len(rf) else 1
+    rf_p = np.searchsorted(rf_key, P.row * mult + P.feature)
+    rf_g = np.searchsorted(rf_key, G.row * mult + G.feature)
+    n_rf = len(rf)
+    rf_kind = np.empty(n_rf, dtype=object)
+    rf_kind[rf_g] = G.kind
+    rf_kind[rf_p] = P.kind
+    ng = np.bincount(rf_g, minlength=n_rf).astype(np.float64)
+    mask_rf = np.flatnonzero(rf_kind == "mask")
+
+    rec: dict[str, list[np.ndarray]] = {c: [] for c in ("conf_idx", "data_row_id", "pred_id", "gt_id", "pred_class",
+                                                         "true_class", "pred_feature", "true_feature", "iou",
+                                                         "confidence", "has_p", "has_g")}
+    fi: dict[str, list[np.ndarray]] = {"conf_idx": [], "data_row_id": [], "feature_id": [], "iou": []}
+    mask_cache: dict[tuple[int, tuple[int, ...]], float] = {}
+    for k in range(K):
+        kept = np.flatnonzero(P.confidence >= thresholds[k])
+        q = match[k, kept]
+        has = q >= 0
+        g = np.where(has, mg[np.maximum(q, 0)], 0)
+        gt_matched = np.zeros(len(G), bool)
+        gt_matched[g[has]] = True
+        un = np.flatnonzero(~gt_matched)
+        n1, n2 = len(kept), len(un)
+        rec["conf_idx"].append(np.full(n1 + n2, k, np.int16))
+        rec["data_row_id"].append(np.concatenate([P.row[kept], G.row[un]]))
+        rec["pred_id"].append(np.concatenate([P.id[kept], np.zeros(n2, np.int64)]))
+        rec["has_p"].append(np.concatenate([np.ones(n1, bool), np.zeros(n2, bool)]))
+        rec["gt_id"].append(np.concatenate([np.where(has, G.id[g], 0), G.id[un]]))
+        rec["has_g"].append(np.concatenate([has, np.ones(n2, bool)]))
+        rec["pred_class"].append(np.concatenate([pclass[kept], np.zeros(n2, np.int64)]))
+        rec["true_class"].append(np.concatenate([np.where(has, gclass[g], 0), gclass[un]]))
+        rec["pred_feature"].append(np.concatenate([P.feature[kept], np.zeros(n2, np.int64)]))
+        rec["true_feature"].append(np.concatenate([np.where(has, G.feature[g], 0), G.feature[un]]))
+        rec["iou"].append(np.concatenate([np.where(has, miou[np.maximum(q, 0)], np.nan), np.full(n2, np.nan)]))
+        rec["confidence"].append(np.concatenate([P.confidence[kept], np.full(n2, np.nan)]))
+
+        # overlap quality
+        npk = np.bincount(rf_p[kept], minlength=n_rf).astype(np.float64)
+        qq = qmatch[k, kept]
+        qh = qq >= 0
+        s = np.bincount(rf_p[kept[qh]], weights=qiou[qq[qh]], minlength=n_rf)
+        present = (npk + ng) > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            val = s / np.maximum(npk, ng)
+            chk = rf_kind == "checklist"
+            val[chk] = s[chk] / (npk[chk] + ng[chk] - s[chk])
+        for j in mask_rf:
+            val[j] = _union_mask_iou(P, G, kept[rf_p[kept] == j], np.flatnonzero(rf_g == j), mask_cache)
+        idx = np.flatnonzero(present)
+        fi["conf_idx"].append(np.full(len(idx), k, np.int16))
+        fi["data_row_id"].append(rf[idx, 0])
+        fi["feature_id"].append(rf[idx, 1])
+        fi["iou"].append(val[idx])
+
+    def cat(name: str, d: dict[str, list[np.ndarray]], dtype: Any) -> np.ndarray:
+        parts = d[name]
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+    hp, hg = cat("has_p", rec, bool), cat("has_g", rec, bool)
+    n = len(hp)
+    iou_arr = cat("iou", rec, np.float64)
+    conf_arr = cat("confidence", rec, np.float64)
+    records = pa.table({
+        "run_id": pa.array(np.full(n, run_id, np.int32)),
+        "conf_idx": pa.array(cat("conf_idx", rec, np.int16)),
+        "data_row_id": pa.array(cat("data_row_id", rec, np.int64)),
+        "pred_id": pa.array(cat("pred_id", rec, np.int64), mask=~hp),
+        "gt_id": pa.array(cat("gt_id", rec, np.int64), mask=~hg),
+        "pred_class": pa.array(cat("pred_class", rec, np.int32), mask=~hp),
+        "true_class": pa.array(cat("true_class", rec, np.int32), mask=~hg),
+        "pred_feature": pa.array(cat("pred_feature", rec, np.int32), mask=~hp),
+        "true_feature": pa.array(cat("true_feature", rec, np.int32), mask=~hg),
+        "iou": pa.array(iou_arr, mask=np.isnan(iou_arr)),
+        "confidence": pa.array(conf_arr, mask=np.isnan(conf_arr)),
+    })
+    fiou = cat("iou", fi, np.float64)
+    feature_iou = pa.table({
+        "run_id": pa.array(np.full(len(fiou), run_id, np.int32)),
+        "conf_idx": pa.array(cat("conf_idx", fi, np.int16)),
+        "data_row_id": pa.array(cat("data_row_id", fi, np.int64)),
+        "feature_id": pa.array(cat("feature_id", fi, np.int32)),
+        "iou": pa.array(fiou, mask=np.isnan(fiou)),
+    })
+    return Matched(records, feature_iou)
+
+
+def _union_mask_iou(P: Objects, G: Objects, pk: np.ndarray, gk: np.ndarray,
+                    cache: dict[tuple[int, tuple[int, ...]], float]) -> float:
+    """Pixel IoU of the union of a feature's kept predicted masks with the union of its labelled masks."""
+    from pycocotools import mask as mask_utils
+
+    key = (int(gk[0]) if len(gk) else -1 - int(pk[0]), tuple(int(i) for i in pk))
+    if key in cache:
+        return cache[key]
+    if not len(pk) or not len(gk):
+        cache[key] = 0.0
+        return 0.0
+    up = mask_utils.merge(_rles(P, pk), intersect=0)
+    ug = mask_utils.merge(_rles(G, gk), intersect=0)
+    v = float(np.asarray(mask_utils.iou([up], [ug], [0])).reshape(-1)[0])
+    cache[key] = v
+    return v

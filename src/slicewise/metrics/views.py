@@ -1,0 +1,299 @@
+"""Views derived from the match records by aggregation (no re-matching when a threshold moves).
+
+At (c, t): the records of the pass at confidence c; a recorded pair is a match when its IoU > t.
+A match of the same class is a TP; of different classes an FP for the predicted feature and an FN
+for the true one; every other kept prediction is an FP and every other annotation an FN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from slicewise.errors import MetricsError, NotFoundError
+from slicewise.metrics.engine import RunRef, Settings, require_ready
+
+if TYPE_CHECKING:
+    from slicewise.workspace import Workspace
+
+Rows = tuple[str, list[Any]] | None
+
+
+def conf_index(s: Settings, confidence: float, run_ref: str) -> int:
+    """Index of ``confidence`` in the grid the records were computed with."""
+    for k, v in enumerate(s.confidence):
+        if abs(v - float(confidence)) <= 1e-9:
+            return k
+    raise MetricsError(f"confidence {confidence} is not on the run's confidence grid {list(s.confidence)}",
+                       where=f"run {run_ref}", fix="pick a grid value, or change the grid with set_grids and recompute")
+
+
+def _check_iou(iou: float) -> float:
+    t = float(iou)
+    if not (math.isfinite(t) and 0.0 <= t <= 1.0):
+        raise MetricsError(f"IoU threshold {iou} is outside [0, 1]", where="iou", fix="use a value between 0 and 1")
+    return t
+
+
+def _rows_clause(rows: Rows, col: str = "data_row_id") -> tuple[str, list[Any]]:
+    if rows is None:
+        return "", []
+    sql, params = rows
+    return f" AND {col} IN (SELECT data_row_id FROM ({sql}))", list(params)
+
+
+def _materialise(ws: Workspace, run: RunRef, view: str, confidence: float, iou: float) -> str:
+    r, s, gen = require_ready(ws, run)
+    k = conf_index(s, confidence, r.ref)
+    t = _check_iou(iou)
+    name = f"mv_{view}_r{r.id}_g{gen}_c{k}_t{round(t * 1e9)}"
+    cur = ws.store.cursor()
+    if cur.execute("SELECT 1 FROM metric_views WHERE table_name = ?", [name]).fetchone():
+        return name
+    if view == "row":
+        rf = _materialise(ws, run, "rowfeature", confidence, iou)
+    with ws.store.transaction() as con:
+        if con.execute("SELECT 1 FROM metric_views WHERE table_name = ?", [name]).fetchone():
+            return name
+        if view == "rowfeature":
+            con.execute(f"CREATE TABLE {name} AS {_ROW_FEATURE_SQL}", [r.id, k, t, t, t, r.id, k])
+        else:
+            nfeat = int(con.execute("SELECT count(*) FROM features").fetchone()[0])  # type: ignore[index]
+            con.execute(f"CREATE TABLE {name} AS {_ROW_SQL.format(rf=rf)}", [nfeat, r.id])
+        con.execute("INSERT INTO metric_views VALUES (?, ?, ?, ?, ?, ?)", [r.id, view, k, t, name, gen])
+    return name
+
+
+_ROW_FEATURE_SQL = """
+WITH r AS (SELECT * FROM match_records WHERE run_id = ? AND conf_idx = ?),
+ev AS (
+  SELECT data_row_id, pred_feature AS feature_id,
+         (gt_id IS NOT NULL AND iou > ? AND pred_class = true_class)::INTEGER AS tp,
+         1 - (gt_id IS NOT NULL AND iou > $3 AND pred_class = true_class)::INTEGER AS fp,
+         0 AS fn, 1 AS np_, 0 AS na_, confidence
+  FROM r WHERE pred_id IS NOT NULL
+  UNION ALL
+  SELECT data_row_id, true_feature, 0, 0,
+         1 - (pred_id IS NOT NULL AND iou > ? AND pred_class = true_class)::INTEGER, 0, 1, NULL
+  FROM r WHERE gt_id IS NOT NULL),
+agg AS (
+  SELECT data_row_id, feature_id, sum(tp)::INTEGER AS tp, sum(fp)::INTEGER AS fp, sum(fn)::INTEGER AS fn,
+         min(confidence) AS conf_min, max(confidence) AS conf_max, avg(confidence) AS conf_mean,
+         sum(np_)::INTEGER AS n_predictions, sum(na_)::INTEGER AS n_annotations
+  FROM ev GROUP BY data_row_id, feature_id)
+SELECT a.data_row_id, a.feature_id, a.tp, a.fp, a.fn, 0::INTEGER AS tn,
+       CASE WHEN a.tp + a.fp > 0 THEN a.tp / (a.tp + a.fp) END::DOUBLE AS precision,
+       CASE WHEN a.tp + a.fn > 0 THEN a.tp / (a.tp + a.fn) END::DOUBLE AS recall,
+       CASE WHEN 2 * a.tp + a.fp + a.fn > 0 THEN 2 * a.tp / (2 * a.tp + a.fp + a.fn) END::DOUBLE AS f1,
+       q.iou, a.conf_min, a.conf_max, a.conf_mean, a.n_predictions, a.n_annotations
+FROM agg a LEFT JOIN metric_feature_iou q
+  ON q.run_id = ? AND q.conf_idx = ? AND q.data_row_id = a.data_row_id AND q.feature_id = a.feature_id
+ORDER BY a.data_row_id, a.feature_id
+"""
+_ROW_FEATURE_SQL = _ROW_FEATURE_SQL.replace("iou > $3", "iou > ?")
+
+_ROW_SQL = """
+WITH agg AS (
+  SELECT data_row_id, sum(tp) AS tp, sum(fp) AS fp, sum(fn) AS fn, avg(precision) AS precision,
+         avg(recall) AS recall, avg(f1) AS f1, avg(iou) AS iou, min(conf_min) AS conf_min, max(conf_max) AS conf_max,
+         sum(conf_mean * n_predictions) / nullif(sum(n_predictions), 0) AS conf_mean,
+         sum(n_predictions) AS n_predictions, sum(n_annotations) AS n_annotations, count(*) AS n_features
+  FROM {rf} GROUP BY data_row_id)
+SELECT rr.data_row_id, coalesce(a.tp, 0)::INTEGER AS tp, coalesce(a.fp, 0)::INTEGER AS fp,
+       coalesce(a.fn, 0)::INTEGER AS fn, greatest(? - coalesce(a.n_features, 0), 0)::INTEGER AS tn,
+       a.precision::DOUBLE AS precision, a.recall::DOUBLE AS recall, a.f1::DOUBLE AS f1, a.iou::DOUBLE AS iou,
+       a.conf_min, a.conf_max, a.conf_mean::DOUBLE AS conf_mean,
+       coalesce(a.n_predictions, 0)::INTEGER AS n_predictions, coalesce(a.n_annotations, 0)::INTEGER AS n_annotations
+FROM run_rows rr LEFT JOIN agg a ON a.data_row_id = rr.data_row_id
+WHERE rr.run_id = ? ORDER BY rr.data_row_id
+"""
+
+
+def row_feature_metrics_table(ws: Workspace, run: RunRef, confidence: float, iou: float) -> str:
+    """Name of the table of metrics per (data row, feature) at (c, t); built on first use, then cached."""
+    return _materialise(ws, run, "rowfeature", confidence, iou)
+
+
+def row_metrics_table(ws: Workspace, run: RunRef, confidence: float, iou: float) -> str:
+    """Name of the table of metrics per data row of the run at (c, t); built on first use, then cached.
+
+    Counts are summed over the row's features; precision, recall, f1 and iou are their mean over the
+    features where defined (NULL when none is)."""
+    return _materialise(ws, run, "row", confidence, iou)
+
+
+def _prf(tp: int, fp: int, fn: int) -> tuple[float | None, float | None, float | None]:
+    p = tp / (tp + fp) if tp + fp else None
+    r = tp / (tp + fn) if tp + fn else None
+    f = 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else None
+    return p, r, f
+
+
+def feature_metrics(ws: Workspace, run: RunRef, confidence: float, iou: float, rows: Rows = None) -> list[dict[str, Any]]:
+    """Per-feature totals at (c, t) (over ``rows`` when given), sorted by feature name."""
+    rf = row_feature_metrics_table(ws, run, confidence, iou)
+    clause, params = _rows_clause(rows, "f.data_row_id")
+    out = []
+    for fid, name, kind, tp, fp, fn, miou, n_rows, n_pred, n_ann in ws.store.cursor().execute(f"""
+            SELECT f.feature_id, ft.name, ft.kind, sum(tp), sum(fp), sum(fn), avg(iou), count(*),
+                   sum(n_predictions), sum(n_annotations)
+            FROM {rf} f JOIN features ft ON ft.id = f.feature_id WHERE TRUE {clause}
+            GROUP BY ALL ORDER BY ft.name""", params).fetchall():
+        p, r, f1 = _prf(int(tp), int(fp), int(fn))
+        out.append({"feature_id": fid, "feature": name, "kind": kind, "tp": int(tp), "fp": int(fp), "fn": int(fn),
+                    "precision": p, "recall": r, "f1": f1, "iou": miou, "n_rows": int(n_rows),
+                    "n_predictions": int(n_pred), "n_annotations": int(n_ann)})
+    return out
+
+
+@dataclass
+class ConfusionMatrix:
+    """``counts[i][j]``: objects of true class ``classes[i]`` predicted as ``classes[j]``; the last class
+    is ``"None"`` (unmatched predictions are in its row, unmatched annotations in its column)."""
+
+    classes: list[str]
+    class_ids: list[int | None]
+    counts: list[list[int]]
+    confidence: float
+    iou: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"classes": self.classes, "class_ids": self.class_ids, "counts": self.counts,
+                "confidence": self.confidence, "iou": self.iou}
+
+
+_CELLS_SQL = """
+WITH r AS (SELECT * FROM match_records WHERE run_id = ? AND conf_idx = ? {rows}),
+cells AS (
+  SELECT CASE WHEN gt_id IS NOT NULL AND iou > ? THEN true_class END AS tc, pred_class AS pc, data_row_id
+  FROM r WHERE pred_id IS NOT NULL
+  UNION ALL
+  SELECT true_class, NULL, data_row_id FROM r WHERE gt_id IS NOT NULL AND (pred_id IS NULL OR NOT iou > ?))
+"""
+
+
+def _classes(ws: Workspace, run_id: int) -> list[tuple[int, str]]:
+    return [(int(c), str(n)) for c, n in ws.store.cursor().execute(
+        "SELECT class_id, name FROM metric_classes WHERE run_id = ? ORDER BY feature_id, answer NULLS FIRST",
+        [run_id]).fetchall()]
+
+
+def confusion_matrix(ws: Workspace, run: RunRef, confidence: float, iou: float, rows: Rows = None) -> ConfusionMatrix:
+    r, s, _ = require_ready(ws, run)
+    k, t = conf_index(s, confidence, r.ref), _check_iou(iou)
+    clause, params = _rows_clause(rows)
+    cells = ws.store.cursor().execute(_CELLS_SQL.format(rows=clause) + "SELECT tc, pc, count(*) FROM cells GROUP BY ALL",
+                                      [r.id, k, *params, t, t]).fetchall()
+    classes = _classes(ws, r.id)
+    index: dict[int | None, int] = {c: i for i, (c, _) in enumerate(classes)}
+    index[None] = len(classes)
+    n = len(classes) + 1
+    counts = [[0] * n for _ in range(n)]
+    for tc, pc, cnt in cells:
+        counts[index[tc]][index[pc]] += int(cnt)
+    return ConfusionMatrix([name for _, name in classes] + ["None"], [c for c, _ in classes] + [None], counts,
+                           float(s.confidence[k]), t)
+
+
+def _class_id(ws: Workspace, run_id: int, cls: str | int | None) -> int | None:
+    if cls is None or cls == "None":
+        return None
+    for c, name in _classes(ws, run_id):
+        if cls in (c, name):
+            return c
+    raise NotFoundError(f"no class {cls!r} in this run's confusion matrix", where=f"run {run_id}",
+                        fix="use a class name as shown by confusion_matrix, or 'None'")
+
+
+def confusion_cell_rows(ws: Workspace, run: RunRef, confidence: float, iou: float, true_class: str | int | None,
+                        pred_class: str | int | None, rows: Rows = None) -> tuple[str, list[Any]]:
+    """``(sql, params)`` selecting the ``data_row_id`` of the rows in one confusion-matrix cell."""
+    r, s, _ = require_ready(ws, run)
+    k, t = conf_index(s, confidence, r.ref), _check_iou(iou)
+    tc, pc = _class_id(ws, r.id, true_class), _class_id(ws, r.id, pred_class)
+    clause, params = _rows_clause(rows)
+    cond = ("tc IS NULL" if tc is None else "tc = ?") + " AND " + ("pc IS NULL" if pc is None else "pc = ?")
+    sql = _CELLS_SQL.format(rows=clause) + f"SELECT DISTINCT data_row_id FROM cells WHERE {cond}"
+    return sql, [r.id, k, *params, t, t] + [v for v in (tc, pc) if v is not None]
+
+
+@dataclass
+class PRCurve:
+    """Precision and recall at every grid confidence, and a fine curve at every distinct confidence."""
+
+    feature: str | None
+    iou: float
+    confidence: list[float]
+    precision: list[float | None]
+    recall: list[float | None]
+    f1: list[float | None]
+    tp: list[int]
+    fp: list[int]
+    fn: list[int]
+    best_confidence: float | None  # F1-optimal confidence of the grid
+    best_f1: float | None
+    fine: dict[str, list[float]] = field(default_factory=dict)  # confidence, precision, recall
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def pr_curve(ws: Workspace, run: RunRef, feature: str | int | None = None, rows: Rows = None,
+             iou: float = 0.5) -> PRCurve:
+    """Precision-recall curve of one feature (or all) at IoU threshold ``iou``.
+
+    The grid points are exact (one matching per grid confidence). The fine curve ranks the predictions
+    kept at the lowest grid confidence by decreasing confidence, with the matches of that pass, and
+    gives precision and recall after each distinct confidence value (the usual ranking curve)."""
+    r, s, _ = require_ready(ws, run)
+    t = _check_iou(iou)
+    fid: int | None = None
+    fname: str | None = None
+    if feature is not None:
+        f = next((f for f in ws.features() if f.name == feature or f.id == feature), None)
+        if f is None:
+            raise NotFoundError(f"no feature {feature!r}", fix="use a feature name of the ontology")
+        fid, fname = f.id, f.name
+    clause, params = _rows_clause(rows)
+    pf = "" if fid is None else " AND pred_feature = ?"
+    tf = "" if fid is None else " AND true_feature = ?"
+    fp_ = [] if fid is None else [fid]
+    agg = ws.store.cursor().execute(f"""
+        WITH r AS (SELECT * FROM match_records WHERE run_id = ? {clause})
+        SELECT conf_idx,
+          count(*) FILTER (WHERE pred_id IS NOT NULL {pf} AND gt_id IS NOT NULL AND iou > ? AND pred_class = true_class),
+          count(*) FILTER (WHERE pred_id IS NOT NULL {pf}),
+          count(*) FILTER (WHERE gt_id IS NOT NULL {tf})
+        FROM r GROUP BY conf_idx ORDER BY conf_idx""", [r.id, *params, *fp_, t, *fp_, *fp_]).fetchall()
+    by_k = {int(k): (int(a), int(b), int(c)) for k, a, b, c in agg}
+    conf, prec, rec, f1s, tps, fps, fns = [], [], [], [], [], [], []
+    for k, c in enumerate(s.confidence):
+        tp, npred, nann = by_k.get(k, (0, 0, 0))
+        p, rc, f1 = _prf(tp, npred - tp, nann - tp)
+        conf.append(c)
+        prec.append(p)
+        rec.append(rc)
+        f1s.append(f1)
+        tps.append(tp)
+        fps.append(npred - tp)
+        fns.append(nann - tp)
+    best = max(((f, c) for f, c in zip(f1s, conf, strict=True) if f is not None), default=None,
+               key=lambda x: x[0])
+    fine_rel = ws.store.cursor().execute(f"""
+        WITH r AS (SELECT * FROM match_records WHERE run_id = ? AND conf_idx = 0 {clause})
+        SELECT confidence, (gt_id IS NOT NULL AND iou > ? AND pred_class = true_class) AS tp
+        FROM r WHERE pred_id IS NOT NULL {pf} ORDER BY confidence DESC""", [r.id, *params, t, *fp_]).fetchnumpy()
+    npos = by_k.get(0, (0, 0, 0))[2]
+    fine: dict[str, list[float]] = {"confidence": [], "precision": [], "recall": []}
+    if len(fine_rel["confidence"]):
+        c = np.asarray(fine_rel["confidence"], np.float64)
+        ctp = np.cumsum(np.asarray(fine_rel["tp"], bool))
+        last = np.flatnonzero(np.r_[c[1:] != c[:-1], True])
+        fine["confidence"] = c[last].tolist()
+        fine["precision"] = (ctp[last] / (last + 1)).tolist()
+        fine["recall"] = (ctp[last] / npos).tolist() if npos else [0.0] * len(last)
+    return PRCurve(fname, t, conf, prec, rec, f1s, tps, fps, fns, best[1] if best else None,
+                   best[0] if best else None, fine)
