@@ -1,0 +1,51 @@
+// Every view's state lives in the URL: /runs/:id/gallery?q=&sort=&order=&c=&t=&slice=&dataset=&row=
+// `route` is reactive; `go()` changes it (pushState) and every view re-reads it.
+
+export interface RouteState {
+  view: "runs" | "gallery" | "metrics";
+  run: string | null;
+  params: Record<string, string>;
+}
+
+function parse(): RouteState {
+  const parts = location.pathname.split("/").filter(Boolean);
+  const params: Record<string, string> = {};
+  new URLSearchParams(location.search).forEach((v, k) => (params[k] = v));
+  if (parts[0] === "runs" && parts[1]) {
+    return { view: parts[2] === "metrics" ? "metrics" : "gallery", run: decodeURIComponent(parts[1]), params };
+  }
+  if (parts[0] === "data") return { view: "gallery", run: null, params };
+  return { view: "runs", run: null, params };
+}
+
+export const route = $state<RouteState>(parse());
+
+function apply(r: RouteState) {
+  route.view = r.view;
+  route.run = r.run;
+  route.params = r.params;
+}
+
+window.addEventListener("popstate", () => apply(parse()));
+
+export function href(view: RouteState["view"], run: string | null, params: Record<string, string | null | undefined> = {}): string {
+  const path = view === "runs" ? "/" : run === null ? "/data" : `/runs/${encodeURIComponent(run)}/${view}`;
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== "") p.set(k, v);
+  const s = p.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+export function go(view: RouteState["view"], run: string | null, params: Record<string, string | null | undefined> = {}, replace = false) {
+  const url = href(view, run, params);
+  if (url === location.pathname + location.search) return;
+  if (replace) history.replaceState(null, "", url);
+  else history.pushState(null, "", url);
+  apply(parse());
+}
+
+/** Change some query parameters of the current view (null removes one). */
+export function setParams(patch: Record<string, string | null | undefined>, replace = false) {
+  const next: Record<string, string | null | undefined> = { ...route.params, ...patch };
+  go(route.view, route.run, next, replace);
+}
