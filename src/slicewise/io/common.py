@@ -45,7 +45,9 @@ class ImportResult:
     warnings: list[Problem] = field(default_factory=list)
 
     def summary(self) -> str:
-        parts = [f"{self.data_rows:,} data rows"]
+        parts = []
+        if self.data_rows or self.data_rows_skipped:
+            parts.append(f"{self.data_rows:,} data rows")
         if self.data_rows_skipped:
             parts[-1] += f" (+{self.data_rows_skipped:,} already present)"
         if self.annotations:
@@ -58,7 +60,7 @@ class ImportResult:
             parts.append(f"{len(self.rejected):,} records rejected")
         if self.warnings:
             parts.append(f"{len(self.warnings):,} warnings")
-        return "imported " + ", ".join(parts)
+        return "imported " + (", ".join(parts) or "nothing")
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -179,6 +181,12 @@ def commit(ws: Workspace, batch: Batch, *, skip_invalid: bool = False, create_fe
             elif f.kind != kind and not (f.kind in REGION_KINDS and kind in REGION_KINDS):
                 problems.append(Problem(f"class {name!r} is already a {f.kind} feature, this file makes it {kind}",
                                         batch.source, "feature", "rename the class in the file, or use another workspace"))
+            elif ext is not None and f.external_id is None:
+                ws.store.con.execute("UPDATE features SET external_id = ? WHERE id = ?", [ext, f.id])
+            elif ext is not None and f.external_id != ext:
+                res.warnings.append(Problem(
+                    f"class {name!r} already has external id {f.external_id}; this file's id {ext} is not recorded",
+                    batch.source, "feature", "results must then use category id " + str(f.external_id)))
         if batch.rows:
             r = ws.add_data_rows(batch.dataset or "default", batch.rows, skip_invalid=True)
             res.data_rows, res.data_rows_skipped = r.inserted, r.skipped

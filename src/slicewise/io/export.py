@@ -165,7 +165,7 @@ def export_parquet(ws: Any, table: str, path: str | Path) -> int:
         close = difflib.get_close_matches(table, names, n=3)
         raise NotFoundError(f"no table {table!r} in the workspace",
                             fix=("did you mean " + " or ".join(close) + "? ") if close else "tables: " + ", ".join(names))
-    reader = cur.execute(f'SELECT * FROM "{table}"').fetch_record_batch(100_000)
+    reader = cur.execute(f'SELECT * FROM "{table}"').to_arrow_reader(100_000)
     n = 0
     try:
         with pq.ParquetWriter(str(path), reader.schema) as writer:
