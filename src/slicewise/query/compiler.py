@@ -58,6 +58,7 @@ class Compiler:
     run_id: int | None
     confidence: float
     iou: float
+    check_only: bool = False  # validate names and values only (no run, no metrics tables needed)
     catalog: Catalog = field(init=False)
     _tables: dict[tuple[float, bool], str] = field(default_factory=dict, init=False)
 
@@ -198,11 +199,15 @@ class Compiler:
 
     # -- helpers -----------------------------------------------------------------------------------
     def _need_run(self, what: str) -> int:
+        if self.check_only:
+            return -1
         if self.run_id is None:
             raise QueryError(f"{what} needs a model run", where=what, fix="give the run whose rows you filter")
         return self.run_id
 
     def metric_table(self, what: str, at: float | None, per_feature: bool) -> str:
+        if self.check_only:
+            return "unchecked_metrics_table"
         self._need_run(what)
         c = self.confidence if at is None else float(at)
         key = (c, per_feature)

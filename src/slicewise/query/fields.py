@@ -86,9 +86,9 @@ class Catalog:
         has_custom = cur.execute("SELECT count(*) FROM information_schema.tables "
                                  "WHERE table_name = 'custom_metrics'").fetchone()
         self.has_custom_table = bool(has_custom and has_custom[0])
-        if self.has_custom_table and run_id is not None:
+        if self.has_custom_table:  # without a run: the names of every run (to validate saved slices)
             self.custom = {r[0] for r in cur.execute(
-                "SELECT DISTINCT name FROM custom_metrics WHERE run_id = ?", [run_id]).fetchall()}
+                "SELECT DISTINCT name FROM custom_metrics WHERE run_id = ? OR ? IS NULL", [run_id, run_id]).fetchall()}
 
     def all_names(self) -> list[str]:
         names = list(ROW_FIELDS) + list(METRICS) + list(CONFIDENCE) + list(COUNTS)

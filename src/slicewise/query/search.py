@@ -52,14 +52,31 @@ def run_id_of(ws: Any, run: Any) -> int | None:
 
 def thresholds(ws: Any, run: Any, confidence: float | None = None, iou: float | None = None) -> tuple[float, float]:
     """The (confidence, IoU) pair a view uses: the given values, else the run's chosen ones (config keys
-    ``view_confidence`` / ``view_iou``), else 0.5 and 0.5."""
+    ``view_confidence`` / ``view_iou``), else the values of the run's grids nearest 0.5."""
     cfg: dict[str, Any] = ws.run(run).config if run is not None else {}
-    c = confidence if confidence is not None else cfg.get("view_confidence", 0.5)
-    t = iou if iou is not None else cfg.get("view_iou", 0.5)
+    c = confidence if confidence is not None else cfg.get("view_confidence")
+    t = iou if iou is not None else cfg.get("view_iou")
+    if c is None or t is None:
+        grid_c, grid_t = _grids(ws, run)
+        c = c if c is not None else min(grid_c, key=lambda v: (abs(v - 0.5), v))
+        t = t if t is not None else min(grid_t, key=lambda v: (abs(v - 0.5), v))
     for name, v in (("confidence", c), ("iou", t)):
         if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
             raise QueryError(f"{name} threshold {v!r} is not a number in [0, 1]", where=name, fix="give e.g. 0.5")
     return float(c), float(t)
+
+
+def _grids(ws: Any, run: Any) -> tuple[list[float], list[float]]:
+    if run is not None:
+        try:
+            from slicewise import metrics
+
+            gc, gt = metrics.grids(ws, run)
+            if gc and gt:
+                return list(gc), list(gt)
+        except Exception:  # noqa: BLE001 - no metrics engine / no grids yet: fall back to 0.5
+            pass
+    return [0.5], [0.5]
 
 
 def as_query(query: Any = None, sort: Any = None) -> Query:

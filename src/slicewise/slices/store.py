@@ -1,0 +1,220 @@
+"""Saved slices: workspace-level, dynamic queries (membership is evaluated when a slice is read).
+
+>>> import tempfile, os, slicewise
+>>> from slicewise import slices
+>>> ws = slicewise.open(os.path.join(tempfile.mkdtemp(), "ws.duckdb"))
+>>> _ = ws.add_data_rows("d", [{"global_key": f"k{i}", "row_data": "x.jpg", "metadata": {"cam": f"c{i % 2}"}}
+...                            for i in range(4)])
+>>> s = slices.create_slice(ws, "camera one", 'metadata.cam = "c1"')
+>>> s.filter, slices.slice_count(ws, s.id, None)
+('metadata.cam = "c1"', 2)
+>>> _ = ws.add_data_rows("d", [{"global_key": "k9", "row_data": "x.jpg", "metadata": {"cam": "c1"}}])
+>>> slices.slice_count(ws, "camera one", None)
+3
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from slicewise.errors import ConflictError, LimitError, NotFoundError, Problem, QueryError, ValidationError
+from slicewise.query import Page, Query, as_query, count, search, sort_to_text, to_text
+from slicewise.query.fields import did_you_mean
+
+MAX_SLICES = 100
+NAME_MIN, NAME_MAX = 3, 30
+DESCRIPTION_MAX = 2000
+
+
+class Slice(BaseModel):
+    id: int
+    name: str
+    description: str | None = None
+    filter: str  # the filter as text ("" = every row)
+    sort: str = ""  # the sort keys as text
+    query: dict[str, Any]  # the canonical AST (JSON)
+    kind: str = "user"  # user | auto
+    run_id: int | None = None  # auto slices belong to one run
+    auto_key: str | None = None
+    params: dict[str, Any] = {}
+    count: int | None = None  # rows of the run viewed (when one was given)
+    created_at: datetime
+    updated_at: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def check_name(name: Any) -> str:
+    """A valid slice name (3 to 30 characters after trimming) or a ValidationError."""
+    if not isinstance(name, str):
+        raise ValidationError(Problem(f"slice name must be text, not {type(name).__name__}", field="name",
+                                      fix=f"give {NAME_MIN} to {NAME_MAX} characters"))
+    n = name.strip()
+    if not NAME_MIN <= len(n) <= NAME_MAX:
+        raise ValidationError(Problem(f"slice name {n!r} has {len(n)} characters", field="name",
+                                      fix=f"give a name of {NAME_MIN} to {NAME_MAX} characters"))
+    if any(ord(ch) < 32 for ch in n):
+        raise ValidationError(Problem("slice name contains control characters", field="name",
+                                      fix="use printable characters"))
+    return n
+
+
+def _check_description(description: Any) -> str | None:
+    if description is None:
+        return None
+    if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
+        raise ValidationError(Problem("description must be text of at most 2000 characters", field="description",
+                                      fix="shorten it"))
+    return description
+
+
+def _validated(ws: Any, query: Query) -> Query:
+    """Check every field, feature and value against the store (the run-independent part) by compiling."""
+    from slicewise.query.compiler import Compiler
+
+    comp = Compiler(ws, None, 0.5, 0.5, check_only=True)
+    if query.filter is not None:
+        comp.where(query.filter)
+    for i, s in enumerate(query.sort):
+        comp.sort_expr(s, i)
+    return query
+
+
+def _row_to_slice(row: tuple[Any, ...]) -> Slice:
+    sid, name, desc, qjson, run_id, auto_key, params, created, updated = row
+    q = Query.model_validate_json(qjson)
+    return Slice(id=sid, name=name, description=desc, filter=to_text(q.filter) if q.filter is not None else "",
+                 sort=sort_to_text(q.sort), query=json.loads(qjson), kind="auto" if auto_key else "user",
+                 run_id=run_id, auto_key=auto_key, params=json.loads(params) if params else {},
+                 created_at=created, updated_at=updated)
+
+
+_COLS = "id, name, description, query, run_id, auto_key, params, created_at, updated_at"
+
+
+def _dump(q: Query) -> str:
+    return q.model_dump_json(exclude_none=True)
+
+
+def get_slice(ws: Any, ref: str | int | Slice) -> Slice:
+    """A slice by id, or by name (user slices; ``auto:KEY@RUN`` is not accepted here, use auto_slices)."""
+    if isinstance(ref, Slice):
+        ref = ref.id
+    cur = ws.store.cursor()
+    row = None
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
+        row = cur.execute(f"SELECT {_COLS} FROM slices WHERE id = ?", [int(ref)]).fetchone()
+    if row is None and isinstance(ref, str):
+        row = cur.execute(f"SELECT {_COLS} FROM slices WHERE auto_key IS NULL AND lower(name) = lower(?)",
+                          [ref.strip()]).fetchone()
+    if row is None:
+        names = [r[0] for r in cur.execute("SELECT name FROM slices WHERE auto_key IS NULL").fetchall()]
+        raise NotFoundError(f"no slice {ref!r}", where="slice",
+                            fix=did_you_mean(str(ref), names) or "list the slices with `slicewise slice list`")
+    return _row_to_slice(row)
+
+
+def list_slices(ws: Any, run: Any = None, confidence: float | None = None, iou: float | None = None, *,
+                include_auto: bool = False) -> list[Slice]:
+    """The user slices (by name), each with its count for ``run`` when a run is given. A slice whose
+    count cannot be evaluated for the run (e.g. metrics not computed) has ``count`` None."""
+    where = "TRUE" if include_auto else "auto_key IS NULL"
+    rows = ws.store.cursor().execute(f"SELECT {_COLS} FROM slices WHERE {where} ORDER BY lower(name), id").fetchall()
+    out = [_row_to_slice(r) for r in rows]
+    if run is not None:
+        out = [s.model_copy(update={"count": _safe_count(ws, s, run, confidence, iou)}) for s in out]
+    return out
+
+
+def _safe_count(ws: Any, s: Slice, run: Any, confidence: float | None, iou: float | None) -> int | None:
+    try:
+        return count(ws, run, s.query.get("filter"), confidence, iou)
+    except QueryError:
+        return None
+
+
+def create_slice(ws: Any, name: str, filter: Any = None, *, description: str | None = None,
+                 sort: Any = None) -> Slice:
+    """Save a filter (text, AST or Query) as a slice. Names are unique (case-insensitive); at most 100."""
+    name = check_name(name)
+    description = _check_description(description)
+    q = _validated(ws, as_query(filter, sort))
+    with ws.store.transaction() as con:
+        _check_unique(con, name, None)
+        n = con.execute("SELECT count(*) FROM slices WHERE auto_key IS NULL").fetchone()[0]
+        if n >= MAX_SLICES:
+            raise LimitError(f"the workspace already has {n} slices, the most allowed is {MAX_SLICES}",
+                             where=f"slice {name!r}", fix="delete or update a slice you no longer need")
+        sid = ws.store.next_id("slices")
+        now = _now()
+        con.execute("INSERT INTO slices VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?, ?)",
+                    [sid, name, description, _dump(q), now, now])
+    return get_slice(ws, sid)
+
+
+def _check_unique(con: Any, name: str, own_id: int | None) -> None:
+    row = con.execute("SELECT id, name FROM slices WHERE auto_key IS NULL AND lower(name) = lower(?)", [name]).fetchone()
+    if row and row[0] != own_id:
+        raise ConflictError(f"a slice named {row[1]!r} already exists", where=f"slice {name!r}",
+                            fix="pick another name, or update that slice")
+
+
+def update_slice(ws: Any, ref: str | int | Slice, *, filter: Any = None, sort: Any = None, name: str | None = None,
+                 description: str | None = None, save_as: str | None = None) -> Slice:
+    """Change a user slice's filter / sort / name / description in place; with ``save_as=NAME`` leave it
+    as it is and save the changed query as a new slice instead. A ``filter`` of "" means every row."""
+    s = get_slice(ws, ref)
+    if s.kind == "auto":
+        raise ConflictError(f"{s.name!r} is an auto-generated slice", where="slice",
+                            fix="save the changed query as a new slice (save_as=NAME)" if save_as is None else "")
+    old = Query.model_validate(s.query)
+    new_filter = old.filter if filter is None else as_query(filter).filter
+    new_sort = old.sort if sort is None else as_query(None, sort).sort
+    q = _validated(ws, Query(filter=new_filter, sort=new_sort))
+    if save_as is not None:
+        return create_slice(ws, save_as, q, description=description if description is not None else s.description)
+    new_name = check_name(name) if name is not None else s.name
+    desc = _check_description(description) if description is not None else s.description
+    with ws.store.transaction() as con:
+        _check_unique(con, new_name, s.id)
+        con.execute("UPDATE slices SET name = ?, description = ?, query = ?, updated_at = ? WHERE id = ?",
+                    [new_name, desc, _dump(q), _now(), s.id])
+    return get_slice(ws, s.id)
+
+
+def rename_slice(ws: Any, ref: str | int | Slice, new_name: str) -> Slice:
+    return update_slice(ws, ref, name=new_name)
+
+
+def delete_slice(ws: Any, ref: str | int | Slice) -> None:
+    s = get_slice(ws, ref)
+    if s.kind == "auto":
+        raise ConflictError(f"{s.name!r} is an auto-generated slice of run {s.run_id}", where="slice",
+                            fix="auto slices cannot be deleted; they do not count towards the limit")
+    with ws.store.transaction() as con:
+        con.execute("DELETE FROM slices WHERE id = ?", [s.id])
+
+
+def slice_count(ws: Any, ref: str | int | Slice, run: Any, confidence: float | None = None,
+                iou: float | None = None) -> int:
+    """How many of the run's rows are in the slice now (None run = every data row of the workspace)."""
+    s = ref if isinstance(ref, Slice) else get_slice(ws, ref)
+    return count(ws, run, s.query.get("filter"), confidence, iou)
+
+
+def slice_rows(ws: Any, ref: str | int | Slice, run: Any, confidence: float | None = None, iou: float | None = None,
+               limit: int = 50, offset: int = 0, *, sort: Any = None, cursor: str | None = None) -> Page:
+    """A page of the slice's rows for the run, in the slice's sort order (or ``sort``)."""
+    s = ref if isinstance(ref, Slice) else get_slice(ws, ref)
+    return search(ws, run, Query.model_validate(s.query), confidence, iou, limit, offset, sort=sort, cursor=cursor)
+
+
+def slice_query(ws: Any, ref: str | int | Slice) -> Query:
+    s = ref if isinstance(ref, Slice) else get_slice(ws, ref)
+    return Query.model_validate(s.query)
