@@ -1,0 +1,241 @@
+"""Build the demo workspace through the public SDK, the same calls a user makes.
+
+Two datasets, each with a model run whose predictions come from a model trained during the build:
+``digits`` (scikit-learn's digits, a radio feature ``digit``, run ``digits-classifier/logreg-v1``)
+and ``shapes`` (rendered scenes, box features circle/square/triangle/star, run
+``shapes-detector/proposals-gbt-v1``). Images are PNG files in ``<stem>-media/`` next to the
+workspace file, registered by absolute path.
+
+Re-running is idempotent: a workspace that already holds this demo (same version, seed and row
+counts) is reused as is; one holding an older or partial demo, or nothing, is rebuilt from scratch;
+one holding anything else is refused, so a user's workspace is never overwritten.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slicewise.demo import digits as dg
+from slicewise.demo import scenes as sc
+from slicewise.demo.detector import Detector, describe
+from slicewise.errors import ConflictError, Problem, ValidationError
+
+DEMO_VERSION = 1
+DIGITS_RUN = "digits-classifier/logreg-v1"
+SHAPES_RUN = "shapes-detector/proposals-gbt-v1"
+DATASETS = ("digits", "shapes")
+DEFAULT_SHAPES = 300
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class DemoSummary:
+    """What the build made, with the models' own figures (measured on the demo's data at build time)."""
+
+    workspace: Path
+    media: Path
+    reused: bool
+    seconds: float
+    counts: dict[str, int]
+    runs: list[str]
+    digits_accuracy: dict[str, float] = field(default_factory=dict)  # per split
+    shapes_predictions: int = 0
+    metrics: dict[str, str] = field(default_factory=dict)  # run -> job state, or why there is none
+
+
+def media_dir(workspace: Path) -> Path:
+    """Where the demo writes its images: ``<stem>-media/`` beside the workspace file."""
+    return workspace.parent / f"{workspace.stem}-media"
+
+
+def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebuild: bool = False,
+               compute: bool = True, on_progress: Progress | None = None) -> DemoSummary:
+    """Build (or reuse) the demo workspace at ``path``; ``rows`` caps each dataset (digits at most 1,797).
+
+    ``compute`` runs :func:`slicewise.metrics.compute_metrics` on both runs when that module exists.
+    """
+    import slicewise
+
+    say = on_progress or (lambda _m: None)
+    t0 = time.perf_counter()
+    path = Path(path).resolve()
+    if rows is not None and rows < 10:
+        raise ValidationError(Problem(f"rows={rows} is too few for a demo", field="rows",
+                                      fix="use 10 rows or more (default: all 1,797 digits and 300 scenes)"))
+    n_digits = min(rows or 1797, 1797)
+    n_shapes = rows or DEFAULT_SHAPES
+    marker = {"version": DEMO_VERSION, "seed": seed, "digits": n_digits, "shapes": n_shapes}
+    state = _state(path, marker)
+    if state == "current" and not rebuild:
+        say("the workspace already holds this demo: reusing it")
+        with slicewise.open(path) as ws:
+            summary = _summary(ws, path, reused=True, t0=t0)
+            summary.digits_accuracy = ws.run(DIGITS_RUN).config.get("accuracy", {})
+            summary.shapes_predictions = int(ws.sql("SELECT count(*) FROM predictions WHERE run_id = ?",
+                                                    [ws.run(SHAPES_RUN).id]).fetchone()[0])
+            if compute:
+                summary.metrics = _compute(ws, say)
+        summary.seconds = time.perf_counter() - t0
+        return summary
+    if state == "foreign":
+        raise ConflictError("this workspace holds data that is not the demo's", where=str(path),
+                            fix="give `slicewise demo` another --workspace path (e.g. demo-workspace/demo.duckdb)")
+    if path.exists():
+        say("removing the previous demo build")
+        _remove(path)
+    media = media_dir(path)
+    (media / "digits").mkdir(parents=True, exist_ok=True)
+    (media / "shapes").mkdir(parents=True, exist_ok=True)
+    with slicewise.open(path) as ws:
+        acc = _build_digits(ws, media / "digits", n_digits, seed, marker, say)
+        n_pred = _build_shapes(ws, media / "shapes", n_shapes, seed, marker, say)
+        summary = _summary(ws, path, reused=False, t0=t0)
+        summary.digits_accuracy, summary.shapes_predictions = acc, n_pred
+        if compute:
+            summary.metrics = _compute(ws, say)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+# -- the state of an existing workspace -------------------------------------------------------
+def _state(path: Path, marker: dict[str, Any]) -> str:
+    """``new`` (no file), ``current`` (this demo, complete), ``stale`` (empty, partial or another demo
+    build: safe to rebuild) or ``foreign`` (anything else)."""
+    import slicewise
+
+    if not path.exists():
+        return "new"
+    with slicewise.open(path) as ws:
+        names = {d.name for d in ws.datasets()}
+        runs = {r.ref: r for r in ws.runs()}
+        models = {m.name for m in ws.models()}
+        if not names <= set(DATASETS) or not set(runs) <= {DIGITS_RUN, SHAPES_RUN} \
+                or not models <= {DIGITS_RUN.split("/")[0], SHAPES_RUN.split("/")[0]}:
+            return "foreign"
+        n_rows = ws.counts()["data_rows"]
+        # rows outside the demo's datasets make it foreign too (datasets() covers every row's dataset)
+        complete = set(runs) == {DIGITS_RUN, SHAPES_RUN} and all(
+            r.config.get("demo") == marker and r.config.get("complete") for r in runs.values())
+        if complete and n_rows == marker["digits"] + marker["shapes"]:
+            return "current"
+        return "stale"
+
+
+def _remove(path: Path) -> None:
+    for p in (path, path.with_name(path.name + ".wal")):
+        p.unlink(missing_ok=True)
+    shutil.rmtree(media_dir(path), ignore_errors=True)
+
+
+# -- digits ------------------------------------------------------------------------------------
+def _build_digits(ws: Any, folder: Path, n: int, seed: int, marker: dict[str, Any], say: Progress) -> dict[str, float]:
+    say(f"digits: scanning {n} images and training a classifier")
+    d = dg.make_digits(n, seed)
+    pred = dg.train_and_predict(d, seed)
+    for key, img in zip(d.keys, d.images, strict=True):
+        dg.write_png(img, folder / f"{key}.png")
+    say("digits: adding data rows, labels and predictions")
+    ws.define_metadata("scanner", "enum", list(dg.SCANNERS))
+    for f in ("ink_density", "stroke_width", "slant"):
+        ws.define_metadata(f, "number")
+    ws.add_data_rows("digits", [
+        {"global_key": k, "row_data": str(folder / f"{k}.png"), "width": 8 * dg.SCALE, "height": 8 * dg.SCALE,
+         "split": s, "metadata": md} for k, s, md in zip(d.keys, d.splits, d.metadata, strict=True)])
+    ws.create_feature("digit", "radio", dg.OPTIONS, exist_ok=True)
+    ws.add_annotations([{"data_row": k, "feature": "digit", "answer": str(y)}
+                        for k, y in zip(d.keys, d.labels, strict=True)], source="demo")
+    model, name = DIGITS_RUN.split("/")
+    config = {"model": "sklearn LogisticRegression(C=0.5) on the 64 pixels", "trained_on": "train split",
+              "demo": marker}
+    run = ws.create_run(model, name, config)
+    ws.add_predictions(run, [
+        {"data_row": k, "feature": "digit", "answer": str(int(p)), "confidence": float(pr[p]),
+         "probabilities": [float(v) for v in pr]}
+        for k, p, pr in zip(d.keys, pred.labels, pred.probabilities, strict=True)], source="demo")
+    ws.update_run_config(run, accuracy={k: round(v, 4) for k, v in pred.accuracy.items()}, complete=True)
+    return pred.accuracy
+
+
+# -- shapes ------------------------------------------------------------------------------------
+def _build_shapes(ws: Any, folder: Path, n: int, seed: int, marker: dict[str, Any], say: Progress) -> int:
+    say(f"shapes: rendering {n} scenes")
+    scenes = [sc.render_scene(i, seed) for i in range(n)]
+    keys = [f"scene-{i:04d}" for i in range(n)]
+    rng = np.random.default_rng([seed, 0x5A1])
+    splits = ["train" if u < 0.7 else "valid" for u in rng.uniform(size=n)]
+    if "train" not in splits:
+        splits[0] = "train"
+    base = datetime(2024, 5, 1)
+    rows = []
+    for i, (k, s, split) in enumerate(zip(keys, scenes, splits, strict=True)):
+        s.image.save(folder / f"{k}.png", compress_level=1)
+        hour = {"day": 8 + i % 10, "dusk": 18 + i % 3, "night": (21 + i % 8) % 24}[s.metadata["lighting"]]
+        taken = base + timedelta(days=i % 28, hours=hour, minutes=(7 * i) % 60)
+        rows.append({"global_key": k, "row_data": str(folder / f"{k}.png"), "width": sc.WIDTH, "height": sc.HEIGHT,
+                     "split": split, "metadata": {**s.metadata, "captured_at": taken}})
+    say("shapes: training the detector on the train split")
+    described = [describe(np.asarray(s.image)) for s in scenes]
+    train = [i for i, sp in enumerate(splits) if sp == "train"]
+    det = Detector(sc.CLASSES, seed).fit([described[i] for i in train], [np.array(scenes[i].boxes) for i in train],
+                                         [scenes[i].classes for i in train])
+    found = det.detect(described)
+    say("shapes: adding data rows, labels and predictions")
+    ws.define_metadata("lighting", "enum", list(sc.LIGHTING))
+    ws.define_metadata("blur", "enum", list(sc.BLUR))
+    ws.define_metadata("camera", "enum", list(sc.CAMERAS))
+    for f in ("objects", "brightness", "contrast"):
+        ws.define_metadata(f, "number")
+    ws.define_metadata("captured_at", "datetime")
+    ws.add_data_rows("shapes", rows)
+    for cls in sc.CLASSES:
+        ws.create_feature(cls, "bbox", exist_ok=True)
+    ws.add_annotations([{"data_row": k, "feature": c, "bbox": list(b)}
+                        for k, s in zip(keys, scenes, strict=True) for c, b in zip(s.classes, s.boxes, strict=True)],
+                       source="demo")
+    model, name = SHAPES_RUN.split("/")
+    config = {"model": "segmentation proposals + sklearn HistGradientBoosting + NMS", "trained_on": "train split",
+              "demo": marker}
+    run = ws.create_run(model, name, config)
+    preds = [{"data_row": k, "feature": d.cls, "bbox": list(d.box), "confidence": round(d.score, 6)}
+             for k, ds in zip(keys, found, strict=True) for d in ds]
+    ws.add_predictions(run, preds, source="demo")
+    ws.add_run_rows(run, keys)  # scenes with no detection are still rows of the run (their objects are misses)
+    ws.update_run_config(run, complete=True)
+    return len(preds)
+
+
+# -- after the build ---------------------------------------------------------------------------
+def _summary(ws: Any, path: Path, *, reused: bool, t0: float) -> DemoSummary:
+    counts = ws.counts()
+    for d in ws.datasets():
+        counts[f"data_rows_{d.name}"] = int(ws.sql("SELECT count(*) FROM data_rows WHERE dataset_id = ?",
+                                                   [d.id]).fetchone()[0])
+    return DemoSummary(path, media_dir(path), reused, time.perf_counter() - t0, counts, [r.ref for r in ws.runs()])
+
+
+def _compute(ws: Any, say: Progress) -> dict[str, str]:
+    """Compute each run's metrics when slicewise.metrics is there; report why not otherwise."""
+    try:
+        from slicewise.metrics import compute_metrics
+    except ImportError:
+        return {r.ref: "not computed: slicewise.metrics is not available in this build" for r in ws.runs()}
+    from slicewise.errors import SlicewiseError
+
+    out = {}
+    for r in ws.runs():
+        say(f"computing metrics for {r.ref}")
+        try:
+            status = compute_metrics(ws, r)
+            out[r.ref] = str(getattr(status, "state", status))
+        except SlicewiseError as exc:
+            out[r.ref] = f"failed: {exc}"
+    return out
