@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import HTTPException, Query
 
@@ -21,54 +21,49 @@ class Scope:
     run: str | None = None
     q: str = ""
     sort: str | None = None
-    order: Literal["asc", "desc"] = "desc"
     confidence: float | None = None
     iou: float | None = None
     slice: str | None = None
     dataset: str | None = None
+    cell: str | None = None
 
 
 def scope_params(run: str | None = Query(None, description="model run id or model/run reference"),
                  q: str = Query("", max_length=20_000, description="filter in the query language"),
-                 sort: str | None = Query(None, max_length=200, description="sort key, e.g. iou or metadata.camera"),
-                 order: Literal["asc", "desc"] = "desc",
+                 sort: str | None = Query(None, max_length=500,
+                                          description="sort keys, e.g. -iou or confidence.max, metadata.camera"),
                  confidence: float | None = Query(None, ge=0, le=1),
                  iou: float | None = Query(None, ge=0, le=1),
-                 slice: str | None = Query(None, max_length=200, description="slice id or name"),
-                 dataset: str | None = Query(None, max_length=200)) -> Scope:
-    return Scope(run, q.strip(), sort or None, order, confidence, iou, slice, dataset)
+                 slice: str | None = Query(None, max_length=200,
+                                           description="slice id or name (its filter applies when q is empty)"),
+                 dataset: str | None = Query(None, max_length=200),
+                 cell: str | None = Query(None, max_length=2000,
+                                          description='a confusion-matrix cell: JSON [true class, predicted class]')
+                 ) -> Scope:
+    return Scope(run, q.strip(), (sort or "").strip() or None, confidence, iou, slice, dataset, cell)
 
 
-def thresholds(ws: Workspace, run: ModelRun | None, confidence: float | None,
-               iou: float | None) -> tuple[float, float]:
-    """The requested thresholds, defaulting to the grid values nearest 0.5."""
-    if confidence is not None and iou is not None:
-        return confidence, iou
-    conf_grid, iou_grid = [0.5], [0.5]
-    if run is not None and lib.has("metrics", "grids"):
-        conf_grid, iou_grid = lib.need("metrics").grids(ws, run)
-    near = lambda grid: min(grid, key=lambda v: abs(v - 0.5)) if len(grid) else 0.5  # noqa: E731
-    return (confidence if confidence is not None else float(near(conf_grid)),
-            iou if iou is not None else float(near(iou_grid)))
+def resolve_run(ws: Workspace, ref: str | None) -> ModelRun | None:
+    from slicewise.server.deps import get_run
+
+    return get_run(ws, ref) if ref else None
 
 
 def page_rows(ws: Workspace, scope: Scope, *, limit: int, offset: int, overlays: bool,
               ids_only: bool = False) -> dict[str, Any]:
-    from slicewise.server.deps import get_run
+    from slicewise.server import querying
 
-    run = get_run(ws, scope.run) if scope.run else None
-    c, t = thresholds(ws, run, scope.confidence, scope.iou)
-    sort_values: dict[int, Any] = {}
+    run = resolve_run(ws, scope.run)
     if lib.has("query", "search"):
-        from slicewise.server.querying import search
-
-        total, ids, keys, sort_values = search(ws, run, scope, c, t, limit, offset)
+        c, t = querying.thresholds(ws, run, scope.confidence, scope.iou)
+        total, ids, keys, sort_values = querying.search(ws, run, scope, c, t, limit, offset)
     else:
-        if scope.q or scope.sort or scope.slice:
+        if scope.q or scope.sort or scope.slice or scope.cell:
             raise HTTPException(501, "filters, sorts and slices need slicewise.query, which is not built yet")
+        c, t = scope.confidence, scope.iou
         found = ws.data_rows(dataset=scope.dataset, limit=limit, offset=offset)
         total = ws.counts()["data_rows"] if scope.dataset is None else len(ws.data_rows(dataset=scope.dataset))
-        ids, keys = [r.id for r in found], [r.global_key for r in found]
+        ids, keys, sort_values = [r.id for r in found], [r.global_key for r in found], {}
     out: dict[str, Any] = {"total": total, "offset": offset, "limit": limit, "confidence": c, "iou": t,
                            "run": run.id if run else None}
     if ids_only:
@@ -91,14 +86,18 @@ def page_rows(ws: Workspace, scope: Scope, *, limit: int, offset: int, overlays:
 
 def row_detail(ws: Workspace, row: DataRow, run: ModelRun | None, confidence: float | None,
                iou: float | None) -> dict[str, Any]:
-    c, t = thresholds(ws, run, confidence, iou)
+    from slicewise.server import querying
+
     out = {**_row_json(row, full_text=True), "annotations": [_slim(o) for o in ws.annotations(row.global_key)],
-           "predictions": [], "matches": None, "metrics": None, "confidence": c, "iou": t}
+           "predictions": [], "matches": None, "metrics": None, "confidence": confidence, "iou": iou}
     if run is not None:
+        c, t = querying.thresholds(ws, run, confidence, iou) if lib.has("query") else (confidence, iou)
+        out["confidence"], out["iou"] = c, t
         out["predictions"] = [_slim(o) for o in ws.predictions(run, row.global_key)]
-        if lib.has("metrics", "row_detail"):
-            d = lib.need("metrics").row_detail(ws, run, row.id, c, t)
-            out["matches"], out["metrics"] = d.get("matches"), d.get("metrics")
+        if lib.has("metrics", "row_matches") and c is not None and t is not None:
+            out["matches"] = lib.need("metrics").row_matches(ws, run, row.id, c, t)
+        if lib.has("query", "search") and c is not None and t is not None:
+            out["metrics"] = querying.row_metrics(ws, run, row.global_key, c, t)
     return out
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
-from slicewise.server import lib
+from slicewise.server import lib, querying
 from slicewise.server.deps import AppState, get_run, state
-from slicewise.server.views import Scope, scope_params, thresholds
+from slicewise.server.views import Scope, scope_params
 
 router = APIRouter(tags=["metrics"])
 
@@ -16,20 +16,16 @@ router = APIRouter(tags=["metrics"])
 def _ctx(st: AppState, run_id: str, scope: Scope) -> tuple[Any, Any, float, float, Any]:
     metrics = lib.need("metrics")
     run = get_run(st.ws, run_id)
-    c, t = thresholds(st.ws, run, scope.confidence, scope.iou)
-    rows = None
-    if scope.q or scope.slice or scope.dataset:
-        from slicewise.server.querying import rows_sql
-
-        rows = rows_sql(st.ws, run, scope, c, t)
+    c, t = querying.thresholds(st.ws, run, scope.confidence, scope.iou)
+    rows = querying.rows_sql(st.ws, run, scope, c, t) if (scope.q or scope.slice or scope.dataset or scope.cell) else None
     return metrics, run, c, t, rows
 
 
 def _jsonable(obj: Any) -> Any:
-    if hasattr(obj, "model_dump"):
-        return obj.model_dump()
     if hasattr(obj, "to_dict") and callable(obj.to_dict):
-        return obj.to_dict()
+        return _jsonable(obj.to_dict())
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
     if hasattr(obj, "__dataclass_fields__"):
         from dataclasses import asdict
 
@@ -57,4 +53,4 @@ def confusion(run_id: str, scope: Scope = Depends(scope_params), st: AppState = 
 def pr(run_id: str, feature: str | None = Query(None, max_length=200), scope: Scope = Depends(scope_params),
        st: AppState = Depends(state)) -> Any:
     metrics, run, c, t, rows = _ctx(st, run_id, scope)
-    return {"confidence": c, "iou": t, "curve": _jsonable(metrics.pr_curve(st.ws, run, feature=feature, rows=rows))}
+    return {"confidence": c, "iou": t, "curve": _jsonable(metrics.pr_curve(st.ws, run, feature=feature, rows=rows, iou=t))}

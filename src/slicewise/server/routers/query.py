@@ -15,11 +15,20 @@ router = APIRouter(tags=["query"])
 def parse(text: str = Query(..., max_length=20_000)) -> dict[str, Any]:
     q = lib.need("query")
     f = q.parse(text)
-    return {"ast": f.model_dump(mode="json") if f is not None else None, "text": q.to_text(f) if f is not None else ""}
+    if f is None:
+        return {"ast": None, "text": "", "clauses": []}
+    parts = f.all if isinstance(f, q.And) else [f]
+    return {"ast": f.model_dump(mode="json"), "text": q.to_text(f), "clauses": [q.to_text(p) for p in parts]}
+
+
+@router.get("/query/sort", summary="Parse sort keys (e.g. -iou, metadata.camera); 422 when they are wrong")
+def sort(text: str = Query(..., max_length=2000)) -> dict[str, Any]:
+    q = lib.need("query")
+    keys = q.parse_sort(text)
+    return {"sort": [k.model_dump(mode="json") for k in keys], "text": q.sort_to_text(keys)}
 
 
 @router.post("/query/text", summary="Print a filter AST as text")
 def to_text(ast: dict[str, Any] = Body(...)) -> dict[str, Any]:
     q = lib.need("query")
-    f = q.Filter.model_validate(ast) if hasattr(q.Filter, "model_validate") else q.parse_ast(ast)
-    return {"text": q.to_text(f)}
+    return {"text": q.to_text(q.as_filter(ast))}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -73,4 +73,13 @@ def remove_tags(req: TagRequest, ws: Workspace = Depends(workspace)) -> dict[str
     return {"removed": ws.remove_tags(_keys(ws, req), req.tags), "tags": ws.tags()}
 
 
-_ = (lib, Literal)
+
+@router.get("/facets", summary="Value counts and histograms (metadata, metrics, confidence) of the matching rows")
+def facets(scope: Scope = Depends(scope_params), bins: int = Query(20, ge=2, le=100),
+           st: AppState = Depends(state)) -> dict[str, Any]:
+    from slicewise.server import querying
+
+    run = get_run(st.ws, scope.run) if scope.run else None
+    c, t = querying.thresholds(st.ws, run, scope.confidence, scope.iou)
+    node, _ = querying.view_filter(st.ws, run, scope, c, t)
+    return lib.need("query").facets(st.ws, run, node, c, t, bins=bins).model_dump(mode="json")  # type: ignore[no-any-return]

@@ -25,6 +25,8 @@ def _job(ws: Workspace, run: ModelRun) -> dict[str, Any] | None:
 
 
 def _plain(obj: Any) -> dict[str, Any]:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()  # type: ignore[no-any-return]
     if hasattr(obj, "model_dump"):
         return obj.model_dump()  # type: ignore[no-any-return]
     if hasattr(obj, "__dataclass_fields__"):
@@ -40,9 +42,25 @@ def _run_json(ws: Workspace, run: ModelRun, *, headline: bool) -> dict[str, Any]
     if lib.has("metrics", "grids"):
         conf, iou = lib.need("metrics").grids(ws, run)
         out["grids"] = {"confidence": [float(v) for v in conf], "iou": [float(v) for v in iou]}
-    if headline and lib.has("metrics", "run_summary") and (out["job"] or {}).get("state") in ("ready", "stale"):
-        out["headline"] = _plain(lib.need("metrics").run_summary(ws, run))
+    if headline and (out["job"] or {}).get("state") in ("ready", "stale"):
+        out["headline"] = _headline(ws, run)
     return out
+
+
+def _headline(ws: Workspace, run: ModelRun) -> dict[str, Any] | None:
+    """Precision, recall and F1 of the whole run at the viewed thresholds (the PR curve's grid point)."""
+    from slicewise.server import querying
+
+    try:
+        c, t = querying.thresholds(ws, run, None, None)
+        curve = lib.need("metrics").pr_curve(ws, run, iou=t)
+    except Exception:  # noqa: BLE001 - metrics computed with other grids, or not at all: no headline
+        return None
+    if c not in curve.confidence:
+        return None
+    k = curve.confidence.index(c)
+    return {"confidence": c, "iou": t, "precision": curve.precision[k], "recall": curve.recall[k], "f1": curve.f1[k],
+            "tp": curve.tp[k], "fp": curve.fp[k], "fn": curve.fn[k]}
 
 
 @router.get("/runs", summary="Every model run with its metrics job status, row count and headline metrics")

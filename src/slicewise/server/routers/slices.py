@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from slicewise.server import lib
+from slicewise.server import lib, querying
 from slicewise.server.deps import AppState, get_run, state
 
 router = APIRouter(tags=["slices"])
@@ -17,50 +17,64 @@ class SliceIn(BaseModel):
     name: str = Field(min_length=3, max_length=30)
     description: str | None = Field(None, max_length=2000)
     filter: str = Field("", max_length=20_000, description="the filter, in the query language")
+    sort: str | None = Field(None, max_length=2000, description="sort keys, e.g. -iou")
 
 
 class SliceUpdate(BaseModel):
     name: str | None = Field(None, min_length=3, max_length=30)
     description: str | None = Field(None, max_length=2000)
     filter: str | None = Field(None, max_length=20_000)
+    sort: str | None = Field(None, max_length=2000)
+    save_as: str | None = Field(None, min_length=3, max_length=30,
+                                description="leave the slice as it is and save the change as a new slice")
 
 
-def _j(obj: Any) -> Any:
-    from slicewise.server.routers.metrics import _jsonable
+def _ref(slice_id: str) -> int | str:
+    return int(slice_id) if slice_id.isdigit() else slice_id
 
-    return _jsonable(obj)
+
+def _j(s: Any) -> Any:
+    if isinstance(s, list):
+        return [_j(x) for x in s]
+    return s.model_dump(mode="json")
 
 
 @router.get("/slices", summary="Every saved slice, with its count for a run when one is given")
-def list_slices(run: str | None = None, st: AppState = Depends(state)) -> Any:
+def list_slices(run: str | None = None, confidence: float | None = Query(None, ge=0, le=1),
+                iou: float | None = Query(None, ge=0, le=1), st: AppState = Depends(state)) -> Any:
     s = lib.need("slices")
-    return _j(s.list_slices(st.ws, run=get_run(st.ws, run) if run else None))
+    r = get_run(st.ws, run) if run else None
+    c, t = querying.thresholds(st.ws, r, confidence, iou)
+    return _j(s.list_slices(st.ws, r, c, t))
 
 
 @router.post("/slices", status_code=201, summary="Save a filter as a slice")
 def create(body: SliceIn, st: AppState = Depends(state)) -> Any:
     s = lib.need("slices")
-    return _j(s.create_slice(st.ws, body.name, body.filter, description=body.description))
+    return _j(s.create_slice(st.ws, body.name, body.filter, description=body.description, sort=body.sort or None))
 
 
-@router.get("/slices/{slice_id}", summary="One slice")
+@router.get("/slices/{slice_id}", summary="One slice (by id or name)")
 def get_slice(slice_id: str, st: AppState = Depends(state)) -> Any:
-    return _j(lib.need("slices").get_slice(st.ws, slice_id))
+    return _j(lib.need("slices").get_slice(st.ws, _ref(slice_id)))
 
 
-@router.patch("/slices/{slice_id}", summary="Update a slice's filter, name or description")
+@router.patch("/slices/{slice_id}", summary="Update a slice's filter, sort, name or description (or save as new)")
 def update(slice_id: str, body: SliceUpdate, st: AppState = Depends(state)) -> Any:
     s = lib.need("slices")
-    return _j(s.update_slice(st.ws, slice_id, **body.model_dump(exclude_none=True)))
+    return _j(s.update_slice(st.ws, _ref(slice_id), **body.model_dump(exclude_none=True)))
 
 
 @router.delete("/slices/{slice_id}", summary="Delete a slice")
 def delete(slice_id: str, st: AppState = Depends(state)) -> dict[str, Any]:
-    lib.need("slices").delete_slice(st.ws, slice_id)
+    lib.need("slices").delete_slice(st.ws, _ref(slice_id))
     return {"deleted": slice_id}
 
 
 @router.get("/runs/{run_id}/auto-slices", summary="The run's auto-generated slices with their counts")
-def auto_slices(run_id: str, st: AppState = Depends(state)) -> Any:
+def auto_slices(run_id: str, confidence: float | None = Query(None, ge=0, le=1),
+                iou: float | None = Query(None, ge=0, le=1), st: AppState = Depends(state)) -> Any:
     s = lib.need("slices")
-    return _j(s.auto_slices(st.ws, get_run(st.ws, run_id)))
+    r = get_run(st.ws, run_id)
+    c, t = querying.thresholds(st.ws, r, confidence, iou)
+    return _j(s.auto_slices(st.ws, r, c, t))
