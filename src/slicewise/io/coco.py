@@ -322,7 +322,7 @@ def parse_results(ws: Any, doc: Any, name: str, *, create_features: bool = False
                 conf = np.nan
             else:
                 c = num(score)
-                if c is None:
+                if c is None or c != c:
                     raise _Bad(f"score {score!r} is not a number", "score", "give a probability in [0, 1]")
                 conf = c
             cols.add(r, key, feature, sizes.get(key), loc, confidence=conf)
@@ -345,6 +345,8 @@ def _fast_boxes(doc: list[Any], name: str, by_id: dict[Any, str], cats: dict[Any
     n = len(doc)
     if (img.dtype.kind not in "iuU" or cat.dtype.kind not in "iu" or box.shape != (n, 4)
             or box.dtype.kind not in "iuf" or score.shape != (n,) or score.dtype.kind not in "iuf"):
+        return None
+    if not np.isfinite(score.astype(np.float64)).all():
         return None
     uimg, inv_img = np.unique(img, return_inverse=True)
     keys = np.array([by_id.get(_native(v)) for v in uimg], dtype=object)

@@ -221,7 +221,9 @@ def commit(ws: Workspace, batch: Batch, *, skip_invalid: bool = False, create_fe
 
 
 def one_per_record(problems: Sequence[Problem]) -> list[Problem]:
-    """Keep the first problem of each record (location), in order."""
+    """Keep the first problem of each record (location), in the records' order."""
+    import re
+
     seen: set[str] = set()
     out = []
     for p in problems:
@@ -229,7 +231,9 @@ def one_per_record(problems: Sequence[Problem]) -> list[Problem]:
         if key not in seen:
             seen.add(key)
             out.append(p)
-    return out
+    natural = lambda p: [(0, int(t), "") if t.isdigit() else (1, 0, t)  # noqa: E731
+                         for t in re.split(r"(\d+)", p.location)]
+    return sorted(out, key=natural)
 
 
 def write_rejects(path: str | Path, problems: Sequence[Problem]) -> int:

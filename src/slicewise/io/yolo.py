@@ -166,6 +166,9 @@ def _read_labels(lab: Path, key: str, names: list[str], w: int, h: int, cols: di
                           "write one prediction per line")
                 continue
             conf = vals.pop()
+            if not 0 <= conf <= 1:  # NaN fails too
+                rep.error(f"confidence {conf:g} is outside [0, 1]", loc, "confidence", "give a probability in [0, 1]")
+                continue
         if not np.isfinite(vals).all():
             rep.error("a coordinate is NaN or infinite", loc, "bbox", "write finite numbers in [0, 1]")
             continue

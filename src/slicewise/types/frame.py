@@ -206,6 +206,8 @@ def _explode(rec: Mapping[str, Any], loc: str) -> list[dict[str, Any]]:
         "external_id": None if rec.get("external_id") is None else str(rec["external_id"]),
         "probabilities": None, "location": loc,
     }
+    if math.isnan(row["confidence"]) and rec.get("confidence") is not None:
+        raise _BadRecord("confidence is NaN", "confidence", "give a probability between 0 and 1, or leave it out")
     if rec.get("probabilities") is not None:
         row["probabilities"] = [_num(p, "probabilities") for p in rec["probabilities"]]
     val = rec[key]
@@ -238,7 +240,7 @@ def _explode(rec: Mapping[str, Any], loc: str) -> list[dict[str, Any]]:
         geom = Point(_num(val[0], "point"), _num(val[1], "point"))
         row.update(kind=Kind.POINT.value, geometry=to_wkb(geom), x=geom.x, y=geom.y, w=0.0, h=0.0)
     elif key == "mask":
-        row.update(kind=Kind.MASK.value, **_mask(val))
+        row.update(kind=Kind.MASK.value, **{k: v for k, v in _mask(val).items() if k != "area" or math.isnan(row["area"])})
     elif key == "span":
         if isinstance(val, Mapping):
             val = [val.get("start"), val.get("end")]
