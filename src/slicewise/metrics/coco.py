@@ -1,0 +1,393 @@
+"""The COCO detection protocol, computed exactly as pycocotools' ``COCOeval`` does it.
+
+Images are the run's data rows (in id order), categories the box/polygon/mask features seen on them
+(in id order). For each (image, category): detections sorted by decreasing score (stable) and cut to
+the largest max-detections; greedy matching per IoU threshold in 0.50:0.05:0.95 with crowd regions
+and area ranges as ignore rules; then precision at 101 recall thresholds (interpolated) and recall.
+Box IoU is computed in Numba with pycocotools' formula; mask IoU with pycocotools' mask API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numba
+import numpy as np
+
+from slicewise.errors import MetricsError
+from slicewise.metrics.engine import RunRef
+
+if TYPE_CHECKING:
+    from slicewise.workspace import Workspace
+
+AREA_RANGES: dict[str, tuple[float, float]] = {
+    "all": (0.0, 1e5**2), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e5**2)}
+MAX_DETS = (1, 10, 100)
+STAT_NAMES = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
+              "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large")
+
+
+def iou_thresholds() -> np.ndarray:
+    return np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+
+
+def recall_thresholds() -> np.ndarray:
+    return np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+
+
+@dataclass
+class CocoResult:
+    iou_type: str
+    stats: list[float]  # the 12 numbers of COCOeval.summarize()
+    per_class_ap: dict[str, float | None]  # AP@[.5:.95], all areas, 100 detections; None without ground truth
+    precision: np.ndarray  # (T, R, K, A, M) as COCOeval.eval["precision"]
+    recall: np.ndarray  # (T, K, A, M)
+    classes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"iou_type": self.iou_type, "stats": dict(zip(STAT_NAMES, self.stats, strict=True)),
+                "per_class_ap": self.per_class_ap}
+
+
+def coco_eval(ws: Workspace, run: RunRef, iou_type: str = "bbox") -> CocoResult:
+    """The COCO stats, per-class AP and precision array of a run (``iou_type`` "bbox" or "segm")."""
+    if iou_type not in ("bbox", "segm"):
+        raise MetricsError(f"unknown iou_type {iou_type!r}", where="iou_type", fix="use bbox or segm")
+    r = ws.run(run)
+    d = _load(ws, r.id, iou_type)
+    return evaluate(d, iou_type)
+
+
+@dataclass
+class CocoData:
+    classes: list[str]
+    # detections, sorted by (category, image, -score stable, id) and cut to MAX_DETS[-1] per group
+    det_group: np.ndarray
+    det_score: np.ndarray
+    det_area: np.ndarray
+    det_box: np.ndarray
+    det_rle: list[Any] | None
+    # ground truth, sorted by (category, image, id)
+    gt_group: np.ndarray
+    gt_area: np.ndarray
+    gt_crowd: np.ndarray
+    gt_box: np.ndarray
+    gt_rle: list[Any] | None
+    group_cat: np.ndarray  # category index of each group (groups sorted by category then image)
+    n_classes: int
+
+
+def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
+    cur = ws.store.cursor()
+    kinds = ["bbox", "polygon", "mask"]
+    segm = iou_type == "segm"
+    cols = "o.id, o.data_row_id, o.feature_id, o.kind, o.x, o.y, o.w, o.h, o.area, d.height, d.width"
+    cols += ", o.geometry, o.mask_rle" if segm else ", NULL::BLOB AS geometry, NULL::VARCHAR AS mask_rle"
+    gt = cur.execute(f"""SELECT {cols}, o.iscrowd FROM annotations o JOIN data_rows d ON d.id = o.data_row_id
+        WHERE o.data_row_id IN (SELECT data_row_id FROM run_rows WHERE run_id = ?) AND list_contains(?, o.kind)
+        ORDER BY o.id""", [run_id, kinds]).fetchnumpy()
+    dt = cur.execute(f"""SELECT {cols}, o.confidence FROM predictions o JOIN data_rows d ON d.id = o.data_row_id
+        WHERE o.run_id = ? AND list_contains(?, o.kind) ORDER BY o.id""", [run_id, kinds]).fetchnumpy()
+    rows = cur.execute("SELECT data_row_id FROM run_rows WHERE run_id = ? ORDER BY data_row_id",
+                       [run_id]).fetchnumpy()["data_row_id"]
+    if not len(rows):
+        raise MetricsError(f"run {run_id} has no data rows", where=f"run {run_id}", fix="add predictions first")
+    # categories: every box/polygon/mask feature of the ontology (as COCOeval takes every category)
+    names = dict(cur.execute("SELECT id, name FROM features WHERE list_contains(?, kind)", [kinds]).fetchall())
+    feats = np.union1d(np.array(sorted(names), np.int64),
+                       np.union1d(np.asarray(gt["feature_id"], np.int64), np.asarray(dt["feature_id"], np.int64)))
+    img_of = {int(r): i for i, r in enumerate(rows)}
+    n_img = len(rows)
+
+    def group(o: dict[str, Any]) -> np.ndarray:
+        cat = np.searchsorted(feats, np.asarray(o["feature_id"], np.int64))
+        img = np.array([img_of[int(v)] for v in o["data_row_id"]], np.int64)
+        return cat * n_img + img
+
+    def f64(o: dict[str, Any], c: str) -> np.ndarray:
+        v = o[c]
+        if isinstance(v, np.ma.MaskedArray):
+            return v.filled(np.nan).astype(np.float64)
+        return np.asarray(v, np.float64)
+
+    def boxes(o: dict[str, Any]) -> np.ndarray:
+        return np.column_stack([f64(o, c) for c in "xywh"]) if len(o["id"]) else np.zeros((0, 4))
+
+    g_group = group(gt)
+    g_box = boxes(gt)
+    g_rle = _rles(gt, "gt") if segm else None
+    g_area = f64(gt, "area")
+    miss = np.isnan(g_area)
+    if miss.any():
+        if segm:
+            from pycocotools import mask as mask_utils
+            g_area[miss] = [float(mask_utils.area(g_rle[i])) for i in np.flatnonzero(miss)]  # type: ignore[index]
+        else:
+            g_area[miss] = g_box[miss, 2] * g_box[miss, 3]
+    g_crowd = np.asarray(gt["iscrowd"], bool)
+    go = np.lexsort((np.asarray(gt["id"]), g_group))
+
+    d_group = group(dt)
+    d_score = f64(dt, "confidence")
+    d_box = boxes(dt)
+    d_rle = _rles(dt, "dt") if segm else None
+    if segm:
+        from pycocotools import mask as mask_utils
+        d_area = np.array([float(mask_utils.area(m)) for m in d_rle or []], np.float64)
+    else:
+        d_area = np.where(np.asarray(dt["kind"]) == "bbox", d_box[:, 2] * d_box[:, 3], f64(dt, "area")) \
+            if len(d_box) else np.zeros(0)
+    # stable sort by score within a group (ids ascending = the results file order), keep MAX_DETS[-1]
+    do = np.lexsort((np.asarray(dt["id"]), -d_score, d_group))
+    sg = d_group[do]
+    first = np.r_[0, np.flatnonzero(sg[1:] != sg[:-1]) + 1] if len(sg) else np.zeros(0, np.int64)
+    rank = np.arange(len(sg)) - np.repeat(first, np.diff(np.r_[first, len(sg)]))
+    do = do[rank < MAX_DETS[-1]]
+
+    groups = np.union1d(d_group, g_group)
+    gi = np.searchsorted(groups, g_group[go])
+    di = np.searchsorted(groups, d_group[do])
+    return CocoData(
+        classes=[str(names[int(f)]) for f in feats],
+        det_group=di.astype(np.int64), det_score=d_score[do], det_area=d_area[do], det_box=d_box[do],
+        det_rle=[d_rle[i] for i in do] if d_rle is not None else None,
+        gt_group=gi.astype(np.int64), gt_area=g_area[go], gt_crowd=g_crowd[go], gt_box=g_box[go],
+        gt_rle=[g_rle[i] for i in go] if g_rle is not None else None,
+        group_cat=(groups // n_img).astype(np.int64), n_classes=len(feats))
+
+
+def _rles(o: dict[str, Any], what: str) -> list[Any]:
+    """Each object as a COCO RLE at its image size (polygons rasterised as pycocotools' annToRLE does)."""
+    import shapely
+    from pycocotools import mask as mask_utils
+
+    out = []
+    for i in range(len(o["id"])):
+        h, w = int(o["height"][i]), int(o["width"][i])
+        kind = o["kind"][i]
+        if kind == "mask":
+            out.append({"size": [h, w], "counts": str(o["mask_rle"][i]).encode()})
+            continue
+        if kind == "polygon":
+            g = shapely.from_wkb(o["geometry"][i])
+            polys = list(g.geoms) if hasattr(g, "geoms") else [g]
+            rings = [np.asarray(p.exterior.coords[:-1], np.float64).ravel().tolist() for p in polys]
+        else:
+            x, y, bw, bh = (float(o[c][i]) for c in "xywh")
+            rings = [[x, y, x, y + bh, x + bw, y + bh, x + bw, y]]
+        out.append(mask_utils.merge(mask_utils.frPyObjects(rings, h, w)))
+    return out
+
+
+@numba.njit(cache=True)
+def _box_ious(d_box: np.ndarray, g_box: np.ndarray, g_crowd: np.ndarray, d0: np.ndarray, g0: np.ndarray,
+              off: np.ndarray) -> np.ndarray:
+    """pycocotools' bbIou for every group, flattened (row-major D x G per group)."""
+    out = np.zeros(off[-1])
+    for q in range(len(d0) - 1):
+        nd, ng = d0[q + 1] - d0[q], g0[q + 1] - g0[q]
+        for i in range(nd):
+            D = d_box[d0[q] + i]
+            da = D[2] * D[3]
+            for j in range(ng):
+                G = g_box[g0[q] + j]
+                w = min(D[2] + D[0], G[2] + G[0]) - max(D[0], G[0])
+                if w <= 0:
+                    continue
+                h = min(D[3] + D[1], G[3] + G[1]) - max(D[1], G[1])
+                if h <= 0:
+                    continue
+                inter = w * h
+                u = da if g_crowd[g0[q] + j] else da + G[2] * G[3] - inter
+                out[off[q] + i * ng + j] = inter / u
+    return out
+
+
+@numba.njit(cache=True)
+def _match(ious: np.ndarray, off: np.ndarray, d0: np.ndarray, g0: np.ndarray, d_area: np.ndarray,
+           g_area: np.ndarray, g_crowd: np.ndarray, area_rng: np.ndarray, thrs: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """COCOeval.evaluateImg for every group and area range: dtm, dtIg (A, T, ND) and gtIg (A, NG)."""
+    A, T = area_rng.shape[0], len(thrs)
+    ND, NG = d0[-1], g0[-1]
+    dtm = np.zeros((A, T, ND), np.bool_)
+    dtig = np.zeros((A, T, ND), np.bool_)
+    gtig_out = np.zeros((A, NG), np.bool_)
+    for q in range(len(d0) - 1):
+        nd, ng = d0[q + 1] - d0[q], g0[q + 1] - g0[q]
+        for a in range(A):
+            lo, hi = area_rng[a, 0], area_rng[a, 1]
+            ign = np.zeros(ng, np.int64)
+            for j in range(ng):
+                ga = g_area[g0[q] + j]
+                if g_crowd[g0[q] + j] or ga < lo or ga > hi:
+                    ign[j] = 1
+            gtind = np.argsort(ign, kind="mergesort")
+            gig = ign[gtind]
+            for j in range(ng):
+                gtig_out[a, g0[q] + j] = gig[j] == 1
+            if ng == 0 or nd == 0:
+                for i in range(nd):
+                    da = d_area[d0[q] + i]
+                    if da < lo or da > hi:
+                        for t in range(T):
+                            dtig[a, t, d0[q] + i] = True
+                continue
+            for t in range(T):
+                gtm = np.zeros(ng, np.bool_)
+                for i in range(nd):
+                    best = min(thrs[t], 1 - 1e-10)
+                    m = -1
+                    for j in range(ng):
+                        if gtm[j] and not g_crowd[g0[q] + gtind[j]]:
+                            continue
+                        if m > -1 and gig[m] == 0 and gig[j] == 1:
+                            break
+                        v = ious[off[q] + i * ng + gtind[j]]
+                        if v < best:
+                            continue
+                        best = v
+                        m = j
+                    if m == -1:
+                        continue
+                    dtig[a, t, d0[q] + i] = gig[m] == 1
+                    dtm[a, t, d0[q] + i] = True
+                    gtm[m] = True
+            for i in range(nd):
+                da = d_area[d0[q] + i]
+                if da < lo or da > hi:
+                    for t in range(T):
+                        if not dtm[a, t, d0[q] + i]:
+                            dtig[a, t, d0[q] + i] = True
+    return dtm, dtig, gtig_out
+
+
+@numba.njit(cache=True)
+def _accumulate(group_cat: np.ndarray, d0: np.ndarray, g0: np.ndarray, score: np.ndarray, dtm: np.ndarray,
+                dtig: np.ndarray, gtig: np.ndarray, K: int, max_dets: np.ndarray, rec_thrs: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """COCOeval.accumulate: precision (T, R, K, A, M) and recall (T, K, A, M); -1 where undefined."""
+    A, T = dtm.shape[0], dtm.shape[1]
+    R, M = len(rec_thrs), len(max_dets)
+    precision = -np.ones((T, R, K, A, M))
+    recall = -np.ones((T, K, A, M))
+    eps = np.spacing(1.0)
+    n_groups = len(group_cat)
+    start = 0
+    while start < n_groups:
+        k = group_cat[start]
+        end = start
+        while end < n_groups and group_cat[end] == k:
+            end += 1
+        for a in range(A):
+            npig = 0
+            for q in range(start, end):
+                for j in range(g0[q], g0[q + 1]):
+                    if not gtig[a, j]:
+                        npig += 1
+            if npig == 0:
+                continue
+            for mi in range(M):
+                md = max_dets[mi]
+                n = 0
+                for q in range(start, end):
+                    n += min(d0[q + 1] - d0[q], md)
+                idx = np.empty(n, np.int64)
+                p = 0
+                for q in range(start, end):
+                    for i in range(min(d0[q + 1] - d0[q], md)):
+                        idx[p] = d0[q] + i
+                        p += 1
+                neg = np.empty(n)
+                for i in range(n):
+                    neg[i] = -score[idx[i]]
+                order = np.argsort(neg, kind="mergesort")
+                for t in range(T):
+                    tp_sum = np.zeros(n)
+                    fp_sum = np.zeros(n)
+                    ctp = 0
+                    cfp = 0
+                    for i in range(n):
+                        d = idx[order[i]]
+                        if not dtig[a, t, d]:
+                            if dtm[a, t, d]:
+                                ctp += 1
+                            else:
+                                cfp += 1
+                        tp_sum[i] = ctp
+                        fp_sum[i] = cfp
+                    nd = n
+                    rc = tp_sum / npig
+                    pr = tp_sum / (fp_sum + tp_sum + eps)
+                    recall[t, k, a, mi] = rc[nd - 1] if nd else 0.0
+                    for i in range(nd - 1, 0, -1):
+                        if pr[i] > pr[i - 1]:
+                            pr[i - 1] = pr[i]
+                    inds = np.searchsorted(rc, rec_thrs)
+                    for ri in range(R):
+                        precision[t, ri, k, a, mi] = 0.0
+                    for ri in range(R):
+                        if inds[ri] >= nd:
+                            break
+                        precision[t, ri, k, a, mi] = pr[inds[ri]]
+        start = end
+    return precision, recall
+
+
+def _offsets(group: np.ndarray, n_groups: int) -> np.ndarray:
+    return np.r_[0, np.cumsum(np.bincount(group, minlength=n_groups))].astype(np.int64)
+
+
+def evaluate(d: CocoData, iou_type: str) -> CocoResult:
+    n_groups = len(d.group_cat)
+    d0, g0 = _offsets(d.det_group, n_groups), _offsets(d.gt_group, n_groups)
+    sizes = np.diff(d0) * np.diff(g0)
+    off = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    if iou_type == "bbox":
+        ious = _box_ious(d.det_box, d.gt_box, d.gt_crowd, d0, g0, off)
+    else:
+        from pycocotools import mask as mask_utils
+
+        ious = np.zeros(off[-1])
+        assert d.det_rle is not None and d.gt_rle is not None
+        for q in np.flatnonzero(sizes):
+            dr, gr = d.det_rle[d0[q]:d0[q + 1]], d.gt_rle[g0[q]:g0[q + 1]]
+            m = np.asarray(mask_utils.iou(dr, gr, [int(c) for c in d.gt_crowd[g0[q]:g0[q + 1]]]), np.float64)
+            ious[off[q]:off[q + 1]] = m.reshape(-1)
+    area_rng = np.array(list(AREA_RANGES.values()), np.float64)
+    thrs = iou_thresholds()
+    dtm, dtig, gtig = _match(ious, off, d0, g0, d.det_area, d.gt_area, d.gt_crowd, area_rng, thrs)
+    precision, recall = _accumulate(d.group_cat, d0, g0, d.det_score, dtm, dtig, gtig, d.n_classes,
+                                    np.array(MAX_DETS, np.int64), recall_thresholds())
+    stats = summarize(precision, recall)
+    per_class: dict[str, float | None] = {}
+    for k, name in enumerate(d.classes):
+        s = precision[:, :, k, 0, -1]
+        per_class[name] = float(np.mean(s[s > -1])) if (s > -1).any() else None
+    return CocoResult(iou_type, stats, per_class, precision, recall, d.classes)
+
+
+def summarize(precision: np.ndarray, recall: np.ndarray) -> list[float]:
+    """COCOeval.summarize's 12 numbers from the accumulated arrays (same slicing, same means)."""
+    thrs = iou_thresholds()
+    labels = list(AREA_RANGES)
+
+    def one(ap: int, iou: float | None = None, area: str = "all", max_dets: int = 100) -> float:
+        aind = [labels.index(area)]
+        mind = [MAX_DETS.index(max_dets)]
+        if ap == 1:
+            s = precision
+            if iou is not None:
+                s = s[np.where(iou == thrs)[0]]
+            s = s[:, :, :, aind, mind]
+        else:
+            s = recall
+            if iou is not None:
+                s = s[np.where(iou == thrs)[0]]
+            s = s[:, :, aind, mind]
+        return -1.0 if len(s[s > -1]) == 0 else float(np.mean(s[s > -1]))
+
+    return [one(1), one(1, 0.5, max_dets=100), one(1, 0.75, max_dets=100), one(1, area="small"),
+            one(1, area="medium"), one(1, area="large"), one(0, max_dets=1), one(0, max_dets=10),
+            one(0, max_dets=100), one(0, area="small"), one(0, area="medium"), one(0, area="large")]
