@@ -77,7 +77,7 @@ class Compiler:
         if node is None:
             return b_sql, b_params
         f_sql, f_params = self.node(node)
-        return f"{b_sql} AND {f_sql}", b_params + f_params
+        return f"{b_sql} AND ({f_sql})", b_params + f_params
 
     # -- nodes -------------------------------------------------------------------------------------
     def node(self, node: Any) -> SQL:
