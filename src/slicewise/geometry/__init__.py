@@ -82,8 +82,9 @@ def buffered_iou(a: np.ndarray, b: np.ndarray, radius: float = DEFAULT_RADIUS) -
 
     if not len(a):
         return np.zeros(0)
-    ba = shapely.buffer(np.asarray(a, dtype=object), radius)
-    bb = shapely.buffer(np.asarray(b, dtype=object), radius)
+    # quad_segs=16: the default of shapely's .buffer() method, which Labelbox's reference code uses
+    ba = shapely.buffer(np.asarray(a, dtype=object), radius, quad_segs=16)
+    bb = shapely.buffer(np.asarray(b, dtype=object), radius, quad_segs=16)
     return polygon_iou(ba, bb)
 
 

@@ -72,7 +72,7 @@ def load_objects(con: Any, table: str, run_id: int | None, rows_table: str) -> O
                o.mask_rle, o.span_start, o.span_end, {conf}, d.height, d.width
         FROM {table} o JOIN data_rows d ON d.id = o.data_row_id
         WHERE {cond} o.data_row_id IN (SELECT data_row_id FROM {rows_table})
-        ORDER BY o.id""", [run_id] if table == "predictions" else []).fetch_arrow_table()
+        ORDER BY o.id""", [run_id] if table == "predictions" else []).to_arrow_table()
     return Objects.from_arrow(t)
 
 
@@ -290,7 +290,8 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
             chk = rf_kind == "checklist"
             val[chk] = s[chk] / (npk[chk] + ng[chk] - s[chk])
         for j in mask_rf:
-            val[j] = _union_mask_iou(P, G, kept[rf_p[kept] == j], np.flatnonzero(rf_g == j), mask_cache)
+            if present[j]:
+                val[j] = _union_mask_iou(P, G, int(j), kept[rf_p[kept] == j], np.flatnonzero(rf_g == j), mask_cache)
         idx = np.flatnonzero(present)
         fi["conf_idx"].append(np.full(len(idx), k, np.int16))
         fi["data_row_id"].append(rf[idx, 0])
@@ -329,12 +330,12 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
     return Matched(records, feature_iou)
 
 
-def _union_mask_iou(P: Objects, G: Objects, pk: np.ndarray, gk: np.ndarray,
+def _union_mask_iou(P: Objects, G: Objects, j: int, pk: np.ndarray, gk: np.ndarray,
                     cache: dict[tuple[int, tuple[int, ...]], float]) -> float:
     """Pixel IoU of the union of a feature's kept predicted masks with the union of its labelled masks."""
     from pycocotools import mask as mask_utils
 
-    key = (int(gk[0]) if len(gk) else -1 - int(pk[0]), tuple(int(i) for i in pk))
+    key = (j, tuple(int(i) for i in pk))
     if key in cache:
         return cache[key]
     if not len(pk) or not len(gk):
