@@ -40,7 +40,7 @@ class Cond(_Node):
     type: Literal["cond"] = "cond"
     field: str
     op: Op
-    value: Value = None
+    value: Value = Field(default=None, validate_default=True)
     feature: str | None = None
     at_confidence: float | None = None
 

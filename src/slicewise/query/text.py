@@ -101,9 +101,13 @@ def _parser() -> Lark:
 
 
 def _unquote(tok: str) -> str:
+    if tok[:1] == '"':
+        try:  # JSON escapes (what to_text writes), e.g. \" \\ \n \u001f
+            return str(json.loads(tok))
+        except ValueError:
+            pass
     if tok[:1] in "\"'":
-        body = tok[1:-1]
-        return re.sub(r"\\(.)", lambda m: m.group(1), body)
+        return re.sub(r"\\(.)", lambda m: m.group(1), tok[1:-1])
     return tok
 
 
@@ -250,7 +254,7 @@ def parse_sort(text: str) -> list[Sort]:
 
 # -- printing -----------------------------------------------------------------------------------
 def _name(s: str) -> str:
-    return s if _PLAIN.match(s) and s.lower() not in KEYWORDS else json.dumps(s)
+    return s if _PLAIN.match(s) and s.lower() not in KEYWORDS else json.dumps(s, ensure_ascii=False)
 
 
 def _value(v: Any) -> str:
@@ -262,7 +266,7 @@ def _value(v: Any) -> str:
         if not math.isfinite(v):
             raise QueryError(f"value {v} cannot be written as text", fix="use a finite number")
         return repr(v)
-    return json.dumps(str(v))
+    return json.dumps(str(v), ensure_ascii=False)
 
 
 def _field(field: str, feature: str | None, at: float | None) -> str:
