@@ -18,6 +18,7 @@ from slicewise.errors import NotFoundError, Problem, ValidationError
 from slicewise.types.domain import DataRow
 
 THUMB_SIZES = (128, 256, 512)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -38,6 +39,9 @@ def media_path(row: DataRow, base: Path) -> Path:
     path = Path(ref)
     if not path.is_absolute():
         path = base / path
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise NotFoundError(f"the media of data row {row.global_key!r} is not an image file ({path.suffix or 'no suffix'})",
+                            where=f"data row {row.id}", fix="register image files (" + ", ".join(sorted(IMAGE_SUFFIXES)) + ")")
     if not path.is_file():
         raise NotFoundError(f"the media file of data row {row.global_key!r} is missing: {path}",
                             where=f"data row {row.id}", fix="restore the file or fix the row's row_data path")

@@ -88,3 +88,25 @@ def row_metrics(ws: Workspace, run: ModelRun, key: str, c: float, t: float) -> d
     if not page.rows:
         return None
     return dict(zip(ROW_METRICS, page.rows[0].sort_values, strict=False))
+
+
+def all_rows(ws: Workspace, run: ModelRun | None, scope: Any, c: float | None, t: float | None,
+             cap: int) -> tuple[int, list[int], list[str]]:
+    """Every matching row (up to ``cap``) in the view's order, paged through the query engine's cursor."""
+    q = lib.need("query")
+    node, sort = view_filter(ws, run, scope, c, t)
+    ids: list[int] = []
+    keys: list[str] = []
+    cursor = None
+    total = 0
+    while len(ids) < cap:
+        page = q.search(ws, run, node, c, t, limit=min(10_000, cap - len(ids)), sort=sort or None, cursor=cursor,
+                        with_total=cursor is None)
+        if cursor is None:
+            total = page.total
+        ids += [r.data_row_id for r in page.rows]
+        keys += [r.global_key for r in page.rows]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return total, ids, keys

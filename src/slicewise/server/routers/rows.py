@@ -30,9 +30,12 @@ def rows(scope: Scope = Depends(scope_params),
 @router.get("/rows/ids", summary="Every data row id matching the scope (for 'select all matching')")
 def row_ids(scope: Scope = Depends(scope_params), limit: int = Query(100_000, ge=1, le=1_000_000),
             st: AppState = Depends(state)) -> dict[str, Any]:
-    page = page_rows(st.ws, scope, limit=limit, offset=0, overlays=False, ids_only=True)
-    return {"total": page["total"], "ids": [r["id"] for r in page["rows"]],
-            "keys": [r["global_key"] for r in page["rows"]]}
+    from slicewise.server import querying
+
+    run = get_run(st.ws, scope.run) if scope.run else None
+    c, t = querying.thresholds(st.ws, run, scope.confidence, scope.iou)
+    total, ids, keys = querying.all_rows(st.ws, run, scope, c, t, limit)
+    return {"total": total, "ids": ids, "keys": keys}
 
 
 @router.get("/rows/{row_id}", summary="One data row: metadata, tags, objects with their matches, metrics")
@@ -75,11 +78,12 @@ def remove_tags(req: TagRequest, ws: Workspace = Depends(workspace)) -> dict[str
 
 
 @router.get("/facets", summary="Value counts and histograms (metadata, metrics, confidence) of the matching rows")
-def facets(scope: Scope = Depends(scope_params), bins: int = Query(20, ge=2, le=100),
+def facets(scope: Scope = Depends(scope_params), bins: int | None = Query(None, ge=2, le=100),
            st: AppState = Depends(state)) -> dict[str, Any]:
     from slicewise.server import querying
 
     run = get_run(st.ws, scope.run) if scope.run else None
     c, t = querying.thresholds(st.ws, run, scope.confidence, scope.iou)
     node, _ = querying.view_filter(st.ws, run, scope, c, t)
-    return lib.need("query").facets(st.ws, run, node, c, t, bins=bins).model_dump(mode="json")  # type: ignore[no-any-return]
+    extra = {"bins": bins} if bins is not None else {}
+    return lib.need("query").facets(st.ws, run, node, c, t, **extra).model_dump(mode="json")  # type: ignore[no-any-return]

@@ -7,10 +7,13 @@ import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from slicewise.errors import MetricsError
 from slicewise.server import lib
 from slicewise.server.deps import AppState, get_run, state
+from slicewise.server.errors import body_for
 from slicewise.types.domain import ModelRun
 from slicewise.workspace import Workspace
 
@@ -113,7 +116,10 @@ class Grids(BaseModel):
 
 
 @router.put("/runs/{run_id}/grids", summary="Replace the confidence and/or IoU threshold grids")
-def set_grids(run_id: str, grids: Grids, st: AppState = Depends(state)) -> dict[str, Any]:
+def set_grids(run_id: str, grids: Grids, st: AppState = Depends(state)) -> Any:
     r = get_run(st.ws, run_id)
-    lib.need("metrics").set_grids(st.ws, r, confidence=grids.confidence, iou=grids.iou)
+    try:
+        lib.need("metrics").set_grids(st.ws, r, confidence=grids.confidence, iou=grids.iou)
+    except MetricsError as exc:  # a bad grid is bad input, not a conflict
+        return JSONResponse(body_for(exc), status_code=422)
     return _run_json(st.ws, get_run(st.ws, r.id), headline=False)
