@@ -445,32 +445,40 @@ class Workspace:
         rep = Report()
         frame = objects if isinstance(objects, ObjectFrame) else ObjectFrame.from_records(objects, report=rep)
         rep.problems += frame.problems(predictions=run is not None).problems
-        bad = np.zeros(len(frame), bool)
-        loc_index = {loc: i for i, loc in enumerate(frame.location)}
+        n_all = len(frame)
         cur = self.store.cursor()
-        # data rows
-        keys = np.unique(frame.data_row.astype(str)) if len(frame) else np.array([], str)
-        known = dict(cur.execute("SELECT global_key, id FROM data_rows WHERE list_contains(?, global_key)",
-                                 [keys.tolist()]).fetchall())
-        row_info = {r[0]: r[1:] for r in cur.execute(
-            "SELECT global_key, media_type, width, height, length(row_data) FROM data_rows "
-            "WHERE list_contains(?, global_key)", [keys.tolist()]).fetchall()}
-        row_ids = np.array([known.get(k, -1) for k in frame.data_row], dtype=np.int64)
+        # data rows: factorise the keys, look the distinct ones up with one join
+        key_code, keys = _factorize(frame.data_row)
+        info = self._row_info(cur, keys)
+        row_of_key = np.array([info.get(k, (-1,))[0] for k in keys], dtype=np.int64)
+        row_ids = row_of_key[key_code] if n_all else np.zeros(0, np.int64)
         what = "prediction" if run else "annotation"
         for i in np.flatnonzero(row_ids < 0):
             rep.error(f"{what} for unknown data row {frame.data_row[i]!r}", frame.location[i], "data_row",
                       "import the data rows first, or check the key/file name")
-        # features
+        # features: check each distinct (feature, kind, answer) once, then the records that carry a bad one
         feats = {f.name: f for f in self.features()}
         to_create: dict[str, str] = {}
-        for name, kind in {(f, k) for f, k in zip(frame.feature, frame.kind, strict=True)}:
-            have = feats.get(name)
-            if have is None and create_features:
+        f_code, f_vals = _factorize(frame.feature)
+        k_code, k_vals = _factorize(frame.kind)
+        a_code, a_vals = _factorize(frame.answer)
+        combo = (f_code * len(k_vals) + k_code) * max(len(a_vals), 1) + a_code
+        uniq, first, pair_code = np.unique(combo, return_index=True, return_inverse=True)
+        triples = [(frame.feature[i], frame.kind[i], frame.answer[i]) for i in first]
+        for name, kind, _ in triples:
+            if feats.get(name) is None and create_features:
                 if to_create.get(name, kind) != kind:
                     rep.error(f"class {name!r} is used with two kinds ({to_create[name]}, {kind})", "", "feature",
                               "give each class one kind")
                 to_create[name] = kind
-        for i, (name, kind) in enumerate(zip(frame.feature, frame.kind, strict=True)):
+        bad_pair = np.zeros(len(uniq), bool)
+        for j, (name, kind, answer) in enumerate(triples):
+            have = feats.get(name)
+            bad_pair[j] = (have is None and name not in to_create) or (have is not None and (
+                not _kinds_fit(have.kind, kind) or bool(have.options and answer is not None
+                                                        and answer not in have.options)))
+        for i in np.flatnonzero(bad_pair[pair_code]) if n_all else []:
+            name, kind = frame.feature[i], frame.kind[i]
             have = feats.get(name)
             if have is None and name not in to_create:
                 rep.error(f"unknown class {name!r}", frame.location[i], "feature",
@@ -481,30 +489,30 @@ class Workspace:
             elif have is not None and have.options and frame.answer[i] is not None and frame.answer[i] not in have.options:
                 rep.error(f"answer {frame.answer[i]!r} is not an option of {name!r}", frame.location[i], "answer",
                           "use one of: " + ", ".join(have.options))
-            info = row_info.get(frame.data_row[i])
-            if info is None:
+        # checks against the row: NER spans inside the text, RLE at the image's size
+        kinds = frame.kind
+        for i in np.flatnonzero((kinds == Kind.NER.value) | (kinds == Kind.MASK.value)):
+            got = info.get(frame.data_row[i])
+            if got is None:
                 continue
-            media, width, height, textlen = info
-            if kind == Kind.NER.value:
+            _, media, width, height, textlen = got
+            if kinds[i] == Kind.NER.value:
                 if media != "text":
                     rep.error("a NER span needs a text data row", frame.location[i], "span", "attach it to a text row")
                 elif frame.span_end[i] > textlen:
                     rep.error(f"span [{frame.span_start[i]}, {frame.span_end[i]}) is outside the text ({textlen} characters)",
                               frame.location[i], "span", "offsets count characters of the row's text, end exclusive")
-            if kind == Kind.MASK.value and frame.mask_size[i] is not None and width and height \
-                    and tuple(frame.mask_size[i]) != (height, width):
+            elif frame.mask_size[i] is not None and width and height and tuple(frame.mask_size[i]) != (height, width):
                 rep.error(f"RLE size {list(frame.mask_size[i])} differs from the image's [{height}, {width}]",
                           frame.location[i], "mask.size", "encode the mask at the image's height x width")
-        for p in rep.errors:
-            if p.location in loc_index:
-                bad[loc_index[p.location]] = True
         # every record at an errored location is bad (several objects may share one location)
+        bad = np.zeros(n_all, bool)
         if rep.errors:
             bad_locs = {p.location for p in rep.errors}
             bad |= np.array([loc in bad_locs for loc in frame.location], bool)
         if rep.errors and not skip_invalid:
             raise ValidationError(rep.errors)
-        good = frame.take(~bad)
+        good = frame.take(~bad) if bad.any() else frame
         result = WriteResult(rejected=rep.errors, warnings=rep.warnings)
         with self.store.transaction() as con:
             for name, kind in to_create.items():
@@ -514,10 +522,19 @@ class Workspace:
             rid = row_ids[~bad]
             table = "predictions" if run else "annotations"
             touched = np.unique(rid)
-            cond = "source = ? AND list_contains(?, data_row_id)" + (" AND run_id = ?" if run else "")
-            params: list[Any] = [source, touched.tolist()] + ([run.id] if run else [])
-            result.replaced = int(con.execute(f"SELECT count(*) FROM {table} WHERE {cond}", params).fetchone()[0])  # type: ignore[index]
-            con.execute(f"DELETE FROM {table} WHERE {cond}", params)
+            con.register("_sw_touched", pa.table({"data_row_id": touched.astype(np.int64)}))
+            try:
+                cond = "source = ? AND data_row_id IN (SELECT data_row_id FROM _sw_touched)" + (
+                    " AND run_id = ?" if run else "")
+                params: list[Any] = [source] + ([run.id] if run else [])
+                result.replaced = int(con.execute(f"SELECT count(*) FROM {table} WHERE {cond}", params).fetchone()[0])  # type: ignore[index]
+                if result.replaced:
+                    con.execute(f"DELETE FROM {table} WHERE {cond}", params)
+                if not run and len(touched):
+                    con.execute("UPDATE data_rows SET label_rev = label_rev + 1 "
+                                "WHERE id IN (SELECT data_row_id FROM _sw_touched)")
+            finally:
+                con.unregister("_sw_touched")
             n = len(good)
             start = self.store.next_id(table)
             cols: dict[str, Any] = {
@@ -531,20 +548,18 @@ class Workspace:
                 "span_start": pa.array(good.span_start, pa.int32(), mask=good.span_start < 0),
                 "span_end": pa.array(good.span_end, pa.int32(), mask=good.span_end < 0),
                 "area": _nullable(good.area), "external_id": pa.array(good.external_id.tolist(), pa.string()),
-                "source": pa.array([source] * n, pa.string()),
-                "created_at": pa.array([_now()] * n, pa.timestamp("us")),
+                "source": pa.repeat(pa.scalar(source, pa.string()), n),
+                "created_at": pa.repeat(pa.scalar(_now(), pa.timestamp("us")), n),
             }
             if run:
                 conf = np.where(np.isnan(good.confidence), 1.0, good.confidence)
-                cols |= {"run_id": pa.array([run.id] * n, pa.int32()), "confidence": conf,
+                cols |= {"run_id": pa.repeat(pa.scalar(run.id, pa.int32()), n), "confidence": conf,
                          "probabilities": pa.array(good.probabilities.tolist(), pa.list_(pa.float64()))}
             else:
                 cols["iscrowd"] = good.iscrowd
             self.store.insert_arrow(table, pa.table(cols))
             if run:
                 self._ensure_run_rows(con, run.id, touched, bump=True)
-            elif len(touched):
-                con.execute("UPDATE data_rows SET label_rev = label_rev + 1 WHERE list_contains(?, id)", [touched.tolist()])
             result.inserted = n
         return result
 
@@ -612,6 +627,18 @@ class Workspace:
             out.append(obj)
         return out
 
+    def _row_info(self, con: Any, keys: Sequence[str]) -> dict[str, tuple[int, str, int | None, int | None, int]]:
+        """global key -> (id, media type, width, height, text length) for the keys that exist."""
+        if not len(keys):
+            return {}
+        con.register("_sw_keys", pa.table({"k": pa.array(list(keys), pa.string())}))
+        try:
+            rows = con.execute("SELECT global_key, id, media_type, width, height, length(row_data) "
+                               "FROM data_rows JOIN _sw_keys ON k = global_key").fetchall()
+        finally:
+            con.unregister("_sw_keys")
+        return {r[0]: tuple(r[1:]) for r in rows}
+
     def _dataset_id(self, con: Any, name: str) -> int:
         row = con.execute("SELECT id FROM datasets WHERE name = ?", [name]).fetchone()
         if row:
@@ -661,6 +688,23 @@ class Workspace:
 def open(path: str | Path, *, read_only: bool = False) -> Workspace:  # noqa: A001
     """Open the workspace at ``path``, creating it (and migrating it) as needed."""
     return Workspace(path, read_only=read_only)
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """(code per value, distinct values) of an object array of str/None, hashed in Arrow (C++).
+
+    >>> _factorize(np.array(["b", None, "b", "a"], dtype=object))
+    (array([0, 2, 0, 1]), ['b', 'a', None])
+    """
+    import pyarrow.compute as pc
+
+    enc = pa.array(values, pa.string()).dictionary_encode()
+    distinct: list[Any] = enc.dictionary.to_pylist()
+    idx = enc.indices
+    if idx.null_count:
+        idx = pc.fill_null(idx, len(distinct))
+        distinct.append(None)
+    return idx.to_numpy().astype(np.int64), distinct
 
 
 def _nullable(a: np.ndarray) -> pa.Array:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from slicewise.errors import Problem, Report, ValidationError
-from slicewise.io.coco import parse_results
+from slicewise.io.coco import parse_results_file
 from slicewise.io.common import (
     IMAGE_SUFFIXES,
     Batch,
@@ -24,7 +24,6 @@ from slicewise.io.common import (
     commit,
     image_size,
     read_bytes,
-    read_json,
     source_name,
 )
 from slicewise.types.frame import ObjectFrame
@@ -200,7 +199,7 @@ def import_yolo_predictions(ws: Any, path: str | Path, run: str, *, skip_invalid
     named after the images (needs the images imported first, for their sizes)."""
     path = Path(path)
     if path.is_file():
-        batch = parse_results(ws, read_json(path), path.name, create_features=create_features)
+        batch = parse_results_file(ws, path, create_features=create_features)
     else:
         if not path.is_dir():
             raise ValidationError(Problem("no such file or folder", str(path), "", "check the path"))
