@@ -1,0 +1,31 @@
+"""The demo workspace: data the project makes itself, and predictions of models trained during the build.
+
+Public API:
+
+- ``build_demo(path, *, rows=None, seed=0, rebuild=False, compute=True, on_progress=None) -> DemoSummary``:
+  build (or reuse) the demo at ``path`` through the SDK: dataset ``digits`` (scikit-learn's 8x8 digits
+  as 128x128 PNGs, "scanned" by scan-A/B/C, metadata scanner, ink_density, stroke_width, slant; radio
+  feature ``digit``; run ``digits-classifier/logreg-v1``, a logistic regression trained on the train
+  split) and dataset ``shapes`` (320x240 scenes rendered with Pillow, metadata lighting, blur, camera,
+  objects, brightness, contrast, captured_at; box features circle/square/triangle/star; run
+  ``shapes-detector/proposals-trees-v1``, segmentation proposals + extra trees + NMS trained on
+  the train split). Then computes metrics when ``slicewise.metrics`` is available. Idempotent: a
+  complete build with the same settings is reused; a stale demo is rebuilt; other workspaces are
+  refused (ConflictError).
+- ``headlines(ws, confidence=0.5, iou=0.5)``: per-feature metrics of each ready run.
+- ``media_dir(workspace_path)``: where the images go (``<stem>-media/`` beside the workspace).
+- Building blocks: ``slicewise.demo.scenes.render_scene``, ``slicewise.demo.detector.Detector``,
+  ``slicewise.demo.digits.make_digits`` / ``train_and_predict``.
+"""
+
+from slicewise.demo.build import (
+    DATASETS,
+    DIGITS_RUN,
+    SHAPES_RUN,
+    DemoSummary,
+    build_demo,
+    headlines,
+    media_dir,
+)
+
+__all__ = ["DATASETS", "DIGITS_RUN", "SHAPES_RUN", "DemoSummary", "build_demo", "headlines", "media_dir"]

@@ -3,8 +3,9 @@
 Two datasets, each with a model run whose predictions come from a model trained during the build:
 ``digits`` (scikit-learn's digits, a radio feature ``digit``, run ``digits-classifier/logreg-v1``)
 and ``shapes`` (rendered scenes, box features circle/square/triangle/star, run
-``shapes-detector/proposals-gbt-v1``). Images are PNG files in ``<stem>-media/`` next to the
-workspace file, registered by absolute path.
+``shapes-detector/proposals-trees-v1``). Images are PNG files in ``<stem>-media/`` next to the
+workspace file, registered by paths relative to the workspace's folder (the server resolves them
+there), so the folder can be moved as a whole.
 
 Re-running is idempotent: a workspace that already holds this demo (same version, seed and row
 counts) is reused as is; one holding an older or partial demo, or nothing, is rebuilt from scratch;
@@ -22,15 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from slicewise.demo import digits as dg
 from slicewise.demo import scenes as sc
 from slicewise.demo.detector import Detector, describe
 from slicewise.errors import ConflictError, Problem, ValidationError
+from slicewise.workspace import open as open_workspace
 
 DEMO_VERSION = 1
 DIGITS_RUN = "digits-classifier/logreg-v1"
-SHAPES_RUN = "shapes-detector/proposals-gbt-v1"
+SHAPES_RUN = "shapes-detector/proposals-trees-v1"
 DATASETS = ("digits", "shapes")
 DEFAULT_SHAPES = 300
 
@@ -50,6 +53,7 @@ class DemoSummary:
     digits_accuracy: dict[str, float] = field(default_factory=dict)  # per split
     shapes_predictions: int = 0
     metrics: dict[str, str] = field(default_factory=dict)  # run -> job state, or why there is none
+    headlines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # see :func:`headlines`
 
 
 def media_dir(workspace: Path) -> Path:
@@ -63,8 +67,6 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
 
     ``compute`` runs :func:`slicewise.metrics.compute_metrics` on both runs when that module exists.
     """
-    import slicewise
-
     say = on_progress or (lambda _m: None)
     t0 = time.perf_counter()
     path = Path(path).resolve()
@@ -77,13 +79,14 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
     state = _state(path, marker)
     if state == "current" and not rebuild:
         say("the workspace already holds this demo: reusing it")
-        with slicewise.open(path) as ws:
+        with open_workspace(path) as ws:
             summary = _summary(ws, path, reused=True, t0=t0)
             summary.digits_accuracy = ws.run(DIGITS_RUN).config.get("accuracy", {})
             summary.shapes_predictions = int(ws.sql("SELECT count(*) FROM predictions WHERE run_id = ?",
                                                     [ws.run(SHAPES_RUN).id]).fetchone()[0])
             if compute:
                 summary.metrics = _compute(ws, say)
+                summary.headlines = headlines(ws)
         summary.seconds = time.perf_counter() - t0
         return summary
     if state == "foreign":
@@ -95,13 +98,14 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
     media = media_dir(path)
     (media / "digits").mkdir(parents=True, exist_ok=True)
     (media / "shapes").mkdir(parents=True, exist_ok=True)
-    with slicewise.open(path) as ws:
+    with open_workspace(path) as ws:
         acc = _build_digits(ws, media / "digits", n_digits, seed, marker, say)
         n_pred = _build_shapes(ws, media / "shapes", n_shapes, seed, marker, say)
         summary = _summary(ws, path, reused=False, t0=t0)
         summary.digits_accuracy, summary.shapes_predictions = acc, n_pred
         if compute:
             summary.metrics = _compute(ws, say)
+            summary.headlines = headlines(ws)
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -110,11 +114,9 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
 def _state(path: Path, marker: dict[str, Any]) -> str:
     """``new`` (no file), ``current`` (this demo, complete), ``stale`` (empty, partial or another demo
     build: safe to rebuild) or ``foreign`` (anything else)."""
-    import slicewise
-
     if not path.exists():
         return "new"
-    with slicewise.open(path) as ws:
+    with open_workspace(path) as ws:
         names = {d.name for d in ws.datasets()}
         runs = {r.ref: r for r in ws.runs()}
         models = {m.name for m in ws.models()}
@@ -128,6 +130,10 @@ def _state(path: Path, marker: dict[str, Any]) -> str:
         if complete and n_rows == marker["digits"] + marker["shapes"]:
             return "current"
         return "stale"
+
+
+def _relative(file: Path, ws: Any) -> str:
+    return file.relative_to(Path(ws.path).resolve().parent).as_posix()
 
 
 def _remove(path: Path) -> None:
@@ -148,7 +154,7 @@ def _build_digits(ws: Any, folder: Path, n: int, seed: int, marker: dict[str, An
     for f in ("ink_density", "stroke_width", "slant"):
         ws.define_metadata(f, "number")
     ws.add_data_rows("digits", [
-        {"global_key": k, "row_data": str(folder / f"{k}.png"), "width": 8 * dg.SCALE, "height": 8 * dg.SCALE,
+        {"global_key": k, "row_data": _relative(folder / f"{k}.png", ws), "width": 8 * dg.SCALE, "height": 8 * dg.SCALE,
          "split": s, "metadata": md} for k, s, md in zip(d.keys, d.splits, d.metadata, strict=True)])
     ws.create_feature("digit", "radio", dg.OPTIONS, exist_ok=True)
     ws.add_annotations([{"data_row": k, "feature": "digit", "answer": str(y)}
@@ -176,14 +182,18 @@ def _build_shapes(ws: Any, folder: Path, n: int, seed: int, marker: dict[str, An
         splits[0] = "train"
     base = datetime(2024, 5, 1)
     rows = []
+    pixels = []
     for i, (k, s, split) in enumerate(zip(keys, scenes, splits, strict=True)):
-        s.image.save(folder / f"{k}.png", compress_level=1)
+        file = folder / f"{k}.jpg"
+        s.image.save(file, quality=90)  # what a camera writes; the detector reads back these very pixels
+        with Image.open(file) as im:
+            pixels.append(np.asarray(im.convert("RGB")))
         hour = {"day": 8 + i % 10, "dusk": 18 + i % 3, "night": (21 + i % 8) % 24}[s.metadata["lighting"]]
         taken = base + timedelta(days=i % 28, hours=hour, minutes=(7 * i) % 60)
-        rows.append({"global_key": k, "row_data": str(folder / f"{k}.png"), "width": sc.WIDTH, "height": sc.HEIGHT,
+        rows.append({"global_key": k, "row_data": _relative(file, ws), "width": sc.WIDTH, "height": sc.HEIGHT,
                      "split": split, "metadata": {**s.metadata, "captured_at": taken}})
     say("shapes: training the detector on the train split")
-    described = [describe(np.asarray(s.image)) for s in scenes]
+    described = [describe(p) for p in pixels]
     train = [i for i, sp in enumerate(splits) if sp == "train"]
     det = Detector(sc.CLASSES, seed).fit([described[i] for i in train], [np.array(scenes[i].boxes) for i in train],
                                          [scenes[i].classes for i in train])
@@ -202,7 +212,7 @@ def _build_shapes(ws: Any, folder: Path, n: int, seed: int, marker: dict[str, An
                         for k, s in zip(keys, scenes, strict=True) for c, b in zip(s.classes, s.boxes, strict=True)],
                        source="demo")
     model, name = SHAPES_RUN.split("/")
-    config = {"model": "segmentation proposals + sklearn HistGradientBoosting + NMS", "trained_on": "train split",
+    config = {"model": "segmentation proposals + sklearn ExtraTrees + NMS", "trained_on": "train split",
               "demo": marker}
     run = ws.create_run(model, name, config)
     preds = [{"data_row": k, "feature": d.cls, "bbox": list(d.box), "confidence": round(d.score, 6)}
@@ -238,4 +248,21 @@ def _compute(ws: Any, say: Progress) -> dict[str, str]:
             out[r.ref] = str(getattr(status, "state", status))
         except SlicewiseError as exc:
             out[r.ref] = f"failed: {exc}"
+    return out
+
+
+def headlines(ws: Any, confidence: float = 0.5, iou: float = 0.5) -> dict[str, list[dict[str, Any]]]:
+    """Per-feature metrics of each run at the grid confidence nearest ``confidence`` (empty when the
+    metrics are not computed or slicewise.metrics is absent)."""
+    try:
+        from slicewise.metrics import feature_metrics, grids, job_status
+    except ImportError:
+        return {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in ws.runs():
+        if str(getattr(job_status(ws, r), "state", "")) != "ready":
+            continue
+        conf_grid, _ = grids(ws, r)
+        c = min(conf_grid, key=lambda v: abs(v - confidence))
+        out[r.ref] = [{**f, "confidence": c, "iou_threshold": iou} for f in feature_metrics(ws, r, c, iou)]
     return out
