@@ -114,3 +114,9 @@ def shot(page, name: str) -> Path:
     out = SHOTS / f"{name}.png"
     page.screenshot(path=str(out))
     return out
+
+
+@pytest.fixture
+def snap():
+    """``snap(page, name)``: save a screenshot under artifacts/screenshots/."""
+    return shot
