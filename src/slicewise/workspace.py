@@ -215,7 +215,7 @@ class Workspace:
         """Data rows with their metadata and tags, in id order (or the order of ``keys``/``ids``)."""
         where, params = ["TRUE"], []
         if dataset is not None:
-            where.append("d.dataset_id = ?")
+            where.append("r.dataset_id = ?")
             params.append(self.dataset(dataset).id)
         if keys is not None:
             where.append("list_contains(?, r.global_key)")
