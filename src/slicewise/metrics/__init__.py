@@ -26,6 +26,7 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
   true_class, pred_class, rows=None) -> (sql, params)`` selecting ``data_row_id`` of that cell.
 - ``pr_curve(ws, run, feature=None, rows=None, iou=0.5) -> PRCurve``: precision/recall/f1 at every grid
   confidence, a fine curve at every distinct confidence value, and the F1-optimal confidence.
+- ``export_row_metrics(ws, run, confidence, iou, path, per_feature=False) -> int``: Parquet or CSV.
 - ``coco_eval(ws, run, iou_type="bbox"|"segm") -> CocoResult``: pycocotools-identical stats (12),
   per-class AP and the precision array.
 - ``add_custom_metrics(ws, run, records | path) -> int`` (records: dicts with ``data_row`` (global key),
@@ -49,7 +50,7 @@ _LAZY = {
     "retry": "engine", "set_grids": "engine",
     "ConfusionMatrix": "views", "PRCurve": "views", "confusion_cell_rows": "views",
     "confusion_matrix": "views", "feature_metrics": "views", "pr_curve": "views",
-    "row_feature_metrics_table": "views", "row_metrics_table": "views",
+    "row_feature_metrics_table": "views", "row_metrics_table": "views", "export_row_metrics": "views",
 }
 
 __all__ = sorted(_LAZY)

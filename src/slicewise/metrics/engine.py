@@ -228,7 +228,6 @@ def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, i
     try:
         with ws.store.transaction() as con:
             _compute(ws, con, r, s, np.asarray(todo, np.int64), redo_all, key, on_progress)
-            _drop_views(con, r.id)
             con.execute("""UPDATE metric_jobs SET state = 'ready', done = total, confidence_grid = ?, iou_grid = ?,
                            settings = ?, finished_at = ? WHERE run_id = ?""",
                         [list(s.confidence), list(s.iou), json.dumps(s.key()), _now(), r.id])
@@ -240,6 +239,9 @@ def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, i
         raise
     finally:
         _PROGRESS.pop(key, None)
+    from slicewise.metrics.views import drop_cached
+
+    drop_cached(ws, r.id, keep_generation=generation)
     return job_status(ws, r.id)
 
 
@@ -318,11 +320,3 @@ class _Classes:
         if self.new:
             self.con.executemany("INSERT INTO metric_classes VALUES (?, ?, ?, ?, ?)", self.new)
             self.new = []
-
-
-def _drop_views(con: Any, run_id: int) -> None:
-    for (name,) in con.execute("SELECT table_name FROM metric_views WHERE run_id = ?", [run_id]).fetchall():
-        assert str(name).isidentifier()
-        con.execute(f"DROP TABLE IF EXISTS {name}")
-    con.execute("DELETE FROM metric_views WHERE run_id = ?", [run_id])
-

@@ -45,26 +45,63 @@ def _rows_clause(rows: Rows, col: str = "data_row_id") -> tuple[str, list[Any]]:
     return f" AND {col} IN (SELECT data_row_id FROM ({sql}))", list(params)
 
 
+CACHE_DB = "sw_metrics_cache"
+
+
+def _cursor(ws: Workspace) -> Any:
+    """A cursor with the in-memory cache database attached (shared by every cursor of the process).
+
+    Views are materialised there: no disk write, no commit to wait for, and it works on read-only
+    workspaces. The cache lives as long as the process; names carry the job generation."""
+    cur = ws.store.cursor()
+    cur.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {CACHE_DB}")
+    return cur
+
+
+def _exists(cur: Any, name: str) -> bool:
+    return bool(cur.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+                            [CACHE_DB, name]).fetchone())
+
+
+def drop_cached(ws: Workspace, run_id: int, keep_generation: int | None = None) -> None:
+    """Drop this process's cached views of a run (other generations than ``keep_generation``)."""
+    cur = _cursor(ws)
+    for (name,) in cur.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND table_name LIKE ?",
+                               [CACHE_DB, f"mv_%_r{run_id}_g%"]).fetchall():
+        if keep_generation is None or f"_g{keep_generation}_" not in name:
+            assert str(name).isidentifier()
+            cur.execute(f"DROP TABLE IF EXISTS {CACHE_DB}.{name}")
+
+
 def _materialise(ws: Workspace, run: RunRef, view: str, confidence: float, iou: float) -> str:
+    import duckdb
+
     r, s, gen = require_ready(ws, run)
     k = conf_index(s, confidence, r.ref)
     t = _check_iou(iou)
     name = f"mv_{view}_r{r.id}_g{gen}_c{k}_t{round(t * 1e9)}"
-    cur = ws.store.cursor()
-    if cur.execute("SELECT 1 FROM metric_views WHERE table_name = ?", [name]).fetchone():
-        return name
+    full = f"{CACHE_DB}.{name}"
+    cur = _cursor(ws)
+    if _exists(cur, name):
+        return full
     if view == "row":
         rf = _materialise(ws, run, "rowfeature", confidence, iou)
-    with ws.store.transaction() as con:
-        if con.execute("SELECT 1 FROM metric_views WHERE table_name = ?", [name]).fetchone():
-            return name
-        if view == "rowfeature":
-            con.execute(f"CREATE TABLE {name} AS {_ROW_FEATURE_SQL}", [r.id, k, t, t, t, r.id, k])
-        else:
-            nfeat = int(con.execute("SELECT count(*) FROM features").fetchone()[0])  # type: ignore[index]
-            con.execute(f"CREATE TABLE {name} AS {_ROW_SQL.format(rf=rf)}", [nfeat, r.id])
-        con.execute("INSERT INTO metric_views VALUES (?, ?, ?, ?, ?, ?)", [r.id, view, k, t, name, gen])
-    return name
+        sql, params = f"CREATE TABLE {full} AS {_ROW_SQL.format(rf=rf)}", [_n_features(cur), r.id]
+    else:
+        sql, params = f"CREATE TABLE {full} AS {_ROW_FEATURE_SQL}", [r.id, k, t, t, t, r.id, k]
+    try:
+        cur.execute(sql, params)
+    except duckdb.CatalogException:
+        if not _exists(cur, name):  # not a concurrent creation of the same view
+            raise
+    except duckdb.TransactionException:
+        if not _exists(cur, name):
+            raise
+    return full
+
+
+def _n_features(cur: Any) -> int:
+    return int(cur.execute("SELECT count(*) FROM features").fetchone()[0])
 
 
 _ROW_FEATURE_SQL = """
@@ -297,3 +334,29 @@ def pr_curve(ws: Workspace, run: RunRef, feature: str | int | None = None, rows:
         fine["recall"] = (ctp[last] / npos).tolist() if npos else [0.0] * len(last)
     return PRCurve(fname, t, conf, prec, rec, f1s, tps, fps, fns, best[1] if best else None,
                    best[0] if best else None, fine)
+
+
+def export_row_metrics(ws: Workspace, run: RunRef, confidence: float, iou: float, path: str | Any, *,
+                       per_feature: bool = False) -> int:
+    """Write the per-row (or per-row-per-feature) metrics at (c, t), with global keys and feature names,
+    to ``path`` (.parquet or .csv). Returns the number of rows written."""
+    from pathlib import Path
+
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    p = Path(path)
+    if p.suffix.lower() not in (".parquet", ".csv"):
+        raise MetricsError(f"cannot export to {p.name!r}", where=str(p), fix="name the file .parquet or .csv")
+    table = row_feature_metrics_table(ws, run, confidence, iou) if per_feature else \
+        row_metrics_table(ws, run, confidence, iou)
+    feat = ", f.name AS feature" if per_feature else ""
+    join = " JOIN features f ON f.id = m.feature_id" if per_feature else ""
+    t = ws.store.cursor().execute(f"""SELECT d.global_key{feat}, m.* FROM {table} m
+        JOIN data_rows d ON d.id = m.data_row_id{join} ORDER BY m.data_row_id""").to_arrow_table()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if p.suffix.lower() == ".parquet":
+        pq.write_table(t, p)
+    else:
+        pacsv.write_csv(t, p)
+    return t.num_rows

@@ -1,0 +1,212 @@
+"""``slicewise metrics ...``: compute, inspect and export a run's metrics (thin over slicewise.metrics)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from slicewise.cli.common import DEFAULT_WORKSPACE, WorkspaceOpt, console, open_workspace, progress
+
+metrics_app = typer.Typer(help="Compute and inspect model-run metrics: per-class tables, confusion matrix, "
+                               "PR curves, COCO mAP, custom metrics.", no_args_is_help=True)
+
+RunArg = Annotated[str, typer.Argument(help="The run: model/run, its name, or its id")]
+ConfOpt = Annotated[float, typer.Option("--confidence", "-c", help="Confidence threshold (a value of the grid)")]
+IouOpt = Annotated[float, typer.Option("--iou", "-t", help="IoU threshold")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(metrics_app, name="metrics")
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
+
+
+@metrics_app.command("compute")
+def compute(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+            full: Annotated[bool, typer.Option(help="Recompute every row, not only the stale ones")] = False) -> None:
+    """Match the run's predictions to the labels at every confidence threshold and store the records."""
+    from slicewise.metrics import compute_metrics
+
+    with open_workspace(workspace) as ws, progress("matching rows") as advance:
+        last = [0]
+
+        def on_progress(done: int, total: int) -> None:
+            advance(done - last[0], total=total)
+            last[0] = done
+
+        st = compute_metrics(ws, run, on_progress=on_progress, full=full)
+    console.print(f"metrics of run {run}: {st.state} ({st.done:,} data rows)")
+
+
+@metrics_app.command("status")
+def status(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, as_json: JsonOpt = False) -> None:
+    """The metrics job: pending, running, ready, failed (with its error) or stale."""
+    from slicewise.metrics import job_status
+
+    with open_workspace(workspace, read_only=True) as ws:
+        st = job_status(ws, run)
+    if as_json:
+        console.print_json(json.dumps(st.to_dict()))
+        return
+    extra = f", {st.stale_rows:,} rows to update" if st.state == "stale" else ""
+    console.print(f"{st.state}: {st.done:,}/{st.total:,} data rows{extra}" + (f"\nerror: {st.error}" if st.error else ""))
+
+
+@metrics_app.command("retry")
+def retry(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
+    """Re-run a run's metrics job (after a failure)."""
+    from slicewise.metrics import retry as do_retry
+
+    with open_workspace(workspace) as ws:
+        st = do_retry(ws, run)
+    console.print(f"metrics of run {run}: {st.state}")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        from slicewise.errors import MetricsError
+
+        raise MetricsError(f"cannot read the grid {text!r}", where="grid", fix="write numbers separated by commas") from None
+
+
+@metrics_app.command("grids")
+def grids_cmd(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+              confidence: Annotated[str | None, typer.Option(help="New confidence grid, e.g. 0.5,0.55,0.6")] = None,
+              iou: Annotated[str | None, typer.Option(help="New IoU grid")] = None) -> None:
+    """Show, or replace, a run's confidence and IoU grids."""
+    from slicewise.metrics import grids, set_grids
+
+    with open_workspace(workspace, read_only=confidence is None and iou is None) as ws:
+        if confidence is None and iou is None:
+            c, t = grids(ws, run)
+        else:
+            c, t = set_grids(ws, run, confidence=_floats(confidence) if confidence else None,
+                             iou=_floats(iou) if iou else None)
+    console.print(f"confidence: {', '.join(map(str, c))}\niou: {', '.join(map(str, t))}")
+
+
+@metrics_app.command("show")
+def show(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, confidence: ConfOpt = 0.5, iou: IouOpt = 0.5,
+         as_json: JsonOpt = False) -> None:
+    """The per-class table at the chosen thresholds."""
+    from slicewise.metrics import feature_metrics
+
+    with open_workspace(workspace, read_only=True) as ws:
+        rows = feature_metrics(ws, run, confidence, iou)
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    t = Table(title=f"{run} at confidence {confidence}, IoU {iou}")
+    cols = ("feature", "kind", "tp", "fp", "fn", "precision", "recall", "f1", "iou", "n_rows")
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("feature", "kind") else "right")
+    for r in rows:
+        t.add_row(*[_fmt(r[c]) for c in cols])
+    console.print(t)
+
+
+@metrics_app.command("confusion")
+def confusion(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, confidence: ConfOpt = 0.5,
+              iou: IouOpt = 0.5, as_json: JsonOpt = False) -> None:
+    """The confusion matrix (rows: true class, columns: predicted class; 'None' = unmatched)."""
+    from slicewise.metrics import confusion_matrix
+
+    with open_workspace(workspace, read_only=True) as ws:
+        cm = confusion_matrix(ws, run, confidence, iou)
+    if as_json:
+        console.print_json(json.dumps(cm.to_dict()))
+        return
+    t = Table(title=f"confusion matrix of {run} (confidence {confidence}, IoU {iou}); rows: true, columns: predicted")
+    t.add_column("true \\ pred")
+    for c in cm.classes:
+        t.add_column(c, justify="right")
+    for name, row in zip(cm.classes, cm.counts, strict=True):
+        t.add_row(name, *[str(v) if v else "." for v in row])
+    console.print(t)
+
+
+@metrics_app.command("pr")
+def pr(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+       feature: Annotated[str | None, typer.Option(help="One feature (default: all)")] = None,
+       iou: IouOpt = 0.5, as_json: JsonOpt = False) -> None:
+    """Precision and recall at every confidence of the grid, and the F1-optimal confidence."""
+    from slicewise.metrics import pr_curve
+
+    with open_workspace(workspace, read_only=True) as ws:
+        c = pr_curve(ws, run, feature=feature, iou=iou)
+    if as_json:
+        console.print_json(json.dumps(c.to_dict()))
+        return
+    t = Table(title=f"precision-recall of {run}, {feature or 'all features'}, IoU {iou}")
+    for col in ("confidence", "precision", "recall", "f1", "tp", "fp", "fn"):
+        t.add_column(col, justify="right")
+    for i, conf in enumerate(c.confidence):
+        t.add_row(_fmt(conf), _fmt(c.precision[i]), _fmt(c.recall[i]), _fmt(c.f1[i]), str(c.tp[i]), str(c.fp[i]),
+                  str(c.fn[i]))
+    console.print(t)
+    console.print(f"F1-optimal confidence: {_fmt(c.best_confidence)} (F1 {_fmt(c.best_f1)})")
+
+
+@metrics_app.command("export")
+def export(run: RunArg, out: Annotated[Path, typer.Argument(help="Output file, .parquet or .csv")],
+           workspace: WorkspaceOpt = DEFAULT_WORKSPACE, confidence: ConfOpt = 0.5, iou: IouOpt = 0.5,
+           per_feature: Annotated[bool, typer.Option(help="One line per (data row, feature)")] = False) -> None:
+    """Export the per-row metrics at the chosen thresholds to Parquet or CSV."""
+    from slicewise.metrics import export_row_metrics
+
+    with open_workspace(workspace, read_only=True) as ws:
+        n = export_row_metrics(ws, run, confidence, iou, out, per_feature=per_feature)
+    console.print(f"wrote {n:,} rows to {out}")
+
+
+@metrics_app.command("coco")
+def coco(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+         iou_type: Annotated[str, typer.Option(help="bbox or segm")] = "bbox",
+         per_class: Annotated[bool, typer.Option(help="Also print the AP of each class")] = False,
+         as_json: JsonOpt = False) -> None:
+    """The COCO protocol (pycocotools-identical): AP/AR stats and per-class AP."""
+    from slicewise.metrics import coco_eval
+    from slicewise.metrics.coco import STAT_NAMES
+
+    with open_workspace(workspace, read_only=True) as ws:
+        res = coco_eval(ws, run, iou_type)
+    if as_json:
+        console.print_json(json.dumps(res.to_dict()))
+        return
+    t = Table(title=f"COCO {iou_type} of {run}")
+    t.add_column("stat")
+    t.add_column("value", justify="right")
+    for name, v in zip(STAT_NAMES, res.stats, strict=True):
+        t.add_row(name, f"{v:.4f}")
+    console.print(t)
+    if per_class:
+        t = Table(title="AP per class")
+        t.add_column("class")
+        t.add_column("AP", justify="right")
+        for name, ap in res.per_class_ap.items():
+            t.add_row(name, "-" if ap is None else f"{ap:.4f}")
+        console.print(t)
+
+
+@metrics_app.command("custom")
+def custom(run: RunArg, path: Annotated[Path, typer.Argument(help="CSV or Parquet: data_row, name, value[, feature]")],
+           workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
+    """Upload custom metrics for a run from a CSV or Parquet file."""
+    from slicewise.metrics import add_custom_metrics
+
+    with open_workspace(workspace) as ws:
+        n = add_custom_metrics(ws, run, path)
+    console.print(f"stored {n:,} custom metric values")
