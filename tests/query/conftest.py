@@ -1,13 +1,8 @@
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from sw_query_world import generated_world, indoor_world, install_fake_metrics  # noqa: E402
+from .sw_query_world import generated_world, indoor_world, install_fake_metrics
 
 
 @pytest.fixture(scope="module")

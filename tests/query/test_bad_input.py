@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from sw_query_world import HOSTILE
 
 from slicewise.errors import LimitError, QueryError
 from slicewise.query import Cond, Sort, count, facets, search
+
+from .sw_query_world import HOSTILE
 
 
 @pytest.mark.parametrize("text,message,hint", [

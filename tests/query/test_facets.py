@@ -23,7 +23,7 @@ def _bins(values, lo, hi, nb):
 @pytest.mark.parametrize("text", FILTERS)
 def test_facets_match_python(generated, text):
     w = generated
-    from test_filters import (
+    from .test_filters import (
         COMMON,
         GENERATED,
         _expected,  # the same plain-Python membership as the filter tests

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from sw_query_world import HOSTILE, World
 
 from slicewise.query import count, parse, row_ids_sql, search, to_text
+
+from .sw_query_world import HOSTILE, World
 
 C = 0.5  # the confidence threshold viewed (fake metrics are keyed by it)
 

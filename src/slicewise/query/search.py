@@ -53,7 +53,8 @@ def run_id_of(ws: Any, run: Any) -> int | None:
 def thresholds(ws: Any, run: Any, confidence: float | None = None, iou: float | None = None) -> tuple[float, float]:
     """The (confidence, IoU) pair a view uses: the given values, else the run's chosen ones (config keys
     ``view_confidence`` / ``view_iou``), else the values of the run's grids nearest 0.5."""
-    cfg: dict[str, Any] = ws.run(run).config if run is not None else {}
+    # re-read the run: a ModelRun object held by the caller may predate a config change
+    cfg: dict[str, Any] = ws.run(getattr(run, "id", run)).config if run is not None else {}
     c = confidence if confidence is not None else cfg.get("view_confidence")
     t = iou if iou is not None else cfg.get("view_iou")
     if c is None or t is None:

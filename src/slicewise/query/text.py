@@ -83,6 +83,7 @@ STRING: /"(\\.|[^"\\])*"/ | /'(\\.|[^'\\])*'/
 KEYWORDS = {"and", "or", "not", "between", "in", "contains", "is", "of", "none", "any", "true", "false",
             "asc", "desc"}
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
+_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # string values printed without quotes
 _FRIENDLY = {
     "CMP": "a comparison (= != < <= > >=)", "_BETWEEN": "'between'", "_IN": "'in'", "NOT": "'not'",
     "_CONTAINS": "'contains'", "_IS": "'is'", "_AND": "'and'", "_OR": "'or'",
@@ -266,7 +267,10 @@ def _value(v: Any) -> str:
         if not math.isfinite(v):
             raise QueryError(f"value {v} cannot be written as text", fix="use a finite number")
         return repr(v)
-    return json.dumps(str(v), ensure_ascii=False)
+    s = str(v)
+    if _BARE.match(s) and s.lower() not in KEYWORDS:
+        return s
+    return json.dumps(s, ensure_ascii=False)
 
 
 def _field(field: str, feature: str | None, at: float | None) -> str:

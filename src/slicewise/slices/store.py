@@ -7,7 +7,7 @@
 ...                            for i in range(4)])
 >>> s = slices.create_slice(ws, "camera one", 'metadata.cam = "c1"')
 >>> s.filter, slices.slice_count(ws, s.id, None)
-('metadata.cam = "c1"', 2)
+('metadata.cam = c1', 2)
 >>> _ = ws.add_data_rows("d", [{"global_key": "k9", "row_data": "x.jpg", "metadata": {"cam": "c1"}}])
 >>> slices.slice_count(ws, "camera one", None)
 3
@@ -170,9 +170,9 @@ def update_slice(ws: Any, ref: str | int | Slice, *, filter: Any = None, sort: A
     """Change a user slice's filter / sort / name / description in place; with ``save_as=NAME`` leave it
     as it is and save the changed query as a new slice instead. A ``filter`` of "" means every row."""
     s = get_slice(ws, ref)
-    if s.kind == "auto":
+    if s.kind == "auto" and save_as is None:
         raise ConflictError(f"{s.name!r} is an auto-generated slice", where="slice",
-                            fix="save the changed query as a new slice (save_as=NAME)" if save_as is None else "")
+                            fix="save the changed query as a new slice (save_as=NAME)")
     old = Query.model_validate(s.query)
     new_filter = old.filter if filter is None else as_query(filter).filter
     new_sort = old.sort if sort is None else as_query(None, sort).sort
