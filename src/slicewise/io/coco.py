@@ -298,34 +298,29 @@ def _duckdb_boxes(ws: Any, path: Path) -> ObjectFrame | None:
         return None  # small files: the careful path is fast enough
     con = duckdb.connect()
     try:
-        rel = con.execute("SELECT * FROM read_json(?, format = 'array', sample_size = -1)", [str(path)])
-        names = [d[0] for d in rel.description]
-        if sorted(names) != ["bbox", "category_id", "image_id", "score"]:
-            return None
-        t = rel.to_arrow_table()
+        t = con.execute(
+            "SELECT * FROM read_json(?, format = 'array', columns = {image_id: 'VARCHAR', category_id: 'BIGINT', "
+            "bbox: 'DOUBLE[]', score: 'DOUBLE', segmentation: 'JSON', keypoints: 'JSON'})", [str(path)]).to_arrow_table()
     except duckdb.Error:
         return None
     finally:
         con.close()
-    if any(t.column(c).null_count for c in t.column_names):
+    if t.column("segmentation").null_count != t.num_rows or t.column("keypoints").null_count != t.num_rows:
+        return None
+    if any(t.column(c).null_count for c in ("image_id", "category_id", "bbox", "score")):
         return None
     bbox = t.column("bbox").combine_chunks()
-    if not hasattr(bbox, "value_lengths"):
-        return None
     lengths = bbox.value_lengths().to_numpy()
     if len(lengths) and (lengths.min() != 4 or lengths.max() != 4 or bbox.flatten().null_count):
         return None
-    try:
-        box = bbox.flatten().to_numpy(zero_copy_only=False).astype(np.float64).reshape(-1, 4)
-        score = t.column("score").to_numpy().astype(np.float64)
-        img = t.column("image_id").to_numpy(zero_copy_only=False)
-        cat = t.column("category_id").to_numpy().astype(np.int64)
-    except (TypeError, ValueError, ArithmeticError):
-        return None
-    if img.dtype == object:
-        img = img.astype(str)
+    box = bbox.flatten().to_numpy().reshape(-1, 4)
+    score = t.column("score").to_numpy()
+    img = t.column("image_id").combine_chunks().dictionary_encode()  # ids: numbers and stems alike, as text
+    cat = t.column("category_id").combine_chunks().dictionary_encode()
     by_id, _ = image_keys(ws)
-    return _box_frame(path.name, img, cat, box, score, by_id, feature_by_category(ws))
+    return _box_frame(path.name, (np.asarray(img.dictionary.to_pylist(), dtype=object), img.indices.to_numpy()),
+                      (np.asarray(cat.dictionary.to_pylist(), dtype=object), cat.indices.to_numpy()), box, score,
+                      by_id, feature_by_category(ws))
 
 
 def parse_results(ws: Any, doc: Any, name: str, *, create_features: bool = False) -> Batch:
@@ -391,20 +386,22 @@ def _fast_boxes(doc: list[Any], name: str, by_id: dict[Any, str], cats: dict[Any
     if (img.dtype.kind not in "iuU" or cat.dtype.kind not in "iu" or box.shape != (n, 4)
             or box.dtype.kind not in "iuf" or score.shape != (n,) or score.dtype.kind not in "iuf"):
         return None
-    return _box_frame(name, img, cat, box.astype(np.float64), score.astype(np.float64), by_id, cats)
+    return _box_frame(name, np.unique(img, return_inverse=True), np.unique(cat, return_inverse=True),
+                      box.astype(np.float64), score.astype(np.float64), by_id, cats)
 
 
-def _box_frame(name: str, img: np.ndarray, cat: np.ndarray, box: np.ndarray, score: np.ndarray,
-               by_id: dict[Any, str], cats: dict[Any, str]) -> ObjectFrame | None:
+def _box_frame(name: str, img: tuple[np.ndarray, np.ndarray], cat: tuple[np.ndarray, np.ndarray], box: np.ndarray,
+               score: np.ndarray, by_id: dict[Any, str], cats: dict[Any, str]) -> ObjectFrame | None:
+    """Boxes from (distinct image ids, code per record), (distinct category ids, codes), boxes, scores."""
     if not np.isfinite(score).all():
         return None
-    uimg, inv_img = np.unique(img, return_inverse=True)
-    keys = np.array([by_id.get(_native(v)) for v in uimg], dtype=object)
-    ucat, inv_cat = np.unique(cat, return_inverse=True)
+    (uimg, inv_img), (ucat, inv_cat) = img, cat
+    keys = np.array([by_id.get(_native(v), by_id.get(int(v)) if isinstance(v, str) and v.isdigit() else None)
+                     for v in uimg], dtype=object)
     feats = np.array([cats.get(_native(v)) for v in ucat], dtype=object)
     if any(k is None for k in keys) or any(f is None for f in feats):
         return None  # the careful path names each bad record
-    n = len(img)
+    n = len(inv_img)
     locs = np.array([f"{name} record {i}" for i in range(n)], dtype=object)
     return ObjectFrame.from_columns(data_row=keys[inv_img], feature=feats[inv_cat], kind="bbox",
                                     x=box[:, 0], y=box[:, 1], w=box[:, 2], h=box[:, 3], confidence=score,

@@ -147,6 +147,8 @@ class _BadRecord(Exception):
 
 
 def _objarr(v: Any) -> np.ndarray:
+    if isinstance(v, np.ndarray) and v.dtype == object and v.ndim == 1:
+        return v
     arr = np.empty(len(v), dtype=object)
     arr[:] = list(v)
     return arr
