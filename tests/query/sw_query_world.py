@@ -156,7 +156,7 @@ def _model(ws: Any, run: Any) -> World:
     return World(ws, run, rows, run_ids)
 
 
-_FAKES: dict[int, dict[str, Any]] = {}  # id(workspace) -> that world's fake functions
+_FAKES: dict[str, dict[str, Any]] = {}  # workspace path -> that world's fake functions
 
 
 def install_fake_metrics(monkeypatch: Any, world: World, seed: int = 3) -> None:
@@ -253,14 +253,14 @@ def install_fake_metrics(monkeypatch: Any, world: World, seed: int = 3) -> None:
 
     fakes = {"row_metrics_table": row_metrics_table, "row_feature_metrics_table": row_feature_metrics_table,
              "feature_metrics": feature_metrics, "confusion_matrix": confusion_matrix, "grids": grids}
-    _FAKES[id(ws)] = fakes
+    _FAKES[str(ws.path)] = fakes
     for name in fakes:
         monkeypatch.setattr(metrics, name, _dispatch(name), raising=False)
 
 
 def _dispatch(name: str) -> Any:
     def fn(ws_: Any, *args: Any, **kw: Any) -> Any:
-        return _FAKES[id(ws_)][name](ws_, *args, **kw)
+        return _FAKES[str(ws_.path)][name](ws_, *args, **kw)
     return fn
 
 

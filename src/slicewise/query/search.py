@@ -44,6 +44,11 @@ class Page(BaseModel):
     iou: float | None = None
 
 
+def fresh_run(ws: Any, run: Any) -> Any:
+    """The run as stored now (a ModelRun object held by a caller may predate a config change)."""
+    return ws.run(getattr(run, "id", run))
+
+
 def run_id_of(ws: Any, run: Any) -> int | None:
     if run is None:
         return None
@@ -54,7 +59,7 @@ def thresholds(ws: Any, run: Any, confidence: float | None = None, iou: float | 
     """The (confidence, IoU) pair a view uses: the given values, else the run's chosen ones (config keys
     ``view_confidence`` / ``view_iou``), else the values of the run's grids nearest 0.5."""
     # re-read the run: a ModelRun object held by the caller may predate a config change
-    cfg: dict[str, Any] = ws.run(getattr(run, "id", run)).config if run is not None else {}
+    cfg: dict[str, Any] = fresh_run(ws, run).config if run is not None else {}
     c = confidence if confidence is not None else cfg.get("view_confidence")
     t = iou if iou is not None else cfg.get("view_iou")
     if c is None or t is None:

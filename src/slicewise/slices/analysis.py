@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from slicewise.errors import MetricsError, NotFoundError, QueryError
 from slicewise.query import count, row_ids_sql, thresholds
+from slicewise.query.search import fresh_run
 from slicewise.slices.store import Slice, get_slice
 
 OVERALL = ("count", "tp", "fp", "fn", "precision", "recall", "f1", "iou")
@@ -77,7 +78,7 @@ def slice_metrics(ws: Any, ref: str | int | Slice, run: Any, confidence: float |
     """Count, per-feature metrics and confusion matrix of the slice's rows, next to those of all rows."""
     from slicewise import metrics
 
-    r = ws.run(run)
+    r = fresh_run(ws, run)
     s = resolve_slice(ws, ref, r)
     c, t = thresholds(ws, r, confidence, iou)
     rows = row_ids_sql(ws, r, s.query.get("filter"), c, t)
@@ -160,7 +161,7 @@ def check(ws: Any, run: Any, slice: str | int | Slice, minimums: dict[str, float
     needs_features = any(f is not None for _, f, _, _ in bounds)
     sm = slice_metrics(ws, slice, run, confidence, iou, with_confusion=False) if (
         needs_features or any(n != "count" for n, _, _, _ in bounds)) else None
-    r = ws.run(run)
+    r = fresh_run(ws, run)
     s = resolve_slice(ws, slice, r)
     c, t = thresholds(ws, r, confidence, iou)
     n = sm.count if sm else count(ws, r, s.query.get("filter"), c, t)

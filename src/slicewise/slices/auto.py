@@ -28,6 +28,7 @@ from typing import Any
 
 from slicewise.errors import QueryError
 from slicewise.query import And, Cond, Query, Sort
+from slicewise.query.search import fresh_run
 from slicewise.slices.store import _COLS, Slice, _dump, _now, _row_to_slice, _safe_count
 
 DEFAULTS = {"low_metric": 0.5, "low_confidence": 0.5, "mislabel_confidence": 0.9}
@@ -38,7 +39,7 @@ KEYS = ("true-positive", "false-positive", "false-negative", "true-negative", "l
 def auto_params(ws: Any, run: Any) -> dict[str, float]:
     """The run's auto-slice parameters (defaults merged with config ``auto_slices``), the mislabel
     confidence snapped up to the run's confidence grid (the metrics exist only at grid values)."""
-    r = ws.run(run)
+    r = fresh_run(ws, run)
     p = {**DEFAULTS, **(r.config.get("auto_slices") or {})}
     try:
         from slicewise import metrics
@@ -60,7 +61,7 @@ def set_auto_params(ws: Any, run: Any, **params: float) -> list[Slice]:
     for k, v in params.items():
         if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
             raise QueryError(f"{k} = {v!r} is not a number in [0, 1]", where=k, fix="give e.g. 0.5")
-    r = ws.run(run)
+    r = fresh_run(ws, run)
     ws.update_run_config(r, auto_slices={**(r.config.get("auto_slices") or {}), **params})
     return auto_slices(ws, r, with_counts=False)
 
@@ -97,7 +98,7 @@ def auto_slices(ws: Any, run: Any, confidence: float | None = None, iou: float |
                 with_counts: bool = True) -> list[Slice]:
     """The run's auto slices (stored on first call), each with its count at the thresholds viewed
     (``count`` is None while the run's metrics are not computed). Empty for a run without ground truth."""
-    r = ws.run(run)
+    r = fresh_run(ws, run)
     if not has_ground_truth(ws, r):
         return []
     p = auto_params(ws, r)
