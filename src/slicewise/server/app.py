@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.middleware.gzip import GZipMiddleware
@@ -38,7 +39,7 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
     app = FastAPI(lifespan=lifespan, title="slicewise", version=slicewise.__version__ if hasattr(slicewise, "__version__") else "0",
                   description="Model error analysis: data rows, model runs, metrics, filters and slices.")
     app.state.sw = AppState(ws=ws, base=path.parent, cache_dir=cache)
-    app.add_middleware(GZipMiddleware, minimum_size=2000)
+    app.add_middleware(GZipMiddleware, minimum_size=4000, compresslevel=3)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
@@ -46,6 +47,14 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
     _mount_spa(app, static.resolve())
 
     return app
+
+
+def fast_json(content: Any) -> Response:
+    """A JSON response serialised by orjson, skipping FastAPI's slow generic encoder (big gallery pages)."""
+    import orjson
+
+    return Response(orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY),
+                    media_type="application/json")
 
 
 def _mount_spa(app: FastAPI, static: Path) -> None:

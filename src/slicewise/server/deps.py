@@ -20,6 +20,7 @@ class AppState:
     cache_dir: Path
     row_cache: dict[int, DataRow] = field(default_factory=dict)  # media lookups (row_data never changes)
     jobs: dict[int, Any] = field(default_factory=dict)  # run id -> background metrics thread
+    thumbs: dict[tuple[int, int], Path] = field(default_factory=dict)  # (row id, size) -> cached thumbnail
 
 
 def state(request: Request) -> AppState:

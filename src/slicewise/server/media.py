@@ -21,6 +21,7 @@ THUMB_SIZES = (128, 256, 512)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
+_sources: dict[Path, tuple[Path, int, int]] = {}  # thumbnail -> (source, its size, its mtime) when made
 
 
 def media_path(row: DataRow, base: Path) -> Path:
@@ -57,6 +58,7 @@ def thumbnail(row: DataRow, base: Path, cache_dir: Path, size: int) -> Path:
     st = src.stat()
     tag = hashlib.blake2b(f"{src}|{st.st_size}|{st.st_mtime_ns}".encode(), digest_size=6).hexdigest()
     out = cache_dir / f"{row.id % 1000:03d}" / f"{row.id}-{size}-{tag}.jpg"
+    _sources[out] = (src, st.st_size, st.st_mtime_ns)
     if out.is_file():
         return out
     with _lock_for(str(out)):
@@ -77,6 +79,21 @@ def thumbnail(row: DataRow, base: Path, cache_dir: Path, size: int) -> Path:
                                 where=str(src), fix="replace the file with a JPEG/PNG/WebP image") from None
         os.replace(tmp, out)
     return out
+
+
+def cached_thumbnail(out: Path) -> bytes | None:
+    """The bytes of a thumbnail made earlier in this process, if its source file is unchanged."""
+    known = _sources.get(out)
+    if known is None:
+        return None
+    src, size, mtime = known
+    try:
+        st = src.stat()
+        if st.st_size != size or st.st_mtime_ns != mtime:
+            return None
+        return out.read_bytes()
+    except OSError:
+        return None
 
 
 def _lock_for(key: str) -> threading.Lock:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from slicewise.errors import NotFoundError
 from slicewise.server import lib
+from slicewise.server.app import fast_json
 from slicewise.server.deps import AppState, get_row, get_run, state, workspace
 from slicewise.server.views import Scope, page_rows, row_detail, scope_params
 from slicewise.workspace import Workspace
@@ -23,27 +24,27 @@ def rows(scope: Scope = Depends(scope_params),
          limit: int = Query(50, ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}"),
          offset: int = Query(0, ge=0, le=10_000_000),
          overlays: bool = Query(True, description="include each row's ground truth and predictions"),
-         st: AppState = Depends(state)) -> dict[str, Any]:
-    return page_rows(st.ws, scope, limit=limit, offset=offset, overlays=overlays)
+         st: AppState = Depends(state)) -> Any:
+    return fast_json(page_rows(st.ws, scope, limit=limit, offset=offset, overlays=overlays))
 
 
 @router.get("/rows/ids", summary="Every data row id matching the scope (for 'select all matching')")
 def row_ids(scope: Scope = Depends(scope_params), limit: int = Query(100_000, ge=1, le=1_000_000),
-            st: AppState = Depends(state)) -> dict[str, Any]:
+            st: AppState = Depends(state)) -> Any:
     from slicewise.server import querying
 
     run = get_run(st.ws, scope.run) if scope.run else None
     c, t = querying.thresholds(st.ws, run, scope.confidence, scope.iou)
     total, ids, keys = querying.all_rows(st.ws, run, scope, c, t, limit)
-    return {"total": total, "ids": ids, "keys": keys}
+    return fast_json({"total": total, "ids": ids, "keys": keys})
 
 
 @router.get("/rows/{row_id}", summary="One data row: metadata, tags, objects with their matches, metrics")
 def row(row_id: int, run: str | None = None, confidence: float | None = Query(None, ge=0, le=1),
-        iou: float | None = Query(None, ge=0, le=1), st: AppState = Depends(state)) -> dict[str, Any]:
+        iou: float | None = Query(None, ge=0, le=1), st: AppState = Depends(state)) -> Any:
     r = get_row(st, row_id)
     fresh = st.ws.data_rows(ids=[r.id])[0]  # tags and metadata may have changed since it was cached
-    return row_detail(st.ws, fresh, get_run(st.ws, run) if run else None, confidence, iou)
+    return fast_json(row_detail(st.ws, fresh, get_run(st.ws, run) if run else None, confidence, iou))
 
 
 class TagRequest(BaseModel):
