@@ -84,8 +84,8 @@ def parse_instances(doc: Any, name: str, *, images: str | Path | None = None, sp
             rep.error(f"image id {iid} appears twice", loc, "id", "give each image a unique id")
             continue
         img_key[iid] = str(fname)
-        img_size[iid] = (h, w)
-        batch.rows.append({"global_key": str(fname), "row_data": str(folder / fname) if folder else str(fname),
+        img_size[iid] = (int(h), int(w))  # type: ignore[arg-type]
+        batch.rows.append({"global_key": str(fname), "row_data": str(folder / str(fname)) if folder else str(fname),
                            "width": w, "height": h, "split": split, "metadata": {IMAGE_ID_FIELD: iid},
                            "location": loc})
     # annotations -> ground truth
@@ -169,7 +169,7 @@ class _Columns:
         c["data_row"].append(key)
         c["feature"].append(feature)
         c["kind"].append(kind)
-        for k, v in zip("xywh", box, strict=True):
+        for k, v in zip("xywh", box or [], strict=True):
             c[k].append(float(v))
         c["geometry"].append(geometry)
         c["mask_rle"].append(mask)

@@ -90,7 +90,9 @@ def import_table(ws: Any, path: str | Path, *, run: str | None = None, key: str 
     keys = data[key]
     opt_cols = [c for c in (label, prediction if run else None) if c]
     options = classes_from_probs or sorted({str(v) for c in opt_cols for v in data[c] if v not in (None, "")})
-    rows, gt, pr = [], [], []
+    rows: list[dict[str, Any]] = []
+    gt: list[dict[str, Any]] = []
+    pr: list[dict[str, Any]] = []
     probs = np.array([data[c] for c in prob_cols], dtype=np.float64).T if prob_cols else None
     for i in range(n):
         loc = line(i)

@@ -46,7 +46,7 @@ def _names(doc: dict[str, Any], where: str) -> list[str]:
 
 def _split_dirs(root: Path, doc: dict[str, Any]) -> list[tuple[str, Path]]:
     base = root / str(doc["path"]) if doc.get("path") else root
-    out = []
+    out: list[tuple[str, Path]] = []
     for key, split in _SPLITS.items():
         rel = doc.get(key)
         if not isinstance(rel, str):
@@ -100,7 +100,7 @@ def import_yolo(ws: Any, folder: str | Path, *, dataset: str | None = None, skip
     batch = Batch(report=rep, dataset=dataset or root.name, source=source_name("yolo", root))
     cols: dict[str, list[Any]] = {k: [] for k in ("data_row", "feature", "kind", "x", "y", "w", "h", "geometry",
                                                   "location")}
-    has_poly = set()
+    has_poly: set[int] = set()
     for split, images in splits:
         labels = _labels_dir(images)
         files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
