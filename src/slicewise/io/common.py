@@ -170,6 +170,9 @@ def commit(ws: Workspace, batch: Batch, *, skip_invalid: bool = False, create_fe
     from slicewise.workspace import REGION_KINDS
 
     res = ImportResult(run=batch.run, warnings=list(batch.report.warnings))
+    if progress:
+        total = len(batch.rows) + sum(len(f) for f in (batch.annotations, batch.predictions) if f is not None)
+        progress(0, total=total)
     problems: list[Problem] = list(batch.report.errors)
     with ws.store.transaction():
         have = {f.name: f for f in ws.features()}
