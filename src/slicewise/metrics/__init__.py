@@ -26,6 +26,9 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
   true_class, pred_class, rows=None) -> (sql, params)`` selecting ``data_row_id`` of that cell.
 - ``pr_curve(ws, run, feature=None, rows=None, iou=0.5) -> PRCurve``: precision/recall/f1 at every grid
   confidence, a fine curve at every distinct confidence value, and the F1-optimal confidence.
+- ``grid_metrics(ws, run) -> GridMetrics``: the whole grid at once: ``table`` (per-row metrics with
+  conf_idx, iou_idx, data_row_id and the columns above, for every (c, t)) and ``confusion`` (a
+  (K, T, C+1, C+1) array over ``classes``, "None" last). Same numbers as the per-(c, t) functions.
 - ``export_row_metrics(ws, run, confidence, iou, path, per_feature=False) -> int``: Parquet or CSV.
 - ``coco_eval(ws, run, iou_type="bbox"|"segm") -> CocoResult``: pycocotools-identical stats (12),
   per-class AP and the precision array.
@@ -51,6 +54,7 @@ _LAZY = {
     "ConfusionMatrix": "views", "PRCurve": "views", "confusion_cell_rows": "views",
     "confusion_matrix": "views", "feature_metrics": "views", "pr_curve": "views",
     "row_feature_metrics_table": "views", "row_metrics_table": "views", "export_row_metrics": "views",
+    "GridMetrics": "grid", "grid_metrics": "grid",
 }
 
 __all__ = sorted(_LAZY)

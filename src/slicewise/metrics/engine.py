@@ -250,7 +250,7 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
     from slicewise.metrics.matching import load_objects, match_rows
 
     if redo_all:
-        for t in ("match_records", "metric_feature_iou", "metric_row_revs"):
+        for t in ("match_records", "metric_feature_iou", "metric_row_revs", "metric_rf", "metric_tp"):
             con.execute(f"DELETE FROM {t} WHERE run_id = ?", [run.id])
     thresholds = np.asarray(s.confidence, np.float64)
     classes = _Classes(con, run.id)
@@ -282,6 +282,9 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
         if on_progress:
             on_progress(done, len(todo))
     classes.flush()
+    from slicewise.metrics.fast import build_summaries
+
+    build_summaries(con, run.id)
 
 
 class _Classes:

@@ -12,6 +12,9 @@
   (feature, answer) for radio and checklist features.
 - ``metric_views``: the cache of materialised per-(c, t) tables.
 - ``custom_metrics``: user-uploaded scalar metrics.
+- (2) ``metric_rf``: per (conf index, data row, feature) the counts, confidence stats and iou that do
+  not depend on t, numbered ``rf_ord`` within a conf index; ``metric_tp``: the IoU of every same-class
+  recorded pair, by ``rf_ord``. A new (c, t) is then a count of IoUs above t, in NumPy.
 """
 
 from __future__ import annotations
@@ -41,5 +44,13 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE custom_metrics (
             run_id INTEGER NOT NULL, data_row_id BIGINT NOT NULL, feature_id INTEGER, name VARCHAR NOT NULL,
             value DOUBLE)""",
+    ],
+    [
+        """CREATE TABLE metric_rf (
+            run_id INTEGER NOT NULL, conf_idx SMALLINT NOT NULL, rf_ord INTEGER NOT NULL, data_row_id BIGINT NOT NULL,
+            feature_id INTEGER NOT NULL, n_pred INTEGER NOT NULL, n_gt INTEGER NOT NULL, conf_min DOUBLE,
+            conf_max DOUBLE, conf_sum DOUBLE, iou DOUBLE)""",
+        """CREATE TABLE metric_tp (
+            run_id INTEGER NOT NULL, conf_idx SMALLINT NOT NULL, rf_ord INTEGER NOT NULL, iou DOUBLE NOT NULL)""",
     ],
 ]

@@ -84,69 +84,25 @@ def _materialise(ws: Workspace, run: RunRef, view: str, confidence: float, iou: 
     cur = _cursor(ws)
     if _exists(cur, name):
         return full
+    from slicewise.metrics import fast
+
     if view == "row":
-        rf = _materialise(ws, run, "rowfeature", confidence, iou)
-        sql, params = f"CREATE TABLE {full} AS {_ROW_SQL.format(rf=rf)}", [_n_features(cur), r.id]
+        data = fast.row_arrow(ws, r.id, gen, k, t, _n_features(cur))
     else:
-        sql, params = f"CREATE TABLE {full} AS {_ROW_FEATURE_SQL}", [r.id, k, t, t, t, r.id, k]
+        data = fast.row_feature_arrow(ws, r.id, gen, k, t)
+    cur.register("_sw_view", data)
     try:
-        cur.execute(sql, params)
-    except duckdb.CatalogException:
+        cur.execute(f"CREATE TABLE {full} AS SELECT * FROM _sw_view")
+    except (duckdb.CatalogException, duckdb.TransactionException):
         if not _exists(cur, name):  # not a concurrent creation of the same view
             raise
-    except duckdb.TransactionException:
-        if not _exists(cur, name):
-            raise
+    finally:
+        cur.unregister("_sw_view")
     return full
 
 
 def _n_features(cur: Any) -> int:
     return int(cur.execute("SELECT count(*) FROM features").fetchone()[0])
-
-
-_ROW_FEATURE_SQL = """
-WITH r AS (SELECT * FROM match_records WHERE run_id = ? AND conf_idx = ?),
-ev AS (
-  SELECT data_row_id, pred_feature AS feature_id,
-         (gt_id IS NOT NULL AND iou > ? AND pred_class = true_class)::INTEGER AS tp,
-         1 - (gt_id IS NOT NULL AND iou > $3 AND pred_class = true_class)::INTEGER AS fp,
-         0 AS fn, 1 AS np_, 0 AS na_, confidence
-  FROM r WHERE pred_id IS NOT NULL
-  UNION ALL
-  SELECT data_row_id, true_feature, 0, 0,
-         1 - (pred_id IS NOT NULL AND iou > ? AND pred_class = true_class)::INTEGER, 0, 1, NULL
-  FROM r WHERE gt_id IS NOT NULL),
-agg AS (
-  SELECT data_row_id, feature_id, sum(tp)::INTEGER AS tp, sum(fp)::INTEGER AS fp, sum(fn)::INTEGER AS fn,
-         min(confidence) AS conf_min, max(confidence) AS conf_max, avg(confidence) AS conf_mean,
-         sum(np_)::INTEGER AS n_predictions, sum(na_)::INTEGER AS n_annotations
-  FROM ev GROUP BY data_row_id, feature_id)
-SELECT a.data_row_id, a.feature_id, a.tp, a.fp, a.fn, 0::INTEGER AS tn,
-       CASE WHEN a.tp + a.fp > 0 THEN a.tp / (a.tp + a.fp) END::DOUBLE AS precision,
-       CASE WHEN a.tp + a.fn > 0 THEN a.tp / (a.tp + a.fn) END::DOUBLE AS recall,
-       CASE WHEN 2 * a.tp + a.fp + a.fn > 0 THEN 2 * a.tp / (2 * a.tp + a.fp + a.fn) END::DOUBLE AS f1,
-       q.iou, a.conf_min, a.conf_max, a.conf_mean, a.n_predictions, a.n_annotations
-FROM agg a LEFT JOIN metric_feature_iou q
-  ON q.run_id = ? AND q.conf_idx = ? AND q.data_row_id = a.data_row_id AND q.feature_id = a.feature_id
-ORDER BY a.data_row_id, a.feature_id
-"""
-_ROW_FEATURE_SQL = _ROW_FEATURE_SQL.replace("iou > $3", "iou > ?")
-
-_ROW_SQL = """
-WITH agg AS (
-  SELECT data_row_id, sum(tp) AS tp, sum(fp) AS fp, sum(fn) AS fn, avg(precision) AS precision,
-         avg(recall) AS recall, avg(f1) AS f1, avg(iou) AS iou, min(conf_min) AS conf_min, max(conf_max) AS conf_max,
-         sum(conf_mean * n_predictions) / nullif(sum(n_predictions), 0) AS conf_mean,
-         sum(n_predictions) AS n_predictions, sum(n_annotations) AS n_annotations, count(*) AS n_features
-  FROM {rf} GROUP BY data_row_id)
-SELECT rr.data_row_id, coalesce(a.tp, 0)::INTEGER AS tp, coalesce(a.fp, 0)::INTEGER AS fp,
-       coalesce(a.fn, 0)::INTEGER AS fn, greatest(? - coalesce(a.n_features, 0), 0)::INTEGER AS tn,
-       a.precision::DOUBLE AS precision, a.recall::DOUBLE AS recall, a.f1::DOUBLE AS f1, a.iou::DOUBLE AS iou,
-       a.conf_min, a.conf_max, a.conf_mean::DOUBLE AS conf_mean,
-       coalesce(a.n_predictions, 0)::INTEGER AS n_predictions, coalesce(a.n_annotations, 0)::INTEGER AS n_annotations
-FROM run_rows rr LEFT JOIN agg a ON a.data_row_id = rr.data_row_id
-WHERE rr.run_id = ? ORDER BY rr.data_row_id
-"""
 
 
 def row_feature_metrics_table(ws: Workspace, run: RunRef, confidence: float, iou: float) -> str:

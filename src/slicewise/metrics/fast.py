@@ -1,0 +1,178 @@
+"""Per-(c, t) tables in tens of milliseconds: summaries built once per job, counted in NumPy per t.
+
+At compute time :func:`build_summaries` aggregates the match records into ``metric_rf`` (one line per
+conf index, data row and feature: counts, confidence stats, iou) and ``metric_tp`` (the IoU of every
+same-class recorded pair). For a chosen (c, t), tp of a (row, feature) is the number of its pair IoUs
+above t; fp = predictions - tp; fn = annotations - tp. The arrays of a conf index are cached per
+process (a few at a time), so moving t, or coming back to a c, costs only the counting.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from slicewise.workspace import Workspace
+
+
+def build_summaries(con: Any, run_id: int) -> None:
+    """(Re)build metric_rf and metric_tp of a run from its match records (inside the job's transaction)."""
+    con.execute("DELETE FROM metric_rf WHERE run_id = ?", [run_id])
+    con.execute("DELETE FROM metric_tp WHERE run_id = ?", [run_id])
+    con.execute("""
+        INSERT INTO metric_rf
+        WITH ev AS (
+          SELECT conf_idx, data_row_id, pred_feature AS feature_id, 1 AS np_, 0 AS ng_, confidence
+          FROM match_records WHERE run_id = ? AND pred_id IS NOT NULL
+          UNION ALL
+          SELECT conf_idx, data_row_id, true_feature, 0, 1, NULL
+          FROM match_records WHERE run_id = ? AND gt_id IS NOT NULL),
+        agg AS (
+          SELECT conf_idx, data_row_id, feature_id, sum(np_)::INTEGER AS n_pred, sum(ng_)::INTEGER AS n_gt,
+                 min(confidence) AS cmin, max(confidence) AS cmax, sum(confidence) AS csum
+          FROM ev GROUP BY conf_idx, data_row_id, feature_id)
+        SELECT ?, a.conf_idx,
+               (row_number() OVER (PARTITION BY a.conf_idx ORDER BY a.data_row_id, a.feature_id) - 1)::INTEGER,
+               a.data_row_id, a.feature_id, a.n_pred, a.n_gt, a.cmin, a.cmax, a.csum, q.iou
+        FROM agg a LEFT JOIN metric_feature_iou q ON q.run_id = ? AND q.conf_idx = a.conf_idx
+             AND q.data_row_id = a.data_row_id AND q.feature_id = a.feature_id
+        ORDER BY a.conf_idx, a.data_row_id, a.feature_id""", [run_id, run_id, run_id, run_id])
+    con.execute("""
+        INSERT INTO metric_tp
+        SELECT ?, m.conf_idx, f.rf_ord, m.iou
+        FROM match_records m JOIN metric_rf f ON f.run_id = ? AND f.conf_idx = m.conf_idx
+             AND f.data_row_id = m.data_row_id AND f.feature_id = m.pred_feature
+        WHERE m.run_id = ? AND m.pred_id IS NOT NULL AND m.gt_id IS NOT NULL AND m.pred_class = m.true_class
+        ORDER BY m.conf_idx, f.rf_ord""", [run_id, run_id, run_id])
+
+
+@dataclass
+class _Level:
+    """The arrays of one conf index, ordered by rf_ord."""
+
+    row_pos: np.ndarray  # position of the data row among the run's rows
+    data_row_id: np.ndarray
+    feature_id: np.ndarray
+    n_pred: np.ndarray
+    n_gt: np.ndarray
+    conf_min: np.ndarray
+    conf_max: np.ndarray
+    conf_sum: np.ndarray
+    iou: np.ndarray
+    tp_rf: np.ndarray
+    tp_iou: np.ndarray
+
+
+_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_LOCK = threading.Lock()
+_MAX_LEVELS = 4
+
+
+def _cached(key: tuple[Any, ...], make: Any) -> Any:
+    with _LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    value = make()
+    with _LOCK:
+        _CACHE[key] = value
+        levels = [k for k in _CACHE if k[0] == "level"]
+        for k in levels[:-_MAX_LEVELS]:
+            del _CACHE[k]
+    return value
+
+
+def _f64(v: Any) -> np.ndarray:
+    return v.filled(np.nan).astype(np.float64) if isinstance(v, np.ma.MaskedArray) else np.asarray(v, np.float64)
+
+
+def _rows(ws: Workspace, run_id: int, gen: int) -> np.ndarray:
+    def make() -> np.ndarray:
+        r = ws.store.cursor().execute("SELECT data_row_id FROM run_rows WHERE run_id = ? ORDER BY data_row_id",
+                                      [run_id]).fetchnumpy()["data_row_id"]
+        return np.asarray(r, np.int64)
+
+    return _cached(("rows", ws.store.path.as_posix(), run_id, gen), make)  # type: ignore[no-any-return]
+
+
+def _level(ws: Workspace, run_id: int, gen: int, k: int) -> _Level:
+    def make() -> _Level:
+        cur = ws.store.cursor()
+        rf = cur.execute("""SELECT rf_ord, data_row_id, feature_id, n_pred, n_gt, conf_min, conf_max, conf_sum, iou
+                            FROM metric_rf WHERE run_id = ? AND conf_idx = ?""", [run_id, k]).fetchnumpy()
+        order = np.asarray(rf["rf_ord"], np.int64)
+        if len(order) and not np.all(order[1:] > order[:-1]):
+            srt = np.argsort(order)
+            rf = {c: v[srt] for c, v in rf.items()}
+        tp = cur.execute("SELECT rf_ord, iou FROM metric_tp WHERE run_id = ? AND conf_idx = ?", [run_id, k]).fetchnumpy()
+        rows = _rows(ws, run_id, gen)
+        drid = np.asarray(rf["data_row_id"], np.int64)
+        return _Level(np.searchsorted(rows, drid), drid, np.asarray(rf["feature_id"], np.int32),
+                      np.asarray(rf["n_pred"], np.int64), np.asarray(rf["n_gt"], np.int64), _f64(rf["conf_min"]),
+                      _f64(rf["conf_max"]), _f64(rf["conf_sum"]), _f64(rf["iou"]),
+                      np.asarray(tp["rf_ord"], np.int64), _f64(tp["iou"]))
+
+    return _cached(("level", ws.store.path.as_posix(), run_id, gen, k), make)  # type: ignore[no-any-return]
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
+
+
+def _col(v: np.ndarray) -> pa.Array:
+    return pa.array(v, mask=np.isnan(v))
+
+
+def row_feature_arrow(ws: Workspace, run_id: int, gen: int, k: int, t: float) -> pa.Table:
+    lv = _level(ws, run_id, gen, k)
+    n = len(lv.n_pred)
+    tp = np.bincount(lv.tp_rf[lv.tp_iou > t], minlength=n).astype(np.int64)
+    fp, fn = lv.n_pred - tp, lv.n_gt - tp
+    return pa.table({
+        "data_row_id": lv.data_row_id, "feature_id": lv.feature_id, "tp": tp.astype(np.int32),
+        "fp": fp.astype(np.int32), "fn": fn.astype(np.int32), "tn": np.zeros(n, np.int32),
+        "precision": _col(_div(tp, tp + fp)), "recall": _col(_div(tp, tp + fn)), "f1": _col(_div(2 * tp, 2 * tp + fp + fn)),
+        "iou": _col(lv.iou), "conf_min": _col(lv.conf_min), "conf_max": _col(lv.conf_max),
+        "conf_mean": _col(_div(lv.conf_sum, lv.n_pred.astype(np.float64))),
+        "n_predictions": lv.n_pred.astype(np.int32), "n_annotations": lv.n_gt.astype(np.int32)})
+
+
+def row_arrow(ws: Workspace, run_id: int, gen: int, k: int, t: float, n_features: int) -> pa.Table:
+    lv = _level(ws, run_id, gen, k)
+    rows = _rows(ws, run_id, gen)
+    nr, n = len(rows), len(lv.n_pred)
+    tp = np.bincount(lv.tp_rf[lv.tp_iou > t], minlength=n).astype(np.float64)
+    npred, ngt = lv.n_pred.astype(np.float64), lv.n_gt.astype(np.float64)
+    fp, fn = npred - tp, ngt - tp
+    pos = lv.row_pos
+
+    def total(v: np.ndarray) -> np.ndarray:
+        return np.bincount(pos, weights=v, minlength=nr)
+
+    def mean(v: np.ndarray) -> np.ndarray:
+        d = ~np.isnan(v)
+        return _div(total(np.where(d, v, 0.0)), total(d.astype(np.float64)))
+
+    cmin = np.full(nr, np.inf)
+    np.minimum.at(cmin, pos, np.where(np.isnan(lv.conf_min), np.inf, lv.conf_min))
+    cmax = np.full(nr, -np.inf)
+    np.maximum.at(cmax, pos, np.where(np.isnan(lv.conf_max), -np.inf, lv.conf_max))
+    n_pred_r = total(npred)
+    cmin[~np.isfinite(cmin)] = np.nan
+    cmax[~np.isfinite(cmax)] = np.nan
+    n_feat = np.bincount(pos, minlength=nr)
+    return pa.table({
+        "data_row_id": rows, "tp": total(tp).astype(np.int32), "fp": total(fp).astype(np.int32),
+        "fn": total(fn).astype(np.int32), "tn": np.maximum(n_features - n_feat, 0).astype(np.int32),
+        "precision": _col(mean(_div(tp, tp + fp))), "recall": _col(mean(_div(tp, tp + fn))),
+        "f1": _col(mean(_div(2 * tp, 2 * tp + fp + fn))), "iou": _col(mean(lv.iou)),
+        "conf_min": _col(cmin), "conf_max": _col(cmax),
+        "conf_mean": _col(_div(total(np.nan_to_num(lv.conf_sum)), n_pred_r)),
+        "n_predictions": n_pred_r.astype(np.int32), "n_annotations": total(ngt).astype(np.int32)})
