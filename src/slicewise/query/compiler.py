@@ -21,7 +21,18 @@ from slicewise.query.ast import And, Cond, Filter, Has, Not, Or, Sort
 from slicewise.query.fields import Catalog, FieldSpec, did_you_mean
 
 SQL = tuple[str, list[Any]]
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?\Z")
+
+
+def quote_table(name: str) -> str:
+    """``db.table`` or ``table`` as quoted identifiers; anything else is refused.
+
+    >>> quote_table("sw_cache.mv_row_r1")
+    '"sw_cache"."mv_row_r1"'
+    """
+    if not _TABLE.match(str(name)):
+        raise QueryError(f"the metrics engine returned an unusable table name {name!r}")
+    return ".".join(f'"{p}"' for p in str(name).split("."))
 _VALUE_COL = {"string": "value_string", "enum": "value_string", "number": "value_number",
               "datetime": "value_datetime"}
 _OPS_BY_KIND = {
@@ -151,7 +162,7 @@ class Compiler:
                     [spec.key])
         if spec.category == "metric":
             table = self.metric_table(spec.name, at, feature is not None)
-            return (f'SELECT data_row_id, "{spec.key}" AS v FROM "{table}" WHERE "{spec.key}" IS NOT NULL{fcond}',
+            return (f'SELECT data_row_id, "{spec.key}" AS v FROM {table} WHERE "{spec.key}" IS NOT NULL{fcond}',
                     fid)
         if spec.category == "custom":
             run = self._need_run(spec.name)
@@ -206,8 +217,9 @@ class Compiler:
         return self.run_id
 
     def metric_table(self, what: str, at: float | None, per_feature: bool) -> str:
+        """The quoted name of the metrics engine's per-row (or per row and feature) table at (c, t)."""
         if self.check_only:
-            return "unchecked_metrics_table"
+            return '"unchecked_metrics_table"'
         self._need_run(what)
         c = self.confidence if at is None else float(at)
         key = (c, per_feature)
@@ -223,9 +235,7 @@ class Compiler:
             except MetricsError as exc:
                 raise QueryError(f"{what}: {exc.message}", where=exc.where or what,
                                  fix=exc.fix or "compute the run's metrics first (`slicewise metrics compute RUN`)") from None
-            if not _IDENT.match(str(name)):
-                raise QueryError(f"the metrics engine returned an unusable table name {name!r}")  # pragma: no cover
-            self._tables[key] = str(name)
+            self._tables[key] = quote_table(str(name))
         return self._tables[key]
 
     def _values(self, spec: FieldSpec, node: Cond) -> list[Any]:

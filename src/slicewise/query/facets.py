@@ -123,7 +123,7 @@ def facets(ws: Any, run: Any, filter: Any = None, confidence: float | None = Non
             else:
                 cols = ", ".join(f'CAST("{c}" AS DOUBLE) AS "{c}"' for c in COUNT_METRICS + RATIO_METRICS)
                 names_in = ", ".join(f'"{c}"' for c in COUNT_METRICS + RATIO_METRICS)
-                sources.append((f'SELECT name, x FROM (SELECT {cols} FROM "{table}" WHERE data_row_id IN {m}) '
+                sources.append((f'SELECT name, x FROM (SELECT {cols} FROM {table} WHERE data_row_id IN {m}) '
                                 f"UNPIVOT (x FOR name IN ({names_in}))", [],
                                 {c: (0.0, 1.0) for c in RATIO_METRICS}))
             if cat.custom:

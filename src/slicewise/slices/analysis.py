@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from slicewise.errors import MetricsError, NotFoundError, QueryError
 from slicewise.query import count, row_ids_sql, thresholds
+from slicewise.query.compiler import quote_table
 from slicewise.query.search import fresh_run
 from slicewise.slices.store import Slice, get_slice
 
@@ -58,13 +59,13 @@ def _overall(ws: Any, run: Any, c: float, t: float, rows: tuple[str, list[Any]] 
     from slicewise import metrics
 
     try:
-        table = metrics.row_metrics_table(ws, run, c, t)
+        table = quote_table(metrics.row_metrics_table(ws, run, c, t))
     except MetricsError as exc:
         raise QueryError(f"slice metrics: {exc.message}", where=exc.where,
                          fix=exc.fix or "compute the run's metrics first (`slicewise metrics compute RUN`)") from None
     sql, params = rows if rows is not None else ("SELECT data_row_id FROM run_rows WHERE run_id = ?", [ws.run(run).id])
     tp, fp, fn, iou, n = ws.store.cursor().execute(
-        f'SELECT coalesce(sum(tp), 0), coalesce(sum(fp), 0), coalesce(sum(fn), 0), avg(iou), count(*) FROM "{table}" '
+        f"SELECT coalesce(sum(tp), 0), coalesce(sum(fp), 0), coalesce(sum(fn), 0), avg(iou), count(*) FROM {table} "
         f"WHERE data_row_id IN ({sql})", params).fetchone()
     p = tp / (tp + fp) if tp + fp else None
     r = tp / (tp + fn) if tp + fn else None
