@@ -96,6 +96,11 @@ def test_coco_val2014_100_round_trip(shared_data, tmp_path):
                               "GROUP BY 1").fetchall())
         assert per_run == {"bbox": 734, "segm": 734}
         assert _count(ws, "SELECT count(*) FROM annotations WHERE iscrowd") == 9
+    # re-importing a results file replaces that file's predictions: still 734
+    _cli("import", "coco-results", str(d / "instances_val2014_fakebbox100_results.json"), "-w", w, "-r", "fake/bbox")
+    _cli("import", "coco", str(d / "instances_val2014_100.json"), "-w", w)
+    with slicewise.open(w) as ws:
+        assert (ws.counts()["predictions"], ws.counts()["annotations"], ws.counts()["data_rows"]) == (1468, 839, 100)
     _cli("export", "coco", str(tmp_path / "gt.json"), "-w", w)
     _cli("export", "coco", str(tmp_path / "segm.json"), "-w", w, "--run", "fake/segm")
     a, b = _load_coco(d / "instances_val2014_100.json"), _load_coco(tmp_path / "gt.json")
