@@ -272,3 +272,16 @@ def test_metrics_are_computed_when_available(demo):
     pytest.importorskip("slicewise.metrics.engine")
     assert set(demo[1].metrics.values()) == {"ready"}
     assert set(demo[1].headlines) == {DIGITS_RUN, SHAPES_RUN}
+
+
+def test_breakdown_points_at_the_weak_conditions(demo):
+    pytest.importorskip("slicewise.query")
+    pytest.importorskip("slicewise.metrics.engine")
+    by = {(b["run"], b["field"], b["value"]): b for b in demo[1].breakdown}
+    assert {v for (_r, f, v) in by if f == "lighting"} == {"day", "dusk", "night"}
+    day, night = by[(SHAPES_RUN, "lighting", "day")], by[(SHAPES_RUN, "lighting", "night")]
+    assert night["filter"] == 'metadata.lighting = "night"'
+    assert day["recall"] > night["recall"] + 0.2, (day, night)
+    # the counts add up over the values of one field: every object is in exactly one lighting slice
+    total = sum(b["tp"] + b["fn"] for (r, f, _v), b in by.items() if r == SHAPES_RUN and f == "lighting")
+    assert total == demo[1].counts["annotations"] - ROWS  # boxes = all annotations minus one digit label per row

@@ -48,6 +48,7 @@ def demo(
                              on_progress=lambda msg: status.update(msg))
     _print_summary(summary)
     _print_headlines(summary.headlines)
+    _print_breakdown(summary.breakdown)
     if server is not None:
         server(summary.workspace, host=host, port=port)
     else:
@@ -94,3 +95,19 @@ def _print_headlines(by_run: dict[str, list[dict[str, object]]]) -> None:
             t.add_row(str(f["feature"]), str(f["tp"]), str(f["fp"]), str(f["fn"]), pct(f["precision"]),
                       pct(f["recall"]), pct(f["f1"]))
         console.print(t)
+
+
+def _print_breakdown(items: list[dict[str, object]]) -> None:
+    from rich.table import Table
+
+    from slicewise.cli.common import console
+
+    if not items:
+        return
+    t = Table(title="Where the models fail: paste a filter into the gallery's filter box")
+    for c in ("run", "filter", "precision", "recall", "F1"):
+        t.add_column(c, justify="right" if c in ("precision", "recall", "F1") else "left")
+    for b in items:
+        t.add_row(str(b["run"]).split("/")[0], str(b["filter"]), *(
+            "" if b[k] is None else f"{float(b[k]):.1%}" for k in ("precision", "recall", "f1")))  # type: ignore[arg-type]
+    console.print(t)

@@ -13,6 +13,9 @@ Public API:
   complete build with the same settings is reused; a stale demo is rebuilt; other workspaces are
   refused (ConflictError).
 - ``headlines(ws, confidence=0.5, iou=0.5)``: per-feature metrics of each ready run.
+- ``breakdown(ws, confidence=0.5, iou=0.5)``: micro precision / recall / F1 of each demo run per value of
+  the metadata its model is sensitive to (scanner; lighting, blur, camera), with the filter text that
+  shows those rows in the app; computed with slicewise.query + slicewise.metrics.
 - ``media_dir(workspace_path)``: where the images go (``<stem>-media/`` beside the workspace).
 - Building blocks: ``slicewise.demo.scenes.render_scene``, ``slicewise.demo.detector.Detector``,
   ``slicewise.demo.digits.make_digits`` / ``train_and_predict``.

@@ -54,6 +54,7 @@ class DemoSummary:
     shapes_predictions: int = 0
     metrics: dict[str, str] = field(default_factory=dict)  # run -> job state, or why there is none
     headlines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # see :func:`headlines`
+    breakdown: list[dict[str, Any]] = field(default_factory=list)  # see :func:`breakdown`
 
 
 def media_dir(workspace: Path) -> Path:
@@ -86,7 +87,7 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
                                                     [ws.run(SHAPES_RUN).id]).fetchone()[0])
             if compute:
                 summary.metrics = _compute(ws, say)
-                summary.headlines = headlines(ws)
+                summary.headlines, summary.breakdown = headlines(ws), breakdown(ws)
         summary.seconds = time.perf_counter() - t0
         return summary
     if state == "foreign":
@@ -105,7 +106,7 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
         summary.digits_accuracy, summary.shapes_predictions = acc, n_pred
         if compute:
             summary.metrics = _compute(ws, say)
-            summary.headlines = headlines(ws)
+            summary.headlines, summary.breakdown = headlines(ws), breakdown(ws)
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -265,4 +266,37 @@ def headlines(ws: Any, confidence: float = 0.5, iou: float = 0.5) -> dict[str, l
         conf_grid, _ = grids(ws, r)
         c = min(conf_grid, key=lambda v: abs(v - confidence))
         out[r.ref] = [{**f, "confidence": c, "iou_threshold": iou} for f in feature_metrics(ws, r, c, iou)]
+    return out
+
+
+#: the metadata fields whose values the demo's models are sensitive to, per run
+SENSITIVE = {DIGITS_RUN: ("scanner",), SHAPES_RUN: ("lighting", "blur", "camera")}
+
+
+def breakdown(ws: Any, confidence: float = 0.5, iou: float = 0.5) -> list[dict[str, Any]]:
+    """Micro-averaged precision / recall / F1 of each demo run per value of the metadata fields its model
+    is sensitive to, computed by slicewise's own query and metrics (empty when they are absent), with
+    the filter text that shows those rows in the app."""
+    try:
+        from slicewise.metrics import feature_metrics, grids, job_status
+        from slicewise.query import row_ids_sql
+    except ImportError:
+        return []
+    out = []
+    fields = ws.metadata_fields()
+    for ref, names in SENSITIVE.items():
+        run = ws.run(ref)
+        if str(getattr(job_status(ws, run), "state", "")) != "ready":
+            continue
+        c = min(grids(ws, run)[0], key=lambda v: abs(v - confidence))
+        for name in names:
+            for value in fields.get(name, {}).get("options") or []:
+                text = f'metadata.{name} = "{value}"'
+                feats = feature_metrics(ws, run, c, iou, rows=row_ids_sql(ws, run, text, c, iou))
+                tp, fp, fn = (sum(int(f[k]) for f in feats) for k in ("tp", "fp", "fn"))
+                p = tp / (tp + fp) if tp + fp else None
+                r = tp / (tp + fn) if tp + fn else None
+                f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
+                out.append({"run": ref, "field": name, "value": value, "filter": text, "tp": tp, "fp": fp, "fn": fn,
+                            "precision": p, "recall": r, "f1": f1, "confidence": c, "iou_threshold": iou})
     return out

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw, ImageFilter
 WIDTH, HEIGHT = 320, 240
 CLASSES = ("circle", "square", "triangle", "star")
 LIGHTING = {"day": 1.0, "dusk": 0.5, "night": 0.2}
-BLUR = {"none": 0.0, "mild": 1.6, "strong": 3.6}
+BLUR = {"none": 0.0, "mild": 2.0, "strong": 4.8}
 CAMERAS = {"cam-01": 2.0, "cam-02": 5.0, "cam-03": 9.0}  # sensor noise sigma (8-bit levels) at unit gain
 _LIGHTING_P = (0.5, 0.3, 0.2)
 _BLUR_P = (0.6, 0.25, 0.15)
