@@ -19,6 +19,9 @@ from slicewise.errors import StoreError
 from slicewise.store.schema import AREAS, SCHEMA_VERSION, area_migrations
 
 
+_GENERATIONS: dict[str, int] = {}  # resolved path -> committed write transactions in this process
+
+
 class Store:
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
@@ -35,6 +38,7 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self._tx_thread: int | None = None
+        self._key = str(self.path.resolve())
         self.read_only = read_only
         if not read_only:
             self._migrate()
@@ -87,6 +91,17 @@ class Store:
                     except duckdb.Error as exc:
                         self._con.execute("ROLLBACK")
                         raise StoreError(f"commit failed: {exc}", where=str(self.path)) from None
+                    _GENERATIONS[self._key] = _GENERATIONS.get(self._key, 0) + 1
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every committed write to this file in this process; caches of derived tables
+        (e.g. slicewise.query's row cache) key on it. (DuckDB lets one process write a file at a time.)"""
+        return _GENERATIONS.get(self._key, 0)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
 
     # -- helpers ----------------------------------------------------------------------------
     def next_id(self, table: str, n: int = 1) -> int:
