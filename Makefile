@@ -16,8 +16,10 @@ $(VENV)/.stamp-install: pyproject.toml
 	touch $@
 
 # The web app, built into src/slicewise/server/static/ (skipped while web/ has no app yet).
+# `npm install` rather than `npm ci`: the lockfile (written without registry addresses) pins every
+# version but lists only this platform's optional native packages, which `npm ci` refuses.
 web:
-	@if [ -f web/package.json ]; then cd web && npm ci --no-audit --no-fund && npm run build; fi
+	@if [ -f web/package.json ]; then cd web && npm install --no-audit --no-fund && npm run build; fi
 
 # Debian's Chromium for the browser tests (installed only when missing; needs root or sudo).
 browser:
