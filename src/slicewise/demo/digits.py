@@ -3,8 +3,10 @@
 scikit-learn ships 1,797 8x8 digit images (``sklearn.datasets.load_digits``). Each image is assigned
 a scanner; the older scanners lose contrast and add noise to the pixels, so the model sees (and the
 gallery shows) a degraded image, and its mistakes concentrate on those scanners as they would in
-practice. The classifier is trained on the ``train`` split only and predicts every row: it makes
-real mistakes, with real class probabilities.
+practice. About 2% of the labels are wrong (another digit), as human labels are: a confident model
+disagreeing with them is how such errors are found. The classifier is trained on the ``train``
+split only (with its label errors) and predicts every row: it makes real mistakes, with real class
+probabilities.
 
 >>> d = make_digits(30)
 >>> len(d.keys), d.images.shape, sorted(set(d.metadata[0]))
@@ -20,6 +22,7 @@ import numpy as np
 
 SCANNERS = {"scan-A": (1.0, 0.0), "scan-B": (0.85, 1.5), "scan-C": (0.55, 3.2)}  # contrast, noise sigma (0..16)
 _SCANNER_P = (0.5, 0.3, 0.2)
+LABEL_ERRORS = 0.02  # the share of rows whose label is another digit (annotators slip)
 OPTIONS = [str(d) for d in range(10)]
 SCALE = 16  # 8x8 pixels become 128x128 PNGs
 
@@ -28,7 +31,8 @@ SCALE = 16  # 8x8 pixels become 128x128 PNGs
 class Digits:
     keys: list[str]
     images: np.ndarray  # n x 8 x 8 float in [0, 16], as scanned
-    labels: np.ndarray  # int digit
+    labels: np.ndarray  # int digit, as labelled: LABEL_ERRORS of them are wrong, as in real annotation
+    true_labels: np.ndarray  # scikit-learn's labels
     splits: list[str]
     metadata: list[dict[str, Any]]
 
@@ -50,6 +54,9 @@ def make_digits(n: int | None = None, seed: int = 0) -> Digits:
     scanner = rng.choice(list(SCANNERS), size=len(raw.target), p=_SCANNER_P)
     noise = rng.normal(0, 1, raw.images.shape)
     u = rng.uniform(size=len(raw.target))
+    slip = rng.uniform(size=len(raw.target)) < LABEL_ERRORS
+    wrong = (raw.target + rng.integers(1, 10, size=len(raw.target))) % 10
+    labels = np.where(slip, wrong, raw.target)[:total].astype(int)
     orig = raw.images[:total].astype(float)
     contrast, sigma = (np.array([SCANNERS[str(s)][k] for s in scanner[:total]])[:, None, None] for k in (0, 1))
     images = np.clip(orig * contrast + noise[:total] * sigma, 0, 16)
@@ -57,7 +64,7 @@ def make_digits(n: int | None = None, seed: int = 0) -> Digits:
     metadata = [{"scanner": str(scanner[i]), "ink_density": round(float(density[i]), 4),
                  "stroke_width": round(float(width[i]), 3), "slant": round(float(slant[i]), 3)} for i in range(total)]
     splits = ["train" if v < 0.6 else ("valid" if v < 0.8 else "test") for v in u[:total]]
-    return Digits([f"digit-{i:04d}" for i in range(total)], np.array(images).reshape(-1, 8, 8),
+    return Digits([f"digit-{i:04d}" for i in range(total)], np.array(images).reshape(-1, 8, 8), labels,
                   raw.target[:total].astype(int), splits, metadata)
 
 

@@ -27,6 +27,7 @@ BLUR = {"none": 0.0, "mild": 2.0, "strong": 4.8}
 CAMERAS = {"cam-01": 2.0, "cam-02": 5.0, "cam-03": 9.0}  # sensor noise sigma (8-bit levels) at unit gain
 _LIGHTING_P = (0.5, 0.3, 0.2)
 _BLUR_P = (0.6, 0.25, 0.15)
+WRONG_CLASS, MISSED = 0.02, 0.02  # annotators' slips: a box with another class, an object left unlabelled
 _MIN_VISIBLE = 0.35  # an object hidden more than this by later objects is re-placed
 
 
@@ -121,6 +122,28 @@ def render_scene(index: int, seed: int = 0) -> Scene:
     metadata = {"lighting": lighting, "blur": blur, "camera": camera, "objects": len(classes),
                 "brightness": round(float(gray.mean()), 2), "contrast": round(float(gray.std()), 2)}
     return Scene(Image.fromarray(out, "RGB"), classes, boxes, metadata)
+
+
+def annotate(scene: Scene, index: int, seed: int = 0) -> tuple[list[str], list[tuple[float, float, float, float]]]:
+    """The scene's ground truth as an annotator would give it: mostly right, with a few slips (a box
+    with the wrong class, an object left unlabelled), as in every real dataset.
+
+    >>> s = render_scene(3)
+    >>> classes, boxes = annotate(s, 3)
+    >>> len(classes) == len(boxes) <= len(s.classes)
+    True
+    """
+    rng = np.random.default_rng([seed, index, 0x1AB])
+    classes, boxes = [], []
+    for cls, box in zip(scene.classes, scene.boxes, strict=True):
+        u = rng.uniform()
+        if u < MISSED:
+            continue
+        if u < MISSED + WRONG_CLASS:
+            cls = str(rng.choice([c for c in CLASSES if c != cls]))
+        classes.append(cls)
+        boxes.append(box)
+    return classes, boxes
 
 
 def _all_visible_enough(before: np.ndarray, after: np.ndarray, n: int) -> bool:
