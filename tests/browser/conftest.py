@@ -109,10 +109,10 @@ def page(browser, live):
     assert not errors, f"JavaScript errors in the page: {errors}"
 
 
-def shot(page, name: str) -> Path:
+def shot(page, name: str, *, full_page: bool = False) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     out = SHOTS / f"{name}.png"
-    page.screenshot(path=str(out))
+    page.screenshot(path=str(out), full_page=full_page)
     return out
 
 

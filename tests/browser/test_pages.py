@@ -92,7 +92,8 @@ def test_confusion_cell_opens_exactly_its_rows(page, live, snap):
     assert cm.counts[t][p] > 0
     x, y = page.evaluate("([p, t]) => document.querySelector('[data-testid=confusion]').__chart"
                          ".convertToPixel({seriesIndex: 0}, [p, t])", [p, t])
-    snap(page, "metrics")
+    page.wait_for_timeout(600)  # let the charts finish their entrance animation
+    snap(page, "metrics", full_page=True)
     # bring the cell into the viewport, then click it where a user would
     page.evaluate("y => window.scrollTo(0, document.querySelector('[data-testid=confusion]')"
                   ".getBoundingClientRect().top + window.scrollY + y - 400)", y)
