@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from slicewise.errors import MetricsError
-from slicewise.metrics.engine import RunRef
+from slicewise.metrics.engine import RunRef, get_run
 
 if TYPE_CHECKING:
     from slicewise.workspace import Workspace
@@ -54,7 +54,7 @@ def coco_eval(ws: Workspace, run: RunRef, iou_type: str = "bbox") -> CocoResult:
     """The COCO stats, per-class AP and precision array of a run (``iou_type`` "bbox" or "segm")."""
     if iou_type not in ("bbox", "segm"):
         raise MetricsError(f"unknown iou_type {iou_type!r}", where="iou_type", fix="use bbox or segm")
-    r = ws.run(run)
+    r = get_run(ws, run)
     d = _load(ws, r.id, iou_type)
     return evaluate(d, iou_type)
 

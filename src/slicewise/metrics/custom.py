@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from slicewise.errors import Problem, ValidationError
-from slicewise.metrics.engine import RunRef
+from slicewise.metrics.engine import RunRef, get_run
 
 if TYPE_CHECKING:
     from slicewise.workspace import Workspace
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def custom_metrics_table(ws: Workspace, run: RunRef) -> str:
     """The table holding custom metrics (filter it on ``run_id``)."""
-    ws.run(run)
+    get_run(ws, run)
     return "custom_metrics"
 
 
@@ -53,7 +53,7 @@ def add_custom_metrics(ws: Workspace, run: RunRef, records: Iterable[Mapping[str
     bad record rejects the whole upload (nothing is stored) with every problem located.
 
     Records: ``data_row`` (or ``global_key``), ``name``, ``value`` (a finite number), ``feature`` (optional)."""
-    r = ws.run(run)
+    r = get_run(ws, run)
     recs = _read_file(Path(records)) if isinstance(records, str | Path) else [dict(x) for x in records]
     keys = dict(ws.sql("SELECT global_key, id FROM data_rows").fetchall())
     feats = {f.name: f.id for f in ws.features()}

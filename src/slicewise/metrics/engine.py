@@ -60,6 +60,11 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def get_run(ws: Workspace, run: RunRef) -> ModelRun:
+    """The run as stored now (a ModelRun object passed in may carry an outdated config)."""
+    return ws.run(run.id if isinstance(run, ModelRun) else run)
+
+
 def check_grid(values: Sequence[float], what: str) -> tuple[float, ...]:
     """A grid as a tuple, or a MetricsError saying what is wrong.
 
@@ -103,14 +108,14 @@ def settings(run: ModelRun) -> Settings:
 
 def grids(ws: Workspace, run: RunRef) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(confidence grid, IoU grid) of a run."""
-    s = settings(ws.run(run))
+    s = settings(get_run(ws, run))
     return s.confidence, s.iou
 
 
 def set_grids(ws: Workspace, run: RunRef, confidence: Sequence[float] | None = None,
               iou: Sequence[float] | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Replace a run's grids (validated: sorted, in [0, 1]); the metrics become stale."""
-    r = ws.run(run)
+    r = get_run(ws, run)
     changes: dict[str, Any] = {}
     if confidence is not None:
         changes["metrics_confidence_grid"] = list(check_grid(confidence, "confidence"))
@@ -135,7 +140,7 @@ def _stale_rows_sql() -> str:
 
 
 def job_status(ws: Workspace, run: RunRef) -> JobStatus:
-    r = ws.run(run)
+    r = get_run(ws, run)
     cur = ws.store.cursor()
     total = int(cur.execute("SELECT count(*) FROM run_rows WHERE run_id = ?", [r.id]).fetchone()[0])  # type: ignore[index]
     job = _job_row(cur, r.id)
@@ -167,7 +172,7 @@ def retry(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, int], None]
 
 def require_ready(ws: Workspace, run: RunRef) -> tuple[ModelRun, Settings, int]:
     """(run, the settings its records were computed with, generation); raises when never computed."""
-    r = ws.run(run)
+    r = get_run(ws, run)
     job = _job_row(ws.store.cursor(), r.id)
     if job is None or job[4] is None:
         state = "pending" if job is None else job[0]
@@ -200,7 +205,7 @@ def _check_kinds(cur: Any, run: ModelRun) -> None:
 def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, int], None] | None = None,
                     full: bool = False) -> JobStatus:
     """Match a run and store its records; only stale rows when the job was ready (unless ``full``)."""
-    r = ws.run(run)
+    r = get_run(ws, run)
     s = settings(r)
     cur = ws.store.cursor()
     total = int(cur.execute("SELECT count(*) FROM run_rows WHERE run_id = ?", [r.id]).fetchone()[0])  # type: ignore[index]

@@ -144,11 +144,9 @@ def row_feature_arrow(ws: Workspace, run_id: int, gen: int, k: int, t: float) ->
         "n_predictions": lv.n_pred.astype(np.int32), "n_annotations": lv.n_gt.astype(np.int32)})
 
 
-def row_arrow(ws: Workspace, run_id: int, gen: int, k: int, t: float, n_features: int) -> pa.Table:
-    lv = _level(ws, run_id, gen, k)
-    rows = _rows(ws, run_id, gen)
-    nr, n = len(rows), len(lv.n_pred)
-    tp = np.bincount(lv.tp_rf[lv.tp_iou > t], minlength=n).astype(np.float64)
+def row_arrays(lv: _Level, rows: np.ndarray, tp: np.ndarray, n_features: int) -> dict[str, np.ndarray]:
+    """Per-row columns (in ``rows`` order) given the tp of every (row, feature) of a conf index."""
+    nr = len(rows)
     npred, ngt = lv.n_pred.astype(np.float64), lv.n_gt.astype(np.float64)
     fp, fn = npred - tp, ngt - tp
     pos = lv.row_pos
@@ -160,19 +158,27 @@ def row_arrow(ws: Workspace, run_id: int, gen: int, k: int, t: float, n_features
         d = ~np.isnan(v)
         return _div(total(np.where(d, v, 0.0)), total(d.astype(np.float64)))
 
-    cmin = np.full(nr, np.inf)
-    np.minimum.at(cmin, pos, np.where(np.isnan(lv.conf_min), np.inf, lv.conf_min))
-    cmax = np.full(nr, -np.inf)
-    np.maximum.at(cmax, pos, np.where(np.isnan(lv.conf_max), -np.inf, lv.conf_max))
+    # (row, feature) lines are sorted by row: min / max per row with reduceat over the row starts
+    cmin = np.full(nr, np.nan)
+    cmax = np.full(nr, np.nan)
+    if len(pos):
+        starts = np.r_[0, np.flatnonzero(pos[1:] != pos[:-1]) + 1]
+        upos = pos[starts]
+        cmin[upos] = np.fmin.reduceat(lv.conf_min, starts)
+        cmax[upos] = np.fmax.reduceat(lv.conf_max, starts)
     n_pred_r = total(npred)
-    cmin[~np.isfinite(cmin)] = np.nan
-    cmax[~np.isfinite(cmax)] = np.nan
     n_feat = np.bincount(pos, minlength=nr)
-    return pa.table({
+    return {
         "data_row_id": rows, "tp": total(tp).astype(np.int32), "fp": total(fp).astype(np.int32),
         "fn": total(fn).astype(np.int32), "tn": np.maximum(n_features - n_feat, 0).astype(np.int32),
-        "precision": _col(mean(_div(tp, tp + fp))), "recall": _col(mean(_div(tp, tp + fn))),
-        "f1": _col(mean(_div(2 * tp, 2 * tp + fp + fn))), "iou": _col(mean(lv.iou)),
-        "conf_min": _col(cmin), "conf_max": _col(cmax),
-        "conf_mean": _col(_div(total(np.nan_to_num(lv.conf_sum)), n_pred_r)),
-        "n_predictions": n_pred_r.astype(np.int32), "n_annotations": total(ngt).astype(np.int32)})
+        "precision": mean(_div(tp, tp + fp)), "recall": mean(_div(tp, tp + fn)),
+        "f1": mean(_div(2 * tp, 2 * tp + fp + fn)), "iou": mean(lv.iou),
+        "conf_min": cmin, "conf_max": cmax, "conf_mean": _div(total(np.nan_to_num(lv.conf_sum)), n_pred_r),
+        "n_predictions": n_pred_r.astype(np.int32), "n_annotations": total(ngt).astype(np.int32)}
+
+
+def row_arrow(ws: Workspace, run_id: int, gen: int, k: int, t: float, n_features: int) -> pa.Table:
+    lv = _level(ws, run_id, gen, k)
+    tp = np.bincount(lv.tp_rf[lv.tp_iou > t], minlength=len(lv.n_pred)).astype(np.float64)
+    cols = row_arrays(lv, _rows(ws, run_id, gen), tp, n_features)
+    return pa.table({c: (_col(v) if v.dtype == np.float64 else v) for c, v in cols.items()})

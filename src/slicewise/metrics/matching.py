@@ -2,7 +2,7 @@
 
 Pairs are formed per data row between objects of comparable kind (class-agnostic by default, same
 feature in within-class mode), scored by the kind's IoU kernel, and visited in decreasing IoU
-(ties: lower prediction id, then lower annotation id). The pass at confidence c ignores predictions
+(ties: see :func:`visit_order`). The pass at confidence c ignores predictions
 with confidence below c; the matches at IoU threshold t are the pairs of that pass with IoU > t.
 """
 
@@ -196,9 +196,14 @@ def greedy(pair_p: np.ndarray, pair_g: np.ndarray, n_pred: int, n_gt: int, conf:
     return match
 
 
-def visit_order(iou: np.ndarray, pid: np.ndarray, gid: np.ndarray) -> np.ndarray:
-    """Decreasing IoU; ties by prediction id then annotation id (deterministic, order-independent)."""
-    return np.lexsort((gid, pid, -iou))
+def visit_order(P: Objects, G: Objects, pi: np.ndarray, gi: np.ndarray, iou: np.ndarray) -> np.ndarray:
+    """Decreasing IoU. Ties: higher confidence first, then by feature ids, then by the boxes' coordinates,
+    then by ids, so that the outcome does not depend on the order objects were added in (objects equal
+    in all of these are interchangeable)."""
+    keys = [G.id[gi], P.id[pi]]
+    keys += [G.box[gi, j] for j in (3, 2, 1, 0)] + [P.box[pi, j] for j in (3, 2, 1, 0)]
+    keys += [G.feature[gi], P.feature[pi], -P.confidence[pi], -iou]
+    return np.lexsort(keys)
 
 
 @dataclass
@@ -222,9 +227,10 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
     # -- the protocol's matching
     pos = iou > 0
     mp, mg, miou = pi[pos], gi[pos], iou[pos]
-    order = visit_order(miou, P.id[mp], G.id[mg])
+    order = visit_order(P, G, mp, mg, miou)
     mp, mg, miou = mp[order], mg[order], miou[order]
     match = greedy(mp, mg, len(P), len(G), P.confidence, thresholds)
+    mg_x, miou_x = np.append(mg, 0), np.append(miou, np.nan)
 
     # -- overlap quality within each feature
     same = P.feature[pi] == G.feature[gi]
@@ -235,7 +241,7 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
         qiou[radio] = (P.answer[qp[radio]] == G.answer[qg[radio]]).astype(np.float64)
     qpos = qiou > 0
     qp, qg, qiou = qp[qpos], qg[qpos], qiou[qpos]
-    order = visit_order(qiou, P.id[qp], G.id[qg])
+    order = visit_order(P, G, qp, qg, qiou)
     qp, qg, qiou = qp[order], qg[order], qiou[order]
     qmatch = greedy(qp, qg, len(P), len(G), P.confidence, thresholds)
 
@@ -261,7 +267,8 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
         kept = np.flatnonzero(P.confidence >= thresholds[k])
         q = match[k, kept]
         has = q >= 0
-        g = np.where(has, mg[np.maximum(q, 0)], 0)
+        q = np.where(has, q, len(mg))  # index of a sentinel appended below
+        g = mg_x[q]
         gt_matched = np.zeros(len(G), bool)
         gt_matched[g[has]] = True
         un = np.flatnonzero(~gt_matched)
@@ -276,7 +283,7 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
         rec["true_class"].append(np.concatenate([np.where(has, gclass[g], 0), gclass[un]]))
         rec["pred_feature"].append(np.concatenate([P.feature[kept], np.zeros(n2, np.int64)]))
         rec["true_feature"].append(np.concatenate([np.where(has, G.feature[g], 0), G.feature[un]]))
-        rec["iou"].append(np.concatenate([np.where(has, miou[np.maximum(q, 0)], np.nan), np.full(n2, np.nan)]))
+        rec["iou"].append(np.concatenate([miou_x[q], np.full(n2, np.nan)]))
         rec["confidence"].append(np.concatenate([P.confidence[kept], np.full(n2, np.nan)]))
 
         # overlap quality

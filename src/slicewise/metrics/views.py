@@ -273,8 +273,7 @@ def pr_curve(ws: Workspace, run: RunRef, feature: str | int | None = None, rows:
         tps.append(tp)
         fps.append(npred - tp)
         fns.append(nann - tp)
-    best = max(((f, c) for f, c in zip(f1s, conf, strict=True) if f is not None), default=None,
-               key=lambda x: x[0])
+    best = max(((f, c) for f, c in zip(f1s, conf, strict=True) if f is not None), default=None)
     fine_rel = ws.store.cursor().execute(f"""
         WITH r AS (SELECT * FROM match_records WHERE run_id = ? AND conf_idx = 0 {clause})
         SELECT confidence, (gt_id IS NOT NULL AND iou > ? AND pred_class = true_class) AS tp
