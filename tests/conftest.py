@@ -29,7 +29,8 @@ def shared_data() -> Path:
 
 def snapshot(ws) -> dict[str, list]:
     """Every table's full content, to assert that a failed operation changed nothing."""
-    tables = [r[0] for r in ws.sql("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
+    tables = [r[0] for r in ws.sql("SELECT table_name FROM information_schema.tables "
+                                   "WHERE table_catalog = current_database() ORDER BY 1").fetchall()]
     return {t: sorted(map(repr, ws.sql(f"SELECT * FROM {t}").fetchall())) for t in tables}
 
 

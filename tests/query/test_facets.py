@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from slicewise.query import facets, parse, search
+from slicewise.query import facets, parse, rowcache, search
 
 FILTERS = [None, "not tag:reviewed", "count >= 1 and confidence.max > 0.3", 'metadata.camera = "camera-02"']
 
@@ -18,6 +18,12 @@ def _bins(values, lo, hi, nb):
         b = 0 if hi == lo else min(max(math.floor((x - lo) / (hi - lo) * nb), 0), nb - 1)
         out[b] += 1
     return out
+
+
+@pytest.fixture(autouse=True, params=["cached", "direct"])
+def _cache_mode(request, monkeypatch):
+    """Every test runs over the row cache and over the store's tables directly: both must agree."""
+    monkeypatch.setattr(rowcache, "ENABLED", request.param == "cached")
 
 
 @pytest.mark.parametrize("text", FILTERS)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from slicewise.query import count, parse, row_ids_sql, search, to_text
+from slicewise.query import count, parse, row_ids_sql, rowcache, search, to_text
 
 from .sw_query_world import HOSTILE, World
 
@@ -135,6 +135,12 @@ def _expected(w: World, pred) -> list[int]:
 def _all_ids(w: World, text: str, **kw) -> list[int]:
     page = search(w.ws, w.run, text, C, 0.5, limit=10_000, **kw)
     return [r.data_row_id for r in page.rows]
+
+
+@pytest.fixture(autouse=True, params=["cached", "direct"])
+def _cache_mode(request, monkeypatch):
+    """Every test runs over the row cache and over the store's tables directly: both must agree."""
+    monkeypatch.setattr(rowcache, "ENABLED", request.param == "cached")
 
 
 @pytest.mark.parametrize("text,pred", COMMON, ids=[t for t, _ in COMMON])

@@ -38,7 +38,7 @@ def compile_filter(ws: Any, run: Any, filter: Any, confidence: float | None = No
     """The WHERE condition (over ``data_rows r``) and its parameters for a run's rows matching ``filter``."""
     from slicewise.query.search import _compiler
 
-    return _compiler(ws, run, confidence, iou).where(as_filter(filter))
+    return _compiler(ws, run, confidence, iou, use_cache=False).where(as_filter(filter))
 
 
 def parse_ast(ast: Any) -> Any:

@@ -70,15 +70,67 @@ class Compiler:
     confidence: float
     iou: float
     check_only: bool = False  # validate names and values only (no run, no metrics tables needed)
+    use_cache: bool = True  # read row-level fields from the row cache (slicewise.query.rowcache)
     catalog: Catalog = field(init=False)
     _tables: dict[tuple[float, bool], str] = field(default_factory=dict, init=False)
+    _rc: Any = field(default=None, init=False)
+    _rc_tried: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.ws, self.run_id)
 
+    # -- the row cache -------------------------------------------------------------------------
+    def cache(self) -> Any:
+        """The row cache table for this run (None when not used: disabled, in a transaction...)."""
+        if not self._rc_tried:
+            self._rc_tried = True
+            if self.use_cache and not self.check_only:
+                from slicewise.query import rowcache
+
+                self._rc = rowcache.get(self.ws, self.run_id, sorted(self.catalog.metadata))
+        return self._rc
+
+    def ensure_metrics(self) -> bool:
+        """Switch the row cache to its variant with the row metrics at (c, t); False without a cache.
+        Raises QueryError when the metrics are not available."""
+        rc = self.cache()
+        if rc is None:
+            return False
+        if not rc.metrics:
+            from slicewise.query import rowcache
+
+            table = self.metric_table("metrics", None, False)
+            self._rc = rowcache.get(self.ws, self.run_id, sorted(self.catalog.metadata), table,
+                                    (self.confidence, self.iou))
+        return True
+
+    def from_table(self) -> str:
+        """The table aliased ``r`` in queries: the row cache, or data_rows. Read it after compiling."""
+        rc = self.cache()
+        return rc.table if rc is not None else "data_rows"
+
+    def _column(self, spec: FieldSpec, feature: str | None, at: float | None) -> str | None:
+        """The row cache column holding this field, or None when it is not there."""
+        if feature is not None or at is not None or self.cache() is None:
+            return None
+        if spec.category == "metadata":
+            return f"r.{self._rc.metadata[spec.key]}" if spec.key in self._rc.metadata else None
+        if spec.category == "confidence":
+            self._need_run(spec.name)
+            return f"r.conf_{spec.key}"
+        if spec.category == "count":
+            if spec.key == "prediction":
+                self._need_run(spec.name)
+            return "r.n_gt" if spec.key == "annotation" else "r.n_pred"
+        if spec.category == "metric":
+            self._need_run(spec.name)
+            self.ensure_metrics()
+            return f'r."{spec.key}"'
+        return None
+
     # -- the run restriction ------------------------------------------------------------------
     def base(self) -> SQL:
-        if self.run_id is None:
+        if self.run_id is None or self.cache() is not None:  # the cache holds only the run's rows
             return "TRUE", []
         return "r.id IN (SELECT data_row_id FROM run_rows WHERE run_id = ?)", [self.run_id]
 
@@ -146,6 +198,10 @@ class Compiler:
                 return f"r.dataset_id IN (SELECT id FROM datasets WHERE {pred})", ps
             pred, ps = _pred(f"r.{spec.key}", node.op, values)
             return f"coalesce({pred}, FALSE)", ps
+        col = self._column(spec, node.feature, node.at_confidence)
+        if col is not None:
+            pred, ps = _pred(col, node.op, values)
+            return f"coalesce({pred}, FALSE)", ps
         if spec.category == "count":
             return self._count(spec, node, values)
         src, src_params = self.source(spec, node.feature, node.at_confidence)
@@ -204,6 +260,9 @@ class Compiler:
             if spec.name == "dataset":
                 return f"LEFT JOIN datasets s{i} ON s{i}.id = r.dataset_id", f"s{i}.name", []
             return "", f"r.{spec.key}", []
+        col = self._column(spec, sort.feature, sort.at_confidence)
+        if col is not None:
+            return "", col, []
         src, params = self.source(spec, sort.feature, sort.at_confidence)
         value = f"coalesce(s{i}.v, 0)" if spec.category == "count" else f"s{i}.v"
         return f"LEFT JOIN ({src}) s{i} ON s{i}.data_row_id = r.id", value, params

@@ -62,7 +62,10 @@ def facets(ws: Any, run: Any, filter: Any = None, confidence: float | None = Non
     from slicewise.query.search import _compiler
 
     comp = _compiler(ws, run, confidence, iou)
-    where, params = comp.where(as_filter(filter))
+    node = as_filter(filter)
+    if comp.cache() is not None:
+        return _facets_cached(ws, comp, node, bins)
+    where, params = comp.where(node)
     cur = ws.store.cursor()
     ids = cur.execute(f"SELECT r.id AS data_row_id FROM data_rows r WHERE {where}", params).arrow()
     if not isinstance(ids, pa.Table):  # duckdb >= 1.4 may return a RecordBatchReader
@@ -141,15 +144,94 @@ def facets(ws: Any, run: Any, filter: Any = None, confidence: float | None = Non
     return out
 
 
-def _histograms(cur: Any, values_sql: str, params: list[Any], fixed: dict[str, tuple[float, float]],
-                bins: int) -> dict[str, Histogram]:
+def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
+    """Facets over the row cache: one scan for the value counts, one for the histograms."""
+    metrics_error = None
+    if comp.run_id is not None:
+        try:
+            comp.ensure_metrics()
+        except QueryError as exc:
+            metrics_error = exc.message
+    where, params = comp.where(node)
+    table = comp.from_table()
+    rc = comp.cache()
+    cat = comp.catalog
+    cur = ws.store.cursor()
+    total = int(cur.execute(f"SELECT count(*) FROM {table} r WHERE {where}", params).fetchone()[0])
+    out = Facets(total=total, confidence=comp.confidence if comp.run_id else None,
+                 iou=comp.iou if comp.run_id else None, metrics_error=metrics_error)
+    strings = [k for k, (kind, _) in cat.metadata.items() if kind in ("string", "enum") and k in rc.metadata]
+    numbers = [k for k, (kind, _) in cat.metadata.items() if kind == "number" and k in rc.metadata]
+    # value counts: split, media type, dataset and string metadata in one pass
+    cols = {"split": "r.split", "media_type": "r.media_type", "dataset": "CAST(r.dataset_id AS VARCHAR)"}
+    cols |= {f"metadata.{k}": f"r.{rc.metadata[k]}" for k in strings}
+    sel = ", ".join(f'{expr} AS "c{i}"' for i, expr in enumerate(cols.values()))
+    names = list(cols)
+    unp = ", ".join(f'"c{i}"' for i in range(len(names)))
+    counts: dict[str, dict[str, int]] = {n: {} for n in names}
+    for i, v, n in cur.execute(f"""
+            SELECT CAST(substr(name, 2) AS INTEGER) AS i, value, count(*) AS n
+            FROM (SELECT {sel} FROM {table} r WHERE {where}) UNPIVOT (value FOR name IN ({unp}))
+            GROUP BY ALL ORDER BY i, n DESC, value""", params).fetchall():
+        if len(counts[names[i]]) < TOP_VALUES or names[i] in ("split", "media_type"):
+            counts[names[i]][v] = n
+    out.split, out.media_type = counts["split"], counts["media_type"]
+    by_id = {str(v): k for k, v in cat.datasets.items()}
+    out.dataset = {by_id.get(k, k): n for k, n in counts["dataset"].items()}
+    out.metadata = {k: counts[f"metadata.{k}"] for k in strings}
+    ids = f"SELECT r.id FROM {table} r WHERE {where}"
+    for t, n in cur.execute(f"SELECT tag, count(DISTINCT data_row_id) n FROM tags WHERE data_row_id IN ({ids}) "
+                            "GROUP BY 1 ORDER BY 2 DESC, 1", params).fetchall():
+        out.tags[t] = n
+    fnames = {v: k for k, v in cat.features.items()}
+    for fid, n in cur.execute(f"SELECT feature_id, count(DISTINCT data_row_id) n FROM annotations "
+                              f"WHERE data_row_id IN ({ids}) GROUP BY 1 ORDER BY 2 DESC, 1", params).fetchall():
+        out.annotations[fnames.get(fid, str(fid))] = n
+    # histograms: numeric metadata, confidence, counts, metrics
+    hist: dict[str, str] = {f"metadata.{k}": f"r.{rc.metadata[k]}" for k in numbers}
+    fixed: dict[str, tuple[float, float]] = {}
+    if comp.run_id is not None:
+        for fid, n in cur.execute(f"SELECT feature_id, count(DISTINCT data_row_id) n FROM predictions "
+                                  f"WHERE run_id = ? AND data_row_id IN ({ids}) GROUP BY 1 ORDER BY 2 DESC, 1",
+                                  [comp.run_id] + params).fetchall():
+            out.predictions[fnames.get(fid, str(fid))] = n
+        for a in ("min", "max", "mean"):
+            hist[f"confidence.{a}"] = f"r.conf_{a}"
+            fixed[f"confidence.{a}"] = (0.0, 1.0)
+        hist["prediction.count"] = "r.n_pred"
+        if rc.metrics:
+            for m in COUNT_METRICS + RATIO_METRICS:
+                hist[m] = f'r."{m}"'
+            fixed |= {m: (0.0, 1.0) for m in RATIO_METRICS}
+    hist["annotation.count"] = "r.n_gt"
+    hnames = list(hist)
+    hsel = ", ".join(f'CAST({e} AS DOUBLE) AS "h{i}"' for i, e in enumerate(hist.values()))
+    hunp = ", ".join(f'"h{i}"' for i in range(len(hnames)))
+    values_sql = (f"SELECT CAST(substr(name, 2) AS INTEGER) AS name, x FROM (SELECT {hsel} FROM {table} r "
+                  f"WHERE {where}) UNPIVOT (x FOR name IN ({hunp}))")
+    for i, h in _histograms(cur, values_sql, params, {hnames.index(k): v for k, v in fixed.items()}, bins).items():
+        h.missing = max(total - sum(h.counts), 0)
+        out.histograms[hnames[int(i)]] = h
+    for k in numbers:
+        out.histograms.setdefault(f"metadata.{k}", Histogram(edges=[], counts=[], missing=total))
+    if comp.run_id is not None and cat.custom:
+        for name, h in _histograms(cur, f"SELECT 'metric.' || name AS name, value AS x FROM custom_metrics "
+                                        f"WHERE run_id = ? AND feature_id IS NULL AND data_row_id IN ({ids})",
+                                   [comp.run_id] + params, {}, bins).items():
+            h.missing = max(total - sum(h.counts), 0)
+            out.histograms[name] = h
+    return out
+
+
+def _histograms(cur: Any, values_sql: str, params: list[Any], fixed: dict[Any, tuple[float, float]],
+                bins: int) -> dict[Any, Histogram]:
     """Equal-width histograms per name of ``values_sql`` (columns name, x); ranges are the data's min
     and max unless ``fixed`` gives them; integer-valued fields with a small range get unit bins."""
     stats = cur.execute(f"""
         WITH v AS ({values_sql})
         SELECT name, min(x), max(x), bool_and(x = floor(x)) FROM v
         WHERE x IS NOT NULL AND isfinite(x) GROUP BY name""", params).fetchall()
-    spec: dict[str, tuple[float, float, int]] = {}
+    spec: dict[Any, tuple[float, float, int]] = {}
     for name, lo, hi, ints in stats:
         if name in fixed:
             lo, hi = fixed[name]
@@ -159,7 +241,7 @@ def _histograms(cur: Any, values_sql: str, params: list[Any], fixed: dict[str, t
         else:
             lo, hi, nb = float(lo), float(hi), bins
         spec[name] = (lo, hi, nb)
-    out: dict[str, Histogram] = {}
+    out: dict[Any, Histogram] = {}
     if not spec:
         return out
     names = list(spec)

@@ -109,9 +109,9 @@ def as_query(query: Any = None, sort: Any = None) -> Query:
     return q
 
 
-def _compiler(ws: Any, run: Any, confidence: float | None, iou: float | None) -> Compiler:
+def _compiler(ws: Any, run: Any, confidence: float | None, iou: float | None, *, use_cache: bool = True) -> Compiler:
     c, t = thresholds(ws, run, confidence, iou)
-    return Compiler(ws, run_id_of(ws, run), c, t)
+    return Compiler(ws, run_id_of(ws, run), c, t, use_cache=use_cache)
 
 
 def row_ids_sql(ws: Any, run: Any, filter: Any = None, confidence: float | None = None,
@@ -120,14 +120,14 @@ def row_ids_sql(ws: Any, run: Any, filter: Any = None, confidence: float | None 
     This is what the metrics functions take as ``rows=``."""
     comp = _compiler(ws, run, confidence, iou)
     where, params = comp.where(as_filter(filter))
-    return f"SELECT r.id AS data_row_id FROM data_rows r WHERE {where}", params
+    return f"SELECT r.id AS data_row_id FROM {comp.from_table()} r WHERE {where}", params
 
 
 def count(ws: Any, run: Any, filter: Any = None, confidence: float | None = None, iou: float | None = None) -> int:
     """How many of the run's data rows match the filter."""
     comp = _compiler(ws, run, confidence, iou)
     where, params = comp.where(as_filter(filter))
-    row = ws.store.cursor().execute(f"SELECT count(*) FROM data_rows r WHERE {where}", params).fetchone()
+    row = ws.store.cursor().execute(f"SELECT count(*) FROM {comp.from_table()} r WHERE {where}", params).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -166,13 +166,14 @@ def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None
         k_sql, k_params = _keyset(exprs, [s.desc for s in q.sort], vals, last_id)
         page_where, page_params = f"{where} AND ({k_sql})", params + k_params
     select = ", ".join(["r.id", "r.global_key"] + [f"{e} AS sv{i}" for i, e in enumerate(exprs)])
-    sql = (f"SELECT {select} FROM data_rows r {' '.join(joins)} WHERE {page_where} "
+    sql = (f"SELECT {select} FROM {comp.from_table()} r {' '.join(joins)} WHERE {page_where} "
            f"ORDER BY {', '.join(order)} LIMIT ? OFFSET ?")
     cur = ws.store.cursor()
     rows = cur.execute(sql, jparams + page_params + [limit, offset]).fetchall()
     total = -1
     if with_total:
-        total = int(cur.execute(f"SELECT count(*) FROM data_rows r WHERE {where}", params).fetchone()[0])  # type: ignore[index]
+        total = int(cur.execute(f"SELECT count(*) FROM {comp.from_table()} r WHERE {where}",  # type: ignore[index]
+                                params).fetchone()[0])
     out = [PageRow(data_row_id=r[0], global_key=r[1], sort_value=r[2] if len(r) > 2 else None,
                    sort_values=list(r[2:])) for r in rows]
     nxt = _encode_cursor(list(rows[-1][2:]), rows[-1][0]) if len(rows) == limit else None
