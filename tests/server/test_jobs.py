@@ -61,3 +61,4 @@ def _settle(client):
     # leave no background job running into the next test
     for th in list(client.app.state.sw.jobs.values()):
         th.join(30)
+
