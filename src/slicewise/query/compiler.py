@@ -77,7 +77,12 @@ class Compiler:
     _rc_tried: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        self.catalog = Catalog(self.ws, self.run_id)
+        from slicewise.query import rowcache
+
+        if self.use_cache and not self.check_only:
+            self.catalog = rowcache.memo(self.ws, ("catalog", self.run_id), lambda: Catalog(self.ws, self.run_id))
+        else:
+            self.catalog = Catalog(self.ws, self.run_id)
 
     # -- the row cache -------------------------------------------------------------------------
     def cache(self) -> Any:
@@ -99,9 +104,11 @@ class Compiler:
         if not rc.metrics:
             from slicewise.query import rowcache
 
-            table = self.metric_table("metrics", None, False)
-            self._rc = rowcache.get(self.ws, self.run_id, sorted(self.catalog.metadata), table,
-                                    (self.confidence, self.iou))
+            fields, ct = sorted(self.catalog.metadata), (self.confidence, self.iou)
+            hit = rowcache.lookup(self.ws, self.run_id, fields, ct)
+            if hit is None:
+                hit = rowcache.get(self.ws, self.run_id, fields, self.metric_table("metrics", None, False), ct)
+            self._rc = hit
         return True
 
     def from_table(self) -> str:

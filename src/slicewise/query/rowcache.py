@@ -39,10 +39,40 @@ class RowCache:
     metrics: bool = False
 
 
+_ATTACHED: set[str] = set()
+
+
 def _cursor(ws: Any) -> Any:
     cur = ws.store.cursor()
     cur.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {CACHE_DB}")
     return cur
+
+
+_MEMO: dict[tuple[Any, ...], Any] = {}
+
+
+def memo(ws: Any, what: tuple[Any, ...], fn: Any) -> Any:
+    """``fn()`` remembered until the next write to the workspace (not inside a write transaction):
+    the catalog, runs and metrics tables of a view are read once per generation, not once per query."""
+    store = ws.store
+    if store.in_transaction or not ENABLED:
+        return fn()
+    key = (store._key, store.generation) + what
+    if key in _MEMO:
+        return _MEMO[key]
+    value = fn()
+    if len(_MEMO) > 256:
+        _MEMO.clear()
+    _MEMO[key] = value
+    return value
+
+
+def lookup(ws: Any, run_id: int | None, metadata_fields: list[str], ct: tuple[float, float]) -> RowCache | None:
+    """The metrics variant of the cache at ``ct`` if it was built in this generation."""
+    store = ws.store
+    if store.in_transaction or not ENABLED:
+        return None
+    return _TABLES.get((store._key, store.generation, run_id, tuple(metadata_fields), ct))
 
 
 def get(ws: Any, run_id: int | None, metadata_fields: list[str], metric_table: str | None = None,
@@ -70,7 +100,7 @@ def get(ws: Any, run_id: int | None, metadata_fields: list[str], metric_table: s
         return rc
 
 
-def _with_metrics(ws: Any, base: RowCache, metric_table: str) -> RowCache:
+def _with_metrics(ws: Any, base: RowCache, metric_table: str) -> RowCache:  # noqa: D401
     cur = _cursor(ws)
     full = f'"{CACHE_DB}"."rows_{next(_COUNTER)}"'
     cols = ", ".join(f'm."{c}"' for c in METRICS)

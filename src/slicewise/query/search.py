@@ -46,22 +46,27 @@ class Page(BaseModel):
 
 def fresh_run(ws: Any, run: Any) -> Any:
     """The run as stored now (a ModelRun object held by a caller may predate a config change)."""
-    return ws.run(getattr(run, "id", run))
+    from slicewise.query import rowcache
+
+    ref = getattr(run, "id", run)
+    return rowcache.memo(ws, ("run", ref), lambda: ws.run(ref))
 
 
 def run_id_of(ws: Any, run: Any) -> int | None:
     if run is None:
         return None
-    return int(ws.run(run).id)
+    return int(fresh_run(ws, run).id)
 
 
 def thresholds(ws: Any, run: Any, confidence: float | None = None, iou: float | None = None) -> tuple[float, float]:
     """The (confidence, IoU) pair a view uses: the given values, else the run's chosen ones (config keys
     ``view_confidence`` / ``view_iou``), else the values of the run's grids nearest 0.5."""
-    # re-read the run: a ModelRun object held by the caller may predate a config change
-    cfg: dict[str, Any] = fresh_run(ws, run).config if run is not None else {}
-    c = confidence if confidence is not None else cfg.get("view_confidence")
-    t = iou if iou is not None else cfg.get("view_iou")
+    c, t = confidence, iou
+    if run is not None and (c is None or t is None):
+        # re-read the run: a ModelRun object held by the caller may predate a config change
+        cfg: dict[str, Any] = fresh_run(ws, run).config
+        c = c if c is not None else cfg.get("view_confidence")
+        t = t if t is not None else cfg.get("view_iou")
     if c is None or t is None:
         grid_c, grid_t = _grids(ws, run)
         c = c if c is not None else min(grid_c, key=lambda v: (abs(v - 0.5), v))
@@ -73,6 +78,12 @@ def thresholds(ws: Any, run: Any, confidence: float | None = None, iou: float | 
 
 
 def _grids(ws: Any, run: Any) -> tuple[list[float], list[float]]:
+    from slicewise.query import rowcache
+
+    return rowcache.memo(ws, ("grids", getattr(run, "id", run)), lambda: _grids_now(ws, run))  # type: ignore[no-any-return]
+
+
+def _grids_now(ws: Any, run: Any) -> tuple[list[float], list[float]]:
     if run is not None:
         try:
             from slicewise import metrics
