@@ -230,7 +230,9 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
     order = visit_order(P, G, mp, mg, miou)
     mp, mg, miou = mp[order], mg[order], miou[order]
     match = greedy(mp, mg, len(P), len(G), P.confidence, thresholds)
-    mg_x, miou_x = np.append(mg, 0), np.append(miou, np.nan)
+    # sentinels: "no match" indexes one past the end of these
+    mg_x, miou_x = np.append(mg, len(G)), np.append(miou, np.nan)
+    gid_x, gcls_x, gfeat_x = np.append(G.id, 0), np.append(gclass, 0), np.append(G.feature, 0)
 
     # -- overlap quality within each feature
     same = P.feature[pi] == G.feature[gi]
@@ -269,20 +271,21 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
         has = q >= 0
         q = np.where(has, q, len(mg))  # index of a sentinel appended below
         g = mg_x[q]
-        gt_matched = np.zeros(len(G), bool)
+        gt_matched = np.zeros(len(G) + 1, bool)
         gt_matched[g[has]] = True
+        gt_matched = gt_matched[:-1]
         un = np.flatnonzero(~gt_matched)
         n1, n2 = len(kept), len(un)
         rec["conf_idx"].append(np.full(n1 + n2, k, np.int16))
         rec["data_row_id"].append(np.concatenate([P.row[kept], G.row[un]]))
         rec["pred_id"].append(np.concatenate([P.id[kept], np.zeros(n2, np.int64)]))
         rec["has_p"].append(np.concatenate([np.ones(n1, bool), np.zeros(n2, bool)]))
-        rec["gt_id"].append(np.concatenate([np.where(has, G.id[g], 0), G.id[un]]))
+        rec["gt_id"].append(np.concatenate([gid_x[g], G.id[un]]))
         rec["has_g"].append(np.concatenate([has, np.ones(n2, bool)]))
         rec["pred_class"].append(np.concatenate([pclass[kept], np.zeros(n2, np.int64)]))
-        rec["true_class"].append(np.concatenate([np.where(has, gclass[g], 0), gclass[un]]))
+        rec["true_class"].append(np.concatenate([gcls_x[g], gclass[un]]))
         rec["pred_feature"].append(np.concatenate([P.feature[kept], np.zeros(n2, np.int64)]))
-        rec["true_feature"].append(np.concatenate([np.where(has, G.feature[g], 0), G.feature[un]]))
+        rec["true_feature"].append(np.concatenate([gfeat_x[g], G.feature[un]]))
         rec["iou"].append(np.concatenate([miou_x[q], np.full(n2, np.nan)]))
         rec["confidence"].append(np.concatenate([P.confidence[kept], np.full(n2, np.nan)]))
 

@@ -1,0 +1,119 @@
+"""Property tests (hypothesis): counting identities, greedy-matching stability, order independence."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pycocotools import mask as mask_utils
+
+import slicewise
+from slicewise import metrics as M
+
+CLASSES = ["a", "b", "c"]
+box = st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(1, 30), st.integers(1, 30))
+obj = st.tuples(st.integers(0, 2), st.sampled_from(CLASSES), box)  # (row, class, box)
+pred = st.tuples(st.integers(0, 2), st.sampled_from(CLASSES), box, st.sampled_from([0.05, 0.3, 0.3, 0.55, 0.8, 1.0]))
+SETTINGS = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                          HealthCheck.too_slow])
+
+
+def _build(path, gts, preds):
+    ws = slicewise.open(path)
+    ws.add_data_rows("d", [{"global_key": f"r{i}", "row_data": "x", "width": 80, "height": 80} for i in range(3)])
+    for c in CLASSES:
+        ws.create_feature(c, "bbox")
+    if gts:
+        ws.add_annotations([{"data_row": f"r{r}", "feature": c, "bbox": list(b)} for r, c, b in gts])
+    run = ws.create_run("m", "v")
+    if preds:
+        ws.add_predictions(run, [{"data_row": f"r{r}", "feature": c, "bbox": list(b), "confidence": s}
+                                 for r, c, b, s in preds])
+    ws.add_run_rows(run, ["r0", "r1", "r2"])
+    M.compute_metrics(ws, run)
+    return ws, run
+
+
+@SETTINGS
+@given(gts=st.lists(obj, max_size=10), preds=st.lists(pred, max_size=12))
+def test_counting_identities(tmp_path_factory, gts, preds):
+    ws, run = _build(tmp_path_factory.mktemp("p") / "w.duckdb", gts, preds)
+    try:
+        for c in (0.0, 0.3, 0.6):
+            for t in (0.0, 0.25, 0.5, 0.9):
+                fm = {f["feature"]: f for f in M.feature_metrics(ws, run, c, t)}
+                for cls in CLASSES:
+                    f = fm.get(cls, {"tp": 0, "fp": 0, "fn": 0})
+                    assert f["tp"] + f["fn"] == sum(1 for g in gts if g[1] == cls)
+                    assert f["tp"] + f["fp"] == sum(1 for p in preds if p[1] == cls and p[3] >= c)
+                cm = M.confusion_matrix(ws, run, c, t)
+                counts = np.array(cm.counts)
+                assert counts[:, :-1].sum() == sum(1 for p in preds if p[3] >= c)  # every kept prediction once
+                assert counts[:-1, :].sum() == len(gts)  # every label once
+    finally:
+        ws.close()
+
+
+@SETTINGS
+@given(gts=st.lists(obj, max_size=10), preds=st.lists(pred, max_size=12))
+def test_matching_is_the_greedy_matching_at_every_threshold(tmp_path_factory, gts, preds):
+    """Checked with IoUs from pycocotools: one-to-one, every match above t, and greedy-stable: a pair left
+    unmatched with IoU > t has a side matched with an IoU at least as high (so higher t gives a subset)."""
+    ws, run = _build(tmp_path_factory.mktemp("p") / "w.duckdb", gts, preds)
+    try:
+        pid = {i: v for i, v in enumerate(r[0] for r in ws.sql("SELECT id FROM predictions ORDER BY id").fetchall())}
+        gid = {i: v for i, v in enumerate(r[0] for r in ws.sql("SELECT id FROM annotations ORDER BY id").fetchall())}
+        conf_grid, _ = M.grids(ws, run)
+        prev: set | None = None
+        for t in (0.0, 0.2, 0.5, 0.8):
+            for k, c in enumerate(conf_grid):
+                recs = ws.sql("SELECT pred_id, gt_id, iou FROM match_records WHERE conf_idx = ? AND pred_id IS NOT NULL "
+                              "AND gt_id IS NOT NULL AND iou > ?", [k, t]).fetchall()
+                matched = {(p, g): v for p, g, v in recs}
+                ps = [p for p, _ in matched]
+                gs = [g for _, g in matched]
+                assert len(set(ps)) == len(ps) and len(set(gs)) == len(gs)
+                best_p = {p: v for (p, _), v in matched.items()}
+                best_g = {g: v for (_, g), v in matched.items()}
+                for i, (r, _, b, s) in enumerate(preds):
+                    if s < c:
+                        assert pid[i] not in best_p
+                        continue
+                    for j, (r2, _, b2) in enumerate(gts):
+                        if r2 != r:
+                            continue
+                        iou = float(mask_utils.iou([list(map(float, b))], [list(map(float, b2))], [0])[0][0])
+                        if (pid[i], gid[j]) in matched:
+                            assert abs(matched[(pid[i], gid[j])] - iou) < 1e-12
+                        elif iou > t:
+                            assert best_p.get(pid[i], -1) >= iou - 1e-12 or best_g.get(gid[j], -1) >= iou - 1e-12
+                if k == 0:
+                    pairs = set(matched)
+                    assert prev is None or pairs <= prev  # matches at a higher t are a subset
+                    prev = pairs
+    finally:
+        ws.close()
+
+
+@SETTINGS
+@given(gts=st.lists(obj, max_size=10), preds=st.lists(pred, max_size=12), seed=st.integers(0, 1000))
+def test_results_do_not_depend_on_input_order(tmp_path_factory, gts, preds, seed):
+    rng = random.Random(seed)
+    g2, p2 = gts[:], preds[:]
+    rng.shuffle(g2)
+    rng.shuffle(p2)
+    out = []
+    for g, p in ((gts, preds), (g2, p2)):
+        ws, run = _build(tmp_path_factory.mktemp("p") / "w.duckdb", g, p)
+        try:
+            res = []
+            for c, t in ((0.0, 0.0), (0.3, 0.5), (0.0, 0.3)):
+                table = M.row_feature_metrics_table(ws, run, c, t)
+                res.append(sorted(ws.sql(f"SELECT data_row_id, feature_id, tp, fp, fn, round(iou, 9) FROM {table}").fetchall()))
+                res.append(M.confusion_matrix(ws, run, c, t).counts)
+            out.append(res)
+        finally:
+            ws.close()
+    assert out[0] == out[1]
