@@ -144,37 +144,55 @@ def row_feature_arrow(ws: Workspace, run_id: int, gen: int, k: int, t: float) ->
         "n_predictions": lv.n_pred.astype(np.int32), "n_annotations": lv.n_gt.astype(np.int32)})
 
 
-def row_arrays(lv: _Level, rows: np.ndarray, tp: np.ndarray, n_features: int) -> dict[str, np.ndarray]:
-    """Per-row columns (in ``rows`` order) given the tp of every (row, feature) of a conf index."""
-    nr = len(rows)
-    npred, ngt = lv.n_pred.astype(np.float64), lv.n_gt.astype(np.float64)
-    fp, fn = npred - tp, ngt - tp
+def _row_constants(lv: _Level, nr: int) -> dict[str, np.ndarray]:
+    """What does not depend on t, per row (cached on the level): totals, weights, confidence stats.
+
+    Whether a feature's precision / recall / F1 is defined does not depend on t either (tp + fp is
+    its number of predictions, tp + fn its number of labels), so each mean is one weighted sum of tp."""
+    got = lv.__dict__.get("_rowc")
+    if got is not None and got["nr"] == nr:
+        return got  # type: ignore[no-any-return]
     pos = lv.row_pos
+    npred, ngt = lv.n_pred.astype(np.float64), lv.n_gt.astype(np.float64)
 
     def total(v: np.ndarray) -> np.ndarray:
         return np.bincount(pos, weights=v, minlength=nr)
 
-    def mean(v: np.ndarray) -> np.ndarray:
-        d = ~np.isnan(v)
-        return _div(total(np.where(d, v, 0.0)), total(d.astype(np.float64)))
-
-    # (row, feature) lines are sorted by row: min / max per row with reduceat over the row starts
+    inv = lambda v: np.divide(1.0, v, out=np.zeros_like(v), where=v > 0)  # noqa: E731
     cmin = np.full(nr, np.nan)
     cmax = np.full(nr, np.nan)
     if len(pos):
         starts = np.r_[0, np.flatnonzero(pos[1:] != pos[:-1]) + 1]
-        upos = pos[starts]
-        cmin[upos] = np.fmin.reduceat(lv.conf_min, starts)
-        cmax[upos] = np.fmax.reduceat(lv.conf_max, starts)
-    n_pred_r = total(npred)
-    n_feat = np.bincount(pos, minlength=nr)
+        cmin[pos[starts]] = np.fmin.reduceat(lv.conf_min, starts)
+        cmax[pos[starts]] = np.fmax.reduceat(lv.conf_max, starts)
+    has_iou = ~np.isnan(lv.iou)
+    out = {"nr": nr, "w_p": inv(npred), "w_r": inv(ngt), "w_f": 2 * inv(npred + ngt),
+           "n_p": total((npred > 0).astype(np.float64)), "n_r": total((ngt > 0).astype(np.float64)),
+           "n_f": total((npred + ngt > 0).astype(np.float64)),
+           "npred": total(npred), "ngt": total(ngt), "n_feat": np.bincount(pos, minlength=nr),
+           "iou": _div(total(np.where(has_iou, lv.iou, 0.0)), total(has_iou.astype(np.float64))),
+           "cmin": cmin, "cmax": cmax}
+    out["cmean"] = _div(total(np.nan_to_num(lv.conf_sum)), out["npred"])
+    lv.__dict__["_rowc"] = out
+    return out
+
+
+def row_arrays(lv: _Level, rows: np.ndarray, tp: np.ndarray, n_features: int) -> dict[str, np.ndarray]:
+    """Per-row columns (in ``rows`` order) given the tp of every (row, feature) of a conf index.
+
+    precision, recall, f1 and iou are means over the row's features where defined."""
+    nr = len(rows)
+    k = _row_constants(lv, nr)
+    pos = lv.row_pos
+    tp_r = np.bincount(pos, weights=tp, minlength=nr)
     return {
-        "data_row_id": rows, "tp": total(tp).astype(np.int32), "fp": total(fp).astype(np.int32),
-        "fn": total(fn).astype(np.int32), "tn": np.maximum(n_features - n_feat, 0).astype(np.int32),
-        "precision": mean(_div(tp, tp + fp)), "recall": mean(_div(tp, tp + fn)),
-        "f1": mean(_div(2 * tp, 2 * tp + fp + fn)), "iou": mean(lv.iou),
-        "conf_min": cmin, "conf_max": cmax, "conf_mean": _div(total(np.nan_to_num(lv.conf_sum)), n_pred_r),
-        "n_predictions": n_pred_r.astype(np.int32), "n_annotations": total(ngt).astype(np.int32)}
+        "data_row_id": rows, "tp": tp_r.astype(np.int32), "fp": (k["npred"] - tp_r).astype(np.int32),
+        "fn": (k["ngt"] - tp_r).astype(np.int32), "tn": np.maximum(n_features - k["n_feat"], 0).astype(np.int32),
+        "precision": _div(np.bincount(pos, weights=tp * k["w_p"], minlength=nr), k["n_p"]),
+        "recall": _div(np.bincount(pos, weights=tp * k["w_r"], minlength=nr), k["n_r"]),
+        "f1": _div(np.bincount(pos, weights=tp * k["w_f"], minlength=nr), k["n_f"]),
+        "iou": k["iou"], "conf_min": k["cmin"], "conf_max": k["cmax"], "conf_mean": k["cmean"],
+        "n_predictions": k["npred"].astype(np.int32), "n_annotations": k["ngt"].astype(np.int32)}
 
 
 def row_arrow(ws: Workspace, run_id: int, gen: int, k: int, t: float, n_features: int) -> pa.Table:
