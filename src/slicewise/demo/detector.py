@@ -3,7 +3,7 @@
 No deep learning framework is needed. Proposals are the connected regions of the image's local
 contrast (the image minus a smooth estimate of its background, thresholded at a few multiples of
 its median); each proposal is described by its shape (the region's mask resampled to 12x12), its size,
-fill ratio and colour contrast; a scikit-learn extra-trees classifier trained on the proposals
+fill ratio, colour contrast and the Fourier harmonics of its outline; a scikit-learn extra-trees classifier trained on the proposals
 of the training scenes (labelled by IoU with the ground truth) scores it as one of the classes or as
 background; class-wise non-maximum suppression removes duplicates. Like any detector it fails more in
 dark, noisy and blurred images, where proposals merge, break up or vanish.
@@ -26,6 +26,7 @@ BACKGROUND = "background"
 _LEVELS = (3.0, 5.0, 8.0)  # thresholds, in multiples of the median contrast
 _MIN_AREA = 40
 _GRID = 12
+_ANGLES, _HARMONICS = 36, 7
 
 
 @dataclass
@@ -75,20 +76,48 @@ def proposals(rgb: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray
     return np.array(boxes, float).reshape(-1, 4), masks, c
 
 
+_STATS = 11  # scalar features after the shape grid
+
+
 def features(rgb: np.ndarray, boxes: np.ndarray, masks: Sequence[np.ndarray], contrast: np.ndarray) -> np.ndarray:
-    """One feature vector per proposal: shape grid, size, fill ratio, contrast and colour statistics."""
-    out = np.zeros((len(boxes), _GRID * _GRID + 8), np.float32)
+    """One feature vector per proposal: shape grid, outline harmonics, size, fill ratio, contrast and colour."""
+    g2 = _GRID * _GRID
+    out = np.zeros((len(boxes), g2 + _STATS + _HARMONICS), np.float32)
+    sat = _saturation(rgb)
     for i, (box, m) in enumerate(zip(boxes, masks, strict=True)):
         x, y, w, h = (int(v) for v in box)
         grid = np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize((_GRID, _GRID), Image.Resampling.BILINEAR),
                           np.float32) / 255
         inside = contrast[y: y + h, x: x + w][m]
         colour = rgb[y: y + h, x: x + w][m].astype(np.float32)
-        out[i, : _GRID * _GRID] = grid.ravel()
-        out[i, _GRID * _GRID:] = (np.log(w), np.log(h), np.log(w / h), m.mean(), np.log1p(inside.mean()),
-                                  np.log1p(inside.std()), colour.std(axis=0).mean() / (colour.mean() + 1),
-                                  _perimeter_ratio(m))
+        around = sat[max(y - 6, 0): y + h + 6, max(x - 6, 0): x + w + 6]
+        out[i, :g2] = grid.ravel()
+        out[i, g2: g2 + _STATS] = (
+            np.log(w), np.log(h), np.log(w / h), m.mean(), np.log1p(inside.mean()), np.log1p(inside.std()),
+            colour.std(axis=0).mean() / (colour.mean() + 1), _perimeter_ratio(m),
+            sat[y: y + h, x: x + w][m].mean(), around.mean(), inside.min() / (inside.mean() + 1e-6))
+        out[i, g2 + _STATS:] = _radial_harmonics(m)
     return out
+
+
+def _saturation(rgb: np.ndarray) -> np.ndarray:
+    """HSV-style saturation per pixel: painted objects are vivid, backgrounds muted."""
+    hi, lo = rgb.max(axis=2).astype(np.float32), rgb.min(axis=2).astype(np.float32)
+    return np.asarray((hi - lo) / (hi + 8.0))
+
+
+def _radial_harmonics(m: np.ndarray) -> np.ndarray:
+    """Rotation-invariant outline descriptor: the magnitudes of the first Fourier harmonics of the
+    region's radius as a function of angle (a triangle rings at 3, a square at 4, a star at 5)."""
+    ys, xs = np.nonzero(m)
+    if len(xs) < 3:
+        return np.zeros(_HARMONICS, np.float32)
+    dx, dy = xs - xs.mean(), ys - ys.mean()
+    bins = ((np.arctan2(dy, dx) + np.pi) / (2 * np.pi) * _ANGLES).astype(int) % _ANGLES
+    radius = np.zeros(_ANGLES)
+    np.maximum.at(radius, bins, np.hypot(dx, dy))
+    spectrum = np.abs(np.fft.rfft(radius))
+    return np.asarray(spectrum[1: _HARMONICS + 1] / max(spectrum[0], 1e-9), np.float32)
 
 
 def _perimeter_ratio(m: np.ndarray) -> float:
@@ -151,9 +180,10 @@ class Detector:
         self.model: Any = None
 
     def fit(self, described: Sequence[Proposals], gt_boxes: Sequence[np.ndarray],
-            gt_classes: Sequence[Sequence[str]], match_iou: float = 0.5) -> Detector:
+            gt_classes: Sequence[Sequence[str]], match_iou: float = 0.5, ignore_below: float = 0.3) -> Detector:
         """Train on the proposals of each image, labelled with the class of the ground truth box they
-        overlap with IoU >= ``match_iou``, else as background."""
+        overlap with IoU >= ``match_iou``, as background when their best IoU is below ``ignore_below``
+        (the ambiguous ones in between are not used)."""
         from sklearn.ensemble import ExtraTreesClassifier
 
         xs, ys = [], []
@@ -162,9 +192,10 @@ class Detector:
                 continue
             ious = iou_matrix(p.boxes, np.asarray(gb, float).reshape(-1, 4))
             best = ious.argmax(axis=1) if ious.shape[1] else np.zeros(len(p.boxes), int)
-            ok = ious.max(axis=1) >= match_iou if ious.shape[1] else np.zeros(len(p.boxes), bool)
-            xs.append(p.features)
-            ys += [gc[b] if good else BACKGROUND for b, good in zip(best, ok, strict=True)]
+            top = ious.max(axis=1) if ious.shape[1] else np.zeros(len(p.boxes))
+            keep = (top >= match_iou) | (top < ignore_below)  # a half-covered object is neither: leave it out
+            xs.append(p.features[keep])
+            ys += [gc[b] if t >= match_iou else BACKGROUND for b, t in zip(best[keep], top[keep], strict=True)]
         # extremely randomised trees: accurate on these features, and quick to train on one core
         self.model = ExtraTreesClassifier(n_estimators=150, min_samples_leaf=2, n_jobs=1, random_state=self.seed)
         self.model.fit(np.concatenate(xs), np.array(ys))
