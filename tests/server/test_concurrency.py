@@ -1,4 +1,5 @@
-"""Concurrent requests on a fresh workspace copy (the first views of new thresholds race in the library)."""
+"""Concurrent requests on a fresh workspace copy: the first views of new thresholds build the library's
+per-process caches, which must not race (the app serialises its calls into the engines)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
@@ -26,7 +26,9 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
                cache_dir: str | Path | None = None) -> FastAPI:
     """The app serving one workspace: the JSON API under ``/api``, the built web app everywhere else."""
     import slicewise
+    from slicewise.server.deps import serialized
     from slicewise.server.routers import ROUTERS
+    from slicewise.server.routers.media import router as media_router
 
     ws = slicewise.open(workspace_path)
     path = Path(ws.path).resolve()
@@ -42,7 +44,8 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
     app.add_middleware(GZipMiddleware, minimum_size=4000, compresslevel=3)
     errors.install(app)
     for router in ROUTERS:
-        app.include_router(router, prefix="/api")
+        deps = [] if router is media_router else [Depends(serialized)]
+        app.include_router(router, prefix="/api", dependencies=deps)
     static = Path(static_dir) if static_dir else STATIC
     _mount_spa(app, static.resolve())
 

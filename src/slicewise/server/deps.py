@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,23 @@ class AppState:
     row_cache: dict[int, DataRow] = field(default_factory=dict)  # media lookups (row_data never changes)
     jobs: dict[int, Any] = field(default_factory=dict)  # run id -> background metrics thread
     thumbs: dict[tuple[int, int], Path] = field(default_factory=dict)  # (row id, size) -> cached thumbnail
+    # one request at a time into the query / metrics / slices engines: their per-process caches
+    # (materialised metric tables, row caches) are built on first use and are not safe to build concurrently
+    library: threading.Lock = field(default_factory=threading.Lock)
 
 
 def state(request: Request) -> AppState:
     return request.app.state.sw  # type: ignore[no-any-return]
+
+
+def serialized(request: Request) -> Iterator[None]:
+    """Router dependency: hold the app's library lock for the request (see :class:`AppState`)."""
+    lock = state(request).library
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def workspace(request: Request) -> Workspace:

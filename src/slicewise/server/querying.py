@@ -7,7 +7,6 @@ filter), ``dataset = NAME``, and, for a confusion-matrix cell, ``global_key in (
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 from slicewise.errors import QueryError
@@ -57,31 +56,11 @@ def cell_keys(ws: Workspace, run: ModelRun, cell: str, c: float, t: float) -> li
 
 
 def thresholds(ws: Workspace, run: ModelRun | None, c: float | None, t: float | None) -> tuple[float | None, float | None]:
-    """The (confidence, IoU) a view uses, with the run's metric tables at that pair made ready."""
+    """The (confidence, IoU) a view uses: the given ones, else the run's defaults."""
     if run is None:
         return None, None
-    c, t = lib.need("query").thresholds(ws, run, c, t)
-    _warm(ws, run, c, t)
-    return c, t
+    return lib.need("query").thresholds(ws, run, c, t)  # type: ignore[no-any-return]
 
-
-_warm_lock = threading.Lock()
-
-
-def _warm(ws: Workspace, run: ModelRun, c: float, t: float) -> None:
-    """Materialise the metrics engine's per-row tables for (c, t) one request at a time.
-
-    The browser asks for a page, the facets and the slice counts at once; without this, concurrent
-    first uses of a new (c, t) race to create the same cached table (a DuckDB write-write conflict)."""
-    if not lib.has("metrics", "row_metrics_table"):
-        return
-    m = lib.need("metrics")
-    with _warm_lock:  # once made, each call is a cheap lookup of the cached table
-        try:
-            m.row_metrics_table(ws, run, c, t)
-            m.row_feature_metrics_table(ws, run, c, t)
-        except Exception:  # noqa: BLE001 - not computed, or c off the grid: the view itself will say so
-            return
 
 
 def search(ws: Workspace, run: ModelRun | None, scope: Any, c: float | None, t: float | None, limit: int,
