@@ -196,6 +196,8 @@ class Detector:
             keep = (top >= match_iou) | (top < ignore_below)  # a half-covered object is neither: leave it out
             xs.append(p.features[keep])
             ys += [gc[b] if t >= match_iou else BACKGROUND for b, t in zip(best[keep], top[keep], strict=True)]
+        if not xs:
+            raise ValueError("the training images gave no proposals: render more scenes")
         # extremely randomised trees: accurate on these features, and quick to train on one core
         self.model = ExtraTreesClassifier(n_estimators=150, min_samples_leaf=2, n_jobs=1, random_state=self.seed)
         self.model.fit(np.concatenate(xs), np.array(ys))
