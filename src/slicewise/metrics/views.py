@@ -54,7 +54,7 @@ def _cursor(ws: Workspace) -> Any:
     Views are materialised there: no disk write, no commit to wait for, and it works on read-only
     workspaces. The cache lives as long as the process; names carry the job generation."""
     cur = ws.store.cursor()
-    cur.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {CACHE_DB}")
+    cur.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {CACHE_DB} (READ_ONLY false)")
     return cur
 
 

@@ -1,0 +1,67 @@
+"""`slicewise metrics ...` commands: thin wrappers; check they run and print what the library computes."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+import slicewise
+from slicewise.cli import app
+
+runner = CliRunner()
+
+
+def _ws(path):
+    with slicewise.open(path) as ws:
+        ws.add_data_rows("d", [{"global_key": f"r{i}", "row_data": "x", "width": 100, "height": 100} for i in range(3)])
+        ws.create_feature("cat", "bbox")
+        ws.create_feature("dog", "bbox")
+        ws.add_annotations([{"data_row": "r0", "feature": "cat", "bbox": [0, 0, 10, 10]},
+                            {"data_row": "r1", "feature": "dog", "bbox": [0, 0, 10, 10]}])
+        run = ws.create_run("det", "v1")
+        ws.add_predictions(run, [{"data_row": "r0", "feature": "cat", "bbox": [0, 0, 10, 9], "confidence": 0.9},
+                                 {"data_row": "r1", "feature": "cat", "bbox": [0, 0, 10, 10], "confidence": 0.6}])
+
+
+def test_metrics_commands(tmp_path):
+    path = tmp_path / "w.duckdb"
+    _ws(path)
+    w = ["-w", str(path)]
+    res = runner.invoke(app, ["metrics", "status", "det/v1", *w])
+    assert res.exit_code == 0 and "pending" in res.output
+    res = runner.invoke(app, ["metrics", "compute", "det/v1", *w])
+    assert res.exit_code == 0 and "ready" in res.output, res.output
+    res = runner.invoke(app, ["metrics", "show", "det/v1", "-c", "0.5", "-t", "0.5", "--json", *w])
+    assert res.exit_code == 0, res.output
+    rows = {r["feature"]: r for r in json.loads(res.output)}
+    assert (rows["cat"]["tp"], rows["cat"]["fp"], rows["dog"]["fn"]) == (1, 1, 1)
+    res = runner.invoke(app, ["metrics", "show", "det/v1", *w])
+    assert res.exit_code == 0 and "cat" in res.output
+    res = runner.invoke(app, ["metrics", "confusion", "det/v1", "--json", *w])
+    cm = json.loads(res.output)
+    assert cm["classes"] == ["cat", "dog", "None"] and cm["counts"][1][0] == 1
+    assert runner.invoke(app, ["metrics", "confusion", "det/v1", *w]).exit_code == 0
+    res = runner.invoke(app, ["metrics", "pr", "det/v1", "--feature", "cat", *w])
+    assert res.exit_code == 0 and "F1-optimal confidence" in res.output
+    res = runner.invoke(app, ["metrics", "export", "det/v1", str(tmp_path / "rows.csv"), *w])
+    assert res.exit_code == 0 and (tmp_path / "rows.csv").read_text().count("\n") == 3  # header + the 2 rows of the run
+    res = runner.invoke(app, ["metrics", "coco", "det/v1", "--per-class", *w])
+    assert res.exit_code == 0 and "AP50" in res.output
+    (tmp_path / "c.csv").write_text("data_row,name,value\nr0,loss,0.5\n")
+    res = runner.invoke(app, ["metrics", "custom", "det/v1", str(tmp_path / "c.csv"), *w])
+    assert res.exit_code == 0 and "stored 1" in res.output
+    res = runner.invoke(app, ["metrics", "grids", "det/v1", "--confidence", "0.2,0.6", *w])
+    assert res.exit_code == 0 and "0.2, 0.6" in res.output
+    res = runner.invoke(app, ["metrics", "status", "det/v1", "--json", *w])
+    assert json.loads(res.output)["state"] == "stale"
+    res = runner.invoke(app, ["metrics", "retry", "det/v1", *w])
+    assert res.exit_code == 0 and "ready" in res.output
+
+
+def test_metrics_errors_are_clear(tmp_path):
+    path = tmp_path / "w.duckdb"
+    _ws(path)
+    res = runner.invoke(app, ["metrics", "grids", "det/v1", "--iou", "0.9,0.1", "-w", str(path)])
+    assert res.exit_code != 0
+    assert "not sorted" in str(res.exception) or "not sorted" in res.output
