@@ -171,6 +171,14 @@ class Compiler:
         raise QueryError(f"not a filter node: {node!r}")
 
     def has(self, node: Has) -> SQL:
+        if self.cache() is not None:
+            col = {"tag": "r.tags", "annotation": "r.gt_feats", "prediction": "r.pred_feats"}[node.what]
+            if node.what == "prediction":
+                self._need_run("predicted:" + (node.name or "*"))
+            if node.name is None:
+                return f"len({col}) > 0", []
+            value: Any = node.name if node.what == "tag" else self.catalog.feature_id(node.name)
+            return f"list_contains({col}, ?)", [value]
         if node.what == "tag":
             if node.name is None:
                 return "r.id IN (SELECT data_row_id FROM tags)", []

@@ -145,7 +145,7 @@ def facets(ws: Any, run: Any, filter: Any = None, confidence: float | None = Non
 
 
 def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
-    """Facets over the row cache: one scan for the value counts, one for the histograms."""
+    """Facets over the row cache: DuckDB ``histogram`` aggregates, a handful of scans in all."""
     metrics_error = None
     if comp.run_id is not None:
         try:
@@ -157,69 +157,111 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
     rc = comp.cache()
     cat = comp.catalog
     cur = ws.store.cursor()
-    total = int(cur.execute(f"SELECT count(*) FROM {table} r WHERE {where}", params).fetchone()[0])
-    out = Facets(total=total, confidence=comp.confidence if comp.run_id else None,
-                 iou=comp.iou if comp.run_id else None, metrics_error=metrics_error)
+    filtered = f"(SELECT * FROM {table} r WHERE {where})"
     strings = [k for k, (kind, _) in cat.metadata.items() if kind in ("string", "enum") and k in rc.metadata]
     numbers = [k for k, (kind, _) in cat.metadata.items() if kind == "number" and k in rc.metadata]
-    # value counts: split, media type, dataset and string metadata in one pass
-    cols = {"split": "r.split", "media_type": "r.media_type", "dataset": "CAST(r.dataset_id AS VARCHAR)"}
-    cols |= {f"metadata.{k}": f"r.{rc.metadata[k]}" for k in strings}
-    sel = ", ".join(f'{expr} AS "c{i}"' for i, expr in enumerate(cols.values()))
-    names = list(cols)
-    unp = ", ".join(f'"c{i}"' for i in range(len(names)))
-    counts: dict[str, dict[str, int]] = {n: {} for n in names}
-    for i, v, n in cur.execute(f"""
-            SELECT CAST(substr(name, 2) AS INTEGER) AS i, value, count(*) AS n
-            FROM (SELECT {sel} FROM {table} r WHERE {where}) UNPIVOT (value FOR name IN ({unp}))
-            GROUP BY ALL ORDER BY i, n DESC, value""", params).fetchall():
-        if len(counts[names[i]]) < TOP_VALUES or names[i] in ("split", "media_type"):
-            counts[names[i]][v] = n
+    # value counts: one scan with a histogram aggregate per column
+    cols = {"split": "split", "media_type": "media_type", "dataset": "dataset_id"}
+    cols |= {f"metadata.{k}": rc.metadata[k] for k in strings}
+    sel = ", ".join(f"histogram({c})" for c in cols.values())
+    row = cur.execute(f"SELECT count(*), {sel} FROM {filtered}", params).fetchone()
+    total = int(row[0])
+    out = Facets(total=total, confidence=comp.confidence if comp.run_id else None,
+                 iou=comp.iou if comp.run_id else None, metrics_error=metrics_error)
+    counts = {name: _top(h or {}) for name, h in zip(cols, row[1:], strict=True)}
     out.split, out.media_type = counts["split"], counts["media_type"]
-    by_id = {str(v): k for k, v in cat.datasets.items()}
-    out.dataset = {by_id.get(k, k): n for k, n in counts["dataset"].items()}
+    by_id = {v: k for k, v in cat.datasets.items()}
+    out.dataset = {by_id.get(k, str(k)): n for k, n in counts["dataset"].items()}
     out.metadata = {k: counts[f"metadata.{k}"] for k in strings}
-    ids = f"SELECT r.id FROM {table} r WHERE {where}"
-    for t, n in cur.execute(f"SELECT tag, count(DISTINCT data_row_id) n FROM tags WHERE data_row_id IN ({ids}) "
-                            "GROUP BY 1 ORDER BY 2 DESC, 1", params).fetchall():
-        out.tags[t] = n
+    # tags and features: the cache holds them as lists
     fnames = {v: k for k, v in cat.features.items()}
-    for fid, n in cur.execute(f"SELECT feature_id, count(DISTINCT data_row_id) n FROM annotations "
-                              f"WHERE data_row_id IN ({ids}) GROUP BY 1 ORDER BY 2 DESC, 1", params).fetchall():
-        out.annotations[fnames.get(fid, str(fid))] = n
+    lists = ["tags", "gt_feats"] + (["pred_feats"] if comp.run_id is not None else [])
+    for col in lists:
+        (h,) = cur.execute(f"SELECT histogram(v) FROM (SELECT unnest({col}) AS v FROM {filtered})", params).fetchone()
+        h = _top(h or {}, limit=10_000)
+        if col == "tags":
+            out.tags = h
+        else:
+            named = {fnames.get(k, str(k)): n for k, n in h.items()}
+            if col == "gt_feats":
+                out.annotations = named
+            else:
+                out.predictions = named
     # histograms: numeric metadata, confidence, counts, metrics
-    hist: dict[str, str] = {f"metadata.{k}": f"r.{rc.metadata[k]}" for k in numbers}
+    hist: dict[str, str] = {f"metadata.{k}": rc.metadata[k] for k in numbers}
     fixed: dict[str, tuple[float, float]] = {}
     if comp.run_id is not None:
-        for fid, n in cur.execute(f"SELECT feature_id, count(DISTINCT data_row_id) n FROM predictions "
-                                  f"WHERE run_id = ? AND data_row_id IN ({ids}) GROUP BY 1 ORDER BY 2 DESC, 1",
-                                  [comp.run_id] + params).fetchall():
-            out.predictions[fnames.get(fid, str(fid))] = n
         for a in ("min", "max", "mean"):
-            hist[f"confidence.{a}"] = f"r.conf_{a}"
+            hist[f"confidence.{a}"] = f"conf_{a}"
             fixed[f"confidence.{a}"] = (0.0, 1.0)
-        hist["prediction.count"] = "r.n_pred"
+        hist["prediction.count"] = "n_pred"
         if rc.metrics:
             for m in COUNT_METRICS + RATIO_METRICS:
-                hist[m] = f'r."{m}"'
+                hist[m] = f'"{m}"'
             fixed |= {m: (0.0, 1.0) for m in RATIO_METRICS}
-    hist["annotation.count"] = "r.n_gt"
-    hnames = list(hist)
-    hsel = ", ".join(f'CAST({e} AS DOUBLE) AS "h{i}"' for i, e in enumerate(hist.values()))
-    hunp = ", ".join(f'"h{i}"' for i in range(len(hnames)))
-    values_sql = (f"SELECT CAST(substr(name, 2) AS INTEGER) AS name, x FROM (SELECT {hsel} FROM {table} r "
-                  f"WHERE {where}) UNPIVOT (x FOR name IN ({hunp}))")
-    for i, h in _histograms(cur, values_sql, params, {hnames.index(k): v for k, v in fixed.items()}, bins).items():
+    hist["annotation.count"] = "n_gt"
+    for name, h in _column_histograms(cur, filtered, params, hist, fixed, bins).items():
         h.missing = max(total - sum(h.counts), 0)
-        out.histograms[hnames[int(i)]] = h
+        out.histograms[name] = h
     for k in numbers:
         out.histograms.setdefault(f"metadata.{k}", Histogram(edges=[], counts=[], missing=total))
     if comp.run_id is not None and cat.custom:
+        ids = f"SELECT id FROM {filtered}"
         for name, h in _histograms(cur, f"SELECT 'metric.' || name AS name, value AS x FROM custom_metrics "
                                         f"WHERE run_id = ? AND feature_id IS NULL AND data_row_id IN ({ids})",
                                    [comp.run_id] + params, {}, bins).items():
             h.missing = max(total - sum(h.counts), 0)
             out.histograms[name] = h
+    return out
+
+
+def _top(h: dict[Any, int], limit: int = TOP_VALUES) -> dict[Any, int]:
+    items = sorted(h.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    return {k: int(v) for k, v in items[:limit]}
+
+
+def _column_histograms(cur: Any, filtered: str, params: list[Any], cols: dict[str, str],
+                       fixed: dict[str, tuple[float, float]], bins: int) -> dict[str, Histogram]:
+    """Histograms of several columns of ``filtered``: one scan for the ranges, one for the bins."""
+    names = list(cols)
+    # greatest/least skip NULLs in DuckDB: every bin expression is guarded by CASE WHEN ... IS NOT NULL
+    stats_sel = ", ".join(f"min({c}), max({c}), bool_and({c} = floor({c}))" for c in cols.values())
+    stats = cur.execute(f"SELECT {stats_sel} FROM {filtered}", params).fetchone()
+    spec: dict[str, tuple[float, float, int]] = {}
+    for i, n in enumerate(names):
+        lo, hi, ints = stats[3 * i: 3 * i + 3]
+        if lo is None:
+            continue
+        lo, hi = float(lo), float(hi)
+        if n in fixed:
+            lo, hi = fixed[n]
+            nb = bins
+        elif ints and hi - lo + 1 <= max(bins, 20):
+            hi, nb = hi + 1, int(hi - lo + 1)
+        else:
+            nb = bins
+        spec[n] = (lo, hi, nb)
+    out: dict[str, Histogram] = {}
+    if not spec:
+        return out
+    sels, bparams = [], []
+    for n, (lo, hi, nb) in spec.items():
+        c = cols[n]
+        if hi == lo:
+            sels.append(f"histogram(CASE WHEN {c} IS NOT NULL THEN 0 END)")
+        else:
+            sels.append(f"histogram(CASE WHEN {c} IS NOT NULL AND isfinite({c}) THEN "
+                        f"least(greatest(CAST(floor(({c} - ?) / ? * ?) AS BIGINT), 0), ? - 1) END)")
+            bparams += [lo, hi - lo, nb, nb]
+    row = cur.execute(f"SELECT {', '.join(sels)} FROM {filtered}", bparams + params).fetchone()
+    for (n, (lo, hi, nb)), h in zip(spec.items(), row, strict=True):
+        step = (hi - lo) / nb if hi > lo else 0.0
+        counts = [0] * nb
+        for b, k in (h or {}).items():
+            if b is not None:
+                counts[int(b)] += int(k)
+        mn, mx = stats[3 * names.index(n): 3 * names.index(n) + 2]
+        out[n] = Histogram(edges=[lo + i * step for i in range(nb + 1)], counts=counts, min=float(mn), max=float(mx))
     return out
 
 

@@ -6,8 +6,8 @@ So the first query after a write builds, in an in-memory database attached to th
 instance, one table with a row per data row of the run and a column per row-level field:
 
   id, global_key, dataset_id, split, media_type, created_at, n_gt, n_pred, conf_min, conf_max,
-  conf_mean, md_0 ... md_k (one per metadata field, typed), and with metrics at (c, t): tp, fp, fn, tn,
-  precision, recall, f1, iou
+  conf_mean, gt_feats / pred_feats (the feature ids labelled / predicted), tags, md_0 ... md_k (one per
+  metadata field, typed), and with metrics at (c, t): tp, fp, fn, tn, precision, recall, f1, iou
 
 and every later query is column predicates over it. The cache key holds the store's write generation
 (:attr:`slicewise.store.Store.generation`, bumped on every commit), so any write makes the next query
@@ -130,13 +130,18 @@ def _build(ws: Any, run_id: int | None, metadata_fields: list[str]) -> RowCache:
         CREATE TABLE {full} AS
         WITH rw AS (SELECT id, global_key, dataset_id, split, media_type, created_at FROM data_rows {run_cond}),
         {md_cte}
-        gt AS (SELECT data_row_id, count(*) AS n FROM annotations GROUP BY data_row_id),
+        gt AS (SELECT data_row_id, count(*) AS n, list(DISTINCT feature_id ORDER BY feature_id) AS feats
+               FROM annotations GROUP BY data_row_id),
         pr AS (SELECT data_row_id, count(*) AS n, min(confidence) AS cmin, max(confidence) AS cmax,
-                      avg(confidence) AS cmean FROM predictions {pred_cond} GROUP BY data_row_id)
+                      avg(confidence) AS cmean, list(DISTINCT feature_id ORDER BY feature_id) AS feats
+               FROM predictions {pred_cond} GROUP BY data_row_id),
+        tg AS (SELECT data_row_id, list(DISTINCT tag ORDER BY tag) AS tags FROM tags GROUP BY data_row_id)
         SELECT rw.*, coalesce(gt.n, 0) AS n_gt, coalesce(pr.n, 0) AS n_pred, pr.cmin AS conf_min,
-               pr.cmax AS conf_max, pr.cmean AS conf_mean{md_out}
+               pr.cmax AS conf_max, pr.cmean AS conf_mean, coalesce(gt.feats, []::INTEGER[]) AS gt_feats,
+               coalesce(pr.feats, []::INTEGER[]) AS pred_feats, coalesce(tg.tags, []::VARCHAR[]) AS tags{md_out}
         FROM rw LEFT JOIN md ON md.data_row_id = rw.id LEFT JOIN gt ON gt.data_row_id = rw.id
-        LEFT JOIN pr ON pr.data_row_id = rw.id ORDER BY rw.id""", run_params + md_params + pred_params)
+        LEFT JOIN pr ON pr.data_row_id = rw.id LEFT JOIN tg ON tg.data_row_id = rw.id ORDER BY rw.id""",
+                run_params + md_params + pred_params)
     return RowCache(full, md_cols)
 
 
