@@ -70,7 +70,7 @@ def grid_metrics(ws: Workspace, run: RunRef) -> GridMetrics:
     rec = cur.execute("""SELECT conf_idx, pred_id IS NOT NULL AS hp, gt_id IS NOT NULL AS hg,
                                 coalesce(pred_class, -1) AS pc, coalesce(true_class, -1) AS tc, coalesce(iou, -1.0) AS iou
                          FROM match_records WHERE run_id = ?""", [r.id]).fetchnumpy()
-    k = np.asarray(rec["conf_idx"], np.int64)
+    kx = np.asarray(rec["conf_idx"], np.int64)
     hp, hg = np.asarray(rec["hp"], bool), np.asarray(rec["hg"], bool)
     pc, tc = np.asarray(rec["pc"], np.int64), np.asarray(rec["tc"], np.int64)
     iou = np.asarray(rec["iou"], np.float64)
@@ -87,12 +87,12 @@ def grid_metrics(ws: Workspace, run: RunRef) -> GridMetrics:
 
     pcx, tcx = cindex(pc, hp), cindex(tc, hg)
     pair = hp & hg
-    H = np.bincount(((k[pair] * (C + 1) + tcx[pair]) * (C + 1) + pcx[pair]) * (T + 1) + level[pair],
+    H = np.bincount(((kx[pair] * (C + 1) + tcx[pair]) * (C + 1) + pcx[pair]) * (T + 1) + level[pair],
                     minlength=K * (C + 1) * (C + 1) * (T + 1)).reshape(K, C + 1, C + 1, T + 1)
     Hs = np.cumsum(H[..., ::-1], axis=3)[..., ::-1][..., 1:T + 1]  # matched (true, pred) at ti
     cm = np.moveaxis(Hs, 3, 1).copy()  # (K, T, C+1, C+1)
-    n_pred_c = np.bincount(k[hp] * (C + 1) + pcx[hp], minlength=K * (C + 1)).reshape(K, C + 1)
-    n_gt_c = np.bincount(k[hg] * (C + 1) + tcx[hg], minlength=K * (C + 1)).reshape(K, C + 1)
+    n_pred_c = np.bincount(kx[hp] * (C + 1) + pcx[hp], minlength=K * (C + 1)).reshape(K, C + 1)
+    n_gt_c = np.bincount(kx[hg] * (C + 1) + tcx[hg], minlength=K * (C + 1)).reshape(K, C + 1)
     cm[:, :, C, :] = n_pred_c[:, None, :] - cm[:, :, :C, :].sum(axis=2)
     cm[:, :, :, C] = n_gt_c[:, None, :] - cm[:, :, :, :C].sum(axis=3)
     cm[:, :, C, C] = 0

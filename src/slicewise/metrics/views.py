@@ -281,10 +281,10 @@ def pr_curve(ws: Workspace, run: RunRef, feature: str | int | None = None, rows:
     npos = by_k.get(0, (0, 0, 0))[2]
     fine: dict[str, list[float]] = {"confidence": [], "precision": [], "recall": []}
     if len(fine_rel["confidence"]):
-        c = np.asarray(fine_rel["confidence"], np.float64)
+        cv = np.asarray(fine_rel["confidence"], np.float64)
         ctp = np.cumsum(np.asarray(fine_rel["tp"], bool))
-        last = np.flatnonzero(np.r_[c[1:] != c[:-1], True])
-        fine["confidence"] = c[last].tolist()
+        last = np.flatnonzero(np.r_[cv[1:] != cv[:-1], True])
+        fine["confidence"] = cv[last].tolist()
         fine["precision"] = (ctp[last] / (last + 1)).tolist()
         fine["recall"] = (ctp[last] / npos).tolist() if npos else [0.0] * len(last)
     return PRCurve(fname, t, conf, prec, rec, f1s, tps, fps, fns, best[1] if best else None,
