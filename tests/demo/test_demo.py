@@ -300,3 +300,18 @@ def test_breakdown_points_at_the_weak_conditions(demo):
     # the counts add up over the values of one field: every object is in exactly one lighting slice
     total = sum(b["tp"] + b["fn"] for (r, f, _v), b in by.items() if r == SHAPES_RUN and f == "lighting")
     assert total == demo[1].counts["annotations"] - ROWS  # boxes = all annotations minus one digit label per row
+
+
+def test_serve_without_a_server_fails_before_building(tmp_path, monkeypatch):
+    import sys
+
+    from typer.testing import CliRunner
+
+    from slicewise.cli import app
+
+    monkeypatch.setitem(sys.modules, "slicewise.server", None)  # as if the server were not installed
+    path = tmp_path / "demo.duckdb"
+    result = CliRunner().invoke(app, ["demo", "--workspace", str(path), "--rows", "10", "--serve"])
+    assert result.exit_code == 3
+    assert "web server is not available" in result.output
+    assert not path.exists()
