@@ -172,3 +172,30 @@ def test_failed_job_is_retried_from_the_banner(page, live, snap, monkeypatch):
     banner.get_by_role("button", name="Retry").click()
     page.wait_for_selector("[data-testid=job-banner]", state="detached", timeout=30_000)
     assert metrics.job_status(live.ws, 1).state == "ready"
+
+
+def test_select_and_tag(page, live, snap):
+    ws = live.ws
+    page.goto(live.url + "/runs/1/gallery?q=fp%20%3E%200")
+    wait_total(page, query.count(ws, 1, "fp > 0"))
+    tiles = page.locator(".tile[data-key]")
+    keys = [tiles.nth(i).get_attribute("data-key") for i in range(2)]
+    for i in range(2):
+        tiles.nth(i).hover()
+        tiles.nth(i).locator("input.check").check()
+    bar = page.get_by_test_id("selection-bar")
+    assert "2 selected" in bar.inner_text()
+    page.get_by_label("Tag name").fill("re-label")
+    page.get_by_role("button", name="Add tag").click()
+    page.wait_for_function("() => document.querySelector('.left')?.innerText.includes('#re-label')")
+    assert {r.global_key for r in ws.data_rows(keys=keys)} == set(keys)
+    assert all("re-label" in r.tags for r in ws.data_rows(keys=keys)) and ws.tags()["re-label"] == 2
+    snap(page, "selection")
+    # select every matching row, then take the tag off them all
+    bar.get_by_role("button", name=re.compile("Select all")).click()
+    page.wait_for_function("n => document.querySelector('[data-testid=selection-bar]').innerText.includes(n + ' selected')",
+                           arg=query.count(ws, 1, "fp > 0"))
+    page.get_by_label("Tag name").fill("re-label")
+    page.get_by_role("button", name="Remove tag").click()
+    page.wait_for_function("() => !document.querySelector('.left')?.innerText.includes('#re-label')")
+    assert ws.tags().get("re-label", 0) == 0
