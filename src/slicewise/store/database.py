@@ -18,7 +18,6 @@ import duckdb
 from slicewise.errors import StoreError
 from slicewise.store.schema import AREAS, SCHEMA_VERSION, area_migrations
 
-
 _GENERATIONS: dict[str, int] = {}  # resolved path -> committed write transactions in this process
 
 
