@@ -245,6 +245,9 @@ def test_rerun_reuses_and_changed_settings_rebuild(tmp_path):
     assert len(list((tmp_path / "d-media" / "shapes").iterdir())) == 25
     forced = build_demo(path, rows=25, compute=False, rebuild=True)
     assert not forced.reused and forced.counts == other.counts
+    (tmp_path / "d-media" / "digits" / "digit-0003.png").unlink()  # a lost image: the demo is rebuilt
+    healed = build_demo(path, rows=25, compute=False)
+    assert not healed.reused and (tmp_path / "d-media" / "digits" / "digit-0003.png").is_file()
 
 
 def test_refuses_a_workspace_that_is_not_the_demo(tmp_path, table_snapshot):

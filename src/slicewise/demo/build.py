@@ -129,7 +129,8 @@ def _state(path: Path, marker: dict[str, Any]) -> str:
         complete = set(runs) == {DIGITS_RUN, SHAPES_RUN} and all(
             r.config.get("demo") == marker and r.config.get("complete") for r in runs.values())
         if complete and n_rows == marker["digits"] + marker["shapes"]:
-            return "current"
+            files = [path.parent / r[0] for r in ws.sql("SELECT row_data FROM data_rows").fetchall()]
+            return "current" if all(f.is_file() for f in files) else "stale"  # images deleted: rebuild
         return "stale"
 
 
