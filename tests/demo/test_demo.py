@@ -262,6 +262,20 @@ def test_refuses_a_workspace_that_is_not_the_demo(tmp_path, table_snapshot):
     with slicewise.open(path) as ws:
         assert table_snapshot(ws) == before
     assert not (tmp_path / "mine-media").exists()
+    # a dataset that happens to share the demo's name is still the user's
+    with slicewise.open(tmp_path / "digits.duckdb") as ws:
+        ws.add_data_rows("digits", [{"global_key": "mine", "row_data": "mine.png"}])
+    with pytest.raises(ConflictError):
+        build_demo(tmp_path / "digits.duckdb", rows=20, rebuild=True)
+    with slicewise.open(tmp_path / "digits.duckdb") as ws:
+        assert [r.global_key for r in ws.data_rows()] == ["mine"]
+    # and a folder where the demo would put its images, holding someone's files, is left alone
+    (tmp_path / "fresh-media").mkdir()
+    (tmp_path / "fresh-media" / "notes.txt").write_text("keep me")
+    with pytest.raises(ConflictError, match="media folder"):
+        build_demo(tmp_path / "fresh.duckdb", rows=20)
+    assert (tmp_path / "fresh-media" / "notes.txt").read_text() == "keep me"
+    assert not (tmp_path / "fresh.duckdb").exists()
     with pytest.raises(ValidationError, match="too few"):
         build_demo(tmp_path / "x.duckdb", rows=3)
 

@@ -14,6 +14,7 @@ one holding anything else is refused, so a user's workspace is never overwritten
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ DIGITS_RUN = "digits-classifier/logreg-v1"
 SHAPES_RUN = "shapes-detector/proposals-trees-v1"
 DATASETS = ("digits", "shapes")
 DEFAULT_SHAPES = 300
+_OWNER_FILE = ".slicewise-demo"  # in the media folder: this workspace and folder were made by build_demo
 
 Progress = Callable[[str], None]
 
@@ -91,7 +93,8 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
         summary.seconds = time.perf_counter() - t0
         return summary
     if state == "foreign":
-        raise ConflictError("this workspace holds data that is not the demo's", where=str(path),
+        raise ConflictError(f"this workspace (or its media folder {media_dir(path).name}/) holds data that is not "
+                            "the demo's, and the demo never overwrites it", where=str(path),
                             fix="give `slicewise demo` another --workspace path (e.g. demo-workspace/demo.duckdb)")
     if path.exists():
         say("removing the previous demo build")
@@ -99,6 +102,7 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
     media = media_dir(path)
     (media / "digits").mkdir(parents=True, exist_ok=True)
     (media / "shapes").mkdir(parents=True, exist_ok=True)
+    (media / _OWNER_FILE).write_text(json.dumps(marker) + "\n")  # first: a partial build is still ours
     with open_workspace(path) as ws:
         acc = _build_digits(ws, media / "digits", n_digits, seed, marker, say)
         n_pred = _build_shapes(ws, media / "shapes", n_shapes, seed, marker, say)
@@ -113,19 +117,26 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
 
 # -- the state of an existing workspace -------------------------------------------------------
 def _state(path: Path, marker: dict[str, Any]) -> str:
-    """``new`` (no file), ``current`` (this demo, complete), ``stale`` (empty, partial or another demo
-    build: safe to rebuild) or ``foreign`` (anything else)."""
+    """``new`` (no file), ``current`` (this demo, complete), ``stale`` (empty, or a partial or other build
+    of the demo: safe to rebuild) or ``foreign`` (anything else: never touched).
+
+    A workspace counts as the demo's only when the demo's own marker file is in its media folder, so a
+    user's workspace that happens to have a dataset named ``digits`` is never deleted."""
+    media = media_dir(path)
+    owned = (media / _OWNER_FILE).is_file()
+    media_free = owned or not media.exists() or not any(media.iterdir())
     if not path.exists():
-        return "new"
+        return "new" if media_free else "foreign"
     with open_workspace(path) as ws:
         names = {d.name for d in ws.datasets()}
         runs = {r.ref: r for r in ws.runs()}
         models = {m.name for m in ws.models()}
-        if not names <= set(DATASETS) or not set(runs) <= {DIGITS_RUN, SHAPES_RUN} \
+        n_rows = ws.counts()["data_rows"]
+        if not names and not runs and not models and not n_rows:
+            return "stale" if media_free else "foreign"
+        if not owned or not names <= set(DATASETS) or not set(runs) <= {DIGITS_RUN, SHAPES_RUN} \
                 or not models <= {DIGITS_RUN.split("/")[0], SHAPES_RUN.split("/")[0]}:
             return "foreign"
-        n_rows = ws.counts()["data_rows"]
-        # rows outside the demo's datasets make it foreign too (datasets() covers every row's dataset)
         complete = set(runs) == {DIGITS_RUN, SHAPES_RUN} and all(
             r.config.get("demo") == marker and r.config.get("complete") for r in runs.values())
         if complete and n_rows == marker["digits"] + marker["shapes"]:
