@@ -259,6 +259,7 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
             con.execute(f"DELETE FROM {t} WHERE run_id = ?", [run.id])
     thresholds = np.asarray(s.confidence, np.float64)
     classes = _Classes(con, run.id)
+    offsets: dict[int, int] = {}
     done = 0
     for start in range(0, max(len(todo), 1), CHUNK_ROWS):
         chunk = todo[start:start + CHUNK_ROWS]
@@ -276,6 +277,9 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
                            class_of=classes, run_id=run.id)
             ws.store.insert_arrow("match_records", m.records)
             ws.store.insert_arrow("metric_feature_iou", m.feature_iou)
+            if redo_all:  # chunks come in row order: number the summary lines on from the previous chunks
+                ws.store.insert_arrow("metric_tp", _offset(m.tp, offsets, update=False))
+                ws.store.insert_arrow("metric_rf", _offset(m.summary, offsets, update=True))
             con.execute("""INSERT INTO metric_row_revs SELECT rr.run_id, rr.data_row_id, d.label_rev, rr.pred_rev
                            FROM run_rows rr JOIN data_rows d ON d.id = rr.data_row_id
                            WHERE rr.run_id = ? AND rr.data_row_id IN (SELECT data_row_id FROM _sw_rows)""", [run.id])
@@ -287,9 +291,24 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
         if on_progress:
             on_progress(done, len(todo))
     classes.flush()
-    from slicewise.metrics.fast import build_summaries
+    if not redo_all:  # renumbering after a partial update is simplest in SQL
+        from slicewise.metrics.fast import build_summaries
 
-    build_summaries(con, run.id)
+        build_summaries(con, run.id)
+
+
+def _offset(t: pa.Table, offsets: dict[int, int], *, update: bool) -> pa.Table:
+    """Shift each conf index's ``rf_ord`` by the lines of that index already written."""
+    if not t.num_rows:
+        return t
+    k = t.column("conf_idx").to_numpy()
+    ords = t.column("rf_ord").to_numpy().astype(np.int64)
+    shift = np.array([offsets.get(int(v), 0) for v in range(int(k.max()) + 1)], np.int64)[k]
+    out = t.set_column(t.schema.get_field_index("rf_ord"), "rf_ord", pa.array((ords + shift).astype(np.int32)))
+    if update:
+        for v, n in zip(*np.unique(k, return_counts=True), strict=True):
+            offsets[int(v)] = offsets.get(int(v), 0) + int(n)
+    return out
 
 
 class _Classes:

@@ -200,6 +200,10 @@ def visit_order(P: Objects, G: Objects, pi: np.ndarray, gi: np.ndarray, iou: np.
     """Decreasing IoU. Ties: higher confidence first, then by feature ids, then by the boxes' coordinates,
     then by ids, so that the outcome does not depend on the order objects were added in (objects equal
     in all of these are interchangeable)."""
+    order = np.argsort(-iou, kind="stable")
+    srt = iou[order]
+    if not np.any(srt[1:] == srt[:-1]):
+        return order  # no ties: decreasing IoU decides alone
     keys = [G.id[gi], P.id[pi]]
     keys += [G.box[gi, j] for j in (3, 2, 1, 0)] + [P.box[pi, j] for j in (3, 2, 1, 0)]
     keys += [G.feature[gi], P.feature[pi], -P.confidence[pi], -iou]
@@ -210,6 +214,8 @@ def visit_order(P: Objects, G: Objects, pi: np.ndarray, gi: np.ndarray, iou: np.
 class Matched:
     records: pa.Table
     feature_iou: pa.Table
+    summary: pa.Table  # metric_rf lines; rf_ord local to this batch (the caller adds its offsets)
+    tp: pa.Table  # metric_tp lines, same numbering
 
 
 def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: bool, radius: float,
@@ -264,6 +270,9 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
                                                          "true_class", "pred_feature", "true_feature", "iou",
                                                          "confidence", "has_p", "has_g")}
     fi: dict[str, list[np.ndarray]] = {"conf_idx": [], "data_row_id": [], "feature_id": [], "iou": []}
+    sm: dict[str, list[np.ndarray]] = {c: [] for c in ("conf_idx", "rf_ord", "data_row_id", "feature_id", "n_pred",
+                                                        "n_gt", "conf_min", "conf_max", "conf_sum", "iou")}
+    tpl: dict[str, list[np.ndarray]] = {"conf_idx": [], "rf_ord": [], "iou": []}
     mask_cache: dict[tuple[int, tuple[int, ...]], float] = {}
     for k in range(K):
         kept = np.flatnonzero(P.confidence >= thresholds[k])
@@ -303,6 +312,31 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
             if present[j]:
                 val[j] = _union_mask_iou(P, G, int(j), kept[rf_p[kept] == j], np.flatnonzero(rf_g == j), mask_cache)
         idx = np.flatnonzero(present)
+        # summaries for fast per-(c, t) views: lines in (row, feature) order, numbered per conf index
+        ordmap = np.full(n_rf, -1, np.int64)
+        ordmap[idx] = np.arange(len(idx))
+        ck = P.confidence[kept]
+        cmin = np.full(n_rf, np.inf)
+        np.minimum.at(cmin, rf_p[kept], ck)
+        cmax = np.full(n_rf, -np.inf)
+        np.maximum.at(cmax, rf_p[kept], ck)
+        csum = np.bincount(rf_p[kept], weights=ck, minlength=n_rf).astype(np.float64)
+        none = npk == 0
+        cmin[none], cmax[none], csum[none] = np.nan, np.nan, np.nan
+        sm["conf_idx"].append(np.full(len(idx), k, np.int16))
+        sm["rf_ord"].append(np.arange(len(idx), dtype=np.int32))
+        sm["data_row_id"].append(rf[idx, 0])
+        sm["feature_id"].append(rf[idx, 1])
+        sm["n_pred"].append(npk[idx])
+        sm["n_gt"].append(ng[idx])
+        sm["conf_min"].append(cmin[idx])
+        sm["conf_max"].append(cmax[idx])
+        sm["conf_sum"].append(csum[idx])
+        sm["iou"].append(val[idx])
+        same = has & (pclass[kept] == gcls_x[g])
+        tpl["conf_idx"].append(np.full(int(same.sum()), k, np.int16))
+        tpl["rf_ord"].append(ordmap[rf_p[kept[same]]])
+        tpl["iou"].append(miou_x[q[same]])
         fi["conf_idx"].append(np.full(len(idx), k, np.int16))
         fi["data_row_id"].append(rf[idx, 0])
         fi["feature_id"].append(rf[idx, 1])
@@ -337,7 +371,21 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
         "feature_id": pa.array(cat("feature_id", fi, np.int32)),
         "iou": pa.array(fiou, mask=np.isnan(fiou)),
     })
-    return Matched(records, feature_iou)
+    def f64(name: str) -> pa.Array:
+        v = cat(name, sm, np.float64)
+        return pa.array(v, mask=np.isnan(v))
+
+    summary = pa.table({
+        "run_id": pa.array(np.full(len(cat("rf_ord", sm, np.int32)), run_id, np.int32)),
+        "conf_idx": pa.array(cat("conf_idx", sm, np.int16)), "rf_ord": pa.array(cat("rf_ord", sm, np.int32)),
+        "data_row_id": pa.array(cat("data_row_id", sm, np.int64)), "feature_id": pa.array(cat("feature_id", sm, np.int32)),
+        "n_pred": pa.array(cat("n_pred", sm, np.int32)), "n_gt": pa.array(cat("n_gt", sm, np.int32)),
+        "conf_min": f64("conf_min"), "conf_max": f64("conf_max"), "conf_sum": f64("conf_sum"), "iou": f64("iou")})
+    tp_ord = cat("rf_ord", tpl, np.int32)
+    tp = pa.table({"run_id": pa.array(np.full(len(tp_ord), run_id, np.int32)),
+                   "conf_idx": pa.array(cat("conf_idx", tpl, np.int16)), "rf_ord": pa.array(tp_ord),
+                   "iou": pa.array(cat("iou", tpl, np.float64))})
+    return Matched(records, feature_iou, summary, tp)
 
 
 def _union_mask_iou(P: Objects, G: Objects, j: int, pk: np.ndarray, gk: np.ndarray,
