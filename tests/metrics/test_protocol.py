@@ -242,3 +242,14 @@ def test_pr_curve_and_f1_optimal_confidence(ws):
     assert c.fine["confidence"] == [0.95, 0.85, 0.75, 0.55, 0.35, 0.15]
     assert c.fine["precision"] == pytest.approx([1, 0.5, 2 / 3, 0.75, 0.8, 4 / 6])
     assert c.fine["recall"] == pytest.approx([0.25, 0.25, 0.5, 0.75, 1, 1])
+
+
+def test_f1_optimal_confidence_per_class(ws):
+    gts = [{"data_row": "a", "feature": "cat", "bbox": [0, 0, 10, 10]},
+           {"data_row": "a", "feature": "dog", "bbox": [40, 40, 10, 10]}]
+    preds = [{"data_row": "a", "feature": "cat", "bbox": [0, 0, 10, 10], "confidence": 0.45},
+             {"data_row": "a", "feature": "cat", "bbox": [20, 20, 10, 10], "confidence": 0.25},
+             {"data_row": "a", "feature": "dog", "bbox": [40, 40, 10, 10], "confidence": 0.85}]
+    run = _setup(ws, _img("a"), [("cat", "bbox"), ("dog", "bbox")], gts, preds)
+    # cat: F1 1 for c in (0.25, 0.45] -> 0.3 and 0.4 of the grid: the higher wins; dog: up to 0.8
+    assert M.f1_optimal_confidences(ws, run) == {"cat": pytest.approx(0.4), "dog": pytest.approx(0.8)}

@@ -16,7 +16,9 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
   of the run: data_row_id, tp, fp, fn, tn (INTEGER), precision, recall, f1, iou (DOUBLE, NULL when
   undefined), conf_min, conf_max, conf_mean (over the predictions kept at c), n_predictions,
   n_annotations. ``confidence`` must be a value of the run's confidence grid; ``iou`` may be any value.
-  Materialised on first use and cached per (run, c, t); dropped when the metrics are recomputed.
+  The name is qualified (``sw_metrics_cache.mv_row_...``, an in-memory database attached to the
+  workspace's connection): paste it into FROM as it is, do not quote it. Built on first use from
+  per-(row, feature) summaries (tens of ms), cached per process and (run, c, t, job generation).
 - ``row_feature_metrics_table(ws, run, confidence, iou) -> str``: the same per (data_row_id, feature_id)
   for the features labelled or predicted (kept at c) on the row (tn is 0 there).
 - ``feature_metrics(ws, run, confidence, iou, rows=None) -> list[dict]``: per feature totals
@@ -30,6 +32,7 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
   conf_idx, iou_idx, data_row_id and the columns above, for every (c, t)) and ``confusion`` (a
   (K, T, C+1, C+1) array over ``classes``, "None" last). Same numbers as the per-(c, t) functions.
 - ``export_row_metrics(ws, run, confidence, iou, path, per_feature=False) -> int``: Parquet or CSV.
+- ``f1_optimal_confidences(ws, run, iou=0.5, rows=None) -> {feature: confidence}``.
 - ``coco_eval(ws, run, iou_type="bbox"|"segm") -> CocoResult``: pycocotools-identical stats (12),
   per-class AP and the precision array.
 - ``add_custom_metrics(ws, run, records | path) -> int`` (records: dicts with ``data_row`` (global key),
@@ -53,7 +56,7 @@ _LAZY = {
     "retry": "engine", "set_grids": "engine",
     "ConfusionMatrix": "views", "PRCurve": "views", "confusion_cell_rows": "views",
     "confusion_matrix": "views", "feature_metrics": "views", "pr_curve": "views",
-    "row_feature_metrics_table": "views", "row_metrics_table": "views", "export_row_metrics": "views",
+    "row_feature_metrics_table": "views", "row_metrics_table": "views", "export_row_metrics": "views", "f1_optimal_confidences": "views",
     "GridMetrics": "grid", "grid_metrics": "grid",
 }
 

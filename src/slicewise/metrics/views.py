@@ -315,3 +315,12 @@ def export_row_metrics(ws: Workspace, run: RunRef, confidence: float, iou: float
     else:
         pacsv.write_csv(t, p)
     return t.num_rows
+
+
+def f1_optimal_confidences(ws: Workspace, run: RunRef, iou: float = 0.5, rows: Rows = None) -> dict[str, float | None]:
+    """The F1-optimal confidence of the grid for every feature of the run (None when F1 is never defined)."""
+    r, _, _ = require_ready(ws, run)
+    fids = [int(v[0]) for v in ws.store.cursor().execute(
+        "SELECT DISTINCT feature_id FROM metric_classes WHERE run_id = ? ORDER BY 1", [r.id]).fetchall()]
+    names = {f.id: f.name for f in ws.features()}
+    return {names[f]: pr_curve(ws, r, feature=f, rows=rows, iou=iou).best_confidence for f in fids}
