@@ -9,9 +9,13 @@ Public API:
   split) and dataset ``shapes`` (320x240 scenes rendered with Pillow, metadata lighting, blur, camera,
   objects, brightness, contrast, captured_at; box features circle/square/triangle/star; run
   ``shapes-detector/proposals-trees-v1``, segmentation proposals + extra trees + NMS trained on
-  the train split). Then computes metrics when ``slicewise.metrics`` is available. Idempotent: a
-  complete build with the same settings is reused; a stale demo is rebuilt; other workspaces are
-  refused (ConflictError).
+  the train split). Images are registered by paths relative to the workspace's folder. About 2% of
+  the labels are wrong on purpose (annotators slip), so the Candidate mislabels slice finds real
+  ones. Then computes metrics when ``slicewise.metrics`` is available. Idempotent: a complete build
+  with the same settings is reused; a stale, partial or changed demo build (recognised by the
+  ``.slicewise-demo`` file in its media folder) is rebuilt from scratch; any other workspace or
+  folder is refused (ConflictError) and left untouched. Bump ``build.DEMO_VERSION`` when the data or
+  the models change, so existing demo workspaces are rebuilt.
 - ``headlines(ws, confidence=0.5, iou=0.5)``: per-feature metrics of each ready run.
 - ``breakdown(ws, confidence=0.5, iou=0.5)``: micro precision / recall / F1 of each demo run per value of
   the metadata its model is sensitive to (scanner; lighting, blur, camera), with the filter text that
@@ -26,9 +30,11 @@ from slicewise.demo.build import (
     DIGITS_RUN,
     SHAPES_RUN,
     DemoSummary,
+    breakdown,
     build_demo,
     headlines,
     media_dir,
 )
 
-__all__ = ["DATASETS", "DIGITS_RUN", "SHAPES_RUN", "DemoSummary", "build_demo", "headlines", "media_dir"]
+__all__ = ["DATASETS", "DIGITS_RUN", "SHAPES_RUN", "DemoSummary", "breakdown", "build_demo", "headlines",
+           "media_dir"]

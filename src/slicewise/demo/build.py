@@ -32,7 +32,7 @@ from slicewise.demo.detector import Detector, describe
 from slicewise.errors import ConflictError, Problem, ValidationError
 from slicewise.workspace import open as open_workspace
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # bump when the data or the models change: older demo builds are then rebuilt
 DIGITS_RUN = "digits-classifier/logreg-v1"
 SHAPES_RUN = "shapes-detector/proposals-trees-v1"
 DATASETS = ("digits", "shapes")
