@@ -74,6 +74,7 @@ class Compiler:
     catalog: Catalog = field(init=False)
     _tables: dict[tuple[float, bool], str] = field(default_factory=dict, init=False)
     _rc: Any = field(default=None, init=False)
+    _negated: int = field(default=0, init=False)  # NOT ancestors of the node being compiled
     _rc_tried: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -162,7 +163,11 @@ class Compiler:
                 params += ps
             return (" AND " if isinstance(node, And) else " OR ").join(sqls), params
         if isinstance(node, Not):
-            s, ps = self.node(node.of)
+            self._negated += 1
+            try:
+                s, ps = self.node(node.of)
+            finally:
+                self._negated -= 1
             return f"NOT ({s})", ps
         if isinstance(node, Has):
             return self.has(node)
@@ -199,12 +204,13 @@ class Compiler:
         if node.op not in _OPS_BY_KIND[spec.kind]:
             raise QueryError(f"operator {node.op!r} does not apply to {node.field} (a {spec.kind} field)",
                              where=node.field, fix="use one of: " + ", ".join(sorted(_OPS_BY_KIND[spec.kind])))
-        if node.op in ("!=", "not in"):
-            pos = node.model_copy(update={"op": "=" if node.op == "!=" else "in"})
-            s, ps = self.cond(pos)
-            return f"NOT ({s})", ps
-        if node.op == "is none":
-            s, ps = self.cond(node.model_copy(update={"op": "is any"}))
+        if node.op in ("!=", "not in", "is none"):
+            pos = node.model_copy(update={"op": {"!=": "=", "not in": "in", "is none": "is any"}[node.op]})
+            self._negated += 1
+            try:
+                s, ps = self.cond(pos)
+            finally:
+                self._negated -= 1
             return f"NOT ({s})", ps
         values = self._values(spec, node)
         if spec.category == "row":
@@ -212,11 +218,11 @@ class Compiler:
                 pred, ps = _pred("name", node.op, values)
                 return f"r.dataset_id IN (SELECT id FROM datasets WHERE {pred})", ps
             pred, ps = _pred(f"r.{spec.key}", node.op, values)
-            return f"coalesce({pred}, FALSE)", ps
+            return self._two_valued(pred), ps
         col = self._column(spec, node.feature, node.at_confidence)
         if col is not None:
             pred, ps = _pred(col, node.op, values)
-            return f"coalesce({pred}, FALSE)", ps
+            return self._two_valued(pred), ps
         if spec.category == "count":
             return self._count(spec, node, values)
         src, src_params = self.source(spec, node.feature, node.at_confidence)
@@ -283,6 +289,11 @@ class Compiler:
         return f"LEFT JOIN ({src}) s{i} ON s{i}.data_row_id = r.id", value, params
 
     # -- helpers -----------------------------------------------------------------------------------
+    def _two_valued(self, pred: str) -> str:
+        """A predicate on a value that may be NULL, as TRUE/FALSE. Outside any NOT a NULL already acts as
+        FALSE in WHERE (AND/OR are monotone), so the coalesce, which slows DuckDB's scans, is left out."""
+        return f"coalesce({pred}, FALSE)" if self._negated else pred
+
     def _need_run(self, what: str) -> int:
         if self.check_only:
             return -1

@@ -10,7 +10,7 @@ against them, so the cost is one filter plus a few scans whatever the number of 
 ...                             "metadata": {"cam": f"c{i % 3}", "n": float(i)}} for i in range(6)])
 >>> f = facets(ws, None, "split = valid")
 >>> f.total, f.metadata["cam"], f.histograms["metadata.n"].counts
-(3, {'c0': 1, 'c1': 1, 'c2': 1}, [1, 0, 1, 0, 1])
+(3, {'c0': 1, 'c1': 1, 'c2': 1}, [0, 1, 0, 1, 0, 1])
 """
 
 from __future__ import annotations
@@ -160,19 +160,57 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
     filtered = f"(SELECT * FROM {table} r WHERE {where})"
     strings = [k for k, (kind, _) in cat.metadata.items() if kind in ("string", "enum") and k in rc.metadata]
     numbers = [k for k, (kind, _) in cat.metadata.items() if kind == "number" and k in rc.metadata]
-    # value counts: one scan with a histogram aggregate per column
+    # what to count: split, media type, dataset, string metadata; what to bin: numbers, confidence, metrics
     cols = {"split": "split", "media_type": "media_type", "dataset": "dataset_id"}
     cols |= {f"metadata.{k}": rc.metadata[k] for k in strings}
-    sel = ", ".join(f"histogram({c})" for c in cols.values())
-    row = cur.execute(f"SELECT count(*), {sel} FROM {filtered}", params).fetchone()
+    hist: dict[str, str] = {f"metadata.{k}": rc.metadata[k] for k in numbers}
+    fixed: dict[str, tuple[float, float]] = {}
+    if comp.run_id is not None:
+        for a in ("min", "max", "mean"):
+            hist[f"confidence.{a}"] = f"conf_{a}"
+            fixed[f"confidence.{a}"] = (0.0, 1.0)
+        hist["prediction.count"] = "n_pred"
+        if rc.metrics:
+            for m in COUNT_METRICS + RATIO_METRICS:
+                hist[m] = f'"{m}"'
+            fixed |= {m: (0.0, 1.0) for m in RATIO_METRICS}
+    hist["annotation.count"] = "n_gt"
+    spec = _bin_spec(ws, table, hist, fixed, bins)
+    # one scan: the count, a histogram aggregate per counted column, and per binned column
+    sels = ["count(*)"] + [f"histogram({c})" for c in cols.values()]
+    sel_params: list[Any] = []
+    for n, (lo, hi, nb) in spec.items():
+        c = hist[n]
+        sels.append(f"min({c})")
+        sels.append(f"max({c})")
+        if hi == lo:
+            sels.append(f"histogram(CASE WHEN {c} IS NOT NULL THEN 0 END)")
+        else:  # greatest/least skip NULLs in DuckDB, hence the CASE
+            sels.append(f"histogram(CASE WHEN {c} IS NOT NULL AND isfinite({c}) THEN "
+                        f"least(greatest(CAST(floor(({c} - ?) / ? * ?) AS BIGINT), 0), ? - 1) END)")
+            sel_params += [lo, hi - lo, nb, nb]
+    row = cur.execute(f"SELECT {', '.join(sels)} FROM {filtered}", sel_params + params).fetchone()
     total = int(row[0])
     out = Facets(total=total, confidence=comp.confidence if comp.run_id else None,
                  iou=comp.iou if comp.run_id else None, metrics_error=metrics_error)
-    counts = {name: _top(h or {}) for name, h in zip(cols, row[1:], strict=True)}
+    counts = {name: _top(h or {}) for name, h in zip(cols, row[1:1 + len(cols)], strict=True)}
     out.split, out.media_type = counts["split"], counts["media_type"]
     by_id = {v: k for k, v in cat.datasets.items()}
     out.dataset = {by_id.get(k, str(k)): n for k, n in counts["dataset"].items()}
     out.metadata = {k: counts[f"metadata.{k}"] for k in strings}
+    rest = row[1 + len(cols):]
+    for i, (n, (lo, hi, nb)) in enumerate(spec.items()):
+        mn, mx, h = rest[3 * i: 3 * i + 3]
+        step = (hi - lo) / nb if hi > lo else 0.0
+        hc = [0] * nb
+        for b, k in (h or {}).items():
+            if b is not None:
+                hc[int(b)] += int(k)
+        out.histograms[n] = Histogram(edges=[lo + j * step for j in range(nb)] + [hi], counts=hc,
+                                      missing=max(total - sum(hc), 0),
+                                      min=None if mn is None else float(mn), max=None if mx is None else float(mx))
+    for n in hist:
+        out.histograms.setdefault(n, Histogram(edges=[], counts=[], missing=total))
     # tags and features: the cache holds them as lists
     fnames = {v: k for k, v in cat.features.items()}
     lists = ["tags", "gt_feats"] + (["pred_feats"] if comp.run_id is not None else [])
@@ -187,24 +225,6 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
                 out.annotations = named
             else:
                 out.predictions = named
-    # histograms: numeric metadata, confidence, counts, metrics
-    hist: dict[str, str] = {f"metadata.{k}": rc.metadata[k] for k in numbers}
-    fixed: dict[str, tuple[float, float]] = {}
-    if comp.run_id is not None:
-        for a in ("min", "max", "mean"):
-            hist[f"confidence.{a}"] = f"conf_{a}"
-            fixed[f"confidence.{a}"] = (0.0, 1.0)
-        hist["prediction.count"] = "n_pred"
-        if rc.metrics:
-            for m in COUNT_METRICS + RATIO_METRICS:
-                hist[m] = f'"{m}"'
-            fixed |= {m: (0.0, 1.0) for m in RATIO_METRICS}
-    hist["annotation.count"] = "n_gt"
-    for name, h in _column_histograms(cur, filtered, params, hist, fixed, bins).items():
-        h.missing = max(total - sum(h.counts), 0)
-        out.histograms[name] = h
-    for k in numbers:
-        out.histograms.setdefault(f"metadata.{k}", Histogram(edges=[], counts=[], missing=total))
     if comp.run_id is not None and cat.custom:
         ids = f"SELECT id FROM {filtered}"
         for name, h in _histograms(cur, f"SELECT 'metric.' || name AS name, value AS x FROM custom_metrics "
@@ -220,49 +240,30 @@ def _top(h: dict[Any, int], limit: int = TOP_VALUES) -> dict[Any, int]:
     return {k: int(v) for k, v in items[:limit]}
 
 
-def _column_histograms(cur: Any, filtered: str, params: list[Any], cols: dict[str, str],
-                       fixed: dict[str, tuple[float, float]], bins: int) -> dict[str, Histogram]:
-    """Histograms of several columns of ``filtered``: one scan for the ranges, one for the bins."""
-    names = list(cols)
-    # greatest/least skip NULLs in DuckDB: every bin expression is guarded by CASE WHEN ... IS NOT NULL
-    stats_sel = ", ".join(f"min({c}), max({c}), bool_and({c} = floor({c}))" for c in cols.values())
-    stats = cur.execute(f"SELECT {stats_sel} FROM {filtered}", params).fetchone()
+def _bin_spec(ws: Any, table: str, cols: dict[str, str], fixed: dict[str, tuple[float, float]],
+              bins: int) -> dict[str, tuple[float, float, int]]:
+    """(low, high, bins) per column: fixed ranges for confidences and ratios, else the range over every
+    row of the run (read once per cache table), so that histogram axes stay put while the filter changes;
+    whole-number columns with a small range get unit bins."""
+    from slicewise.query import rowcache
+
+    def stats() -> tuple[Any, ...]:
+        sel = ", ".join(f"min({c}), max({c}), bool_and({c} = floor({c}))" for c in cols.values())
+        return tuple(ws.store.cursor().execute(f"SELECT {sel} FROM {table}").fetchone())
+
+    st = rowcache.memo(ws, ("ranges", table, tuple(cols)), stats)
     spec: dict[str, tuple[float, float, int]] = {}
-    for i, n in enumerate(names):
-        lo, hi, ints = stats[3 * i: 3 * i + 3]
-        if lo is None:
-            continue
-        lo, hi = float(lo), float(hi)
+    for i, n in enumerate(cols):
+        lo, hi, ints = st[3 * i: 3 * i + 3]
         if n in fixed:
-            lo, hi = fixed[n]
-            nb = bins
+            spec[n] = (fixed[n][0], fixed[n][1], bins)
+        elif lo is None:
+            continue
         elif ints and hi - lo + 1 <= max(bins, 20):
-            hi, nb = hi + 1, int(hi - lo + 1)
+            spec[n] = (float(lo), float(hi) + 1, int(hi - lo + 1))
         else:
-            nb = bins
-        spec[n] = (lo, hi, nb)
-    out: dict[str, Histogram] = {}
-    if not spec:
-        return out
-    sels, bparams = [], []
-    for n, (lo, hi, nb) in spec.items():
-        c = cols[n]
-        if hi == lo:
-            sels.append(f"histogram(CASE WHEN {c} IS NOT NULL THEN 0 END)")
-        else:
-            sels.append(f"histogram(CASE WHEN {c} IS NOT NULL AND isfinite({c}) THEN "
-                        f"least(greatest(CAST(floor(({c} - ?) / ? * ?) AS BIGINT), 0), ? - 1) END)")
-            bparams += [lo, hi - lo, nb, nb]
-    row = cur.execute(f"SELECT {', '.join(sels)} FROM {filtered}", bparams + params).fetchone()
-    for (n, (lo, hi, nb)), h in zip(spec.items(), row, strict=True):
-        step = (hi - lo) / nb if hi > lo else 0.0
-        counts = [0] * nb
-        for b, k in (h or {}).items():
-            if b is not None:
-                counts[int(b)] += int(k)
-        mn, mx = stats[3 * names.index(n): 3 * names.index(n) + 2]
-        out[n] = Histogram(edges=[lo + i * step for i in range(nb + 1)], counts=counts, min=float(mn), max=float(mx))
-    return out
+            spec[n] = (float(lo), float(hi), bins)
+    return spec
 
 
 def _histograms(cur: Any, values_sql: str, params: list[Any], fixed: dict[Any, tuple[float, float]],
@@ -299,7 +300,7 @@ def _histograms(cur: Any, values_sql: str, params: list[Any], fixed: dict[Any, t
     for n in names:
         lo, hi, nb = spec[n]
         step = (hi - lo) / nb if hi > lo else 0.0
-        out[n] = Histogram(edges=[lo + i * step for i in range(nb + 1)], counts=[0] * nb, min=None, max=None)
+        out[n] = Histogram(edges=[lo + i * step for i in range(nb)] + [hi], counts=[0] * nb, min=None, max=None)
     for name, b, c in counts:
         out[name].counts[int(b)] += int(c)
     for name, lo, hi, _ in stats:
