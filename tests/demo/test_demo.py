@@ -332,3 +332,21 @@ def test_serve_without_a_server_fails_before_building(tmp_path, monkeypatch):
     assert result.exit_code == 3
     assert "web server is not available" in result.output
     assert not path.exists()
+
+
+def test_candidate_mislabels_slice_finds_the_label_errors(demo, dws):
+    """The demo's promise: the run's Candidate mislabels auto slice holds rows whose label is wrong."""
+    pytest.importorskip("slicewise.slices")
+    from sklearn.datasets import load_digits
+
+    from slicewise.query import search
+    from slicewise.slices import auto_slice, set_auto_params
+
+    run = dws.run(DIGITS_RUN)
+    set_auto_params(dws, run, mislabel_confidence=0.6)  # the small test model is less sure than the full one
+    page = search(dws, run, auto_slice(dws, run, "candidate-mislabels").query, limit=500)
+    found = {r.global_key for r in page.rows}
+    keys, rows, truth, preds = _digits_arrays(dws)
+    target = load_digits().target
+    wrong = {k for k in keys if int(truth[k]) != target[int(k.split("-")[1])]}
+    assert found and len(found & wrong) >= 0.5 * len(found), (found, wrong)
