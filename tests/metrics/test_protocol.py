@@ -253,3 +253,24 @@ def test_f1_optimal_confidence_per_class(ws):
     run = _setup(ws, _img("a"), [("cat", "bbox"), ("dog", "bbox")], gts, preds)
     # cat: F1 1 for c in (0.25, 0.45] -> 0.3 and 0.4 of the grid: the higher wins; dog: up to 0.8
     assert M.f1_optimal_confidences(ws, run) == {"cat": pytest.approx(0.4), "dog": pytest.approx(0.8)}
+
+
+def test_masks_compare_with_polygons_and_boxes_by_pixels(ws):
+    ws.create_feature("blob", "mask")
+    run = _setup(ws, _img("a"), [("poly", "polygon"), ("box", "bbox")],
+                 [{"data_row": "a", "feature": "poly", "polygon": [[0, 0], [20, 0], [20, 20], [0, 20]]},
+                  {"data_row": "a", "feature": "box", "bbox": [50, 40, 20, 20]}],
+                 [{"data_row": "a", "feature": "blob", "mask": _rle(0, 20, 0, 12), "confidence": 0.9},
+                  {"data_row": "a", "feature": "blob", "mask": _rle(40, 60, 50, 70), "confidence": 0.8}])
+    # references from pycocotools' own rasterisation, computed here
+    poly = mask_utils.merge(mask_utils.frPyObjects([[0, 0, 20, 0, 20, 20, 0, 20]], 80, 100))
+    box = mask_utils.merge(mask_utils.frPyObjects([[50, 40, 50, 60, 70, 60, 70, 40]], 80, 100))
+    p1 = {"size": [80, 100], "counts": _rle(0, 20, 0, 12)["counts"].encode()}
+    p2 = {"size": [80, 100], "counts": _rle(40, 60, 50, 70)["counts"].encode()}
+    i1 = float(mask_utils.iou([p1], [poly], [0])[0][0])
+    i2 = float(mask_utils.iou([p2], [box], [0])[0][0])
+    assert 0.5 < i1 < 0.7 and i2 > 0.8
+    cm = M.confusion_matrix(ws, run, 0.0, i1 - 1e-6)
+    assert cell(cm, "poly", "blob") == 1 and cell(cm, "box", "blob") == 1
+    cm = M.confusion_matrix(ws, run, 0.0, i1)
+    assert cell(cm, "poly", "None") == 1 and cell(cm, "box", "blob") == 1

@@ -189,7 +189,7 @@ def _check_kinds(cur: Any, run: ModelRun) -> None:
     gk = {r[0] for r in cur.execute("""SELECT DISTINCT a.kind FROM annotations a
                                        JOIN run_rows rr ON rr.data_row_id = a.data_row_id AND rr.run_id = ?""",
                                     [run.id]).fetchall()}
-    spatial = {"area", "mask", "point", "line"}
+    spatial = {"area", "point", "line"}
     gf = {FAMILY[k] for k in gk} & spatial
     for k in sorted(pk):
         f = FAMILY.get(k)
@@ -199,7 +199,7 @@ def _check_kinds(cur: Any, run: ModelRun) -> None:
             raise MetricsError(
                 f"predictions of kind {k!r} cannot be compared with the ground truth of this run's rows "
                 f"(kinds: {', '.join(sorted(gk))})", where=f"run {run.ref}, predictions",
-                fix="predict the same kind of geometry as the labels (boxes and polygons compare with each other)")
+                fix="predict the same kind of geometry as the labels (boxes, polygons and masks compare with each other)")
 
 
 def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, int], None] | None = None,

@@ -16,9 +16,10 @@ import numpy as np
 import pyarrow as pa
 
 from slicewise import geometry
+from slicewise.errors import MetricsError
 
 #: kinds compared with each other (class-agnostic matching pairs objects of one family)
-FAMILY = {"bbox": "area", "polygon": "area", "mask": "mask", "point": "point", "polyline": "line",
+FAMILY = {"bbox": "area", "polygon": "area", "mask": "area", "point": "point", "polyline": "line",
           "ner": "ner", "radio": "radio", "checklist": "checklist"}
 CLASSIFICATION = ("radio", "checklist")
 CLASS_OFFSET = 1_000_000_000  # class ids of (feature, answer) classes; object classes are feature ids
@@ -128,20 +129,22 @@ def pair_ious(P: Objects, G: Objects, pi: np.ndarray, gi: np.ndarray, radius: fl
     # boxes and polygons
     sel = np.flatnonzero(fam == "area")
     if len(sel):
-        both_box = (kp[sel] == "bbox") & (G.kind[gi[sel]] == "bbox")
+        kg = G.kind[gi[sel]]
+        both_box = (kp[sel] == "bbox") & (kg == "bbox")
+        any_mask = (kp[sel] == "mask") | (kg == "mask")
         s = sel[both_box]
         iou[s] = geometry.box_iou(P.box[pi[s]], G.box[gi[s]])
-        s = sel[~both_box]
+        s = sel[~both_box & ~any_mask]
         if len(s):
             iou[s] = geometry.polygon_iou(_shapes(P, pi[s]), _shapes(G, gi[s]))
+        s = sel[any_mask]  # a mask with a mask, box or polygon: by pixels, as COCO compares them
+        if len(s):
+            iou[s] = geometry.mask_iou_pairs(_rles(P, pi[s]), _rles(G, gi[s]), P.row[pi[s]])
     for name in ("point", "line"):
         s = np.flatnonzero(fam == name)
         if len(s):
             iou[s] = geometry.buffered_iou(shapely.from_wkb(P.geometry[pi[s]]), shapely.from_wkb(G.geometry[gi[s]]),
                                            radius)
-    s = np.flatnonzero(fam == "mask")
-    if len(s):
-        iou[s] = geometry.mask_iou_pairs(_rles(P, pi[s]), _rles(G, gi[s]), P.row[pi[s]])
     s = np.flatnonzero(fam == "ner")
     if len(s):
         iou[s] = geometry.span_iou(P.span[pi[s], 0], P.span[pi[s], 1], G.span[gi[s], 0], G.span[gi[s], 1])
@@ -165,14 +168,36 @@ _RLE_CACHE_KEY = "_rle_objs"
 
 
 def _rles(o: Objects, idx: np.ndarray) -> list[dict[str, Any]]:
+    """Objects as COCO RLEs at their row's size (boxes and polygons rasterised as pycocotools does)."""
     cache: dict[int, dict[str, Any]] = o.__dict__.setdefault(_RLE_CACHE_KEY, {})
     out = []
     for i in idx:
         r = cache.get(int(i))
         if r is None:
-            r = cache[int(i)] = {"size": [int(o.size[i, 0]), int(o.size[i, 1])], "counts": o.mask[i].encode()}
+            r = cache[int(i)] = _to_rle(o, int(i))
         out.append(r)
     return out
+
+
+def _to_rle(o: Objects, i: int) -> dict[str, Any]:
+    from pycocotools import mask as mask_utils
+
+    h, w = int(o.size[i, 0]), int(o.size[i, 1])
+    if o.kind[i] == "mask":
+        return {"size": [h, w], "counts": o.mask[i].encode()}
+    if h <= 0 or w <= 0:
+        raise MetricsError(f"a {o.kind[i]} is compared with a mask on a data row without width and height",
+                           where=f"data row {int(o.row[i])}", fix="give the data row its width and height")
+    if o.kind[i] == "polygon":
+        import shapely
+
+        g = shapely.from_wkb(o.geometry[i])
+        polys = list(g.geoms) if hasattr(g, "geoms") else [g]
+        rings = [np.asarray(p.exterior.coords[:-1], np.float64).ravel().tolist() for p in polys]
+    else:
+        x, y, bw, bh = (float(v) for v in o.box[i])
+        rings = [[x, y, x, y + bh, x + bw, y + bh, x + bw, y]]
+    return dict(mask_utils.merge(mask_utils.frPyObjects(rings, h, w)))
 
 
 @numba.njit(cache=True)
