@@ -159,68 +159,57 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
     cur = ws.store.cursor()
     filtered = f"(SELECT * FROM {table} r WHERE {where})"
     strings = [k for k, (kind, _) in cat.metadata.items() if kind in ("string", "enum") and k in rc.metadata]
-    numbers = [k for k, (kind, _) in cat.metadata.items() if kind == "number" and k in rc.metadata]
-    # what to count: split, media type, dataset, string metadata; what to bin: numbers, confidence, metrics
-    cols = {"split": "split", "media_type": "media_type", "dataset": "dataset_id"}
+    cols = {"split": "split", "media_type": "media_type", "dataset": "CAST(dataset_id AS VARCHAR)"}
     cols |= {f"metadata.{k}": rc.metadata[k] for k in strings}
-    hist: dict[str, str] = {f"metadata.{k}": rc.metadata[k] for k in numbers}
-    fixed: dict[str, tuple[float, float]] = {}
-    if comp.run_id is not None:
-        for a in ("min", "max", "mean"):
-            hist[f"confidence.{a}"] = f"conf_{a}"
-            fixed[f"confidence.{a}"] = (0.0, 1.0)
-        hist["prediction.count"] = "n_pred"
-        if rc.metrics:
-            for m in COUNT_METRICS + RATIO_METRICS:
-                hist[m] = f'"{m}"'
-            fixed |= {m: (0.0, 1.0) for m in RATIO_METRICS}
-    hist["annotation.count"] = "n_gt"
-    spec = _bin_spec(ws, table, hist, fixed, bins)
-    # one scan: the count, a histogram aggregate per counted column, and per binned column
-    sels = ["count(*)"] + [f"histogram({c})" for c in cols.values()]
-    sel_params: list[Any] = []
-    for n, (lo, hi, nb) in spec.items():
-        c = hist[n]
-        sels.append(f"min({c})")
-        sels.append(f"max({c})")
-        if hi == lo:
-            sels.append(f"histogram(CASE WHEN {c} IS NOT NULL THEN 0 END)")
-        else:  # greatest/least skip NULLs in DuckDB, hence the CASE
-            sels.append(f"histogram(CASE WHEN {c} IS NOT NULL AND isfinite({c}) THEN "
-                        f"least(greatest(CAST(floor(({c} - ?) / ? * ?) AS BIGINT), 0), ? - 1) END)")
-            sel_params += [lo, hi - lo, nb, nb]
-    row = cur.execute(f"SELECT {', '.join(sels)} FROM {filtered}", sel_params + params).fetchone()
+    hist = {n: v for n, v in rc.bins.items() if n.startswith(("metadata.", "annotation.")) or comp.run_id is not None}
+    # the count and the filtered min and max of every binned field
+    value_col = {n: _value_column(n, rc) for n in hist}
+    aggs = ["count(*)"] + [f"min({c}), max({c})" for c in value_col.values()]
+    row = cur.execute(f"SELECT {', '.join(aggs)} FROM {filtered}", params).fetchone()
     total = int(row[0])
     out = Facets(total=total, confidence=comp.confidence if comp.run_id else None,
                  iou=comp.iou if comp.run_id else None, metrics_error=metrics_error)
-    counts = {name: _top(h or {}) for name, h in zip(cols, row[1:1 + len(cols)], strict=True)}
+    # value counts and bin counts: one GROUP BY per column, in one statement
+    names = list(cols)
+    branches = [f"SELECT {i} AS i, CAST({c} AS VARCHAR) AS v, count(*) AS n FROM {filtered} GROUP BY 1, 2"
+                for i, c in enumerate(cols.values())]
+    hnames = list(hist)
+    branches += [f"SELECT {len(names) + i} AS i, CAST({hist[n][0]} AS VARCHAR) AS v, count(*) AS n FROM {filtered} "
+                 f"WHERE {hist[n][0]} IS NOT NULL GROUP BY 1, 2" for i, n in enumerate(hnames)]
+    counts: dict[str, dict[str, int]] = {n: {} for n in names}
+    bincounts: dict[str, dict[int, int]] = {n: {} for n in hnames}
+    for i, v, n in cur.execute(" UNION ALL ".join(branches), params * len(branches)).fetchall():
+        if i < len(names):
+            if v is not None:
+                counts[names[i]][v] = int(n)
+        else:
+            bincounts[hnames[i - len(names)]][int(v)] = int(n)
+    counts = {k: _top(v) for k, v in counts.items()}
     out.split, out.media_type = counts["split"], counts["media_type"]
-    by_id = {v: k for k, v in cat.datasets.items()}
-    out.dataset = {by_id.get(k, str(k)): n for k, n in counts["dataset"].items()}
+    by_id = {str(v): k for k, v in cat.datasets.items()}
+    out.dataset = {by_id.get(k, k): n for k, n in counts["dataset"].items()}
     out.metadata = {k: counts[f"metadata.{k}"] for k in strings}
-    rest = row[1 + len(cols):]
-    for i, (n, (lo, hi, nb)) in enumerate(spec.items()):
-        mn, mx, h = rest[3 * i: 3 * i + 3]
+    for j, n in enumerate(hnames):
+        _, lo, hi, nb = hist[n]
         step = (hi - lo) / nb if hi > lo else 0.0
-        hc = [0] * nb
-        for b, k in (h or {}).items():
-            if b is not None:
-                hc[int(b)] += int(k)
-        out.histograms[n] = Histogram(edges=[lo + j * step for j in range(nb)] + [hi], counts=hc,
+        hc = [bincounts[n].get(b, 0) for b in range(nb)]
+        mn, mx = row[1 + 2 * j: 3 + 2 * j]
+        out.histograms[n] = Histogram(edges=[lo + k * step for k in range(nb)] + [hi], counts=hc,
                                       missing=max(total - sum(hc), 0),
                                       min=None if mn is None else float(mn), max=None if mx is None else float(mx))
-    for n in hist:
-        out.histograms.setdefault(n, Histogram(edges=[], counts=[], missing=total))
+    for k, (kind, _) in cat.metadata.items():
+        if kind == "number":
+            out.histograms.setdefault(f"metadata.{k}", Histogram(edges=[], counts=[], missing=total))
     # tags and features: the cache holds them as lists
     fnames = {v: k for k, v in cat.features.items()}
     lists = ["tags", "gt_feats"] + (["pred_feats"] if comp.run_id is not None else [])
     for col in lists:
-        (h,) = cur.execute(f"SELECT histogram(v) FROM (SELECT unnest({col}) AS v FROM {filtered})", params).fetchone()
-        h = _top(h or {}, limit=10_000)
+        vc = _top(dict(cur.execute(f"SELECT v, count(*) FROM (SELECT unnest({col}) AS v FROM {filtered}) GROUP BY v",
+                                   params).fetchall()), limit=10_000)
         if col == "tags":
-            out.tags = h
+            out.tags = vc
         else:
-            named = {fnames.get(k, str(k)): n for k, n in h.items()}
+            named = {fnames.get(k, str(k)): n for k, n in vc.items()}
             if col == "gt_feats":
                 out.annotations = named
             else:
@@ -240,30 +229,13 @@ def _top(h: dict[Any, int], limit: int = TOP_VALUES) -> dict[Any, int]:
     return {k: int(v) for k, v in items[:limit]}
 
 
-def _bin_spec(ws: Any, table: str, cols: dict[str, str], fixed: dict[str, tuple[float, float]],
-              bins: int) -> dict[str, tuple[float, float, int]]:
-    """(low, high, bins) per column: fixed ranges for confidences and ratios, else the range over every
-    row of the run (read once per cache table), so that histogram axes stay put while the filter changes;
-    whole-number columns with a small range get unit bins."""
-    from slicewise.query import rowcache
-
-    def stats() -> tuple[Any, ...]:
-        sel = ", ".join(f"min({c}), max({c}), bool_and({c} = floor({c}))" for c in cols.values())
-        return tuple(ws.store.cursor().execute(f"SELECT {sel} FROM {table}").fetchone())
-
-    st = rowcache.memo(ws, ("ranges", table, tuple(cols)), stats)
-    spec: dict[str, tuple[float, float, int]] = {}
-    for i, n in enumerate(cols):
-        lo, hi, ints = st[3 * i: 3 * i + 3]
-        if n in fixed:
-            spec[n] = (fixed[n][0], fixed[n][1], bins)
-        elif lo is None:
-            continue
-        elif ints and hi - lo + 1 <= max(bins, 20):
-            spec[n] = (float(lo), float(hi) + 1, int(hi - lo + 1))
-        else:
-            spec[n] = (float(lo), float(hi), bins)
-    return spec
+def _value_column(name: str, rc: Any) -> str:
+    """The row cache column of a binned field."""
+    if name.startswith("metadata."):
+        return str(rc.metadata[name[len("metadata."):]])
+    if name.startswith("confidence."):
+        return "conf_" + name.split(".")[1]
+    return {"annotation.count": "n_gt", "prediction.count": "n_pred"}.get(name, f'"{name}"')
 
 
 def _histograms(cur: Any, values_sql: str, params: list[Any], fixed: dict[Any, tuple[float, float]],

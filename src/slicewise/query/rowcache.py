@@ -37,9 +37,43 @@ class RowCache:
     table: str  # quoted, database-qualified
     metadata: dict[str, str] = field(default_factory=dict)  # metadata field -> column
     metrics: bool = False
+    #: facet histograms: field -> (bin column, low, high, number of bins); the bins are precomputed over
+    #: the run's whole range (so a histogram's axis stays put while the filter changes)
+    bins: dict[str, tuple[str, float, float, int]] = field(default_factory=dict)
 
 
-_ATTACHED: set[str] = set()
+BINS = 10
+
+
+def _with_bins(cur: Any, src: str, cols: dict[str, str], fixed: set[str], start: int
+               ) -> tuple[str, dict[str, tuple[str, float, float, int]]]:
+    """Copy ``src`` into a new table with a UTINYINT bin column per numeric column; drop ``src``."""
+    stats = cur.execute("SELECT " + ", ".join(f"min({c}), max({c}), bool_and({c} = floor({c}))" for c in cols.values())
+                        + f" FROM {src}").fetchone() if cols else ()
+    spec: dict[str, tuple[str, float, float, int]] = {}
+    exprs = []
+    for i, (name, col) in enumerate(cols.items()):
+        lo, hi, ints = stats[3 * i: 3 * i + 3]
+        if name in fixed:
+            lo, hi, nb = 0.0, 1.0, BINS
+        elif lo is None:
+            continue
+        elif ints and hi - lo + 1 <= 20:
+            lo, hi, nb = float(lo), float(hi) + 1, int(hi - lo + 1)
+        else:
+            lo, hi, nb = float(lo), float(hi), BINS
+        b = f"b_{start + i}"
+        spec[name] = (b, lo, hi, nb)
+        if hi <= lo:
+            e = f"CASE WHEN {col} IS NOT NULL THEN 0 END"
+        else:  # float(...) literals come from the data's own range, never from the user
+            e = (f"CASE WHEN {col} IS NULL OR NOT isfinite({col}) THEN NULL WHEN {col} >= {hi!r} THEN {nb - 1} "
+                 f"WHEN {col} <= {lo!r} THEN 0 ELSE floor(({col} - {lo!r}) / {hi - lo!r} * {nb}) END")
+        exprs.append(f"CAST({e} AS UTINYINT) AS {b}")  # (least/greatest would turn NULL into a bin)
+    full = f'"{CACHE_DB}"."rows_{next(_COUNTER)}"'
+    cur.execute(f"CREATE TABLE {full} AS SELECT *{''.join(', ' + e for e in exprs)} FROM {src} ORDER BY id")
+    cur.execute(f"DROP TABLE {src}")
+    return full, spec
 
 
 def _cursor(ws: Any) -> Any:
@@ -106,7 +140,8 @@ def _with_metrics(ws: Any, base: RowCache, metric_table: str) -> RowCache:  # no
     cols = ", ".join(f'm."{c}"' for c in METRICS)
     cur.execute(f"CREATE TABLE {full} AS SELECT b.*, {cols} FROM {base.table} b "
                 f"LEFT JOIN {metric_table} m ON m.data_row_id = b.id ORDER BY b.id")
-    return RowCache(full, dict(base.metadata), metrics=True)
+    table, spec = _with_bins(cur, full, {m: f'"{m}"' for m in METRICS}, {"precision", "recall", "f1", "iou"}, 100)
+    return RowCache(table, dict(base.metadata), metrics=True, bins={**base.bins, **spec})
 
 
 def _build(ws: Any, run_id: int | None, metadata_fields: list[str]) -> RowCache:
@@ -142,7 +177,13 @@ def _build(ws: Any, run_id: int | None, metadata_fields: list[str]) -> RowCache:
         FROM rw LEFT JOIN md ON md.data_row_id = rw.id LEFT JOIN gt ON gt.data_row_id = rw.id
         LEFT JOIN pr ON pr.data_row_id = rw.id LEFT JOIN tg ON tg.data_row_id = rw.id ORDER BY rw.id""",
                 run_params + md_params + pred_params)
-    return RowCache(full, md_cols)
+    numeric = {f"metadata.{f}": md_cols[f] for f in metadata_fields if kinds.get(f) == "number"}
+    numeric["annotation.count"] = "n_gt"
+    if run_id is not None:
+        numeric |= {"confidence.min": "conf_min", "confidence.max": "conf_max", "confidence.mean": "conf_mean",
+                    "prediction.count": "n_pred"}
+    table, spec = _with_bins(cur, full, numeric, {"confidence.min", "confidence.max", "confidence.mean"}, 0)
+    return RowCache(table, md_cols, bins=spec)
 
 
 def _evict(ws: Any, keep: tuple[Any, ...]) -> None:
