@@ -16,9 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from conftest import ARGS, CHROMIUM, ROOT, LiveServer, _free_port, build_indoor  # noqa: E402
-
+ROOT = HERE.parents[1]
 OUT = ROOT / "docs" / "screenshots"
 
 INDOOR = [
@@ -46,6 +44,8 @@ def save(page, name: str, full: bool) -> None:
 
 
 def shoot(app, pages, pw) -> None:
+    from conftest import ARGS, CHROMIUM, LiveServer, _free_port
+
     with LiveServer(app, _free_port()) as srv:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = b.new_page(viewport={"width": 1440, "height": 900})
@@ -65,6 +65,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--demo", type=Path, default=None, help="a demo workspace (slicewise demo) to shoot as well")
     args = ap.parse_args()
+    sys.path.insert(0, str(HERE))
+    from conftest import build_indoor
     from playwright.sync_api import sync_playwright
 
     from slicewise.server import create_app
