@@ -26,13 +26,15 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
                cache_dir: str | Path | None = None) -> FastAPI:
     """The app serving one workspace: the JSON API under ``/api``, the built web app everywhere else."""
     import slicewise
+    import slicewise.workspace
     from slicewise.server.deps import serialized
     from slicewise.server.routers import ROUTERS
     from slicewise.server.routers.media import router as media_router
 
-    ws = slicewise.open(workspace_path)
+    ws = slicewise.workspace.open(workspace_path)
     path = Path(ws.path).resolve()
     cache = Path(cache_dir) if cache_dir else path.parent / f".{path.name}.cache" / "thumbs"
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield

@@ -68,9 +68,9 @@ def thumbnail(row: DataRow, base: Path, cache_dir: Path, size: int) -> Path:
 
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with Image.open(src) as im:
-                im.draft("RGB", (size, size))  # fast JPEG decode at a reduced scale
-                im = ImageOps.exif_transpose(im)
+            with Image.open(src) as raw:
+                raw.draft("RGB", (size, size))  # fast JPEG decode at a reduced scale
+                im = ImageOps.exif_transpose(raw)
                 im.thumbnail((size, size), Image.Resampling.BILINEAR)
                 tmp = out.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
                 im.convert("RGB").save(tmp, "JPEG", quality=82)

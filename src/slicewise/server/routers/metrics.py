@@ -17,6 +17,7 @@ def _ctx(st: AppState, run_id: str, scope: Scope) -> tuple[Any, Any, float, floa
     metrics = lib.need("metrics")
     run = get_run(st.ws, run_id)
     c, t = querying.thresholds(st.ws, run, scope.confidence, scope.iou)
+    assert c is not None and t is not None  # a run always has thresholds
     rows = querying.rows_sql(st.ws, run, scope, c, t) if (scope.q or scope.slice or scope.dataset or scope.cell) else None
     return metrics, run, c, t, rows
 
