@@ -96,3 +96,19 @@ def test_unknown_iou_type(ws):
     run = build(ws, gt, res, "bbox")
     with pytest.raises(MetricsError, match="iou_type"):
         coco_eval(ws, run, "keypoints")
+
+
+@pytest.mark.parametrize("iou_type,results", [("bbox", "instances_val2014_fakebbox100_results.json"),
+                                              ("segm", "instances_val2014_fakesegm100_results.json")])
+def test_coco_through_the_importer_identical(ws, shared_data, iou_type, results):
+    """Polygon labels with crowd RLEs and mask (or box) results, as slicewise.io stores them."""
+    io = pytest.importorskip("slicewise.io")
+    d = shared_data / "coco-val2014-100"
+    io.import_coco(ws, d / "instances_val2014_100.json")
+    io.import_coco_results(ws, d / results, f"fake/{iou_type}")
+    run = ws.run(f"fake/{iou_type}")
+    ws.add_run_rows(run, [r.global_key for r in ws.data_rows()])
+    ours = coco_eval(ws, run, iou_type)
+    ref = reference(json.loads((d / "instances_val2014_100.json").read_text()),
+                    json.loads((d / results).read_text()), iou_type)
+    assert_same(ours, ref)

@@ -84,24 +84,48 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
     segm = iou_type == "segm"
     cols = "o.id, o.data_row_id, o.feature_id, o.kind, o.x, o.y, o.w, o.h, o.area, d.height, d.width"
     cols += ", o.geometry, o.mask_rle" if segm else ", NULL::BLOB AS geometry, NULL::VARCHAR AS mask_rle"
-    gt = cur.execute(f"""SELECT {cols}, o.iscrowd FROM annotations o JOIN data_rows d ON d.id = o.data_row_id
+    def fetch(sql: str, params: list[Any]) -> dict[str, Any]:
+        t = cur.execute(sql, params).to_arrow_table()
+        out: dict[str, Any] = {}
+        for name in t.column_names:
+            col = t.column(name)
+            out[name] = np.array(col.to_pylist(), dtype=object) if name in ("geometry", "mask_rle", "kind") \
+                else col.to_numpy(zero_copy_only=False)
+        return out
+
+    gt = fetch(f"""SELECT {cols}, o.iscrowd FROM annotations o JOIN data_rows d ON d.id = o.data_row_id
         WHERE o.data_row_id IN (SELECT data_row_id FROM run_rows WHERE run_id = ?) AND list_contains(?, o.kind)
-        ORDER BY o.id""", [run_id, kinds]).fetchnumpy()
-    dt = cur.execute(f"""SELECT {cols}, o.confidence FROM predictions o JOIN data_rows d ON d.id = o.data_row_id
-        WHERE o.run_id = ? AND list_contains(?, o.kind) ORDER BY o.id""", [run_id, kinds]).fetchnumpy()
-    rows = cur.execute("SELECT data_row_id FROM run_rows WHERE run_id = ? ORDER BY data_row_id",
-                       [run_id]).fetchnumpy()["data_row_id"]
+        ORDER BY o.id""", [run_id, kinds])
+    dt = fetch(f"""SELECT {cols}, o.confidence FROM predictions o JOIN data_rows d ON d.id = o.data_row_id
+        WHERE o.run_id = ? AND list_contains(?, o.kind) ORDER BY o.id""", [run_id, kinds])
+    # images in COCO id order when imported from COCO (metadata coco_image_id), else in data row order:
+    # the order decides how equal scores of different images rank, as in COCOeval
+    img = cur.execute("""SELECT rr.data_row_id, m.value_number FROM run_rows rr LEFT JOIN row_metadata m
+                         ON m.data_row_id = rr.data_row_id AND m.field = 'coco_image_id' WHERE rr.run_id = ?
+                         ORDER BY rr.data_row_id""", [run_id]).fetchall()
+    if img and all(v is not None for _, v in img):
+        img.sort(key=lambda r: (r[1], r[0]))
+    rows = np.array([r[0] for r in img], np.int64)
     if not len(rows):
         raise MetricsError(f"run {run_id} has no data rows", where=f"run {run_id}", fix="add predictions first")
-    # categories: every box/polygon/mask feature of the ontology (as COCOeval takes every category)
-    names = dict(cur.execute("SELECT id, name FROM features WHERE list_contains(?, kind)", [kinds]).fetchall())
-    feats = np.union1d(np.array(sorted(names), np.int64),
-                       np.union1d(np.asarray(gt["feature_id"], np.int64), np.asarray(dt["feature_id"], np.int64)))
+    # categories: every box/polygon/mask feature of the ontology (as COCOeval takes every category), in
+    # COCO category id order when every one has a numeric external id, else in feature id order
+    fx = cur.execute("SELECT id, name, external_id FROM features WHERE list_contains(?, kind) ORDER BY id",
+                     [kinds]).fetchall()
+    names = {int(i): n for i, n, _ in fx}
+    if fx and all(e is not None and str(e).lstrip("-").isdigit() for _, _, e in fx):
+        fx.sort(key=lambda f: (int(f[2]), f[0]))
+    order = [int(f[0]) for f in fx]
+    extra = sorted(set(np.asarray(gt["feature_id"], np.int64).tolist()) | set(np.asarray(dt["feature_id"], np.int64).tolist())
+                   - set(order))
+    feats_list = order + extra
+    cat_of = {f: i for i, f in enumerate(feats_list)}
+    feats = np.array(feats_list, np.int64)
     img_of = {int(r): i for i, r in enumerate(rows)}
     n_img = len(rows)
 
     def group(o: dict[str, Any]) -> np.ndarray:
-        cat = np.searchsorted(feats, np.asarray(o["feature_id"], np.int64))
+        cat = np.array([cat_of[int(v)] for v in o["feature_id"]], np.int64)
         img = np.array([img_of[int(v)] for v in o["data_row_id"]], np.int64)
         return cat * n_img + img
 
@@ -149,7 +173,7 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
     gi = np.searchsorted(groups, g_group[go])
     di = np.searchsorted(groups, d_group[do])
     return CocoData(
-        classes=[str(names[int(f)]) for f in feats],
+        classes=[str(names.get(int(f), f)) for f in feats],
         det_group=di.astype(np.int64), det_score=d_score[do], det_area=d_area[do], det_box=d_box[do],
         det_rle=[d_rle[i] for i in do] if d_rle is not None else None,
         gt_group=gi.astype(np.int64), gt_area=g_area[go], gt_crowd=g_crowd[go], gt_box=g_box[go],
