@@ -317,6 +317,7 @@ def test_breakdown_points_at_the_weak_conditions(demo):
     # the counts add up over the values of one field: every object is in exactly one lighting slice
     total = sum(b["tp"] + b["fn"] for (r, f, _v), b in by.items() if r == SHAPES_RUN and f == "lighting")
     assert total == demo[1].counts["annotations"] - ROWS  # boxes = all annotations minus one digit label per row
+    assert any('metadata.lighting = "night"' in h for h in demo[1].hints)
 
 
 def test_serve_without_a_server_fails_before_building(tmp_path, monkeypatch):

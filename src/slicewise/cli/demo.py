@@ -49,6 +49,8 @@ def demo(
     _print_summary(summary)
     _print_headlines(summary.headlines)
     _print_breakdown(summary.breakdown)
+    for hint in summary.hints:
+        console.print(f"[bold]try:[/] {hint}", highlight=False)
     if server is not None:
         server(summary.workspace, host=host, port=port)
     else:

@@ -20,6 +20,8 @@ Public API:
 - ``breakdown(ws, confidence=0.5, iou=0.5)``: micro precision / recall / F1 of each demo run per value of
   the metadata its model is sensitive to (scanner; lighting, blur, camera), with the filter text that
   shows those rows in the app; computed with slicewise.query + slicewise.metrics.
+- ``hints(ws, breakdown_items)``: one-line pointers to what to open first in the app (the Candidate
+  mislabels auto slice of the digits run, the night filter of the detector); printed by ``slicewise demo``.
 - ``media_dir(workspace_path)``: where the images go (``<stem>-media/`` beside the workspace).
 - Building blocks: ``slicewise.demo.scenes.render_scene``, ``slicewise.demo.detector.Detector``,
   ``slicewise.demo.digits.make_digits`` / ``train_and_predict``.
@@ -33,8 +35,9 @@ from slicewise.demo.build import (
     breakdown,
     build_demo,
     headlines,
+    hints,
     media_dir,
 )
 
 __all__ = ["DATASETS", "DIGITS_RUN", "SHAPES_RUN", "DemoSummary", "breakdown", "build_demo", "headlines",
-           "media_dir"]
+           "hints", "media_dir"]

@@ -57,6 +57,7 @@ class DemoSummary:
     metrics: dict[str, str] = field(default_factory=dict)  # run -> job state, or why there is none
     headlines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # see :func:`headlines`
     breakdown: list[dict[str, Any]] = field(default_factory=list)  # see :func:`breakdown`
+    hints: list[str] = field(default_factory=list)  # see :func:`hints`
 
 
 def media_dir(workspace: Path) -> Path:
@@ -90,6 +91,7 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
             if compute:
                 summary.metrics = _compute(ws, say)
                 summary.headlines, summary.breakdown = headlines(ws), breakdown(ws)
+                summary.hints = hints(ws, summary.breakdown)
         summary.seconds = time.perf_counter() - t0
         return summary
     if state == "foreign":
@@ -111,6 +113,7 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
         if compute:
             summary.metrics = _compute(ws, say)
             summary.headlines, summary.breakdown = headlines(ws), breakdown(ws)
+            summary.hints = hints(ws, summary.breakdown)
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -317,4 +320,24 @@ def breakdown(ws: Any, confidence: float = 0.5, iou: float = 0.5) -> list[dict[s
                 f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
                 out.append({"run": ref, "field": name, "value": value, "filter": text, "tp": tp, "fp": fp, "fn": fn,
                             "precision": p, "recall": r, "f1": f1, "confidence": c, "iou_threshold": iou})
+    return out
+
+
+def hints(ws: Any, items: list[dict[str, Any]] | None = None) -> list[str]:
+    """What to look at first in the app, from slicewise's own slices and the :func:`breakdown` ``items``."""
+    out = []
+    try:
+        from slicewise.slices import auto_slices
+
+        s = next(a for a in auto_slices(ws, ws.run(DIGITS_RUN)) if a.auto_key == "candidate-mislabels")
+        if s.count:
+            out.append(f"{DIGITS_RUN}: the auto slice \"{s.name}\" holds {s.count} rows where a confident "
+                       "prediction disagrees with the label; about 2% of the digit labels are wrong on purpose")
+    except Exception:  # noqa: BLE001 - a hint is optional (slices may be absent): never fail the demo for it
+        pass
+    by = {(b["run"], b["field"], b["value"]): b for b in items or []}
+    day, night = by.get((SHAPES_RUN, "lighting", "day")), by.get((SHAPES_RUN, "lighting", "night"))
+    if day and night and day["recall"] is not None and night["recall"] is not None:
+        out.append(f"{SHAPES_RUN}: filter `{night['filter']}`: recall {night['recall']:.0%} at night "
+                   f"against {day['recall']:.0%} by day; then sort by recall, ascending")
     return out
