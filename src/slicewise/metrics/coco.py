@@ -116,8 +116,8 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
     if fx and all(e is not None and str(e).lstrip("-").isdigit() for _, _, e in fx):
         fx.sort(key=lambda f: (int(f[2]), f[0]))
     order = [int(f[0]) for f in fx]
-    extra = sorted(set(np.asarray(gt["feature_id"], np.int64).tolist()) | set(np.asarray(dt["feature_id"], np.int64).tolist())
-                   - set(order))
+    used = set(np.asarray(gt["feature_id"], np.int64).tolist()) | set(np.asarray(dt["feature_id"], np.int64).tolist())
+    extra = sorted(used - set(order))
     feats_list = order + extra
     cat_of = {f: i for i, f in enumerate(feats_list)}
     feats = np.array(feats_list, np.int64)
