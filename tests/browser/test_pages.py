@@ -199,3 +199,20 @@ def test_select_and_tag(page, live, snap):
     page.get_by_role("button", name="Remove tag").click()
     page.wait_for_function("() => !document.querySelector('.left')?.innerText.includes('#re-label')")
     assert ws.tags().get("re-label", 0) == 0
+
+
+def test_threshold_grid_settings(page, live, snap):
+    page.goto(live.url + "/runs/1/gallery")
+    page.get_by_label("Threshold settings").click()
+    dialog = page.get_by_role("dialog", name="Threshold grids")
+    dialog.get_by_label("Confidence values").fill("0.5 to 0.6 step 0.05")
+    snap(page, "grid-settings")
+    dialog.get_by_role("button", name="Save grids").click()
+    dialog.wait_for(state="detached")
+    assert metrics.grids(live.ws, 1)[0] == (0.5, 0.55, 0.6)
+    banner = page.get_by_test_id("job-banner")
+    banner.wait_for()
+    assert banner.get_attribute("data-state") == "stale"
+    banner.get_by_role("button", name="Update metrics").click()
+    page.wait_for_selector("[data-testid=job-banner]", state="detached", timeout=30_000)
+    assert metrics.job_status(live.ws, 1).state == "ready"
