@@ -157,63 +157,65 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
     rc = comp.cache()
     cat = comp.catalog
     cur = ws.store.cursor()
-    filtered = f"(SELECT * FROM {table} r WHERE {where})"
     strings = [k for k, (kind, _) in cat.metadata.items() if kind in ("string", "enum") and k in rc.metadata]
-    cols = {"split": "split", "media_type": "media_type", "dataset": "CAST(dataset_id AS VARCHAR)"}
+    cols = {"split": "split", "media_type": "media_type", "dataset": "dataset_id"}
     cols |= {f"metadata.{k}": rc.metadata[k] for k in strings}
     hist = {n: v for n, v in rc.bins.items() if n.startswith(("metadata.", "annotation.")) or comp.run_id is not None}
-    # the count and the filtered min and max of every binned field
     value_col = {n: _value_column(n, rc) for n in hist}
-    aggs = ["count(*)"] + [f"min({c}), max({c})" for c in value_col.values()]
-    row = cur.execute(f"SELECT {', '.join(aggs)} FROM {filtered}", params).fetchone()
-    total = int(row[0])
-    out = Facets(total=total, confidence=comp.confidence if comp.run_id else None,
-                 iou=comp.iou if comp.run_id else None, metrics_error=metrics_error)
-    # value counts and bin counts: one GROUP BY per column, in one statement
-    names = list(cols)
-    branches = [f"SELECT {i} AS i, CAST({c} AS VARCHAR) AS v, count(*) AS n FROM {filtered} GROUP BY 1, 2"
-                for i, c in enumerate(cols.values())]
-    hnames = list(hist)
-    branches += [f"SELECT {len(names) + i} AS i, CAST({hist[n][0]} AS VARCHAR) AS v, count(*) AS n FROM {filtered} "
-                 f"WHERE {hist[n][0]} IS NOT NULL GROUP BY 1, 2" for i, n in enumerate(hnames)]
-    counts: dict[str, dict[str, int]] = {n: {} for n in names}
-    bincounts: dict[str, dict[int, int]] = {n: {} for n in hnames}
-    for i, v, n in cur.execute(" UNION ALL ".join(branches), params * len(branches)).fetchall():
-        if i < len(names):
-            if v is not None:
-                counts[names[i]][v] = int(n)
-        else:
-            bincounts[hnames[i - len(names)]][int(v)] = int(n)
-    counts = {k: _top(v) for k, v in counts.items()}
-    out.split, out.media_type = counts["split"], counts["media_type"]
-    by_id = {str(v): k for k, v in cat.datasets.items()}
-    out.dataset = {by_id.get(k, k): n for k, n in counts["dataset"].items()}
-    out.metadata = {k: counts[f"metadata.{k}"] for k in strings}
-    for j, n in enumerate(hnames):
-        _, lo, hi, nb = hist[n]
-        step = (hi - lo) / nb if hi > lo else 0.0
-        hc = [bincounts[n].get(b, 0) for b in range(nb)]
-        mn, mx = row[1 + 2 * j: 3 + 2 * j]
-        out.histograms[n] = Histogram(edges=[lo + k * step for k in range(nb)] + [hi], counts=hc,
-                                      missing=max(total - sum(hc), 0),
-                                      min=None if mn is None else float(mn), max=None if mx is None else float(mx))
-    for k, (kind, _) in cat.metadata.items():
-        if kind == "number":
-            out.histograms.setdefault(f"metadata.{k}", Histogram(edges=[], counts=[], missing=total))
-    # tags and features: the cache holds them as lists
-    fnames = {v: k for k, v in cat.features.items()}
     lists = ["tags", "gt_feats"] + (["pred_feats"] if comp.run_id is not None else [])
-    for col in lists:
-        vc = _top(dict(cur.execute(f"SELECT v, count(*) FROM (SELECT unnest({col}) AS v FROM {filtered}) GROUP BY v",
-                                   params).fetchall()), limit=10_000)
-        if col == "tags":
-            out.tags = vc
-        else:
-            named = {fnames.get(k, str(k)): n for k, n in vc.items()}
-            if col == "gt_feats":
-                out.annotations = named
+    # the matching rows' facet columns, copied once (the filter is evaluated once), then small GROUP BYs
+    tmp = None
+    sparams: list[Any] = []
+    if node is None:
+        src = table
+    else:
+        from slicewise.query import rowcache
+
+        tmp = f'"{rowcache.CACHE_DB}"."facet_{next(rowcache._COUNTER)}"'
+        keep = sorted({*cols.values(), *value_col.values(), *(b for b, _, _, _ in hist.values()), *lists, "id"})
+        cur.execute(f"CREATE TABLE {tmp} AS SELECT {', '.join(keep)} FROM {table} r WHERE {where}", params)
+        src = tmp
+    try:
+        # min and max of the matching rows, except for the fixed [0, 1] ranges (confidences, ratios)
+        ranged = [n for n in hist if not (n.startswith("confidence.") or n in RATIO_METRICS)]
+        aggs = ["count(*)"] + [f"min({value_col[n]}), max({value_col[n]})" for n in ranged]
+        row = cur.execute(f"SELECT {', '.join(aggs)} FROM {src}", sparams).fetchone()
+        total = int(row[0])
+        out = Facets(total=total, confidence=comp.confidence if comp.run_id else None,
+                     iou=comp.iou if comp.run_id else None, metrics_error=metrics_error)
+        counts = {n: _top(dict(cur.execute(f"SELECT {c}, count(*) FROM {src} WHERE {c} IS NOT NULL GROUP BY 1",
+                                           sparams).fetchall())) for n, c in cols.items()}
+        out.split, out.media_type = counts["split"], counts["media_type"]
+        by_id = {v: k for k, v in cat.datasets.items()}
+        out.dataset = {by_id.get(k, str(k)): n for k, n in counts["dataset"].items()}
+        out.metadata = {k: counts[f"metadata.{k}"] for k in strings}
+        for n, (bcol, lo, hi, nb) in hist.items():
+            bc = dict(cur.execute(f"SELECT {bcol}, count(*) FROM {src} WHERE {bcol} IS NOT NULL GROUP BY 1",
+                                  sparams).fetchall())
+            step = (hi - lo) / nb if hi > lo else 0.0
+            hc = [int(bc.get(b, 0)) for b in range(nb)]
+            mn, mx = row[1 + 2 * ranged.index(n): 3 + 2 * ranged.index(n)] if n in ranged else (None, None)
+            out.histograms[n] = Histogram(edges=[lo + k * step for k in range(nb)] + [hi], counts=hc,
+                                          missing=max(total - sum(hc), 0),
+                                          min=None if mn is None else float(mn), max=None if mx is None else float(mx))
+        for k, (kind, _) in cat.metadata.items():
+            if kind == "number":
+                out.histograms.setdefault(f"metadata.{k}", Histogram(edges=[], counts=[], missing=total))
+        # tags and features: the cache holds them as lists
+        fnames = {v: k for k, v in cat.features.items()}
+        for col in lists:
+            vc = _top(dict(cur.execute(f"SELECT v, count(*) FROM (SELECT unnest({col}) AS v FROM {src}) GROUP BY v",
+                                       sparams).fetchall()), limit=10_000)
+            if col == "tags":
+                out.tags = vc
+            elif col == "gt_feats":
+                out.annotations = {fnames.get(k, str(k)): n for k, n in vc.items()}
             else:
-                out.predictions = named
+                out.predictions = {fnames.get(k, str(k)): n for k, n in vc.items()}
+    finally:
+        if tmp is not None:
+            cur.execute(f"DROP TABLE IF EXISTS {tmp}")
+    filtered = f"(SELECT * FROM {table} r WHERE {where})"
     if comp.run_id is not None and cat.custom:
         ids = f"SELECT id FROM {filtered}"
         for name, h in _histograms(cur, f"SELECT 'metric.' || name AS name, value AS x FROM custom_metrics "
