@@ -103,7 +103,19 @@ def cross_pairs(key_p: np.ndarray, key_g: np.ndarray) -> tuple[np.ndarray, np.nd
     return pi[order].astype(np.int64), gi[order].astype(np.int64)
 
 
+def _map(values: np.ndarray, mapping: dict[str, str]) -> np.ndarray:
+    """``mapping[v]`` for every v, with one lookup per distinct value."""
+    if not len(values):
+        return np.array([], dtype=object)
+    uniq, inv = np.unique(values.astype(str), return_inverse=True)
+    return np.array([mapping[u] for u in uniq], dtype=object)[inv]
+
+
 def _group_keys(o: Objects, within_class: bool, codes: dict[str, int]) -> np.ndarray:
+    if not within_class and not np.isin(o.kind, ["radio", "checklist"]).any():  # the common case, vectorised
+        fam = _map(o.kind, FAMILY)
+        return np.array([codes.setdefault(str(g), len(codes)) for g in np.unique(fam)], np.int64)[
+            np.unique(fam, return_inverse=True)[1]] if len(fam) else np.zeros(0, np.int64)
     fam = []
     for k, f, a in zip(o.kind, o.feature, o.answer, strict=True):
         g = FAMILY[k]
@@ -125,7 +137,7 @@ def pair_ious(P: Objects, G: Objects, pi: np.ndarray, gi: np.ndarray, radius: fl
     if not len(pi):
         return iou
     kp = P.kind[pi]
-    fam = np.array([FAMILY[k] for k in kp], dtype=object)
+    fam = _map(kp, FAMILY)
     # boxes and polygons
     sel = np.flatnonzero(fam == "area")
     if len(sel):
