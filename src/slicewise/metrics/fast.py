@@ -103,20 +103,34 @@ def _rows(ws: Workspace, run_id: int, gen: int) -> np.ndarray:
 
 def _level(ws: Workspace, run_id: int, gen: int, k: int) -> _Level:
     def make() -> _Level:
+        import pyarrow.compute as pc
+
         cur = ws.store.cursor()
         rf = cur.execute("""SELECT rf_ord, data_row_id, feature_id, n_pred, n_gt, conf_min, conf_max, conf_sum, iou
-                            FROM metric_rf WHERE run_id = ? AND conf_idx = ?""", [run_id, k]).fetchnumpy()
-        order = np.asarray(rf["rf_ord"], np.int64)
+                            FROM metric_rf WHERE run_id = ? AND conf_idx = ?""", [run_id, k]).to_arrow_table()
+        order = rf.column("rf_ord").to_numpy()
         if len(order) and not np.all(order[1:] > order[:-1]):
-            srt = np.argsort(order)
-            rf = {c: v[srt] for c, v in rf.items()}
-        tp = cur.execute("SELECT rf_ord, iou FROM metric_tp WHERE run_id = ? AND conf_idx = ?", [run_id, k]).fetchnumpy()
+            rf = rf.take(pa.array(np.argsort(order)))
+
+        def num(t: pa.Table, c: str, dtype: Any) -> np.ndarray:
+            col = t.column(c)
+            if col.null_count:
+                col = pc.fill_null(col, np.nan)
+            return col.to_numpy().astype(dtype, copy=False)
+
+        tp = cur.execute("SELECT rf_ord, iou FROM metric_tp WHERE run_id = ? AND conf_idx = ?", [run_id, k]).to_arrow_table()
         rows = _rows(ws, run_id, gen)
-        drid = np.asarray(rf["data_row_id"], np.int64)
-        return _Level(np.searchsorted(rows, drid), drid, np.asarray(rf["feature_id"], np.int32),
-                      np.asarray(rf["n_pred"], np.int64), np.asarray(rf["n_gt"], np.int64), _f64(rf["conf_min"]),
-                      _f64(rf["conf_max"]), _f64(rf["conf_sum"]), _f64(rf["iou"]),
-                      np.asarray(tp["rf_ord"], np.int64), _f64(tp["iou"]))
+        drid = num(rf, "data_row_id", np.int64)
+        # lines are sorted by data row: look each distinct row up once
+        if len(drid):
+            starts = np.r_[0, np.flatnonzero(drid[1:] != drid[:-1]) + 1]
+            pos = np.repeat(np.searchsorted(rows, drid[starts]), np.diff(np.r_[starts, len(drid)]))
+        else:
+            pos = np.zeros(0, np.int64)
+        return _Level(pos, drid, num(rf, "feature_id", np.int32), num(rf, "n_pred", np.int64),
+                      num(rf, "n_gt", np.int64), num(rf, "conf_min", np.float64), num(rf, "conf_max", np.float64),
+                      num(rf, "conf_sum", np.float64), num(rf, "iou", np.float64), num(tp, "rf_ord", np.int64),
+                      num(tp, "iou", np.float64))
 
     return _cached(("level", ws.store.path.as_posix(), run_id, gen, k), make)  # type: ignore[no-any-return]
 
