@@ -17,7 +17,7 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
   undefined), conf_min, conf_max, conf_mean (over the predictions kept at c), n_predictions,
   n_annotations. ``confidence`` must be a value of the run's confidence grid; ``iou`` may be any value.
   The name is qualified (``sw_metrics_cache.mv_row_...``, an in-memory database attached to the
-  workspace's connection): paste it into FROM as it is, do not quote it. Built on first use from
+  workspace's connection): use it in FROM as it is (or quote each dotted part separately). Built on first use from
   per-(row, feature) summaries (tens of ms), cached per process and (run, c, t, job generation).
 - ``row_feature_metrics_table(ws, run, confidence, iou) -> str``: the same per (data_row_id, feature_id)
   for the features labelled or predicted (kept at c) on the row (tn is 0 there).
@@ -41,6 +41,21 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
 
 ``rows`` restricts a view to a subset of data rows: ``None`` or ``(sql, params)`` whose SQL selects one
 column ``data_row_id`` (what the query compiler produces).
+
+Notes on the semantics:
+- The rows of a run are its ``run_rows``: rows with predictions, plus rows added with
+  ``ws.add_run_rows`` (do that for rows that have labels but no prediction, or they are not counted).
+- Comparable kinds (class-agnostic pairs): boxes, polygons and masks with each other (a mask on either
+  side: pixel IoU after pycocotools' rasterisation); points with points and polylines with polylines
+  (buffered by the radius, shapely ``quad_segs=16`` as Labelbox's code); NER spans; a radio answer with
+  the labelled answer of the same question (IoU 1); a checklist option with the same option (IoU 1).
+- Ties in IoU: higher confidence first, then feature ids, then box coordinates, then ids, so results do
+  not depend on the order objects were added in.
+- A checklist with no counterpart on the other side counts one FP/FN per option (Labelbox's reference
+  counts the whole checklist as one object in that case only).
+- Polygons that are invalid are repaired with ``make_valid`` (Labelbox's reference uses ``buffer(0)``).
+- PR curves: the grid points are exact; the fine curve is the ranking curve of the matching at the
+  lowest grid confidence. F1-optimal confidence: ties go to the higher confidence.
 """
 
 from __future__ import annotations
