@@ -79,6 +79,14 @@ def test_filter_sort_save_slice_and_reload(page, live, snap):
     err = page.get_by_test_id("filter-error")
     err.wait_for()
     assert "cannot parse filter" in err.inner_text()
+    # delete the slice from the left panel
+    from slicewise import slices
+
+    page.once("dialog", lambda d: d.accept())
+    item.hover()
+    page.get_by_label("delete slice low iou rows").click()
+    item.wait_for(state="detached")
+    assert [s.name for s in slices.list_slices(ws)] == []
 
 
 def test_confusion_cell_opens_exactly_its_rows(page, live, snap):
