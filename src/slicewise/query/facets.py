@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel
 
@@ -163,58 +164,50 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
     hist = {n: v for n, v in rc.bins.items() if n.startswith(("metadata.", "annotation.")) or comp.run_id is not None}
     value_col = {n: _value_column(n, rc) for n in hist}
     lists = ["tags", "gt_feats"] + (["pred_feats"] if comp.run_id is not None else [])
-    # the matching rows' facet columns, copied once (the filter is evaluated once), then small GROUP BYs
-    tmp = None
-    sparams: list[Any] = []
-    if node is None:
-        src = table
-    else:
-        from slicewise.query import rowcache
-
-        tmp = f'"{rowcache.CACHE_DB}"."facet_{next(rowcache._COUNTER)}"'
-        keep = sorted({*cols.values(), *value_col.values(), *(b for b, _, _, _ in hist.values()), *lists, "id"})
-        cur.execute(f"CREATE TABLE {tmp} AS SELECT {', '.join(keep)} FROM {table} r WHERE {where}", params)
-        src = tmp
-    try:
-        # min and max of the matching rows, except for the fixed [0, 1] ranges (confidences, ratios)
-        ranged = [n for n in hist if not (n.startswith("confidence.") or n in RATIO_METRICS)]
-        aggs = ["count(*)"] + [f"min({value_col[n]}), max({value_col[n]})" for n in ranged]
-        row = cur.execute(f"SELECT {', '.join(aggs)} FROM {src}", sparams).fetchone()
-        total = int(row[0])
-        out = Facets(total=total, confidence=comp.confidence if comp.run_id else None,
-                     iou=comp.iou if comp.run_id else None, metrics_error=metrics_error)
-        counts = {n: _top(dict(cur.execute(f"SELECT {c}, count(*) FROM {src} WHERE {c} IS NOT NULL GROUP BY 1",
-                                           sparams).fetchall())) for n, c in cols.items()}
-        out.split, out.media_type = counts["split"], counts["media_type"]
-        by_id = {v: k for k, v in cat.datasets.items()}
-        out.dataset = {by_id.get(k, str(k)): n for k, n in counts["dataset"].items()}
-        out.metadata = {k: counts[f"metadata.{k}"] for k in strings}
-        for n, (bcol, lo, hi, nb) in hist.items():
-            bc = dict(cur.execute(f"SELECT {bcol}, count(*) FROM {src} WHERE {bcol} IS NOT NULL GROUP BY 1",
-                                  sparams).fetchall())
-            step = (hi - lo) / nb if hi > lo else 0.0
-            hc = [int(bc.get(b, 0)) for b in range(nb)]
-            mn, mx = row[1 + 2 * ranged.index(n): 3 + 2 * ranged.index(n)] if n in ranged else (None, None)
-            out.histograms[n] = Histogram(edges=[lo + k * step for k in range(nb)] + [hi], counts=hc,
-                                          missing=max(total - sum(hc), 0),
-                                          min=None if mn is None else float(mn), max=None if mx is None else float(mx))
-        for k, (kind, _) in cat.metadata.items():
-            if kind == "number":
-                out.histograms.setdefault(f"metadata.{k}", Histogram(edges=[], counts=[], missing=total))
-        # tags and features: the cache holds them as lists
-        fnames = {v: k for k, v in cat.features.items()}
-        for col in lists:
-            vc = _top(dict(cur.execute(f"SELECT v, count(*) FROM (SELECT unnest({col}) AS v FROM {src}) GROUP BY v",
-                                       sparams).fetchall()), limit=10_000)
-            if col == "tags":
-                out.tags = vc
-            elif col == "gt_feats":
-                out.annotations = {fnames.get(k, str(k)): n for k, n in vc.items()}
-            else:
-                out.predictions = {fnames.get(k, str(k)): n for k, n in vc.items()}
-    finally:
-        if tmp is not None:
-            cur.execute(f"DROP TABLE IF EXISTS {tmp}")
+    # the count and the min and max of ranged fields in one aggregate; a GROUP BY per counted column; the
+    # precomputed bins of the matching rows in one Arrow fetch, counted with NumPy
+    ranged = [n for n in hist if not (n.startswith("confidence.") or n in RATIO_METRICS)]
+    sql_from = f"FROM {table} r WHERE {where}"
+    mm: tuple[Any, ...] = ()
+    aggs = ", ".join(["count(*)"] + [f"min({value_col[n]}), max({value_col[n]})" for n in ranged])
+    first = cur.execute(f"SELECT {aggs} {sql_from}", params).fetchone()
+    total, mm = int(first[0]), tuple(first[1:])
+    out = Facets(total=total, confidence=comp.confidence if comp.run_id else None,
+                 iou=comp.iou if comp.run_id else None, metrics_error=metrics_error)
+    counts = {n: _top(dict(cur.execute(f"SELECT {c}, count(*) {sql_from} AND {c} IS NOT NULL GROUP BY 1",
+                                       params).fetchall())) for n, c in cols.items()}
+    out.split, out.media_type = counts["split"], counts["media_type"]
+    by_id = {v: k for k, v in cat.datasets.items()}
+    out.dataset = {by_id.get(k, str(k)): n for k, n in counts["dataset"].items()}
+    out.metadata = {k: counts[f"metadata.{k}"] for k in strings}
+    # bins: small integers, fetched for the matching rows as Arrow (one scan) and counted with NumPy
+    if hist and total:
+        sel = [f"coalesce({b}, 255)::UTINYINT AS h{i}" for i, (b, _, _, _) in enumerate(hist.values())]
+        tab = cur.execute(f"SELECT {', '.join(sel)} {sql_from}", params).arrow()
+        if not isinstance(tab, pa.Table):
+            tab = tab.read_all()
+    for i, (n, (_, lo, hi, nb)) in enumerate(hist.items()):
+        arr = tab.column(f"h{i}").to_numpy() if total else np.zeros(0, np.uint8)
+        hc = [int(x) for x in np.bincount(arr, minlength=256)[:nb]]
+        step = (hi - lo) / nb if hi > lo else 0.0
+        mn, mx = mm[2 * ranged.index(n): 2 * ranged.index(n) + 2] if n in ranged else (None, None)
+        out.histograms[n] = Histogram(edges=[lo + k * step for k in range(nb)] + [hi], counts=hc,
+                                      missing=max(total - sum(hc), 0),
+                                      min=None if mn is None else float(mn), max=None if mx is None else float(mx))
+    for k, (kind, _) in cat.metadata.items():
+        if kind == "number":
+            out.histograms.setdefault(f"metadata.{k}", Histogram(edges=[], counts=[], missing=total))
+    # tags and features: the cache holds them as lists
+    fnames = {v: k for k, v in cat.features.items()}
+    for col in lists:
+        vc = _top(dict(cur.execute(f"SELECT v, count(*) FROM (SELECT unnest({col}) AS v {sql_from}) GROUP BY v",
+                                   params).fetchall()), limit=10_000)
+        if col == "tags":
+            out.tags = vc
+        elif col == "gt_feats":
+            out.annotations = {fnames.get(k, str(k)): n for k, n in vc.items()}
+        else:
+            out.predictions = {fnames.get(k, str(k)): n for k, n in vc.items()}
     filtered = f"(SELECT * FROM {table} r WHERE {where})"
     if comp.run_id is not None and cat.custom:
         ids = f"SELECT id FROM {filtered}"
