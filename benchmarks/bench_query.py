@@ -135,15 +135,14 @@ def main() -> None:
         build(a.workspace, a.rows)
     ws = slicewise.open(a.workspace)
     run = ws.run("bench-model/v1")
-    n = count(ws, run)
-    print(f"workspace {a.workspace}: {n:,} data rows in the run")
     c, t = 0.5, 0.5
     t0 = time.perf_counter()
-    search(ws, run, "metadata.speed > 1", c, t, limit=50)
+    n = count(ws, run)
     t1 = time.perf_counter()
     search(ws, run, "iou < 0.5", c, t, limit=50)
-    print(f"cold: row cache build {1000 * (t1 - t0):.0f} ms; with the metrics at (c, t) {1000 * (time.perf_counter() - t1):.0f} ms "
-          "(once per write generation)")
+    print(f"workspace {a.workspace}: {n:,} data rows in the run")
+    print(f"cold (once per write generation): row cache build {1000 * (t1 - t0):.0f} ms; adding the metrics at (c, t), "
+          f"including the metrics engine's own view, {1000 * (time.perf_counter() - t1):.0f} ms")
     queries = [
         ('iou < 0.5 and confidence.max > 0.9 and metadata.camera = "camera-02" and not tag:reviewed', "-confidence.max"),
         ('metadata.weather = rain and metadata.speed between 10 and 40', "-metadata.speed"),
