@@ -229,3 +229,40 @@ def test_keyset_and_offset_paging_match_the_full_order(world, sort):
                                                      sort=sort or None).rows]
     assert by_cursor == full
     assert by_offset == full
+
+
+# -- random combinations ------------------------------------------------------------------------------
+LEAVES = [(t, p) for t, p in COMMON + GENERATED if not t.startswith("created_at")]
+
+
+def _tree(draw, depth=0):
+    from hypothesis import strategies as st
+
+    from slicewise.query import And, Not, Or
+
+    kind = draw(st.sampled_from(["leaf", "leaf", "and", "or", "not"] if depth < 3 else ["leaf"]))
+    if kind == "leaf":
+        text, pred = draw(st.sampled_from(LEAVES))
+        return parse(text), pred
+    if kind == "not":
+        node, pred = _tree(draw, depth + 1)
+        return Not(of=node), (lambda w, r, p=pred: not p(w, r))
+    kids = [_tree(draw, depth + 1) for _ in range(draw(st.integers(2, 3)))]
+    if kind == "and":
+        return And(all=[k[0] for k in kids]), (lambda w, r, ps=[k[1] for k in kids]: all(p(w, r) for p in ps))
+    return Or(any=[k[0] for k in kids]), (lambda w, r, ps=[k[1] for k in kids]: any(p(w, r) for p in ps))
+
+
+def test_random_combinations_match_python(generated, _cache_mode):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def check(data):
+        node, pred = _tree(data.draw)
+        want = _expected(generated, pred)
+        got = [r.data_row_id for r in search(generated.ws, generated.run, node, C, 0.5, limit=10_000).rows]
+        assert got == want, to_text(node)
+
+    check()

@@ -11,7 +11,8 @@ instance, one table with a row per data row of the run and a column per row-leve
 
 and every later query is column predicates over it. The cache key holds the store's write generation
 (:attr:`slicewise.store.Store.generation`, bumped on every commit), so any write makes the next query
-rebuild it: membership stays exact. Inside a write transaction the cache is not used.
+rebuild it: membership stays exact. Inside a write transaction, and on a workspace opened read-only
+(DuckDB cannot attach an in-memory database there), queries read the store's tables directly.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 from slicewise.query.fields import METRICS
 
 CACHE_DB = "sw_query_cache"
-MAX_TABLES = 6
+MAX_TABLES = 4
 _LOCK = threading.Lock()
 _TABLES: OrderedDict[tuple[Any, ...], RowCache] = OrderedDict()
 _COUNTER = itertools.count(1)
@@ -114,7 +115,7 @@ def get(ws: Any, run_id: int | None, metadata_fields: list[str], metric_table: s
     """The cache table for the run (with the metrics of ``metric_table`` at ``ct`` when given), built on
     first use; None inside a write transaction or when disabled."""
     store = ws.store
-    if not ENABLED or store.in_transaction:
+    if not ENABLED or store.in_transaction or store.read_only:  # read-only DuckDB cannot attach memory
         return None
     base_key = (store._key, store.generation, run_id, tuple(metadata_fields), None)
     with _LOCK:
