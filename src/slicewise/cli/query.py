@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from slicewise.cli.common import DEFAULT_WORKSPACE, WorkspaceOpt, console, open_workspace
@@ -50,16 +51,17 @@ def query(run: Annotated[str, typer.Argument(help="model/run (or '-' for every d
             console.print_json(json.dumps(out))
             return
         keys = [s.field + (f"[{s.feature}]" if s.feature else "") for s in qry.sort]
-        t = Table(title=f"{page.total:,} matching data row(s)" + (f" of run {r.ref}" if r else ""),
-                  caption=(f"confidence {page.confidence:g}, IoU {page.iou:g}; " if page.confidence is not None else "")
-                  + (f"filter: {q.to_text(qry.filter)}" if qry.filter is not None else "no filter"))
+        t = Table(title=f"{page.total:,} matching data row(s)" + (f" of run {r.ref}" if r else ""))
         t.add_column("#", justify="right")
         t.add_column("global key")
         for k in keys:
-            t.add_column(k, justify="right")
+            t.add_column(escape(k), justify="right")
         for i, row in enumerate(page.rows):
-            t.add_row(str(offset + i + 1), row.global_key, *[_fmt(v) for v in row.sort_values])
+            t.add_row(str(offset + i + 1), escape(row.global_key), *[escape(_fmt(v)) for v in row.sort_values])
         console.print(t)
+        console.print((f"confidence {page.confidence:g}, IoU {page.iou:g}; " if page.confidence is not None else "")
+                      + (f"filter: {q.to_text(qry.filter)}" if qry.filter is not None else "no filter")
+                      + (f"; sort: {q.sort_to_text(qry.sort)}" if qry.sort else ""), highlight=False, markup=False)
         if page.next_cursor and offset + len(page.rows) < page.total:
             console.print(f"more: --offset {offset + len(page.rows)}  (or --cursor {page.next_cursor})",
                           highlight=False)
@@ -72,11 +74,11 @@ def _print_facets(f: Any) -> None:
                           ("annotations (rows)", f.annotations), ("predictions (rows)", f.predictions),
                           *[(f"metadata.{k}", v) for k, v in f.metadata.items()]]:
         if counts:
-            console.print(f"[bold]{title}[/]: " + ", ".join(f"{k} {v:,}" for k, v in list(counts.items())[:12]),
+            console.print(f"[bold]{escape(title)}[/]: " + escape(", ".join(f"{k} {v:,}" for k, v in list(counts.items())[:12])),
                           highlight=False)
     for name, h in f.histograms.items():
         if h.counts:
-            console.print(f"[bold]{name}[/] [{h.edges[0]:.3g}, {h.edges[-1]:.3g}]: "
+            console.print(f"[bold]{escape(name)}[/] \\[{h.edges[0]:.3g}, {h.edges[-1]:.3g}]: "
                           + " ".join(str(c) for c in h.counts) + (f" (missing {h.missing})" if h.missing else ""),
                           highlight=False)
     if f.metrics_error:

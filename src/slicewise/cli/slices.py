@@ -7,6 +7,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from slicewise.cli.common import DEFAULT_WORKSPACE, WorkspaceOpt, console, err_console, open_workspace
@@ -31,7 +32,8 @@ def _table(items: list[Any], with_count: bool) -> Table:
         t.add_column(c, justify="right" if c in ("id", "rows") else "left")
     for s in items:
         cnt = ["-" if s.count is None else f"{s.count:,}"] if with_count else []
-        t.add_row(str(s.id), s.name, s.filter or "(all rows)", s.sort, *cnt, s.description or "")
+        t.add_row(str(s.id), escape(s.name), escape(s.filter or "(all rows)"), escape(s.sort), *cnt,
+                  escape(s.description or ""))
     return t
 
 
@@ -46,7 +48,7 @@ def create(name: Annotated[str, typer.Argument(help="3 to 30 characters")],
 
     with open_workspace(workspace) as ws:
         s = slices.create_slice(ws, name, filter, description=description, sort=sort)
-        console.print(f"created slice [bold]{s.name}[/] (id {s.id}): {s.filter}", highlight=False)
+        console.print(f"created slice [bold]{escape(s.name)}[/] (id {s.id}): {escape(s.filter)}", highlight=False)
 
 
 @slice_app.command("list")
@@ -76,9 +78,10 @@ def show(name: Annotated[str, typer.Argument(help="slice name or id (or an auto 
 
     with open_workspace(workspace) as ws:
         s = slices.resolve_slice(ws, name, run)
-        console.print(f"[bold]{s.name}[/] (id {s.id}, {s.kind}){': ' + s.description if s.description else ''}",
-                      highlight=False)
-        console.print(f"filter: {s.filter or '(all rows)'}" + (f"\nsort: {s.sort}" if s.sort else ""), highlight=False)
+        console.print(f"[bold]{escape(s.name)}[/] (id {s.id}, {s.kind})"
+                      + escape(f": {s.description}" if s.description else ""), highlight=False)
+        console.print(f"filter: {s.filter or '(all rows)'}" + (f"\nsort: {s.sort}" if s.sort else ""), highlight=False,
+                      markup=False)
         if s.params:
             console.print("params: " + ", ".join(f"{k}={v:g}" for k, v in s.params.items()), highlight=False)
         if run is None:
@@ -98,7 +101,7 @@ def show(name: Annotated[str, typer.Argument(help="slice name or id (or an auto 
                 return "-" if v is None else f"{v:.3f}"
             for name_, f in [("(overall)", m.overall)] + [(f.get("feature"), f) for f in m.features]:
                 a = m.overall_all if name_ == "(overall)" else every.get(name_, {})
-                t.add_row(str(name_), f3(f.get("precision")), f3(f.get("recall")), f3(f.get("f1")),
+                t.add_row(escape(str(name_)), f3(f.get("precision")), f3(f.get("recall")), f3(f.get("f1")),
                           f3(a.get("precision")), f3(a.get("recall")), f3(a.get("f1")))
             console.print(t)
 
@@ -115,8 +118,8 @@ def update(name: Annotated[str, typer.Argument(help="slice name or id")],
 
     with open_workspace(workspace) as ws:
         s = slices.update_slice(ws, name, filter=filter, sort=sort, description=description, save_as=save_as)
-        console.print(f"{'created' if save_as else 'updated'} slice [bold]{s.name}[/] (id {s.id}): {s.filter}",
-                      highlight=False)
+        console.print(f"{'created' if save_as else 'updated'} slice [bold]{escape(s.name)}[/] (id {s.id}): "
+                      f"{escape(s.filter)}", highlight=False)
 
 
 @slice_app.command("rename")
@@ -126,7 +129,7 @@ def rename(name: str, new_name: str, workspace: WorkspaceOpt = DEFAULT_WORKSPACE
 
     with open_workspace(workspace) as ws:
         s = slices.rename_slice(ws, name, new_name)
-        console.print(f"renamed to [bold]{s.name}[/]", highlight=False)
+        console.print(f"renamed to [bold]{escape(s.name)}[/]", highlight=False)
 
 
 @slice_app.command("delete")
@@ -137,7 +140,7 @@ def delete(name: str, workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
     with open_workspace(workspace) as ws:
         s = slices.get_slice(ws, name)
         slices.delete_slice(ws, s)
-        console.print(f"deleted slice [bold]{s.name}[/]", highlight=False)
+        console.print(f"deleted slice [bold]{escape(s.name)}[/]", highlight=False)
 
 
 @slice_app.command("auto")

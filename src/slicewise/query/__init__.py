@@ -18,8 +18,21 @@ Public API (the CLI, the server and the slices package call these):
 
 ``run`` is a run reference (``"model/run"``, id or ModelRun) or None for every data row of the
 workspace (metric, confidence and prediction fields then need a run). ``confidence``/``iou`` default to
-the run's config ``view_confidence``/``view_iou``, else 0.5. Every function accepts the filter as a node,
-its JSON dict, or its text.
+the run's config ``view_confidence``/``view_iou``, else the grid values nearest 0.5. Every function
+accepts the filter as a node, its JSON dict, or its text.
+
+Fields (see :mod:`slicewise.query.fields`): ``split dataset global_key media_type created_at``,
+``metadata.<name>``, ``tp fp fn tn precision recall f1 iou`` (at the thresholds viewed; ``[feature]`` for
+one feature; ``@c`` pins the confidence threshold), ``metric.<custom>``, ``confidence.min|max|mean``
+(over all the run's predictions on the row, whatever the threshold), ``annotation.count`` (``count``) and
+``prediction.count``; ``has:F``, ``predicted:F``, ``tag:T``, ``annotation|prediction is none|any``.
+
+Semantics: two-valued. A condition on a value the row does not have is false (``not`` makes it true);
+``a != v`` is ``not a = v``; ``contains`` ignores case; ranges are inclusive. Sorting puts rows without a
+value last in both directions and breaks ties by data row id.
+
+Speed: queries read a per-run row cache (:mod:`slicewise.query.rowcache`), rebuilt after any write, so
+filters, sorts, counts and facets are column scans of one in-memory table.
 """
 
 from __future__ import annotations

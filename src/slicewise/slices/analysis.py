@@ -121,7 +121,7 @@ class CheckResult(BaseModel):
                 f"IoU {self.iou:g}): {'PASSED' if self.passed else 'FAILED'}")
         lines = [head]
         for i in self.items:
-            v = "undefined" if i.value is None else f"{i.value:.4g}"
+            v = "undefined" if i.value is None else (f"{i.value:,.0f}" if float(i.value).is_integer() else f"{i.value:.4g}")
             rel = ">=" if i.kind == "min" else "<="
             mark = "ok  " if i.passed else "FAIL"
             why = "" if i.passed else (" (no value: nothing to measure in this slice)" if i.value is None else
