@@ -9,6 +9,7 @@ Box IoU is computed in Numba with pycocotools' formula; mask IoU with pycocotool
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from slicewise.metrics.engine import RunRef, get_run
 if TYPE_CHECKING:
     from slicewise.workspace import Workspace
 
+_PARALLEL_LOCK = threading.Lock()
 AREA_RANGES: dict[str, tuple[float, float]] = {
     "all": (0.0, 1e5**2), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e5**2)}
 MAX_DETS = (1, 10, 100)
@@ -84,13 +86,17 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
     segm = iou_type == "segm"
     cols = "o.id, o.data_row_id, o.feature_id, o.kind, o.x, o.y, o.w, o.h, o.area, d.height, d.width"
     cols += ", o.geometry, o.mask_rle" if segm else ", NULL::BLOB AS geometry, NULL::VARCHAR AS mask_rle"
+    cols += ", CASE WHEN o.kind = 'bbox' THEN o.w * o.h END AS box_area"
+
     def fetch(sql: str, params: list[Any]) -> dict[str, Any]:
         t = cur.execute(sql, params).to_arrow_table()
         out: dict[str, Any] = {}
         for name in t.column_names:
             col = t.column(name)
-            out[name] = np.array(col.to_pylist(), dtype=object) if name in ("geometry", "mask_rle", "kind") \
-                else col.to_numpy(zero_copy_only=False)
+            if name in ("geometry", "mask_rle", "kind"):
+                out[name] = np.array(col.to_pylist(), dtype=object) if segm else np.empty(len(col), dtype=object)
+            else:
+                out[name] = col.to_numpy(zero_copy_only=False)
         return out
 
     gt = fetch(f"""SELECT {cols}, o.iscrowd FROM annotations o JOIN data_rows d ON d.id = o.data_row_id
@@ -119,15 +125,15 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
     used = set(np.asarray(gt["feature_id"], np.int64).tolist()) | set(np.asarray(dt["feature_id"], np.int64).tolist())
     extra = sorted(used - set(order))
     feats_list = order + extra
-    cat_of = {f: i for i, f in enumerate(feats_list)}
     feats = np.array(feats_list, np.int64)
-    img_of = {int(r): i for i, r in enumerate(rows)}
     n_img = len(rows)
+    f_sorted, f_pos = np.sort(feats), np.argsort(feats)
+    r_sorted, r_pos = np.sort(rows), np.argsort(rows)
 
     def group(o: dict[str, Any]) -> np.ndarray:
-        cat = np.array([cat_of[int(v)] for v in o["feature_id"]], np.int64)
-        img = np.array([img_of[int(v)] for v in o["data_row_id"]], np.int64)
-        return cat * n_img + img
+        cat = f_pos[np.searchsorted(f_sorted, np.asarray(o["feature_id"], np.int64))]
+        img = r_pos[np.searchsorted(r_sorted, np.asarray(o["data_row_id"], np.int64))]
+        return (cat * n_img + img).astype(np.int64)
 
     def f64(o: dict[str, Any], c: str) -> np.ndarray:
         v = o[c]
@@ -160,8 +166,8 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
         from pycocotools import mask as mask_utils
         d_area = np.array([float(mask_utils.area(m)) for m in d_rle or []], np.float64)
     else:
-        d_area = np.where(np.asarray(dt["kind"]) == "bbox", d_box[:, 2] * d_box[:, 3], f64(dt, "area")) \
-            if len(d_box) else np.zeros(0)
+        box_area = f64(dt, "box_area")  # w * h for boxes (as loadRes), the stored area for the rest
+        d_area = np.where(np.isnan(box_area), f64(dt, "area"), box_area)
     # stable sort by score within a group (ids ascending = the results file order), keep MAX_DETS[-1]
     do = np.lexsort((np.asarray(dt["id"]), -d_score, d_group))
     sg = d_group[do]
@@ -228,7 +234,7 @@ def _box_ious(d_box: np.ndarray, g_box: np.ndarray, g_crowd: np.ndarray, d0: np.
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _match(ious: np.ndarray, off: np.ndarray, d0: np.ndarray, g0: np.ndarray, d_area: np.ndarray,
            g_area: np.ndarray, g_crowd: np.ndarray, area_rng: np.ndarray, thrs: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -238,7 +244,7 @@ def _match(ious: np.ndarray, off: np.ndarray, d0: np.ndarray, g0: np.ndarray, d_
     dtm = np.zeros((A, T, ND), np.bool_)
     dtig = np.zeros((A, T, ND), np.bool_)
     gtig_out = np.zeros((A, NG), np.bool_)
-    for q in range(len(d0) - 1):
+    for q in numba.prange(len(d0) - 1):
         nd, ng = d0[q + 1] - d0[q], g0[q + 1] - g0[q]
         for a in range(A):
             lo, hi = area_rng[a, 0], area_rng[a, 1]
@@ -287,7 +293,7 @@ def _match(ious: np.ndarray, off: np.ndarray, d0: np.ndarray, g0: np.ndarray, d_
     return dtm, dtig, gtig_out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _accumulate(group_cat: np.ndarray, d0: np.ndarray, g0: np.ndarray, score: np.ndarray, dtm: np.ndarray,
                 dtig: np.ndarray, gtig: np.ndarray, K: int, max_dets: np.ndarray, rec_thrs: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
@@ -298,42 +304,54 @@ def _accumulate(group_cat: np.ndarray, d0: np.ndarray, g0: np.ndarray, score: np
     recall = -np.ones((T, K, A, M))
     eps = np.spacing(1.0)
     n_groups = len(group_cat)
-    start = 0
-    while start < n_groups:
+    n_runs = 0
+    for q in range(n_groups):
+        if q == 0 or group_cat[q] != group_cat[q - 1]:
+            n_runs += 1
+    run_start = np.empty(n_runs + 1, np.int64)
+    r = 0
+    for q in range(n_groups):
+        if q == 0 or group_cat[q] != group_cat[q - 1]:
+            run_start[r] = q
+            r += 1
+    run_start[n_runs] = n_groups
+    for ri_ in numba.prange(n_runs):
+        start = run_start[ri_]
+        end = run_start[ri_ + 1]
         k = group_cat[start]
-        end = start
-        while end < n_groups and group_cat[end] == k:
-            end += 1
+        npig = np.zeros(A, np.int64)
         for a in range(A):
-            npig = 0
             for q in range(start, end):
                 for j in range(g0[q], g0[q + 1]):
                     if not gtig[a, j]:
-                        npig += 1
-            if npig == 0:
-                continue
-            for mi in range(M):
-                md = max_dets[mi]
-                n = 0
-                for q in range(start, end):
-                    n += min(d0[q + 1] - d0[q], md)
-                idx = np.empty(n, np.int64)
-                p = 0
-                for q in range(start, end):
-                    for i in range(min(d0[q + 1] - d0[q], md)):
-                        idx[p] = d0[q] + i
-                        p += 1
-                neg = np.empty(n)
-                for i in range(n):
-                    neg[i] = -score[idx[i]]
-                order = np.argsort(neg, kind="mergesort")
+                        npig[a] += 1
+        for mi in range(M):
+            # the detections of this category, cut per image to max_dets[mi], ranked once for every area
+            md = max_dets[mi]
+            n = 0
+            for q in range(start, end):
+                n += min(d0[q + 1] - d0[q], md)
+            idx = np.empty(n, np.int64)
+            p = 0
+            for q in range(start, end):
+                for i in range(min(d0[q + 1] - d0[q], md)):
+                    idx[p] = d0[q] + i
+                    p += 1
+            neg = np.empty(n)
+            for i in range(n):
+                neg[i] = -score[idx[i]]
+            order = np.argsort(neg, kind="mergesort")
+            ranked = idx[order]
+            for a in range(A):
+                if npig[a] == 0:
+                    continue
                 for t in range(T):
                     tp_sum = np.zeros(n)
                     fp_sum = np.zeros(n)
                     ctp = 0
                     cfp = 0
                     for i in range(n):
-                        d = idx[order[i]]
+                        d = ranked[i]
                         if not dtig[a, t, d]:
                             if dtm[a, t, d]:
                                 ctp += 1
@@ -342,7 +360,7 @@ def _accumulate(group_cat: np.ndarray, d0: np.ndarray, g0: np.ndarray, score: np
                         tp_sum[i] = ctp
                         fp_sum[i] = cfp
                     nd = n
-                    rc = tp_sum / npig
+                    rc = tp_sum / npig[a]
                     pr = tp_sum / (fp_sum + tp_sum + eps)
                     recall[t, k, a, mi] = rc[nd - 1] if nd else 0.0
                     for i in range(nd - 1, 0, -1):
@@ -355,7 +373,6 @@ def _accumulate(group_cat: np.ndarray, d0: np.ndarray, g0: np.ndarray, score: np
                         if inds[ri] >= nd:
                             break
                         precision[t, ri, k, a, mi] = pr[inds[ri]]
-        start = end
     return precision, recall
 
 
@@ -381,9 +398,11 @@ def evaluate(d: CocoData, iou_type: str) -> CocoResult:
             ious[off[q]:off[q + 1]] = m.reshape(-1)
     area_rng = np.array(list(AREA_RANGES.values()), np.float64)
     thrs = iou_thresholds()
-    dtm, dtig, gtig = _match(ious, off, d0, g0, d.det_area, d.gt_area, d.gt_crowd, area_rng, thrs)
-    precision, recall = _accumulate(d.group_cat, d0, g0, d.det_score, dtm, dtig, gtig, d.n_classes,
-                                    np.array(MAX_DETS, np.int64), recall_thresholds())
+    # numba's default (workqueue) threading layer must not run parallel kernels from two threads at once
+    with _PARALLEL_LOCK:
+        dtm, dtig, gtig = _match(ious, off, d0, g0, d.det_area, d.gt_area, d.gt_crowd, area_rng, thrs)
+        precision, recall = _accumulate(d.group_cat, d0, g0, d.det_score, dtm, dtig, gtig, d.n_classes,
+                                        np.array(MAX_DETS, np.int64), recall_thresholds())
     stats = summarize(precision, recall)
     per_class: dict[str, float | None] = {}
     for k, name in enumerate(d.classes):
