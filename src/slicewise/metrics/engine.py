@@ -255,7 +255,8 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
     from slicewise.metrics.matching import load_objects, match_rows
 
     if redo_all:
-        for t in ("match_records", "metric_feature_iou", "metric_row_revs", "metric_rf", "metric_tp"):
+        for t in ("match_records", "metric_feature_iou", "metric_row_revs", "metric_rf", "metric_tp",
+                  "metric_row_const"):
             con.execute(f"DELETE FROM {t} WHERE run_id = ?", [run.id])
     thresholds = np.asarray(s.confidence, np.float64)
     classes = _Classes(con, run.id)
@@ -268,7 +269,7 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
         con.register("_sw_rows", pa.table({"data_row_id": chunk}))
         try:
             if not redo_all:
-                for t in ("match_records", "metric_feature_iou", "metric_row_revs"):
+                for t in ("match_records", "metric_feature_iou", "metric_row_revs", "metric_row_const"):
                     con.execute(f"DELETE FROM {t} WHERE run_id = ? AND data_row_id IN (SELECT data_row_id FROM _sw_rows)",
                                 [run.id])
             P = load_objects(con, "predictions", run.id, "_sw_rows")
@@ -277,6 +278,7 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
                            class_of=classes, run_id=run.id)
             ws.store.insert_arrow("match_records", m.records)
             ws.store.insert_arrow("metric_feature_iou", m.feature_iou)
+            ws.store.insert_arrow("metric_row_const", m.row_const)
             if redo_all:  # chunks come in row order: number the summary lines on from the previous chunks
                 ws.store.insert_arrow("metric_tp", _offset(m.tp, offsets, update=False))
                 ws.store.insert_arrow("metric_rf", _offset(m.summary, offsets, update=True))

@@ -54,19 +54,15 @@ def build_summaries(con: Any, run_id: int) -> None:
 
 @dataclass
 class _Level:
-    """The arrays of one conf index, ordered by rf_ord."""
+    """The arrays of one conf index: (row, feature) lines ordered by rf_ord, their TP pairs, and the
+    per-row constants in the order of the run's rows."""
 
-    row_pos: np.ndarray  # position of the data row among the run's rows
-    data_row_id: np.ndarray
-    feature_id: np.ndarray
+    row_pos: np.ndarray  # position of each line's data row among the run's rows
     n_pred: np.ndarray
     n_gt: np.ndarray
-    conf_min: np.ndarray
-    conf_max: np.ndarray
-    conf_sum: np.ndarray
-    iou: np.ndarray
     tp_rf: np.ndarray
     tp_iou: np.ndarray
+    rowc: dict[str, np.ndarray]
 
 
 _CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
@@ -82,14 +78,11 @@ def _cached(key: tuple[Any, ...], make: Any) -> Any:
     value = make()
     with _LOCK:
         _CACHE[key] = value
-        levels = [k for k in _CACHE if k[0] == "level"]
-        for k in levels[:-_MAX_LEVELS]:
-            del _CACHE[k]
+        for kind in ("level", "extras"):
+            keys = [k for k in _CACHE if k[0] == kind]
+            for k in keys[:-_MAX_LEVELS]:
+                del _CACHE[k]
     return value
-
-
-def _f64(v: Any) -> np.ndarray:
-    return v.filled(np.nan).astype(np.float64) if isinstance(v, np.ma.MaskedArray) else np.asarray(v, np.float64)
 
 
 def _rows(ws: Workspace, run_id: int, gen: int) -> np.ndarray:
@@ -101,38 +94,63 @@ def _rows(ws: Workspace, run_id: int, gen: int) -> np.ndarray:
     return _cached(("rows", ws.store.path.as_posix(), run_id, gen), make)  # type: ignore[no-any-return]
 
 
+def _num(t: pa.Table, c: str, dtype: Any) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    col = t.column(c)
+    if col.null_count:
+        col = pc.fill_null(col, np.nan)
+    return col.to_numpy().astype(dtype, copy=False)
+
+
+def _by_ord(t: pa.Table) -> pa.Table:
+    order = t.column("rf_ord").to_numpy()
+    if len(order) and not np.all(order[1:] > order[:-1]):
+        t = t.take(pa.array(np.argsort(order)))
+    return t
+
+
 def _level(ws: Workspace, run_id: int, gen: int, k: int) -> _Level:
     def make() -> _Level:
-        import pyarrow.compute as pc
-
         cur = ws.store.cursor()
-        rf = cur.execute("""SELECT rf_ord, data_row_id, feature_id, n_pred, n_gt, conf_min, conf_max, conf_sum, iou
-                            FROM metric_rf WHERE run_id = ? AND conf_idx = ?""", [run_id, k]).to_arrow_table()
-        order = rf.column("rf_ord").to_numpy()
-        if len(order) and not np.all(order[1:] > order[:-1]):
-            rf = rf.take(pa.array(np.argsort(order)))
-
-        def num(t: pa.Table, c: str, dtype: Any) -> np.ndarray:
-            col = t.column(c)
-            if col.null_count:
-                col = pc.fill_null(col, np.nan)
-            return col.to_numpy().astype(dtype, copy=False)
-
+        rf = _by_ord(cur.execute("SELECT rf_ord, data_row_id, n_pred, n_gt FROM metric_rf WHERE run_id = ? "
+                                 "AND conf_idx = ?", [run_id, k]).to_arrow_table())
         tp = cur.execute("SELECT rf_ord, iou FROM metric_tp WHERE run_id = ? AND conf_idx = ?", [run_id, k]).to_arrow_table()
+        rc = cur.execute("""SELECT data_row_id, n_pred, n_gt, n_feat, n_p, n_r, n_f, iou, conf_min, conf_max, conf_mean
+                            FROM metric_row_const WHERE run_id = ? AND conf_idx = ?""", [run_id, k]).to_arrow_table()
         rows = _rows(ws, run_id, gen)
-        drid = num(rf, "data_row_id", np.int64)
+        nr = len(rows)
+        drid = _num(rf, "data_row_id", np.int64)
         # lines are sorted by data row: look each distinct row up once
         if len(drid):
             starts = np.r_[0, np.flatnonzero(drid[1:] != drid[:-1]) + 1]
             pos = np.repeat(np.searchsorted(rows, drid[starts]), np.diff(np.r_[starts, len(drid)]))
         else:
             pos = np.zeros(0, np.int64)
-        return _Level(pos, drid, num(rf, "feature_id", np.int32), num(rf, "n_pred", np.int64),
-                      num(rf, "n_gt", np.int64), num(rf, "conf_min", np.float64), num(rf, "conf_max", np.float64),
-                      num(rf, "conf_sum", np.float64), num(rf, "iou", np.float64), num(tp, "rf_ord", np.int64),
-                      num(tp, "iou", np.float64))
+        rpos = np.searchsorted(rows, _num(rc, "data_row_id", np.int64))
+        ok = rpos < nr
+        rowc: dict[str, np.ndarray] = {}
+        for c, fill in (("n_pred", 0.0), ("n_gt", 0.0), ("n_feat", 0.0), ("n_p", 0.0), ("n_r", 0.0), ("n_f", 0.0),
+                        ("iou", np.nan), ("conf_min", np.nan), ("conf_max", np.nan), ("conf_mean", np.nan)):
+            v = np.full(nr, fill)
+            v[rpos[ok]] = _num(rc, c, np.float64)[ok]
+            rowc[c] = v
+        return _Level(pos, _num(rf, "n_pred", np.float64), _num(rf, "n_gt", np.float64), _num(tp, "rf_ord", np.int64),
+                      _num(tp, "iou", np.float64), rowc)
 
     return _cached(("level", ws.store.path.as_posix(), run_id, gen, k), make)  # type: ignore[no-any-return]
+
+
+def _extras(ws: Workspace, run_id: int, gen: int, k: int) -> dict[str, np.ndarray]:
+    """The per-(row, feature) columns only the per-feature table needs."""
+    def make() -> dict[str, np.ndarray]:
+        t = _by_ord(ws.store.cursor().execute(
+            """SELECT rf_ord, data_row_id, feature_id, conf_min, conf_max, conf_sum, iou FROM metric_rf
+               WHERE run_id = ? AND conf_idx = ?""", [run_id, k]).to_arrow_table())
+        return {"data_row_id": _num(t, "data_row_id", np.int64), "feature_id": _num(t, "feature_id", np.int32),
+                **{c: _num(t, c, np.float64) for c in ("conf_min", "conf_max", "conf_sum", "iou")}}
+
+    return _cached(("extras", ws.store.path.as_posix(), run_id, gen, k), make)  # type: ignore[no-any-return]
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -144,51 +162,33 @@ def _col(v: np.ndarray) -> pa.Array:
     return pa.array(v, mask=np.isnan(v))
 
 
+def _tp(lv: _Level, t: float) -> np.ndarray:
+    return np.bincount(lv.tp_rf[lv.tp_iou > t], minlength=len(lv.n_pred)).astype(np.float64)
+
+
 def row_feature_arrow(ws: Workspace, run_id: int, gen: int, k: int, t: float) -> pa.Table:
     lv = _level(ws, run_id, gen, k)
+    ex = _extras(ws, run_id, gen, k)
     n = len(lv.n_pred)
-    tp = np.bincount(lv.tp_rf[lv.tp_iou > t], minlength=n).astype(np.int64)
+    tp = _tp(lv, t)
     fp, fn = lv.n_pred - tp, lv.n_gt - tp
     return pa.table({
-        "data_row_id": lv.data_row_id, "feature_id": lv.feature_id, "tp": tp.astype(np.int32),
+        "data_row_id": ex["data_row_id"], "feature_id": ex["feature_id"], "tp": tp.astype(np.int32),
         "fp": fp.astype(np.int32), "fn": fn.astype(np.int32), "tn": np.zeros(n, np.int32),
         "precision": _col(_div(tp, tp + fp)), "recall": _col(_div(tp, tp + fn)), "f1": _col(_div(2 * tp, 2 * tp + fp + fn)),
-        "iou": _col(lv.iou), "conf_min": _col(lv.conf_min), "conf_max": _col(lv.conf_max),
-        "conf_mean": _col(_div(lv.conf_sum, lv.n_pred.astype(np.float64))),
+        "iou": _col(ex["iou"]), "conf_min": _col(ex["conf_min"]), "conf_max": _col(ex["conf_max"]),
+        "conf_mean": _col(_div(ex["conf_sum"], lv.n_pred)),
         "n_predictions": lv.n_pred.astype(np.int32), "n_annotations": lv.n_gt.astype(np.int32)})
 
 
-def _row_constants(lv: _Level, nr: int) -> dict[str, np.ndarray]:
-    """What does not depend on t, per row (cached on the level): totals, weights, confidence stats.
-
-    Whether a feature's precision / recall / F1 is defined does not depend on t either (tp + fp is
-    its number of predictions, tp + fn its number of labels), so each mean is one weighted sum of tp."""
-    got = lv.__dict__.get("_rowc")
-    if got is not None and got["nr"] == nr:
-        return got  # type: ignore[no-any-return]
-    pos = lv.row_pos
-    npred, ngt = lv.n_pred.astype(np.float64), lv.n_gt.astype(np.float64)
-
-    def total(v: np.ndarray) -> np.ndarray:
-        return np.bincount(pos, weights=v, minlength=nr)
-
-    inv = lambda v: np.divide(1.0, v, out=np.zeros_like(v), where=v > 0)  # noqa: E731
-    cmin = np.full(nr, np.nan)
-    cmax = np.full(nr, np.nan)
-    if len(pos):
-        starts = np.r_[0, np.flatnonzero(pos[1:] != pos[:-1]) + 1]
-        cmin[pos[starts]] = np.fmin.reduceat(lv.conf_min, starts)
-        cmax[pos[starts]] = np.fmax.reduceat(lv.conf_max, starts)
-    has_iou = ~np.isnan(lv.iou)
-    out = {"nr": nr, "w_p": inv(npred), "w_r": inv(ngt), "w_f": 2 * inv(npred + ngt),
-           "n_p": total((npred > 0).astype(np.float64)), "n_r": total((ngt > 0).astype(np.float64)),
-           "n_f": total((npred + ngt > 0).astype(np.float64)),
-           "npred": total(npred), "ngt": total(ngt), "n_feat": np.bincount(pos, minlength=nr),
-           "iou": _div(total(np.where(has_iou, lv.iou, 0.0)), total(has_iou.astype(np.float64))),
-           "cmin": cmin, "cmax": cmax}
-    out["cmean"] = _div(total(np.nan_to_num(lv.conf_sum)), out["npred"])
-    lv.__dict__["_rowc"] = out
-    return out
+def _weights(lv: _Level) -> dict[str, np.ndarray]:
+    """Whether a feature's precision / recall / F1 is defined does not depend on t (tp + fp is its number of
+    predictions, tp + fn its number of labels), so each per-row mean is one weighted sum of tp."""
+    got = lv.__dict__.get("_w")
+    if got is None:
+        inv = lambda v: np.divide(1.0, v, out=np.zeros_like(v), where=v > 0)  # noqa: E731
+        got = lv.__dict__["_w"] = {"p": inv(lv.n_pred), "r": inv(lv.n_gt), "f": 2 * inv(lv.n_pred + lv.n_gt)}
+    return got  # type: ignore[no-any-return]
 
 
 def row_arrays(lv: _Level, rows: np.ndarray, tp: np.ndarray, n_features: int) -> dict[str, np.ndarray]:
@@ -196,21 +196,21 @@ def row_arrays(lv: _Level, rows: np.ndarray, tp: np.ndarray, n_features: int) ->
 
     precision, recall, f1 and iou are means over the row's features where defined."""
     nr = len(rows)
-    k = _row_constants(lv, nr)
+    c = lv.rowc
+    w = _weights(lv)
     pos = lv.row_pos
     tp_r = np.bincount(pos, weights=tp, minlength=nr)
     return {
-        "data_row_id": rows, "tp": tp_r.astype(np.int32), "fp": (k["npred"] - tp_r).astype(np.int32),
-        "fn": (k["ngt"] - tp_r).astype(np.int32), "tn": np.maximum(n_features - k["n_feat"], 0).astype(np.int32),
-        "precision": _div(np.bincount(pos, weights=tp * k["w_p"], minlength=nr), k["n_p"]),
-        "recall": _div(np.bincount(pos, weights=tp * k["w_r"], minlength=nr), k["n_r"]),
-        "f1": _div(np.bincount(pos, weights=tp * k["w_f"], minlength=nr), k["n_f"]),
-        "iou": k["iou"], "conf_min": k["cmin"], "conf_max": k["cmax"], "conf_mean": k["cmean"],
-        "n_predictions": k["npred"].astype(np.int32), "n_annotations": k["ngt"].astype(np.int32)}
+        "data_row_id": rows, "tp": tp_r.astype(np.int32), "fp": (c["n_pred"] - tp_r).astype(np.int32),
+        "fn": (c["n_gt"] - tp_r).astype(np.int32), "tn": np.maximum(n_features - c["n_feat"], 0).astype(np.int32),
+        "precision": _div(np.bincount(pos, weights=tp * w["p"], minlength=nr), c["n_p"]),
+        "recall": _div(np.bincount(pos, weights=tp * w["r"], minlength=nr), c["n_r"]),
+        "f1": _div(np.bincount(pos, weights=tp * w["f"], minlength=nr), c["n_f"]),
+        "iou": c["iou"], "conf_min": c["conf_min"], "conf_max": c["conf_max"], "conf_mean": c["conf_mean"],
+        "n_predictions": c["n_pred"].astype(np.int32), "n_annotations": c["n_gt"].astype(np.int32)}
 
 
 def row_arrow(ws: Workspace, run_id: int, gen: int, k: int, t: float, n_features: int) -> pa.Table:
     lv = _level(ws, run_id, gen, k)
-    tp = np.bincount(lv.tp_rf[lv.tp_iou > t], minlength=len(lv.n_pred)).astype(np.float64)
-    cols = row_arrays(lv, _rows(ws, run_id, gen), tp, n_features)
+    cols = row_arrays(lv, _rows(ws, run_id, gen), _tp(lv, t), n_features)
     return pa.table({c: (_col(v) if v.dtype == np.float64 else v) for c, v in cols.items()})

@@ -113,10 +113,10 @@ def _map(values: np.ndarray, mapping: dict[str, str]) -> np.ndarray:
 
 def _group_keys(o: Objects, within_class: bool, codes: dict[str, int]) -> np.ndarray:
     if not within_class and not np.isin(o.kind, ["radio", "checklist"]).any():  # the common case, vectorised
-        fam = _map(o.kind, FAMILY)
-        return np.array([codes.setdefault(str(g), len(codes)) for g in np.unique(fam)], np.int64)[
-            np.unique(fam, return_inverse=True)[1]] if len(fam) else np.zeros(0, np.int64)
-    fam = []
+        fams = _map(o.kind, FAMILY)
+        return np.array([codes.setdefault(str(g), len(codes)) for g in np.unique(fams)], np.int64)[
+            np.unique(fams, return_inverse=True)[1]] if len(fams) else np.zeros(0, np.int64)
+    fam: list[int] = []
     for k, f, a in zip(o.kind, o.feature, o.answer, strict=True):
         g = FAMILY[k]
         if g == "radio":
@@ -253,6 +253,7 @@ class Matched:
     feature_iou: pa.Table
     summary: pa.Table  # metric_rf lines; rf_ord local to this batch (the caller adds its offsets)
     tp: pa.Table  # metric_tp lines, same numbering
+    row_const: pa.Table  # metric_row_const lines
 
 
 def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: bool, radius: float,
@@ -310,6 +311,8 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
     sm: dict[str, list[np.ndarray]] = {c: [] for c in ("conf_idx", "rf_ord", "data_row_id", "feature_id", "n_pred",
                                                         "n_gt", "conf_min", "conf_max", "conf_sum", "iou")}
     tpl: dict[str, list[np.ndarray]] = {"conf_idx": [], "rf_ord": [], "iou": []}
+    rc: dict[str, list[np.ndarray]] = {c: [] for c in ("conf_idx", "data_row_id", "n_pred", "n_gt", "n_feat", "n_p",
+                                                        "n_r", "n_f", "iou", "conf_min", "conf_max", "conf_mean")}
     mask_cache: dict[tuple[int, tuple[int, ...]], float] = {}
     for k in range(K):
         kept = np.flatnonzero(P.confidence >= thresholds[k])
@@ -370,6 +373,35 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
         sm["conf_max"].append(cmax[idx])
         sm["conf_sum"].append(csum[idx])
         sm["iou"].append(val[idx])
+        # per row, what does not depend on t (lines are in row order)
+        r_ids = rf[idx, 0]
+        if len(idx):
+            starts = np.r_[0, np.flatnonzero(r_ids[1:] != r_ids[:-1]) + 1]
+            ends = np.r_[starts[1:], len(idx)]
+            grp = np.repeat(np.arange(len(starts)), ends - starts)
+            nrow = len(starts)
+
+            def tot(v: np.ndarray, grp: np.ndarray = grp, nrow: int = nrow) -> np.ndarray:
+                return np.bincount(grp, weights=v, minlength=nrow)
+
+            a_np, a_ng, a_iou = npk[idx], ng[idx], val[idx]
+            has_iou = ~np.isnan(a_iou)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                miou_r = tot(np.where(has_iou, a_iou, 0.0)) / tot(has_iou.astype(np.float64))
+                npred_r = tot(a_np)
+                cmean_r = tot(np.nan_to_num(csum[idx])) / npred_r
+            rc["conf_idx"].append(np.full(nrow, k, np.int16))
+            rc["data_row_id"].append(r_ids[starts])
+            rc["n_pred"].append(npred_r)
+            rc["n_gt"].append(tot(a_ng))
+            rc["n_feat"].append((ends - starts).astype(np.float64))
+            rc["n_p"].append(tot((a_np > 0).astype(np.float64)))
+            rc["n_r"].append(tot((a_ng > 0).astype(np.float64)))
+            rc["n_f"].append(tot((a_np + a_ng > 0).astype(np.float64)))
+            rc["iou"].append(miou_r)
+            rc["conf_min"].append(np.fmin.reduceat(cmin[idx], starts))
+            rc["conf_max"].append(np.fmax.reduceat(cmax[idx], starts))
+            rc["conf_mean"].append(cmean_r)
         same = has & (pclass[kept] == gcls_x[g])
         tpl["conf_idx"].append(np.full(int(same.sum()), k, np.int16))
         tpl["rf_ord"].append(ordmap[rf_p[kept[same]]])
@@ -422,7 +454,18 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
     tp = pa.table({"run_id": pa.array(np.full(len(tp_ord), run_id, np.int32)),
                    "conf_idx": pa.array(cat("conf_idx", tpl, np.int16)), "rf_ord": pa.array(tp_ord),
                    "iou": pa.array(cat("iou", tpl, np.float64))})
-    return Matched(records, feature_iou, summary, tp)
+    nrc = len(cat("data_row_id", rc, np.int64))
+
+    def rcf(name: str) -> pa.Array:
+        v = cat(name, rc, np.float64)
+        return pa.array(v, mask=np.isnan(v))
+
+    row_const = pa.table({
+        "run_id": pa.array(np.full(nrc, run_id, np.int32)), "conf_idx": pa.array(cat("conf_idx", rc, np.int16)),
+        "data_row_id": pa.array(cat("data_row_id", rc, np.int64)),
+        **{c: pa.array(cat(c, rc, np.int32)) for c in ("n_pred", "n_gt", "n_feat", "n_p", "n_r", "n_f")},
+        "iou": rcf("iou"), "conf_min": rcf("conf_min"), "conf_max": rcf("conf_max"), "conf_mean": rcf("conf_mean")})
+    return Matched(records, feature_iou, summary, tp, row_const)
 
 
 def _union_mask_iou(P: Objects, G: Objects, j: int, pk: np.ndarray, gk: np.ndarray,

@@ -53,4 +53,11 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TABLE metric_tp (
             run_id INTEGER NOT NULL, conf_idx SMALLINT NOT NULL, rf_ord INTEGER NOT NULL, iou DOUBLE NOT NULL)""",
     ],
+    [
+        """CREATE TABLE metric_row_const (
+            run_id INTEGER NOT NULL, conf_idx SMALLINT NOT NULL, data_row_id BIGINT NOT NULL,
+            n_pred INTEGER NOT NULL, n_gt INTEGER NOT NULL, n_feat INTEGER NOT NULL, n_p INTEGER NOT NULL,
+            n_r INTEGER NOT NULL, n_f INTEGER NOT NULL, iou DOUBLE, conf_min DOUBLE, conf_max DOUBLE,
+            conf_mean DOUBLE)""",
+    ],
 ]
