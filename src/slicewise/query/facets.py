@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from slicewise.errors import QueryError
@@ -146,7 +147,8 @@ def facets(ws: Any, run: Any, filter: Any = None, confidence: float | None = Non
 
 
 def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
-    """Facets over the row cache: DuckDB ``histogram`` aggregates, a handful of scans in all."""
+    """Facets over the row cache: one aggregate (count, min, max), one Arrow fetch of small integers
+    (string codes, dataset ids, bins, feature ids) counted with NumPy, and a GROUP BY for tag names."""
     metrics_error = None
     if comp.run_id is not None:
         try:
@@ -164,8 +166,7 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
     hist = {n: v for n, v in rc.bins.items() if n.startswith(("metadata.", "annotation.")) or comp.run_id is not None}
     value_col = {n: _value_column(n, rc) for n in hist}
     lists = ["tags", "gt_feats"] + (["pred_feats"] if comp.run_id is not None else [])
-    # the count and the min and max of ranged fields in one aggregate; a GROUP BY per counted column; the
-    # precomputed bins of the matching rows in one Arrow fetch, counted with NumPy
+    # the count and the min and max of ranged fields in one aggregate
     ranged = [n for n in hist if not (n.startswith("confidence.") or n in RATIO_METRICS)]
     sql_from = f"FROM {table} r WHERE {where}"
     mm: tuple[Any, ...] = ()
@@ -174,40 +175,54 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
     total, mm = int(first[0]), tuple(first[1:])
     out = Facets(total=total, confidence=comp.confidence if comp.run_id else None,
                  iou=comp.iou if comp.run_id else None, metrics_error=metrics_error)
-    counts = {n: _top(dict(cur.execute(f"SELECT {c}, count(*) {sql_from} AND {c} IS NOT NULL GROUP BY 1",
-                                       params).fetchall())) for n, c in cols.items()}
-    out.split, out.media_type = counts["split"], counts["media_type"]
+    # one Arrow fetch of small integers for the matching rows (string codes, dataset ids, bins, feature
+    # lists), counted with NumPy; the codes and bins were precomputed with the row cache
+    coded = {n: rc.codes[c] for n, c in cols.items() if c in rc.codes}
+    sel = [f"coalesce({code} + 1, 0)::INTEGER AS s{i}" for i, (code, _) in enumerate(coded.values())]
+    sel += ["coalesce(dataset_id, 0)::INTEGER AS ds"]
+    sel += [f"coalesce({b}, 255)::UTINYINT AS h{i}" for i, (b, _, _, _) in enumerate(hist.values())]
+    sel += [f"{c} AS l{i}" for i, c in enumerate(lists) if c != "tags"]
+    tab = cur.execute(f"SELECT {', '.join(sel)} {sql_from}", params).arrow()
+    if not isinstance(tab, pa.Table):
+        tab = tab.read_all()
+
+    def bincount(name: str, minlength: int = 0) -> np.ndarray:
+        col = tab.column(name)
+        arr = col.to_numpy() if total else np.zeros(0, np.int64)
+        return np.bincount(arr, minlength=minlength) if len(arr) else np.zeros(minlength, np.int64)
+
+    counts: dict[str, dict[Any, int]] = {}
+    for i, (n, (_, values)) in enumerate(coded.items()):
+        bc = bincount(f"s{i}", len(values) + 1)
+        counts[n] = _top({values[k - 1]: int(bc[k]) for k in np.flatnonzero(bc) if k > 0})
     by_id = {v: k for k, v in cat.datasets.items()}
-    out.dataset = {by_id.get(k, str(k)): n for k, n in counts["dataset"].items()}
-    out.metadata = {k: counts[f"metadata.{k}"] for k in strings}
-    # bins: small integers, fetched for the matching rows as Arrow (one scan) and counted with NumPy
-    if hist and total:
-        sel = [f"coalesce({b}, 255)::UTINYINT AS h{i}" for i, (b, _, _, _) in enumerate(hist.values())]
-        tab = cur.execute(f"SELECT {', '.join(sel)} {sql_from}", params).arrow()
-        if not isinstance(tab, pa.Table):
-            tab = tab.read_all()
+    dsc = bincount("ds")
+    out.split, out.media_type = counts.get("split", {}), counts.get("media_type", {})
+    out.dataset = _top({by_id.get(int(k), str(k)): int(dsc[k]) for k in np.flatnonzero(dsc) if k > 0})
+    out.metadata = {k: counts.get(f"metadata.{k}", {}) for k in strings}
     for i, (n, (_, lo, hi, nb)) in enumerate(hist.items()):
-        arr = tab.column(f"h{i}").to_numpy() if total else np.zeros(0, np.uint8)
-        hc = [int(x) for x in np.bincount(arr, minlength=256)[:nb]]
+        hc = [int(x) for x in bincount(f"h{i}", 256)[:nb]]
         step = (hi - lo) / nb if hi > lo else 0.0
         mn, mx = mm[2 * ranged.index(n): 2 * ranged.index(n) + 2] if n in ranged else (None, None)
         out.histograms[n] = Histogram(edges=[lo + k * step for k in range(nb)] + [hi], counts=hc,
                                       missing=max(total - sum(hc), 0),
                                       min=None if mn is None else float(mn), max=None if mx is None else float(mx))
+    fnames = {v: k for k, v in cat.features.items()}
+    for i, col in enumerate(lists):
+        if col == "tags":  # tag names: a GROUP BY over the unnested lists
+            out.tags = _top(dict(cur.execute(f"SELECT v, count(*) FROM (SELECT unnest({col}) AS v {sql_from}) "
+                                             "GROUP BY v", params).fetchall()), limit=10_000)
+            continue
+        flat = pc.list_flatten(tab.column(f"l{i}")).to_numpy() if total else np.zeros(0, np.int64)
+        bc = np.bincount(flat) if len(flat) else np.zeros(0, np.int64)
+        named = _top({fnames.get(int(k), str(k)): int(bc[k]) for k in np.flatnonzero(bc)}, limit=10_000)
+        if col == "gt_feats":
+            out.annotations = named
+        else:
+            out.predictions = named
     for k, (kind, _) in cat.metadata.items():
         if kind == "number":
             out.histograms.setdefault(f"metadata.{k}", Histogram(edges=[], counts=[], missing=total))
-    # tags and features: the cache holds them as lists
-    fnames = {v: k for k, v in cat.features.items()}
-    for col in lists:
-        vc = _top(dict(cur.execute(f"SELECT v, count(*) FROM (SELECT unnest({col}) AS v {sql_from}) GROUP BY v",
-                                   params).fetchall()), limit=10_000)
-        if col == "tags":
-            out.tags = vc
-        elif col == "gt_feats":
-            out.annotations = {fnames.get(k, str(k)): n for k, n in vc.items()}
-        else:
-            out.predictions = {fnames.get(k, str(k)): n for k, n in vc.items()}
     filtered = f"(SELECT * FROM {table} r WHERE {where})"
     if comp.run_id is not None and cat.custom:
         ids = f"SELECT id FROM {filtered}"

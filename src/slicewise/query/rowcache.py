@@ -41,14 +41,17 @@ class RowCache:
     #: facet histograms: field -> (bin column, low, high, number of bins); the bins are precomputed over
     #: the run's whole range (so a histogram's axis stays put while the filter changes)
     bins: dict[str, tuple[str, float, float, int]] = field(default_factory=dict)
+    #: string column -> (code column, its values in code order); codes count facets fast
+    codes: dict[str, tuple[str, list[Any]]] = field(default_factory=dict)
 
 
 BINS = 10
 
 
-def _with_bins(cur: Any, src: str, cols: dict[str, str], fixed: set[str], start: int
-               ) -> tuple[str, dict[str, tuple[str, float, float, int]]]:
-    """Copy ``src`` into a new table with a UTINYINT bin column per numeric column; drop ``src``."""
+def _with_bins(cur: Any, src: str, cols: dict[str, str], fixed: set[str], start: int,
+               strings: tuple[str, ...] = ()) -> tuple[str, dict[str, tuple[str, float, float, int]]]:
+    """Copy ``src`` into a new table with a UTINYINT bin column per numeric column (and a dense integer
+    code ``<col>_code`` per string column of ``strings``); drop ``src``."""
     stats = cur.execute("SELECT " + ", ".join(f"min({c}), max({c}), bool_and({c} = floor({c}))" for c in cols.values())
                         + f" FROM {src}").fetchone() if cols else ()
     spec: dict[str, tuple[str, float, float, int]] = {}
@@ -71,6 +74,9 @@ def _with_bins(cur: Any, src: str, cols: dict[str, str], fixed: set[str], start:
             e = (f"CASE WHEN {col} IS NULL OR NOT isfinite({col}) THEN NULL WHEN {col} >= {hi!r} THEN {nb - 1} "
                  f"WHEN {col} <= {lo!r} THEN 0 ELSE floor(({col} - {lo!r}) / {hi - lo!r} * {nb}) END")
         exprs.append(f"CAST({e} AS UTINYINT) AS {b}")  # (least/greatest would turn NULL into a bin)
+    for c in strings:
+        exprs.append(f"CAST(CASE WHEN {c} IS NOT NULL THEN dense_rank() OVER (ORDER BY {c}) - 1 END AS INTEGER) "
+                     f"AS {c}_code")
     full = f'"{CACHE_DB}"."rows_{next(_COUNTER)}"'
     cur.execute(f"CREATE TABLE {full} AS SELECT *{''.join(', ' + e for e in exprs)} FROM {src} ORDER BY id")
     cur.execute(f"DROP TABLE {src}")
@@ -142,7 +148,7 @@ def _with_metrics(ws: Any, base: RowCache, metric_table: str) -> RowCache:  # no
     cur.execute(f"CREATE TABLE {full} AS SELECT b.*, {cols} FROM {base.table} b "
                 f"LEFT JOIN {metric_table} m ON m.data_row_id = b.id ORDER BY b.id")
     table, spec = _with_bins(cur, full, {m: f'"{m}"' for m in METRICS}, {"precision", "recall", "f1", "iou"}, 100)
-    return RowCache(table, dict(base.metadata), metrics=True, bins={**base.bins, **spec})
+    return RowCache(table, dict(base.metadata), metrics=True, bins={**base.bins, **spec}, codes=dict(base.codes))
 
 
 def _build(ws: Any, run_id: int | None, metadata_fields: list[str]) -> RowCache:
@@ -183,8 +189,14 @@ def _build(ws: Any, run_id: int | None, metadata_fields: list[str]) -> RowCache:
     if run_id is not None:
         numeric |= {"confidence.min": "conf_min", "confidence.max": "conf_max", "confidence.mean": "conf_mean",
                     "prediction.count": "n_pred"}
-    table, spec = _with_bins(cur, full, numeric, {"confidence.min", "confidence.max", "confidence.mean"}, 0)
-    return RowCache(table, md_cols, bins=spec)
+    strings = ("split", "media_type") + tuple(md_cols[f] for f in metadata_fields
+                                              if kinds.get(f, "string") in ("string", "enum"))
+    table, spec = _with_bins(cur, full, numeric, {"confidence.min", "confidence.max", "confidence.mean"}, 0, strings)
+    codes = {}
+    for c in strings:
+        vals = [r[0] for r in cur.execute(f"SELECT DISTINCT {c} FROM {table} WHERE {c} IS NOT NULL ORDER BY 1").fetchall()]
+        codes[c] = (f"{c}_code", vals)
+    return RowCache(table, md_cols, bins=spec, codes=codes)
 
 
 def _evict(ws: Any, keep: tuple[Any, ...]) -> None:
