@@ -73,7 +73,8 @@ def polygon_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = shapely.area(shapely.intersection(a, b))
     union = shapely.area(a) + shapely.area(b) - inter
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
+        # clip: area sums can round above the union of identical shapes (IoU 1 must not exceed t = 1)
+        return np.clip(np.where(union > 0, inter / union, 0.0), 0.0, 1.0)
 
 
 def buffered_iou(a: np.ndarray, b: np.ndarray, radius: float = DEFAULT_RADIUS) -> np.ndarray:
