@@ -58,9 +58,8 @@ def test_slices_follow_a_recompute(ws):
     m.compute_metrics(ws, w.run)
     s = slices.create_slice(ws, "missed", "fn > 0")
     before = {r.global_key for r in slices.slice_rows(ws, s, w.run, 0.5, 0.5, limit=1000).rows}
-    # a row with no ground truth and no prediction gets a label: it becomes a false negative
-    # (a row with a prediction trips an IndexError in the engine's incremental path, reported to its owner)
-    target = next(r.key for r in w.run_rows() if not r.gt and not r.pred)
+    # a row without ground truth gets a label away from its predictions: it becomes a false negative
+    target = next(r.key for r in w.run_rows() if not r.gt and r.pred)
     assert target not in before
     ws.add_annotations([{"data_row": target, "feature": "cat", "bbox": [60, 60, 10, 10]}])
     m.compute_metrics(ws, w.run)
