@@ -24,6 +24,7 @@ __all__ = [
     "StoreError",
     "QueryError",
     "MetricsError",
+    "did_you_mean",
 ]
 
 
@@ -97,6 +98,18 @@ class QueryError(SlicewiseError):
 
 class MetricsError(SlicewiseError):
     """Metrics cannot be computed for a run (incomparable kinds, empty run, bad grids)."""
+
+
+def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
+    """The 'fix' text naming the closest valid names, or '' when none is close.
+
+    >>> did_you_mean("recal", ["recall", "precision"])
+    "did you mean 'recall'?"
+    """
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(choices), n=3)
+    return ("did you mean " + " or ".join(map(repr, close)) + "?") if close else ""
 
 
 @dataclass

@@ -22,24 +22,24 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from slicewise.errors import ConflictError, NotFoundError, Problem, Report, ValidationError
+from slicewise.errors import ConflictError, NotFoundError, Problem, Report, ValidationError, did_you_mean
 from slicewise.store import Store
+from slicewise.store.objects import check_objects, ensure_run_rows, read_objects, write_objects
+from slicewise.store.objects import utc_now as _now
 from slicewise.types.domain import DataRow, Dataset, Feature, Model, ModelRun
 from slicewise.types.frame import ObjectFrame
 from slicewise.types.kinds import Kind, MediaType, MetadataKind, Split, parse_enum
+from slicewise.types.metadata import coerce as _coerce_metadata
+from slicewise.types.metadata import infer_kind as _infer_metadata_kind
 
 ObjectsIn = ObjectFrame | Iterable[Mapping[str, Any]]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+__all__ = ["Workspace", "WriteResult", "open"]
 
 
 @dataclass
@@ -102,7 +102,7 @@ class Workspace:
     def dataset(self, name: str) -> Dataset:
         row = self.sql("SELECT id, name, description, created_at FROM datasets WHERE name = ?", [name]).fetchone()
         if not row:
-            raise NotFoundError(f"no dataset named {name!r}", fix=_did_you_mean(name, [d.name for d in self.datasets()]))
+            raise NotFoundError(f"no dataset named {name!r}", fix=did_you_mean(name, [d.name for d in self.datasets()]))
         return Dataset(id=row[0], name=row[1], description=row[2], created_at=row[3])
 
     def datasets(self) -> list[Dataset]:
@@ -218,10 +218,10 @@ class Workspace:
             where.append("r.dataset_id = ?")
             params.append(self.dataset(dataset).id)
         if keys is not None:
-            where.append("list_contains(?, r.global_key)")
+            where.append("r.global_key IN (SELECT unnest(?))")
             params.append(list(keys))
         if ids is not None:
-            where.append("list_contains(?, r.id)")
+            where.append("r.id IN (SELECT unnest(?))")
             params.append([int(i) for i in ids])
         lim = f"LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
         cur = self.store.cursor()
@@ -235,9 +235,9 @@ class Workspace:
         if ids_:
             for rid, fname, s, n, t in cur.execute(
                     "SELECT data_row_id, field, value_string, value_number, value_datetime FROM row_metadata "
-                    "WHERE list_contains(?, data_row_id) ORDER BY field", [ids_]).fetchall():
+                    "WHERE data_row_id IN (SELECT unnest(?)) ORDER BY field", [ids_]).fetchall():
                 md[rid][fname] = s if s is not None else (n if n is not None else t)
-            for rid, tag in cur.execute("SELECT data_row_id, tag FROM tags WHERE list_contains(?, data_row_id) "
+            for rid, tag in cur.execute("SELECT data_row_id, tag FROM tags WHERE data_row_id IN (SELECT unnest(?)) "
                                         "ORDER BY tag", [ids_]).fetchall():
                 tags[rid].append(tag)
         out = [DataRow(id=r[0], global_key=r[1], dataset=r[2], media_type=r[3], row_data=r[4], width=r[5],
@@ -251,7 +251,7 @@ class Workspace:
         sp = parse_enum(Split, str(split), "split")
         with self.store.transaction() as con:
             ids = self._require_keys(con, keys)
-            con.execute("UPDATE data_rows SET split = ? WHERE list_contains(?, id)", [sp.value, list(ids.values())])
+            con.execute("UPDATE data_rows SET split = ? WHERE id IN (SELECT unnest(?))", [sp.value, list(ids.values())])
         return len(ids)
 
     def set_metadata(self, global_key: str, values: Mapping[str, Any]) -> None:
@@ -294,7 +294,7 @@ class Workspace:
         tags = [_name(t, "tag", pattern_ok=True) for t in tags]
         with self.store.transaction() as con:
             ids = self._require_keys(con, keys)
-            have = set(con.execute("SELECT data_row_id, tag FROM tags WHERE list_contains(?, data_row_id)",
+            have = set(con.execute("SELECT data_row_id, tag FROM tags WHERE data_row_id IN (SELECT unnest(?))",
                                    [list(ids.values())]).fetchall())
             new = [(i, t) for i in ids.values() for t in tags if (i, t) not in have]
             self._write_tags(con, new)
@@ -303,9 +303,9 @@ class Workspace:
     def remove_tags(self, keys: Sequence[str], tags: Sequence[str]) -> int:
         with self.store.transaction() as con:
             ids = self._require_keys(con, keys)
-            n = con.execute("SELECT count(*) FROM tags WHERE list_contains(?, data_row_id) AND list_contains(?, tag)",
+            n = con.execute("SELECT count(*) FROM tags WHERE data_row_id IN (SELECT unnest(?)) AND tag IN (SELECT unnest(?))",
                             [list(ids.values()), list(tags)]).fetchone()[0]  # type: ignore[index]
-            con.execute("DELETE FROM tags WHERE list_contains(?, data_row_id) AND list_contains(?, tag)",
+            con.execute("DELETE FROM tags WHERE data_row_id IN (SELECT unnest(?)) AND tag IN (SELECT unnest(?))",
                         [list(ids.values()), list(tags)])
         return int(n)
 
@@ -335,7 +335,7 @@ class Workspace:
         for f in self.features():
             if f.name == name:
                 return f
-        raise NotFoundError(f"no feature named {name!r}", fix=_did_you_mean(name, [f.name for f in self.features()]))
+        raise NotFoundError(f"no feature named {name!r}", fix=did_you_mean(name, [f.name for f in self.features()]))
 
     def features(self) -> list[Feature]:
         rows = self.sql("SELECT id, name, kind, options, external_id FROM features ORDER BY id").fetchall()
@@ -382,7 +382,7 @@ class Workspace:
         if len(same) == 1:
             return same[0]
         raise NotFoundError(f"no model run {ref!r}" + (" (the name is ambiguous)" if same else ""),
-                            fix=_did_you_mean(str(ref), [r.ref for r in runs]) or "create it with create_run")
+                            fix=did_you_mean(str(ref), [r.ref for r in runs]) or "create it with create_run")
 
     def runs(self) -> list[ModelRun]:
         rows = self.sql("""SELECT r.id, m.name, r.name, r.config, r.created_at FROM model_runs r
@@ -402,7 +402,7 @@ class Workspace:
         r = self.run(run)
         with self.store.transaction() as con:
             ids = self._require_keys(con, keys)
-            return self._ensure_run_rows(con, r.id, np.array(list(ids.values()), np.int64), bump=False)
+            return ensure_run_rows(con, r.id, np.array(list(ids.values()), np.int64), bump=False)
 
     # -- ground truth and predictions ---------------------------------------------------------
     def add_annotations(self, objects: ObjectsIn, *, source: str = "sdk", skip_invalid: bool = False,
@@ -431,12 +431,12 @@ class Workspace:
             cond, params = "run_id = ?", [r.id]
             if keys is not None:
                 ids = self._require_keys(con, keys)
-                cond += " AND list_contains(?, data_row_id)"
+                cond += " AND data_row_id IN (SELECT unnest(?))"
                 params.append(list(ids.values()))
             rows = con.execute(f"SELECT DISTINCT data_row_id FROM predictions WHERE {cond}", params).fetchnumpy()
             n = con.execute(f"SELECT count(*) FROM predictions WHERE {cond}", params).fetchone()[0]  # type: ignore[index]
             con.execute(f"DELETE FROM predictions WHERE {cond}", params)
-            self._ensure_run_rows(con, r.id, rows["data_row_id"], bump=True)
+            ensure_run_rows(con, r.id, rows["data_row_id"], bump=True)
         return int(n)
 
     # -- internals ---------------------------------------------------------------------------
@@ -444,200 +444,18 @@ class Workspace:
                      create_features: bool) -> WriteResult:
         rep = Report()
         frame = objects if isinstance(objects, ObjectFrame) else ObjectFrame.from_records(objects, report=rep)
-        rep.problems += frame.problems(predictions=run is not None).problems
-        n_all = len(frame)
-        cur = self.store.cursor()
-        # data rows: factorise the keys, look the distinct ones up with one join
-        key_code, keys = _factorize(frame.data_row)
-        info = self._row_info(cur, keys)
-        row_of_key = np.array([info.get(k, (-1,))[0] for k in keys], dtype=np.int64)
-        row_ids = row_of_key[key_code] if n_all else np.zeros(0, np.int64)
-        what = "prediction" if run else "annotation"
-        for i in np.flatnonzero(row_ids < 0):
-            rep.error(f"{what} for unknown data row {frame.data_row[i]!r}", frame.location[i], "data_row",
-                      "import the data rows first, or check the key/file name")
-        # features: check each distinct (feature, kind, answer) once, then the records that carry a bad one
-        feats = {f.name: f for f in self.features()}
-        to_create: dict[str, str] = {}
-        f_code, f_vals = _factorize(frame.feature)
-        k_code, k_vals = _factorize(frame.kind)
-        a_code, a_vals = _factorize(frame.answer)
-        combo = (f_code * len(k_vals) + k_code) * max(len(a_vals), 1) + a_code
-        uniq, first, pair_code = np.unique(combo, return_index=True, return_inverse=True)
-        triples = [(frame.feature[i], frame.kind[i], frame.answer[i]) for i in first]
-        for name, kind, _ in triples:
-            if feats.get(name) is None and create_features:
-                if to_create.get(name, kind) != kind:
-                    rep.error(f"class {name!r} is used with two kinds ({to_create[name]}, {kind})", "", "feature",
-                              "give each class one kind")
-                to_create[name] = kind
-        bad_pair = np.zeros(len(uniq), bool)
-        for j, (name, kind, answer) in enumerate(triples):
-            have = feats.get(name)
-            bad_pair[j] = (have is None and name not in to_create) or (have is not None and (
-                not _kinds_fit(have.kind, kind) or bool(have.options and answer is not None
-                                                        and answer not in have.options)))
-        for i in np.flatnonzero(bad_pair[pair_code]) if n_all else []:
-            name, kind = frame.feature[i], frame.kind[i]
-            have = feats.get(name)
-            if have is None and name not in to_create:
-                rep.error(f"unknown class {name!r}", frame.location[i], "feature",
-                          _did_you_mean(name, list(feats)) or "define it with create_feature (or --create-features)")
-            elif have is not None and not _kinds_fit(have.kind, kind):
-                rep.error(f"class {name!r} is a {have.kind} feature, not {kind}", frame.location[i], "feature",
-                          f"give a {have.kind} geometry for it")
-            elif have is not None and have.options and frame.answer[i] is not None and frame.answer[i] not in have.options:
-                rep.error(f"answer {frame.answer[i]!r} is not an option of {name!r}", frame.location[i], "answer",
-                          "use one of: " + ", ".join(have.options))
-        # checks against the row: NER spans inside the text, RLE at the image's size
-        kinds = frame.kind
-        for i in np.flatnonzero((kinds == Kind.NER.value) | (kinds == Kind.MASK.value)):
-            got = info.get(frame.data_row[i])
-            if got is None:
-                continue
-            _, media, width, height, textlen = got
-            if kinds[i] == Kind.NER.value:
-                if media != "text":
-                    rep.error("a NER span needs a text data row", frame.location[i], "span", "attach it to a text row")
-                elif frame.span_end[i] > textlen:
-                    rep.error(f"span [{frame.span_start[i]}, {frame.span_end[i]}) is outside the text ({textlen} characters)",
-                              frame.location[i], "span", "offsets count characters of the row's text, end exclusive")
-            elif frame.mask_size[i] is not None and width and height and tuple(frame.mask_size[i]) != (height, width):
-                rep.error(f"RLE size {list(frame.mask_size[i])} differs from the image's [{height}, {width}]",
-                          frame.location[i], "mask.size", "encode the mask at the image's height x width")
-        # every record at an errored location is bad (several objects may share one location)
-        bad = np.zeros(n_all, bool)
-        if rep.errors:
-            bad_locs = {p.location for p in rep.errors}
-            bad |= np.array([loc in bad_locs for loc in frame.location], bool)
+        checked = check_objects(self.store.cursor(), frame, {f.name: f for f in self.features()}, rep,
+                                predictions=run is not None, create_features=create_features)
         if rep.errors and not skip_invalid:
             raise ValidationError(rep.errors)
-        good = frame.take(~bad) if bad.any() else frame
         result = WriteResult(rejected=rep.errors, warnings=rep.warnings)
-        with self.store.transaction() as con:
-            for name, kind in to_create.items():
-                con.execute("INSERT INTO features VALUES (?, ?, ?, NULL, NULL, ?)",
-                            [self.store.next_id("features"), name, kind, _now()])
-            fid = dict(con.execute("SELECT name, id FROM features").fetchall())
-            rid = row_ids[~bad]
-            table = "predictions" if run else "annotations"
-            touched = np.unique(rid)
-            con.register("_sw_touched", pa.table({"data_row_id": touched.astype(np.int64)}))
-            try:
-                cond = "source = ? AND data_row_id IN (SELECT data_row_id FROM _sw_touched)" + (
-                    " AND run_id = ?" if run else "")
-                params: list[Any] = [source] + ([run.id] if run else [])
-                result.replaced = int(con.execute(f"SELECT count(*) FROM {table} WHERE {cond}", params).fetchone()[0])  # type: ignore[index]
-                if result.replaced:
-                    con.execute(f"DELETE FROM {table} WHERE {cond}", params)
-                if not run and len(touched):
-                    con.execute("UPDATE data_rows SET label_rev = label_rev + 1 "
-                                "WHERE id IN (SELECT data_row_id FROM _sw_touched)")
-            finally:
-                con.unregister("_sw_touched")
-            n = len(good)
-            start = self.store.next_id(table)
-            cols: dict[str, Any] = {
-                "id": np.arange(start, start + n, dtype=np.int64), "data_row_id": rid,
-                "feature_id": pa.array([fid[f] for f in good.feature], pa.int32()),
-                "kind": pa.array(good.kind.tolist(), pa.string()),
-                "answer": pa.array(good.answer.tolist(), pa.string()),
-                "x": _nullable(good.x), "y": _nullable(good.y), "w": _nullable(good.w), "h": _nullable(good.h),
-                "geometry": pa.array(good.geometry.tolist(), pa.binary()),
-                "mask_rle": pa.array(good.mask_rle.tolist(), pa.string()),
-                "span_start": pa.array(good.span_start, pa.int32(), mask=good.span_start < 0),
-                "span_end": pa.array(good.span_end, pa.int32(), mask=good.span_end < 0),
-                "area": _nullable(good.area), "external_id": pa.array(good.external_id.tolist(), pa.string()),
-                "source": pa.repeat(pa.scalar(source, pa.string()), n),
-                "created_at": pa.repeat(pa.scalar(_now(), pa.timestamp("us")), n),
-            }
-            if run:
-                conf = np.where(np.isnan(good.confidence), 1.0, good.confidence)
-                cols |= {"run_id": pa.repeat(pa.scalar(run.id, pa.int32()), n), "confidence": conf,
-                         "probabilities": pa.array(good.probabilities.tolist(), pa.list_(pa.float64()))}
-            else:
-                cols["iscrowd"] = good.iscrowd
-            self.store.insert_arrow(table, pa.table(cols))
-            if run:
-                self._ensure_run_rows(con, run.id, touched, bump=True)
-            result.inserted = n
+        with self.store.transaction():
+            result.replaced, result.inserted = write_objects(self.store, checked, run_id=run.id if run else None,
+                                                             source=source)
         return result
 
-    def _ensure_run_rows(self, con: Any, run_id: int, ids: np.ndarray, *, bump: bool) -> int:
-        if not len(ids):
-            return 0
-        con.register("_sw_ids", pa.table({"data_row_id": np.asarray(ids, np.int64)}))
-        try:
-            if bump:
-                con.execute("UPDATE run_rows SET pred_rev = pred_rev + 1 WHERE run_id = ? "
-                            "AND data_row_id IN (SELECT data_row_id FROM _sw_ids)", [run_id])
-            n = con.execute("""INSERT INTO run_rows SELECT ?, i.data_row_id, 1 FROM _sw_ids i
-                               WHERE i.data_row_id NOT IN (SELECT data_row_id FROM run_rows WHERE run_id = ?)""",
-                            [run_id, run_id]).fetchone()
-        finally:
-            con.unregister("_sw_ids")
-        return int(n[0]) if n else 0
-
     def _objects(self, table: str, run_id: int | None, key: str | Sequence[str] | None) -> list[dict[str, Any]]:
-        from shapely import from_wkb
-
-        where, params = ["TRUE"], []
-        if run_id is not None:
-            where.append("o.run_id = ?")
-            params.append(run_id)
-        if isinstance(key, str):
-            where.append("r.global_key = ?")
-            params.append(key)
-        elif key is not None:
-            where.append("list_contains(?, r.global_key)")
-            params.append(list(key))
-        extra = "o.confidence, o.probabilities" if table == "predictions" else "o.iscrowd"
-        rel = self.store.cursor().execute(f"""
-            SELECT o.id, r.global_key AS data_row, f.name AS feature, o.kind, o.answer, o.x, o.y, o.w, o.h,
-                   o.geometry, o.mask_rle, o.span_start, o.span_end, o.area, o.external_id, o.source, r.width, r.height, {extra}
-            FROM {table} o JOIN data_rows r ON r.id = o.data_row_id JOIN features f ON f.id = o.feature_id
-            WHERE {' AND '.join(where)} ORDER BY o.id""", params)
-        names = [d[0] for d in rel.description]
-        out = []
-        for row in rel.fetchall():
-            d = dict(zip(names, row, strict=True))
-            kind = d["kind"]
-            obj: dict[str, Any] = {"id": d["id"], "data_row": d["data_row"], "feature": d["feature"], "kind": kind}
-            if kind in ("bbox", "polygon", "mask", "polyline"):
-                obj["bbox"] = [d["x"], d["y"], d["w"], d["h"]]
-            if kind in ("polygon", "polyline", "point") and d["geometry"] is not None:
-                g = from_wkb(d["geometry"])
-                if kind == "point":
-                    obj["point"] = [g.x, g.y]
-                elif kind == "polyline":
-                    obj["line"] = [list(c) for c in g.coords]
-                else:
-                    polys = list(g.geoms) if hasattr(g, "geoms") else [g]
-                    obj["polygon"] = [[list(c) for c in p.exterior.coords[:-1]] for p in polys]
-            if kind == "mask":
-                obj["mask"] = {"size": [d["height"], d["width"]], "counts": d["mask_rle"]}
-            if kind == "ner":
-                obj["span"] = [d["span_start"], d["span_end"]]
-            if kind in ("radio", "checklist"):
-                obj["answer"] = d["answer"]
-            for k in ("area", "external_id", "confidence", "probabilities", "iscrowd"):
-                if k in d and d[k] is not None and not (isinstance(d[k], float) and np.isnan(d[k])):
-                    obj[k] = d[k]
-            obj["source"] = d["source"]
-            out.append(obj)
-        return out
-
-    def _row_info(self, con: Any, keys: Sequence[str]) -> dict[str, tuple[int, str, int | None, int | None, int]]:
-        """global key -> (id, media type, width, height, text length) for the keys that exist."""
-        if not len(keys):
-            return {}
-        con.register("_sw_keys", pa.table({"k": pa.array(list(keys), pa.string())}))
-        try:
-            rows = con.execute("SELECT global_key, id, media_type, width, height, length(row_data) "
-                               "FROM data_rows JOIN _sw_keys ON k = global_key").fetchall()
-        finally:
-            con.unregister("_sw_keys")
-        return {r[0]: tuple(r[1:]) for r in rows}
+        return read_objects(self.store.cursor(), table, run_id, key)
 
     def _dataset_id(self, con: Any, name: str) -> int:
         row = con.execute("SELECT id FROM datasets WHERE name = ?", [name]).fetchone()
@@ -690,39 +508,6 @@ def open(path: str | Path, *, read_only: bool = False) -> Workspace:  # noqa: A0
     return Workspace(path, read_only=read_only)
 
 
-def _factorize(values: np.ndarray) -> tuple[np.ndarray, list[Any]]:
-    """(code per value, distinct values) of an object array of str/None, hashed in Arrow (C++).
-
-    >>> _factorize(np.array(["b", None, "b", "a"], dtype=object))
-    (array([0, 2, 0, 1]), ['b', 'a', None])
-    """
-    import pyarrow.compute as pc
-
-    enc = pa.array(values, pa.string()).dictionary_encode()
-    distinct: list[Any] = enc.dictionary.to_pylist()
-    idx = enc.indices
-    if idx.null_count:
-        idx = pc.fill_null(idx, len(distinct))
-        distinct.append(None)
-    return idx.to_numpy().astype(np.int64), distinct
-
-
-def _nullable(a: np.ndarray) -> pa.Array:
-    a = np.asarray(a, dtype=np.float64)
-    return pa.array(a, pa.float64(), mask=np.isnan(a))
-
-
-#: region kinds may share one feature: COCO keeps polygons and crowd RLEs under one category, and
-#: a detector's boxes (or masks) are compared with them (box IoU for bbox, masks for segm)
-REGION_KINDS = frozenset({"bbox", "polygon", "mask"})
-
-
-def _kinds_fit(feature_kind: str, kind: str) -> bool:
-    """Whether an object of ``kind`` may belong to a feature of ``feature_kind``."""
-    return feature_kind == kind or (feature_kind == "checklist" and kind == "radio") or (
-        feature_kind in REGION_KINDS and kind in REGION_KINDS)
-
-
 def _name(value: str, what: str, *, pattern_ok: bool = False) -> str:
     v = str(value).strip()
     if not v:
@@ -732,43 +517,3 @@ def _name(value: str, what: str, *, pattern_ok: bool = False) -> str:
     return v
 
 
-def _did_you_mean(name: str, choices: Sequence[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(str(name), list(choices), n=3)
-    return ("did you mean " + " or ".join(map(repr, close)) + "?") if close else ""
-
-
-def _infer_metadata_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return MetadataKind.STRING.value
-    if isinstance(value, int | float | np.integer | np.floating):
-        return MetadataKind.NUMBER.value
-    if isinstance(value, datetime | date):
-        return MetadataKind.DATETIME.value
-    return MetadataKind.STRING.value
-
-
-def _coerce_metadata(value: Any, kind: str, options: Sequence[str] | None) -> tuple[bool, Any]:
-    """(True, typed value) or (False, how to fix)."""
-    if kind == "number":
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            return False, "give a number"
-        return (True, v) if np.isfinite(v) else (False, "give a finite number")
-    if kind == "datetime":
-        if isinstance(value, datetime):
-            return True, value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
-        if isinstance(value, date):
-            return True, datetime(value.year, value.month, value.day)
-        try:
-            v = datetime.fromisoformat(str(value))
-        except ValueError:
-            return False, "give an ISO 8601 date-time such as 2024-05-01T12:00:00"
-        return True, v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v
-    if kind == "enum":
-        if options and str(value) not in options:
-            return False, "use one of: " + ", ".join(options)
-        return True, str(value)
-    return True, str(value)

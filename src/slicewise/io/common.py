@@ -167,7 +167,7 @@ def split_run(ref: str) -> tuple[str, str]:
 def commit(ws: Workspace, batch: Batch, *, skip_invalid: bool = False, create_features: bool = False,
            progress: Progress | None = None) -> ImportResult:
     """Write a parsed batch in one transaction (see the module docstring)."""
-    from slicewise.workspace import REGION_KINDS
+    from slicewise.store.objects import REGION_KINDS
 
     res = ImportResult(run=batch.run, warnings=list(batch.report.warnings))
     if progress:
