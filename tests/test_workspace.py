@@ -224,3 +224,15 @@ def test_public_api_is_curated():
         assert hasattr(slicewise, name), name
     assert issubclass(slicewise.ValidationError, slicewise.SlicewiseError)
     assert issubclass(slicewise.NotFoundError, slicewise.SlicewiseError)
+
+
+def test_run_rows_include_rows_added_without_predictions(ws):
+    ws.add_data_rows("d", [{"global_key": k, "row_data": f"{k}.png"} for k in ("a", "b", "c")])
+    run = ws.create_run("m", "r")
+    ws.add_predictions(run, [{"data_row": "a", "feature": "box", "bbox": [0, 0, 1, 1]}], create_features=True)
+    assert ws.add_run_rows(run, ["a", "b"]) == 1
+    with pytest.raises(NotFoundError, match="'zz'"):
+        ws.add_run_rows(run, ["c", "zz"])
+    assert ws.add_run_rows(run, ["c", "zz"], skip_unknown=True) == 1
+    rows = ws.sql("SELECT data_row_id FROM run_rows WHERE run_id = ? ORDER BY 1", [run.id]).fetchall()
+    assert [r[0] for r in rows] == [1, 2, 3]

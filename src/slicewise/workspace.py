@@ -397,11 +397,13 @@ class Workspace:
             con.execute("UPDATE model_runs SET config = ? WHERE id = ?", [json.dumps(cfg), r.id])
         return self.run(r.id)
 
-    def add_run_rows(self, run: str | int | ModelRun, keys: Sequence[str]) -> int:
-        """Put data rows in a run even when it has no prediction on them (they can be true negatives)."""
+    def add_run_rows(self, run: str | int | ModelRun, keys: Sequence[str], *, skip_unknown: bool = False) -> int:
+        """Put data rows in a run even when it has no prediction on them: their labels then count as
+        false negatives (and absent features as true negatives). Returns how many rows were new.
+        With ``skip_unknown``, keys that are not data rows are ignored instead of refused."""
         r = self.run(run)
         with self.store.transaction() as con:
-            ids = self._require_keys(con, keys)
+            ids = self._ids_for_keys(con, list(keys)) if skip_unknown else self._require_keys(con, keys)
             return ensure_run_rows(con, r.id, np.array(list(ids.values()), np.int64), bump=False)
 
     # -- ground truth and predictions ---------------------------------------------------------

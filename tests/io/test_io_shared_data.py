@@ -32,6 +32,8 @@ def test_indoor_85_through_the_cli(shared_data, tmp_path):
         assert _count(ws, "SELECT count(*) FROM annotations WHERE kind = 'bbox'") == 686
         assert _count(ws, "SELECT count(*) FROM predictions p JOIN model_runs r ON r.id = p.run_id "
                           "WHERE r.name = 'yolo'") == 494
+        # every image of the folder is in the run, also the one without a detection (its labels are FNs)
+        assert _count(ws, "SELECT count(*) FROM run_rows") == 85
         # sizes read from the images; a box as x, y, w, h from `left top right bottom`
         assert _count(ws, "SELECT count(*) FROM data_rows WHERE width = 640 OR height = 640") > 0
         [box] = [a for a in ws.annotations("2007_000027.jpg") if a["feature"] == "pictureframe"]

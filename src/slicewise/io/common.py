@@ -208,6 +208,9 @@ def commit(ws: Workspace, batch: Batch, *, skip_invalid: bool = False, create_fe
                 out = ws.add_predictions(run, frame, source=batch.source, skip_invalid=True,
                                          create_features=create_features)
                 res.predictions = out.inserted
+                if batch.rows:  # a file that brings rows and the run's predictions together: every
+                    # row it names is in the run, so rows with labels and no prediction count as FN
+                    ws.add_run_rows(run, [str(r["global_key"]) for r in batch.rows], skip_unknown=True)
             else:
                 out = ws.add_annotations(frame, source=batch.source, skip_invalid=True,
                                          create_features=create_features)
