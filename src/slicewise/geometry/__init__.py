@@ -115,7 +115,8 @@ def mask_iou_pairs(rles_a: Sequence[dict[str, Any]], rles_b: Sequence[dict[str, 
     for idx in np.split(order, bounds):
         ka: dict[int, int] = {}
         kb: dict[int, int] = {}
-        la, lb = [], []
+        la: list[Any] = []
+        lb: list[Any] = []
         ia = np.empty(len(idx), np.int64)
         ib = np.empty(len(idx), np.int64)
         for j, i in enumerate(idx):
