@@ -33,6 +33,15 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
   (K, T, C+1, C+1) array over ``classes``, "None" last). Same numbers as the per-(c, t) functions.
 - ``export_row_metrics(ws, run, confidence, iou, path, per_feature=False) -> int``: Parquet or CSV.
 - ``f1_optimal_confidences(ws, run, iou=0.5, rows=None) -> {feature: confidence}``.
+- ``row_matches(ws, run, data_row_id, confidence, iou, *, best_iou=True) -> list[dict]``: the objects of
+  one data row (labels, then the run's predictions) with their outcome at (c, t), read from the match
+  records: ``object_id``, ``source`` (label|prediction), ``feature``, ``feature_id``, ``kind``, ``answer``,
+  ``class``, ``confidence``, ``kept``, ``match_id`` / ``match_class`` (the object matched at (c, t)),
+  ``iou`` / ``iou_with`` (the pair of the greedy pass, else the best overlap with the other side),
+  ``outcome`` ("TP" | "FP" | "FN" | "confusion" (a matched pair of different classes) | "dropped"
+  (below c) | None (not covered by the records: row outside the run, or stale)) and ``counts_as``
+  (TP|FP|FN as counted by row_metrics_table). In slicewise.metrics.outcomes (a submodule named
+  row_matches would shadow the function once imported).
 - ``coco_eval(ws, run, iou_type="bbox"|"segm") -> CocoResult``: pycocotools-identical stats (12),
   per-class AP and the precision array.
 - ``add_custom_metrics(ws, run, records | path) -> int`` (records: dicts with ``data_row`` (global key),
@@ -73,6 +82,7 @@ _LAZY = {
     "confusion_matrix": "views", "feature_metrics": "views", "pr_curve": "views",
     "row_feature_metrics_table": "views", "row_metrics_table": "views", "export_row_metrics": "views", "f1_optimal_confidences": "views",
     "GridMetrics": "grid", "grid_metrics": "grid",
+    "OUTCOMES": "outcomes", "row_matches": "outcomes",
 }
 
 __all__ = sorted(_LAZY)
