@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import HTTPException, Query
 
+from slicewise.errors import MetricsError
 from slicewise.server import lib
 from slicewise.types.domain import DataRow, ModelRun
 from slicewise.workspace import Workspace
@@ -89,13 +90,16 @@ def row_detail(ws: Workspace, row: DataRow, run: ModelRun | None, confidence: fl
     from slicewise.server import querying
 
     out = {**_row_json(row, full_text=True), "annotations": [_slim(o) for o in ws.annotations(row.global_key)],
-           "predictions": [], "matches": None, "metrics": None, "confidence": confidence, "iou": iou}
+           "predictions": [], "matches": None, "matches_error": None, "metrics": None, "confidence": confidence, "iou": iou}
     if run is not None:
         c, t = querying.thresholds(ws, run, confidence, iou) if lib.has("query") else (confidence, iou)
         out["confidence"], out["iou"] = c, t
         out["predictions"] = [_slim(o) for o in ws.predictions(run, row.global_key)]
         if lib.has("metrics", "row_matches") and c is not None and t is not None:
-            out["matches"] = lib.need("metrics").row_matches(ws, run, row.id, c, t)
+            try:  # per object: match, IoU and outcome at (c, t); None (with the reason) when not computed
+                out["matches"] = lib.need("metrics").row_matches(ws, run, row.id, c, t)
+            except MetricsError as exc:
+                out["matches_error"] = str(exc)
         if lib.has("query", "search") and c is not None and t is not None:
             out["metrics"] = querying.row_metrics(ws, run, row.global_key, c, t)
     return out

@@ -1,0 +1,37 @@
+"""The row detail endpoint lists every object with its match, IoU and outcome, as slicewise.metrics.row_matches."""
+
+from __future__ import annotations
+
+from slicewise import metrics
+
+
+def _rows_with_objects(app_ws, n=5):
+    keys = {o["data_row"] for o in app_ws.predictions(1)}
+    return [r for r in app_ws.data_rows() if r.global_key in keys][:n]
+
+
+def test_detail_matches_are_the_library_ones(client, app_ws):
+    seen: set[str] = set()
+    for row in _rows_with_objects(app_ws):
+        for c, t in ((0.5, 0.5), (0.0, 0.1), (0.9, 0.9)):
+            body = client.get(f"/api/rows/{row.id}", params={"run": 1, "confidence": c, "iou": t}).json()
+            want = metrics.row_matches(app_ws, 1, row.id, c, t)
+            assert body["matches"] == want and body["matches_error"] is None
+            assert len(body["matches"]) == len(body["annotations"]) + len(body["predictions"])
+            seen |= {o["outcome"] for o in want}
+            # the counts agree with the row's metrics shown beside them
+            tp = sum(o["counts_as"] == "TP" and o["source"] == "prediction" for o in want)
+            fp = sum(o["counts_as"] == "FP" for o in want)
+            fn = sum(o["counts_as"] == "FN" for o in want)
+            assert [body["metrics"][k] for k in ("tp", "fp", "fn")] == [tp, fp, fn]
+    assert {"TP", "FP", "FN", "dropped"} <= seen
+
+
+def test_detail_without_matches(client, app_ws):
+    row = _rows_with_objects(app_ws, 1)[0]
+    body = client.get(f"/api/rows/{row.id}").json()  # no run: no matches, no error
+    assert body["matches"] is None and body["matches_error"] is None
+    # a confidence off the run's grid: the objects still come, the matches say why they are missing
+    body = client.get(f"/api/rows/{row.id}", params={"run": 1, "confidence": 0.55, "iou": 0.5}).json()
+    assert body["matches"] is None and "confidence grid" in body["matches_error"]
+    assert body["annotations"]
