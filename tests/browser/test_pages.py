@@ -150,6 +150,26 @@ def test_detail_view_lists_the_objects(page, live, snap):
     assert [s[0] for s in shown if s[1] == "label"] == [a["feature"] for a in anns]
     assert [(s[0], float(s[2])) for s in shown if s[1] == "prediction"] == \
         [(p["feature"], round(p["confidence"], 2)) for p in preds]
+    # the Match / IoU / Outcome columns are the library's row_matches at the thresholds shown
+    c, t = (float(v) for v in re.findall(r"\d+\.\d+", page.locator("h4 .muted").first.inner_text()))
+    want = metrics.row_matches(ws, 1, row.id, c, t)
+    got = page.eval_on_selector_all("[data-testid=objects] tbody tr", """rs => rs.map(r => [r.dataset.source,
+        Number(r.dataset.objectId), r.dataset.outcome, r.dataset.matchId, r.children[4].innerText, r.children[5].innerText])""")
+    assert [g[:4] for g in got] == [[o["source"], o["object_id"], o["outcome"] or "",
+                                     "" if o["match_id"] is None else str(o["match_id"])] for o in want]
+    for g, o in zip(got, want, strict=True):
+        assert g[4] == ("–" if o["iou"] is None else f"{o['iou']:.2f}")
+        assert g[5] == ({"confusion": f"confused with {o['match_class']}", None: "–"}.get(o["outcome"], o["outcome"]))
+    assert {o["outcome"] for o in want} & {"TP", "confusion"}, "pick a row with a match for this test"
+    # hovering a matched object's line highlights it and its match on the image, and fades the others
+    i = next(i for i, o in enumerate(want) if o["match_id"] is not None and o["source"] == "prediction")
+    page.locator("[data-testid=objects] tbody tr").nth(i).hover()
+    keys = {f"prediction:{want[i]['object_id']}", f"label:{want[i]['match_id']}"}
+    page.wait_for_function("ks => ks.every(k => document.querySelector(`.viewer g[data-key='${k}']`)?.getAttribute('opacity') === '1')",
+                           arg=sorted(keys))
+    faded = page.eval_on_selector_all(".viewer g[data-key]", "gs => gs.filter(g => g.getAttribute('opacity') !== '1').length")
+    assert faded == page.eval_on_selector_all(".viewer g[data-key]", "gs => gs.length") - 2 > 0
+    page.mouse.move(5, 5)
     page.wait_for_function("() => document.querySelector('.viewer img')?.naturalWidth > 0")
     snap(page, "detail")
     page.get_by_role("button", name="Next").click()
