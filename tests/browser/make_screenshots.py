@@ -23,7 +23,7 @@ INDOOR = [
     ("runs", "/", False),
     ("gallery", "/runs/1/gallery", False),
     ("gallery-filtered", "/runs/1/gallery?q=fp%20%3E%200%20and%20has%3Achair&sort=-fp", False),
-    ("detail", "/runs/1/gallery?row=27", False),
+    ("detail", "/runs/1/gallery?row=64", False),  # a row with TP, FP, FN, confusion and dropped
     ("metrics", "/runs/1/metrics", True),
     ("add-filter", "/runs/1/gallery", False),
 ]
@@ -64,7 +64,11 @@ def shoot(app, pages, pw) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--demo", type=Path, default=None, help="a demo workspace (slicewise demo) to shoot as well")
+    ap.add_argument("--only", nargs="+", default=None, help="shoot only these pages (e.g. detail)")
     args = ap.parse_args()
+    if args.only:
+        INDOOR[:] = [p for p in INDOOR if p[0] in args.only]
+        DEMO[:] = [p for p in DEMO if p[0] in args.only]
     sys.path.insert(0, str(HERE))
     from conftest import build_indoor
     from playwright.sync_api import sync_playwright
