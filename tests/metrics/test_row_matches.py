@@ -126,6 +126,18 @@ def test_rows_outside_the_run_bad_thresholds_and_unknown_rows(ws):
         M.row_matches(ws, run, 10**9, 0.5, 0.5)
 
 
+def test_stale_metrics_leave_newer_objects_uncovered(ws):
+    run = _setup(ws, ["a"], [("cat", "bbox")], [{"data_row": "a", "feature": "cat", "bbox": [0, 0, 10, 10]}],
+                 [{"data_row": "a", "feature": "cat", "bbox": [0, 0, 10, 10], "confidence": 0.9}])
+    ws.add_annotations([{"data_row": "a", "feature": "cat", "bbox": [50, 50, 10, 10]}], source="more")
+    assert M.job_status(ws, run).state == "stale"
+    out = M.row_matches(ws, run, ws.data_row("a").id, 0.5, 0.5)
+    assert [(o["source"], o["outcome"]) for o in out] == [("label", "TP"), ("label", None), ("prediction", "TP")]
+    M.compute_metrics(ws, run)
+    out = M.row_matches(ws, run, ws.data_row("a").id, 0.5, 0.5)
+    assert [(o["source"], o["outcome"]) for o in out] == [("label", "TP"), ("label", "FN"), ("prediction", "TP")]
+
+
 def _counts(out):
     tp = sum(o["source"] == "prediction" and o["counts_as"] == "TP" for o in out)
     tp_l = sum(o["source"] == "label" and o["counts_as"] == "TP" for o in out)
