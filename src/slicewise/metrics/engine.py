@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from slicewise.errors import MetricsError
+from slicewise.metrics.schema import MIGRATIONS
 from slicewise.types.domain import ModelRun
 
 if TYPE_CHECKING:
@@ -53,7 +54,10 @@ class Settings:
     radius: float
 
     def key(self) -> dict[str, Any]:
-        return {"mode": self.mode, "radius": self.radius}
+        """What the stored records depend on; a job computed under another key is stale. ``format``
+        is the metrics schema version, so records written before a migration added derived tables
+        are recomputed instead of being read half-filled."""
+        return {"mode": self.mode, "radius": self.radius, "format": len(MIGRATIONS)}
 
 
 def _now() -> datetime:
