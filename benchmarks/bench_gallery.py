@@ -80,12 +80,15 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--workspace", type=Path, default=Path(tempfile.gettempdir()) / "slicewise-bench-gallery" / "ws.duckdb")
+    ap.add_argument("--rebuild", action="store_true", help="build the workspace anew")
     args = ap.parse_args()
     import httpx
     from conftest import LiveServer, _free_port
 
     from slicewise.server import create_app
 
+    if args.rebuild and args.workspace.exists():
+        args.workspace.unlink()
     if not args.workspace.exists():
         build(args.workspace, args.rows)
     app = create_app(args.workspace)
