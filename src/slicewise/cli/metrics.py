@@ -129,12 +129,26 @@ def confusion(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, confiden
     if as_json:
         console.print_json(json.dumps(cm.to_dict()))
         return
-    t = Table(title=f"confusion matrix of {run} (confidence {confidence}, IoU {iou}); rows: true, columns: predicted")
-    t.add_column("true \\ pred")
-    for c in cm.classes:
-        t.add_column(c, justify="right")
-    for name, row in zip(cm.classes, cm.counts, strict=True):
-        t.add_row(name, *[str(v) if v else "." for v in row])
+    title = f"confusion matrix of {run} (confidence {confidence}, IoU {iou})"
+    width_needed = 14 + sum(max(len(c), 5) + 3 for c in cm.classes)
+    if width_needed <= console.width:
+        t = Table(title=title + "; rows: true, columns: predicted")
+        t.add_column("true \\ pred")
+        for c in cm.classes:
+            t.add_column(c, justify="right")
+        for name, row in zip(cm.classes, cm.counts, strict=True):
+            t.add_row(name, *[str(v) if v else "." for v in row])
+        console.print(t)
+        return
+    # too many classes for a grid on this terminal: every non-empty cell, largest first
+    cells = sorted(((v, tc, pc) for tc, row in zip(cm.classes, cm.counts, strict=True)
+                    for pc, v in zip(cm.classes, row, strict=True) if v), key=lambda c: (-c[0], c[1], c[2]))
+    t = Table(title=title + f"; {len(cm.classes)} classes, non-empty cells (--json for the matrix)")
+    for col, just in (("true", "left"), ("predicted", "left"), ("count", "right"), ("", "left")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for v, tc, pc in cells:
+        t.add_row(tc, pc, str(v), "TP" if tc == pc else ("missed" if pc == "None" else
+                                                          "spurious" if tc == "None" else "confusion"))
     console.print(t)
 
 
