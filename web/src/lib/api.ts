@@ -54,6 +54,7 @@ export interface Obj {
   polygon?: number[][][];
   line?: number[][];
   point?: [number, number];
+  mask?: { size: [number, number]; counts: string | number[] }; // COCO RLE at the row's height x width
   span?: [number, number];
   answer?: string;
   confidence?: number;

@@ -1,0 +1,142 @@
+// COCO run-length encoded masks in the browser: decode the compressed "counts" string (pycocotools'
+// maskApi.c rleFrString) and paint a mask as a semi-transparent, outlined colour layer (a PNG data URL).
+//
+// RLE runs are column-major (down each column, then the next column) and start with a run of zeros.
+
+export interface Rle {
+  size: [number, number]; // [height, width]
+  counts: string | number[];
+}
+
+/** The run lengths of a compressed COCO RLE string (as pycocotools' rleFrString). */
+export function decodeCounts(s: string): number[] {
+  const cnts: number[] = [];
+  let p = 0;
+  while (p < s.length) {
+    let x = 0;
+    let k = 0;
+    let more = 1;
+    while (more) {
+      if (p >= s.length) throw new Error(`truncated RLE string at character ${p}`);
+      const c = s.charCodeAt(p) - 48;
+      x += (c & 0x1f) * 2 ** (5 * k); // no 32-bit overflow for long runs
+      more = c & 0x20;
+      p++;
+      k++;
+      if (!more && c & 0x10) x -= 2 ** (5 * k); // sign-extend
+    }
+    if (cnts.length > 2) x += cnts[cnts.length - 2];
+    cnts.push(x);
+  }
+  return cnts;
+}
+
+export interface MaskStats {
+  area: number; // foreground pixels
+  bbox: [number, number, number, number]; // x, y, w, h as pycocotools' toBbox
+}
+
+/** Foreground pixel count and bounding box, without allocating the full mask. */
+export function maskStats(rle: Rle): MaskStats {
+  const [h] = rle.size;
+  const cnts = typeof rle.counts === "string" ? decodeCounts(rle.counts) : rle.counts;
+  let idx = 0;
+  let area = 0;
+  let x0 = Infinity, y0 = Infinity, x1 = -1, y1 = -1;
+  for (let i = 0; i < cnts.length; i++) {
+    const n = cnts[i];
+    if (i % 2 === 1 && n > 0) {
+      const a = idx, b = idx + n - 1; // first and last pixel (column-major)
+      const ca = Math.floor(a / h), cb = Math.floor(b / h);
+      area += n;
+      x0 = Math.min(x0, ca);
+      x1 = Math.max(x1, cb);
+      if (ca === cb) {
+        y0 = Math.min(y0, a % h);
+        y1 = Math.max(y1, b % h);
+      } else {
+        y0 = 0;
+        y1 = h - 1;
+      }
+    }
+    idx += n;
+  }
+  if (area === 0) return { area: 0, bbox: [0, 0, 0, 0] };
+  return { area, bbox: [x0, y0, x1 - x0 + 1, y1 - y0 + 1] };
+}
+
+/** The mask on a grid of at most ``maxSide`` pixels a side (nearest-neighbour), row-major, 1 = foreground. */
+export function rasterize(rle: Rle, maxSide: number): { data: Uint8Array; w: number; h: number } {
+  const [H, W] = rle.size;
+  const s = Math.min(1, maxSide / Math.max(H, W, 1));
+  const w = Math.max(1, Math.round(W * s)), h = Math.max(1, Math.round(H * s));
+  const data = new Uint8Array(w * h);
+  const cnts = typeof rle.counts === "string" ? decodeCounts(rle.counts) : rle.counts;
+  const ty = new Int32Array(H); // source row -> target row
+  for (let y = 0; y < H; y++) ty[y] = Math.min(h - 1, Math.floor(y * s));
+  let idx = 0;
+  for (let i = 0; i < cnts.length; i++) {
+    const n = cnts[i];
+    if (i % 2 === 1) {
+      for (let j = idx, end = Math.min(idx + n, H * W); j < end; j++) {
+        const x = Math.floor(j / H), y = j - x * H;
+        data[ty[y] * w + Math.min(w - 1, Math.floor(x * s))] = 1;
+      }
+    }
+    idx += n;
+  }
+  return { data, w, h };
+}
+
+function rgbOf(css: string): [number, number, number] {
+  const ctx = document.createElement("canvas").getContext("2d");
+  if (!ctx) return [255, 0, 0];
+  ctx.fillStyle = css; // the browser normalises any CSS colour to #rrggbb
+  const hex = String(ctx.fillStyle);
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+  return m ? [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)] : [255, 0, 0];
+}
+
+export interface MaskLayer extends MaskStats {
+  url: string; // PNG data URL, to be stretched over the row's width x height
+}
+
+const cache = new Map<string, MaskLayer>();
+
+/** The mask painted in ``colour`` (fill at ``fillAlpha``, a solid outline), cached under ``key``. */
+export function maskLayer(key: string, rle: Rle, colour: string, maxSide: number, fillAlpha = 0.35): MaskLayer {
+  const k = `${key}|${maxSide}|${colour}|${fillAlpha}`;
+  const hit = cache.get(k);
+  if (hit) return hit;
+  const { data, w, h } = rasterize(rle, maxSide);
+  const canvas = document.createElement("canvas");
+  canvas.width = w;
+  canvas.height = h;
+  const ctx = canvas.getContext("2d");
+  const [r, g, b] = rgbOf(colour);
+  let url = "";
+  if (ctx) {
+    const img = ctx.createImageData(w, h);
+    const px = img.data;
+    const fill = Math.round(fillAlpha * 255);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const i = y * w + x;
+        if (!data[i]) continue;
+        const edge = x === 0 || y === 0 || x === w - 1 || y === h - 1 ||
+          !data[i - 1] || !data[i + 1] || !data[i - w] || !data[i + w];
+        const o = i * 4;
+        px[o] = r;
+        px[o + 1] = g;
+        px[o + 2] = b;
+        px[o + 3] = edge ? 255 : fill;
+      }
+    }
+    ctx.putImageData(img, 0, 0);
+    url = canvas.toDataURL("image/png");
+  }
+  const layer = { url, ...maskStats(rle) };
+  if (cache.size > 2000) cache.clear();
+  cache.set(k, layer);
+  return layer;
+}
