@@ -65,27 +65,29 @@ export function maskStats(rle: Rle): MaskStats {
   return { area, bbox: [x0, y0, x1 - x0 + 1, y1 - y0 + 1] };
 }
 
-/** The mask on a grid of at most ``maxSide`` pixels a side (nearest-neighbour), row-major, 1 = foreground. */
-export function rasterize(rle: Rle, maxSide: number): { data: Uint8Array; w: number; h: number } {
+/** The mask on a grid of at most ``maxSide`` pixels a side, row-major: the share of each cell's source
+ * pixels that are foreground (1 everywhere inside the mask; exact 0/1 when the grid is full size). */
+export function rasterize(rle: Rle, maxSide: number): { data: Float32Array; w: number; h: number; full: boolean } {
   const [H, W] = rle.size;
   const s = Math.min(1, maxSide / Math.max(H, W, 1));
   const w = Math.max(1, Math.round(W * s)), h = Math.max(1, Math.round(H * s));
-  const data = new Uint8Array(w * h);
+  const data = new Float32Array(w * h);
   const cnts = typeof rle.counts === "string" ? decodeCounts(rle.counts) : rle.counts;
   const ty = new Int32Array(H); // source row -> target row
   for (let y = 0; y < H; y++) ty[y] = Math.min(h - 1, Math.floor(y * s));
+  const inc = Math.min(1, s * s); // one source pixel's share of a target cell
   let idx = 0;
   for (let i = 0; i < cnts.length; i++) {
     const n = cnts[i];
     if (i % 2 === 1) {
       for (let j = idx, end = Math.min(idx + n, H * W); j < end; j++) {
         const x = Math.floor(j / H), y = j - x * H;
-        data[ty[y] * w + Math.min(w - 1, Math.floor(x * s))] = 1;
+        data[ty[y] * w + Math.min(w - 1, Math.floor(x * s))] += inc;
       }
     }
     idx += n;
   }
-  return { data, w, h };
+  return { data, w, h, full: s === 1 };
 }
 
 function rgbOf(css: string): [number, number, number] {
@@ -99,16 +101,17 @@ function rgbOf(css: string): [number, number, number] {
 
 export interface MaskLayer extends MaskStats {
   url: string; // PNG data URL, to be stretched over the row's width x height
+  full: boolean; // painted at the mask's own resolution (else downscaled)
 }
 
 const cache = new Map<string, MaskLayer>();
 
 /** The mask painted in ``colour`` (fill at ``fillAlpha``, a solid outline), cached under ``key``. */
 export function maskLayer(key: string, rle: Rle, colour: string, maxSide: number, fillAlpha = 0.35): MaskLayer {
-  const k = `${key}|${maxSide}|${colour}|${fillAlpha}`;
+  const k = `${key}|${rle.counts.length}|${maxSide}|${colour}|${fillAlpha}`;
   const hit = cache.get(k);
   if (hit) return hit;
-  const { data, w, h } = rasterize(rle, maxSide);
+  const { data, w, h, full } = rasterize(rle, maxSide);
   const canvas = document.createElement("canvas");
   canvas.width = w;
   canvas.height = h;
@@ -122,20 +125,23 @@ export function maskLayer(key: string, rle: Rle, colour: string, maxSide: number
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         const i = y * w + x;
-        if (!data[i]) continue;
-        const edge = x === 0 || y === 0 || x === w - 1 || y === h - 1 ||
-          !data[i - 1] || !data[i + 1] || !data[i - w] || !data[i + w];
+        const cov = Math.min(1, data[i]);
+        if (cov <= 0) continue;
+        // outline: a mostly-covered cell next to a mostly-empty one (or the border)
+        const edge = cov >= 0.5 && (x === 0 || y === 0 || x === w - 1 || y === h - 1 ||
+          data[i - 1] < 0.5 || data[i + 1] < 0.5 || data[i - w] < 0.5 || data[i + w] < 0.5);
         const o = i * 4;
         px[o] = r;
         px[o + 1] = g;
         px[o + 2] = b;
-        px[o + 3] = edge ? 255 : fill;
+        // downscaled cells fade with their coverage, but thin parts stay visible
+        px[o + 3] = edge ? 255 : Math.round(fill * Math.max(0.6, Math.min(1, cov * 2)));
       }
     }
     ctx.putImageData(img, 0, 0);
     url = canvas.toDataURL("image/png");
   }
-  const layer = { url, ...maskStats(rle) };
+  const layer = { url, full, ...maskStats(rle) };
   if (cache.size > 2000) cache.clear();
   cache.set(k, layer);
   return layer;
