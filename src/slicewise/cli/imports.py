@@ -32,6 +32,20 @@ DatasetOpt = Annotated[str | None, typer.Option("--dataset", "-d", help="Dataset
 RunOpt = Annotated[str, typer.Option("--run", "-r", help="The model run, as model/run (created if missing)")]
 
 
+def _rows_opt(default: str) -> Any:
+    return Annotated[str | None, typer.Option(
+        "--rows", metavar="SPEC",
+        help="Which data rows the run covers (rows with no prediction count their labels as false negatives): "
+             "dataset:NAME, split:NAME, dataset:NAME/split:NAME, all, predicted, same-dataset, same-split. "
+             f"Default: {default}")]
+
+
+CocoRowsOpt = _rows_opt("same-dataset, every row of the predicted images' dataset, i.e. every image of the "
+                        "instances file they came from")
+YoloRowsOpt = _rows_opt("same-split, every row of the predicted images' dataset and split")
+NdjsonRowsOpt = _rows_opt("predicted, only the rows that got a prediction")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(imp, name="import")
     app.add_typer(exp, name="export")
@@ -67,12 +81,16 @@ def coco(path: Path, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, dataset: Datas
 
 @imp.command("coco-results")
 def coco_results(path: Path, run: RunOpt, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
-                 skip_invalid: SkipOpt = False, rejects: RejectsOpt = None, create_features: CreateOpt = False) -> None:
-    """COCO results JSON (bbox and/or segmentation) as a run's predictions."""
+                 skip_invalid: SkipOpt = False, rejects: RejectsOpt = None, create_features: CreateOpt = False,
+                 rows: CocoRowsOpt = None) -> None:
+    """COCO results JSON (bbox and/or segmentation) as a run's predictions.
+
+    The run covers every image of the COCO instances file (dataset) the predicted images came from,
+    also those with no detection, unless --rows says otherwise."""
     from slicewise.io import import_coco_results
 
     _run_import(workspace, path, skip_invalid, rejects, lambda ws, **kw: import_coco_results(
-        ws, path, run, create_features=create_features, **kw))
+        ws, path, run, create_features=create_features, rows=rows, **kw))
 
 
 @imp.command("yolo")
@@ -89,12 +107,16 @@ def yolo(folder: Annotated[Path, typer.Argument(help="The folder holding data.ya
 @imp.command("yolo-predictions")
 def yolo_predictions(path: Annotated[Path, typer.Argument(help="COCO-style JSON, or a folder of txt files")],
                      run: RunOpt, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, skip_invalid: SkipOpt = False,
-                     rejects: RejectsOpt = None, create_features: CreateOpt = False) -> None:
-    """YOLO predictions (image_id = file stem, category_id = class index)."""
+                     rejects: RejectsOpt = None, create_features: CreateOpt = False,
+                     rows: YoloRowsOpt = None) -> None:
+    """YOLO predictions (image_id = file stem, category_id = class index).
+
+    The run covers every image of the predicted images' dataset and split (e.g. the whole valid split),
+    also those with no detection, unless --rows says otherwise."""
     from slicewise.io import import_yolo_predictions
 
     _run_import(workspace, path, skip_invalid, rejects, lambda ws, **kw: import_yolo_predictions(
-        ws, path, run, create_features=create_features, **kw))
+        ws, path, run, create_features=create_features, rows=rows, **kw))
 
 
 @imp.command("voc")
@@ -124,12 +146,13 @@ def indoor(folder: Annotated[Path, typer.Argument(help="Folder with ground-truth
 @imp.command("ndjson")
 def ndjson(path: Path, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
            run: Annotated[str | None, typer.Option("--run", "-r", help="Import as this run's predictions")] = None,
-           skip_invalid: SkipOpt = False, rejects: RejectsOpt = None, create_features: CreateOpt = False) -> None:
+           skip_invalid: SkipOpt = False, rejects: RejectsOpt = None, create_features: CreateOpt = False,
+           rows: NdjsonRowsOpt = None) -> None:
     """Labelbox NDJSON lines (bbox, polygon, mask, point, line, NER, radio, checklist), GT or predictions."""
     from slicewise.io import import_ndjson
 
     _run_import(workspace, path, skip_invalid, rejects, lambda ws, **kw: import_ndjson(
-        ws, path, run=run, create_features=create_features, **kw))
+        ws, path, run=run, create_features=create_features, rows=rows, **kw))
 
 
 @imp.command("rows")

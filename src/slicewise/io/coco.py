@@ -9,6 +9,11 @@ features whose ``external_id`` is the category id.
 Results records are matched to data rows by ``image_id``: the ``coco_image_id`` metadata when the
 id is a number, else the global key or the global key's file stem (YOLO-style exports use the stem);
 ``category_id`` is matched to a feature's ``external_id``.
+
+Which rows a results import puts in the run (``rows=``, see :mod:`slicewise.io.runrows`): by default
+every data row of the dataset(s) of the predicted images. :func:`import_coco` makes one dataset per
+instances file, so that is every image of the instances file the results are for, also the images
+where the model found nothing (their labels count as false negatives, as in pycocotools).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 
 from slicewise.errors import Problem, Report, ValidationError
 from slicewise.io.common import Batch, ImportResult, Progress, commit, num, read_json, source_name
+from slicewise.io.runrows import parse_spec
 from slicewise.types.frame import ObjectFrame
 
 IMAGE_ID_FIELD = "coco_image_id"
@@ -243,11 +249,14 @@ def _rle(seg: dict[str, Any], size: tuple[int, int] | None) -> tuple[str, tuple[
 # -- results ------------------------------------------------------------------------------------
 def import_coco_results(ws: Any, path: str | Path, run: str, *, skip_invalid: bool = False,
                         create_features: bool = False, progress: Progress | None = None,
-                        run_config: dict[str, Any] | None = None) -> ImportResult:
-    """Import a COCO results file (a JSON list of {image_id, category_id, bbox|segmentation, score})."""
+                        run_config: dict[str, Any] | None = None, rows: str | None = None) -> ImportResult:
+    """Import a COCO results file (a JSON list of {image_id, category_id, bbox|segmentation, score}).
+    ``rows``: which rows the run covers (default: every row of the predicted images' datasets)."""
+    spec = parse_spec(rows, default="same-dataset")
     path = Path(path)
     batch = parse_results_file(ws, path, create_features=create_features)
     batch.run, batch.run_config, batch.source = run, run_config, source_name("coco-results", path)
+    batch.run_rows = spec
     return commit(ws, batch, skip_invalid=skip_invalid, create_features=create_features, progress=progress)
 
 

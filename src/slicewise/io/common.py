@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from slicewise.errors import Problem, Report, ValidationError
+from slicewise.io.runrows import RowSpec, coverage, describe, resolve
 from slicewise.types.frame import ObjectFrame
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class ImportResult:
     replaced: int = 0  # objects of an earlier import of the same file that this one replaced
     features_created: list[str] = field(default_factory=list)
     run: str | None = None
+    run_rows: int | None = None  # rows the run covers after the import (None: no run)
+    run_rows_without_predictions: int = 0  # of those, rows with no prediction of the run (their labels are FN)
     rejected: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
 
@@ -54,6 +57,9 @@ class ImportResult:
             parts.append(f"{self.annotations:,} annotations")
         if self.predictions or self.run:
             parts.append(f"{self.predictions:,} predictions" + (f" in run {self.run}" if self.run else ""))
+        if self.run_rows is not None:
+            parts.append(f"the run covers {self.run_rows:,} data rows "
+                         f"({self.run_rows_without_predictions:,} with no prediction)")
         if self.features_created:
             parts.append(f"{len(self.features_created)} new features")
         if self.rejected:
@@ -155,6 +161,7 @@ class Batch:
     features: list[tuple[str, str, str | None]] = field(default_factory=list)  # (name, kind, external id)
     source: str = "import"
     report: Report = field(default_factory=Report)
+    run_rows: RowSpec | None = None  # which rows the run covers besides the predicted ones (io.runrows)
 
 
 def split_run(ref: str) -> tuple[str, str]:
@@ -211,6 +218,9 @@ def commit(ws: Workspace, batch: Batch, *, skip_invalid: bool = False, create_fe
                 if batch.rows:  # a file that brings rows and the run's predictions together: every
                     # row it names is in the run, so rows with labels and no prediction count as FN
                     ws.add_run_rows(run, [str(r["global_key"]) for r in batch.rows], skip_unknown=True)
+                if batch.run_rows is not None:
+                    res.warnings += _add_spec_rows(ws, run.id, batch.run_rows, batch.source)
+                res.run_rows, res.run_rows_without_predictions = coverage(ws.store.con, run.id)
             else:
                 out = ws.add_annotations(frame, source=batch.source, skip_invalid=True,
                                          create_features=create_features)
@@ -224,6 +234,24 @@ def commit(ws: Workspace, batch: Batch, *, skip_invalid: bool = False, create_fe
         if res.rejected and not skip_invalid:
             raise ValidationError(res.rejected)  # rolls the transaction back
     return res
+
+
+def _add_spec_rows(ws: Workspace, run_id: int, spec: RowSpec, source: str) -> list[Problem]:
+    """Put the rows ``spec`` chooses in the run (see :mod:`slicewise.io.runrows`)."""
+    import numpy as np
+
+    from slicewise.store.objects import ensure_run_rows
+
+    con = ws.store.con
+    predicted = con.execute("SELECT DISTINCT data_row_id FROM predictions WHERE run_id = ? AND source = ?",
+                            [run_id, source]).fetchnumpy()["data_row_id"].astype(np.int64)
+    ids = resolve(con, spec, predicted)
+    ensure_run_rows(con, run_id, ids, bump=False)
+    outside = len(np.setdiff1d(predicted, ids))
+    if outside and spec.keyword is None:
+        return [Problem(f"{outside:,} predicted data rows are outside rows {describe(spec)}; they are in the run "
+                        "anyway", source, "rows", "check the spec, or delete those predictions")]
+    return []
 
 
 def one_per_record(problems: Sequence[Problem]) -> list[Problem]:

@@ -12,6 +12,9 @@ One JSON object per line, as Labelbox's ``NDJsonConverter`` writes them::
 ``dataRow`` may be ``{"globalKey": ..}`` or ``{"id": ..}`` (both are matched against global keys);
 a feature may be named by ``name`` or by ``schemaId`` (matched against a feature's external id).
 Nested ``classifications`` are not imported (a warning says so).
+
+With ``run``, the run covers the rows that got a prediction, unless ``rows=`` says more (see
+:mod:`slicewise.io.runrows`, e.g. ``rows="dataset:images/split:valid"``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from slicewise.io.common import (
     read_ndjson,
     source_name,
 )
+from slicewise.io.runrows import parse_spec
 from slicewise.types.frame import ObjectFrame
 
 
@@ -44,8 +48,14 @@ class _Bad(Exception):
 
 
 def import_ndjson(ws: Any, path: str | Path, *, run: str | None = None, skip_invalid: bool = False,
-                  create_features: bool = False, progress: Progress | None = None) -> ImportResult:
-    """Labelbox NDJSON lines as ground truth, or as run ``run``'s predictions when given."""
+                  create_features: bool = False, progress: Progress | None = None,
+                  rows: str | None = None) -> ImportResult:
+    """Labelbox NDJSON lines as ground truth, or as run ``run``'s predictions when given (``rows``: which
+    rows the run covers besides the predicted ones)."""
+    if rows is not None and not run:
+        raise ValidationError(Problem("rows= chooses the rows of a run, and no run is given", str(path), "rows",
+                                      "pass run='model/run', or leave rows out"))
+    spec = parse_spec(rows, default="predicted")
     path = Path(path)
     rep = Report()
     by_schema = {f.external_id: f.name for f in ws.features() if f.external_id}
@@ -61,7 +71,7 @@ def import_ndjson(ws: Any, path: str | Path, *, run: str | None = None, skip_inv
     frame = ObjectFrame.from_records(records, report=rep)
     batch = Batch(report=rep, source=source_name("ndjson", path))
     if run:
-        batch.predictions, batch.run = frame, run
+        batch.predictions, batch.run, batch.run_rows = frame, run, spec
     else:
         batch.annotations = frame
     return commit(ws, batch, skip_invalid=skip_invalid, create_features=create_features, progress=progress)

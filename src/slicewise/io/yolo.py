@@ -5,6 +5,10 @@ folder of txt files ``class cx cy w h confidence``.
 
 Data rows: global key = image file name, row data = the image path, width/height read with Pillow,
 split from data.yaml's keys (train/val/test). Features: the class names, external id = class index.
+
+Which rows a predictions import puts in the run (``rows=``, see :mod:`slicewise.io.runrows`): by
+default every data row of the same dataset and split(s) as the predicted images (predictions on the
+valid images cover the whole valid split, also images where the model found nothing).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from slicewise.io.common import (
     read_bytes,
     source_name,
 )
+from slicewise.io.runrows import parse_spec
 from slicewise.types.frame import ObjectFrame
 
 _SPLITS = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
@@ -194,9 +199,11 @@ def _read_labels(lab: Path, key: str, names: list[str], w: int, h: int, cols: di
 
 def import_yolo_predictions(ws: Any, path: str | Path, run: str, *, skip_invalid: bool = False,
                             create_features: bool = False, progress: Progress | None = None,
-                            names: list[str] | None = None) -> ImportResult:
+                            names: list[str] | None = None, rows: str | None = None) -> ImportResult:
     """YOLO predictions: a COCO-style JSON file, or a folder of ``class cx cy w h conf`` txt files
-    named after the images (needs the images imported first, for their sizes)."""
+    named after the images (needs the images imported first, for their sizes). ``rows``: which rows
+    the run covers (default: every row of the predicted images' dataset and split)."""
+    spec = parse_spec(rows, default="same-split")
     path = Path(path)
     if path.is_file():
         batch = parse_results_file(ws, path, create_features=create_features)
@@ -205,21 +212,21 @@ def import_yolo_predictions(ws: Any, path: str | Path, run: str, *, skip_invalid
             raise ValidationError(Problem("no such file or folder", str(path), "", "check the path"))
         by_cls = {int(f.external_id): f.name for f in ws.features() if f.external_id and f.external_id.isdigit()}
         names = names or [by_cls.get(i, str(i)) for i in range(max(by_cls, default=-1) + 1)]
-        rows = {Path(k).stem: (k, w, h) for k, w, h in ws.store.cursor().execute(
+        by_stem = {Path(k).stem: (k, w, h) for k, w, h in ws.store.cursor().execute(
             "SELECT global_key, width, height FROM data_rows").fetchall()}
         rep = Report()
         cols: dict[str, list[Any]] = {k: [] for k in ("data_row", "feature", "kind", "x", "y", "w", "h",
                                                       "geometry", "location", "confidence")}
         for lab in sorted(path.glob("*.txt")):
-            if lab.stem not in rows:
+            if lab.stem not in by_stem:
                 rep.error(f"prediction for unknown data row {lab.stem!r}", lab.name, "data_row",
                           "import the images first, or check the file name")
                 continue
-            key, w, h = rows[lab.stem]
+            key, w, h = by_stem[lab.stem]
             if not w or not h:
                 rep.error(f"data row {key!r} has no size", lab.name, "image", "import the images with their sizes")
                 continue
             _read_labels(lab, key, names, w, h, cols, rep, set(), True)
         batch = Batch(predictions=_frame(cols), report=rep)
-    batch.run, batch.source = run, source_name("yolo-predictions", path)
+    batch.run, batch.source, batch.run_rows = run, source_name("yolo-predictions", path), spec
     return commit(ws, batch, skip_invalid=skip_invalid, create_features=create_features, progress=progress)
