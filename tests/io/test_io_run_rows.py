@@ -116,6 +116,19 @@ def test_an_image_without_detections_counts_its_labels_as_false_negatives(ws, tm
     assert got["car"] == (2, 1, 0) and got.get("person", (0, 0, 0)) == (0, 0, 0)
 
 
+def test_widening_the_rows_later_reaches_the_metrics(ws, tmp_path):
+    from slicewise.metrics import compute_metrics, feature_metrics
+
+    res = _two_datasets(ws, tmp_path)
+    import_coco_results(ws, res, "m/x", rows="predicted")
+    compute_metrics(ws, "m/x")
+    assert {m["feature"]: m["fn"] for m in feature_metrics(ws, "m/x", 0.5, 0.5)} == {"car": 0}
+    r = import_coco_results(ws, res, "m/x")  # the same file again, now with the default rows
+    assert (r.run_rows, r.run_rows_without_predictions, r.predictions) == (3, 2, 3)
+    compute_metrics(ws, "m/x")
+    assert {m["feature"]: m["fn"] for m in feature_metrics(ws, "m/x", 0.5, 0.5)} == {"car": 1, "person": 1}
+
+
 def test_explicit_specs(ws, tmp_path):
     res = _two_datasets(ws, tmp_path)
     import_coco_results(ws, res, "m/b", rows="dataset:b")

@@ -5,14 +5,21 @@ calls these same functions.
 Public functions (``ws`` is a :class:`slicewise.Workspace`; each returns an :class:`ImportResult`):
 
 - ``import_coco(ws, path, *, dataset=None, images=None, split="none", skip_invalid=False)``
-- ``import_coco_results(ws, path, run, *, skip_invalid=False, create_features=False)``
+- ``import_coco_results(ws, path, run, *, rows=None, skip_invalid=False, create_features=False)``
 - ``import_yolo(ws, folder, *, dataset=None, skip_invalid=False)``: data.yaml + images/ + labels/
-- ``import_yolo_predictions(ws, path, run, ...)``: COCO-style JSON (image_id = file stem) or a folder
-  of YOLO txt files ``class cx cy w h conf``
+- ``import_yolo_predictions(ws, path, run, *, rows=None, ...)``: COCO-style JSON (image_id = file stem)
+  or a folder of YOLO txt files ``class cx cy w h conf``
 - ``import_voc(ws, folder, *, dataset=None, images=None, ...)``: Pascal VOC XML files
 - ``import_indoor(ws, folder, *, dataset=None, run=None, ...)``: ``ground-truth/`` and
   ``detection-results/`` text files (``class left top right bottom [confidence]``)
-- ``import_ndjson(ws, path, *, run=None, ...)``: Labelbox NDJSON annotation/prediction lines
+- ``import_ndjson(ws, path, *, run=None, rows=None, ...)``: Labelbox NDJSON annotation/prediction lines
+
+``rows`` (CLI ``--rows SPEC``) chooses which data rows a prediction-only import puts in the run, so
+that images with no prediction count their labels as false negatives: ``dataset:NAME``,
+``split:NAME``, ``dataset:NAME/split:NAME``, ``all``, ``predicted``, ``same-dataset``, ``same-split``.
+Defaults: COCO results cover every row of the predicted images' dataset (= their instances file),
+YOLO predictions the predicted images' dataset and split, NDJSON only the predicted rows. See
+:mod:`slicewise.io.runrows`; :attr:`ImportResult.run_rows` says how many rows the run covers.
 - ``import_rows(ws, path, *, dataset=None)``: data rows from JSON/NDJSON (Labelbox's shape or ours)
 - ``import_table(ws, path, *, run, key=..., label=..., prediction=..., confidence=..., ...)``:
   classification CSV/Parquet
