@@ -75,14 +75,24 @@ export function rasterize(rle: Rle, maxSide: number): { data: Float32Array; w: n
   const cnts = typeof rle.counts === "string" ? decodeCounts(rle.counts) : rle.counts;
   const ty = new Int32Array(H); // source row -> target row
   for (let y = 0; y < H; y++) ty[y] = Math.min(h - 1, Math.floor(y * s));
+  const next = new Int32Array(H); // source row -> first source row of the next target row
+  for (let y = H - 1; y >= 0; y--) next[y] = y + 1 < H && ty[y + 1] === ty[y] ? next[y + 1] : y + 1;
   const inc = Math.min(1, s * s); // one source pixel's share of a target cell
   let idx = 0;
   for (let i = 0; i < cnts.length; i++) {
     const n = cnts[i];
     if (i % 2 === 1) {
-      for (let j = idx, end = Math.min(idx + n, H * W); j < end; j++) {
-        const x = Math.floor(j / H), y = j - x * H;
-        data[ty[y] * w + Math.min(w - 1, Math.floor(x * s))] += inc;
+      // walk the run column by column, and each column segment target row by target row
+      for (let j = idx, end = Math.min(idx + n, H * W); j < end;) {
+        const x = Math.floor(j / H), col = x * H;
+        const yEnd = Math.min(end, col + H) - col;
+        const base = Math.min(w - 1, Math.floor(x * s));
+        for (let y = j - col; y < yEnd;) {
+          const stop = Math.min(yEnd, next[y]);
+          data[ty[y] * w + base] += (stop - y) * inc;
+          y = stop;
+        }
+        j = col + yEnd;
       }
     }
     idx += n;
