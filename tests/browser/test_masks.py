@@ -108,20 +108,11 @@ def _layers(page, scope: str) -> dict[str, tuple[int, list[int]]]:
     return {k: (a, [int(v) for v in b.split(",")]) for k, a, b, _ in got}
 
 
-def _want(ws, run) -> dict[str, tuple[int, list[int]]]:
-    objs = [("label", o) for o in ws.annotations()] + [("prediction", o) for o in ws.predictions(run)]
-    out = {}
-    for src, o in objs:
-        rle = {"size": o["mask"]["size"], "counts": o["mask"]["counts"].encode()}
-        out[f"{src}:{o['id']}"] = (int(mask_utils.area(rle)), [int(v) for v in mask_utils.toBbox(rle)])
-    return out
-
-
 def test_gallery_draws_masks_decoded_like_pycocotools(mpage, mlive):
     ws = mlive.ws
     run = ws.runs()[0]
     mpage.goto(mlive.url + f"/runs/{run.id}/gallery")
-    want = _want(ws, run)
+    want = _want_masks(ws, run)
     mpage.wait_for_function("n => document.querySelectorAll('.tile image.mask').length === n", arg=len(want))
     assert _layers(mpage, ".tile") == want
     mpage.wait_for_function("[...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth > 0)")
@@ -143,7 +134,7 @@ def test_detail_view_paints_the_mask_in_its_class_colour(mpage, mlive):
     row = ws.data_row("img1")
     mpage.goto(mlive.url + f"/runs/{run.id}/gallery?row={row.id}")
     mpage.wait_for_function("() => document.querySelector('.viewer img')?.naturalWidth > 0")
-    keys = {k: v for k, v in _want(ws, run).items()
+    keys = {k: v for k, v in _want_masks(ws, run).items()
             if k in {f"label:{o['id']}" for o in ws.annotations("img1")}
             | {f"prediction:{o['id']}" for o in ws.predictions(run, "img1")}}
     mpage.wait_for_function("n => document.querySelectorAll('.viewer image.mask').length === n", arg=len(keys))
@@ -164,3 +155,45 @@ def test_detail_view_paints_the_mask_in_its_class_colour(mpage, mlive):
     assert max(abs(a - b) for a, b in zip(outside, GREY, strict=True)) <= 3, outside
     assert max(abs(a - b) for a, b in zip(centre, GREY, strict=True)) > 25, centre
     shot(mpage, "detail-masks")
+
+
+def test_coco_segm_results_decoded_like_pycocotools(mbrowser, shared_data, tmp_path):
+    """pycocotools' own fake segmentation results (COCO val2014, 100 images): every mask layer of the
+    first gallery page has pycocotools' area and box (the photos are not shipped: the layers are drawn
+    over empty tiles)."""
+    import slicewise
+    from slicewise.io import import_coco
+    from slicewise.io.coco import import_coco_results
+    from slicewise.server import create_app
+
+    d = shared_data / "coco-val2014-100"
+    with slicewise.open(tmp_path / "coco.duckdb") as ws:
+        import_coco(ws, d / "instances_val2014_100.json")
+        import_coco_results(ws, d / "instances_val2014_fakesegm100_results.json", "fake/segm", create_features=True)
+    with LiveServer(create_app(tmp_path / "coco.duckdb"), _free_port()) as srv:
+        run = srv.ws.runs()[0]
+        want = _want_masks(srv.ws, run)
+        ctx = mbrowser.new_context(viewport={"width": 1440, "height": 900})
+        pg = ctx.new_page()
+        try:
+            pg.goto(srv.url + f"/runs/{run.id}/gallery")
+            pg.wait_for_function("document.querySelectorAll('.tile').length > 0")
+            tiles = pg.eval_on_selector_all(".tile[data-key]", "ts => ts.map(t => t.dataset.key)")
+            on_page = {f"{src}:{o['id']}" for src, objs in (("label", srv.ws.annotations(tiles)),
+                                                             ("prediction", srv.ws.predictions(run, tiles)))
+                       for o in objs if o["kind"] == "mask" and (src == "label" or o["confidence"] >= 0.5)}
+            assert len(on_page) > 100
+            pg.wait_for_function("n => document.querySelectorAll('.tile image.mask').length === n", arg=len(on_page))
+            assert _layers(pg, ".tile") == {k: want[k] for k in on_page}
+        finally:
+            ctx.close()
+
+
+def _want_masks(ws, run) -> dict[str, tuple[int, list[int]]]:
+    out = {}
+    for src, objs in (("label", ws.annotations()), ("prediction", ws.predictions(run))):
+        for o in objs:
+            if o["kind"] == "mask":
+                rle = {"size": o["mask"]["size"], "counts": o["mask"]["counts"].encode()}
+                out[f"{src}:{o['id']}"] = (int(mask_utils.area(rle)), [int(v) for v in mask_utils.toBbox(rle)])
+    return out
