@@ -97,8 +97,8 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, live):
+def open_page(browser):
+    """A fresh 1440x900 page; fails the test afterwards if the page raised a JavaScript error."""
     ctx = browser.new_context(viewport={"width": 1440, "height": 900})
     pg = ctx.new_page()
     pg.set_default_timeout(15_000)
@@ -107,6 +107,11 @@ def page(browser, live):
     yield pg
     ctx.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+@pytest.fixture
+def page(live, browser):
+    yield from open_page(browser)
 
 
 def shot(page, name: str, *, full_page: bool = False) -> Path:

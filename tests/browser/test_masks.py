@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from .conftest import ARGS, CHROMIUM, STATIC, LiveServer, _free_port, shot
+from .conftest import CHROMIUM, STATIC, LiveServer, _free_port, open_page, shot
 
 pytestmark = pytest.mark.browser
 
@@ -79,26 +79,9 @@ def mlive(tmp_path_factory):
         yield srv
 
 
-@pytest.fixture(scope="module")
-def mbrowser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
 @pytest.fixture
-def mpage(mbrowser, mlive):
-    ctx = mbrowser.new_context(viewport={"width": 1440, "height": 900})
-    pg = ctx.new_page()
-    pg.set_default_timeout(15_000)
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    yield pg
-    ctx.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
+def mpage(mlive, browser):
+    yield from open_page(browser)
 
 
 def _layers(page, scope: str) -> dict[str, tuple[int, list[int]]]:
@@ -157,7 +140,7 @@ def test_detail_view_paints_the_mask_in_its_class_colour(mpage, mlive):
     shot(mpage, "detail-masks")
 
 
-def test_coco_segm_results_decoded_like_pycocotools(mbrowser, shared_data, tmp_path):
+def test_coco_segm_results_decoded_like_pycocotools(browser, shared_data, tmp_path):
     """pycocotools' own fake segmentation results (COCO val2014, 100 images): every mask layer of the
     first gallery page has pycocotools' area and box (the photos are not shipped: the layers are drawn
     over empty tiles)."""
@@ -173,7 +156,7 @@ def test_coco_segm_results_decoded_like_pycocotools(mbrowser, shared_data, tmp_p
     with LiveServer(create_app(tmp_path / "coco.duckdb"), _free_port()) as srv:
         run = srv.ws.runs()[0]
         want = _want_masks(srv.ws, run)
-        ctx = mbrowser.new_context(viewport={"width": 1440, "height": 900})
+        ctx = browser.new_context(viewport={"width": 1440, "height": 900})
         pg = ctx.new_page()
         try:
             pg.goto(srv.url + f"/runs/{run.id}/gallery")
