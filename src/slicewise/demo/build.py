@@ -89,9 +89,7 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
             summary.shapes_predictions = int(ws.sql("SELECT count(*) FROM predictions WHERE run_id = ?",
                                                     [ws.run(SHAPES_RUN).id]).fetchone()[0])
             if compute:
-                summary.metrics = _compute(ws, say)
-                summary.headlines, summary.breakdown = headlines(ws), breakdown(ws)
-                summary.hints = hints(ws, summary.breakdown)
+                _analyse(ws, summary, say)
         summary.seconds = time.perf_counter() - t0
         return summary
     if state == "foreign":
@@ -111,9 +109,7 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
         summary = _summary(ws, path, reused=False, t0=t0)
         summary.digits_accuracy, summary.shapes_predictions = acc, n_pred
         if compute:
-            summary.metrics = _compute(ws, say)
-            summary.headlines, summary.breakdown = headlines(ws), breakdown(ws)
-            summary.hints = hints(ws, summary.breakdown)
+            _analyse(ws, summary, say)
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -252,6 +248,13 @@ def _summary(ws: Any, path: Path, *, reused: bool, t0: float) -> DemoSummary:
         counts[f"data_rows_{d.name}"] = int(ws.sql("SELECT count(*) FROM data_rows WHERE dataset_id = ?",
                                                    [d.id]).fetchone()[0])
     return DemoSummary(path, media_dir(path), reused, time.perf_counter() - t0, counts, [r.ref for r in ws.runs()])
+
+
+def _analyse(ws: Any, summary: DemoSummary, say: Any) -> None:
+    """Compute the runs' metrics and fill in the summary's headlines, breakdown and hints."""
+    summary.metrics = _compute(ws, say)
+    summary.headlines, summary.breakdown = headlines(ws), breakdown(ws)
+    summary.hints = hints(ws, summary.breakdown)
 
 
 def _compute(ws: Any, say: Progress) -> dict[str, str]:
