@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from indoor_workspace import build_indoor  # noqa: F401 (make_screenshots imports it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "src" / "slicewise" / "server" / "static" / "index.html"
@@ -17,22 +18,6 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 SHOTS = ROOT / "artifacts" / "screenshots"
-
-
-def build_indoor(path: Path, shared_data: Path) -> Path:
-    import slicewise
-    from slicewise import metrics
-    from slicewise.io import import_indoor
-
-    with slicewise.open(path) as ws:
-        import_indoor(ws, shared_data / "indoor-85")
-        run = ws.runs()[0]
-        keys = [r.global_key for r in ws.data_rows()]
-        ws.update_metadata({k: {"camera": f"cam-{i % 3}", "brightness": float(i % 10) / 10} for i, k in enumerate(keys)})
-        ws.set_split(keys[: len(keys) // 2], "train")
-        ws.set_split(keys[len(keys) // 2:], "valid")
-        metrics.compute_metrics(ws, run)
-    return path
 
 
 class LiveServer:

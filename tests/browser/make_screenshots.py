@@ -69,7 +69,7 @@ def main() -> None:
     if args.only:
         INDOOR[:] = [p for p in INDOOR if p[0] in args.only]
         DEMO[:] = [p for p in DEMO if p[0] in args.only]
-    sys.path.insert(0, str(HERE))
+    sys.path[:0] = [str(HERE), str(HERE.parent)]
     from conftest import build_indoor
     from playwright.sync_api import sync_playwright
 

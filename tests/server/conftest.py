@@ -7,23 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-
-def build_indoor(path: Path, shared_data: Path) -> Path:
-    import slicewise
-    from slicewise import metrics
-    from slicewise.io import import_indoor
-
-    with slicewise.open(path) as ws:
-        import_indoor(ws, shared_data / "indoor-85")
-        run = ws.runs()[0]
-        keys = [r.global_key for r in ws.data_rows()]
-        # some metadata and splits, so that filters and sorts on them have something to find
-        ws.update_metadata({k: {"camera": f"cam-{i % 3}", "brightness": float(i % 10) / 10} for i, k in enumerate(keys)})
-        ws.set_split(keys[: len(keys) // 2], "train")
-        ws.set_split(keys[len(keys) // 2:], "valid")
-        metrics.compute_metrics(ws, run)
-    return path
+from indoor_workspace import build_indoor
 
 
 @pytest.fixture(scope="session")
