@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 
 from slicewise.errors import ConflictError, NotFoundError, Problem, Report, ValidationError, did_you_mean
+from slicewise.state import State
 from slicewise.store import Store
 from slicewise.store.objects import check_objects, ensure_run_rows, read_objects, write_objects
 from slicewise.store.objects import utc_now as _now
@@ -64,8 +65,13 @@ class Workspace:
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.store = Store(path, read_only=read_only)
         self.path = self.store.path
+        #: every cache of this workspace (row caches, metric levels, memoised catalogs...); see slicewise.state
+        self.state = State(self.store)
+        self.store.on_commit = self.state.publish
 
     def close(self) -> None:
+        """Drop this workspace's caches and close the file."""
+        self.state.close()
         self.store.close()
 
     def __enter__(self) -> Workspace:
@@ -97,6 +103,7 @@ class Workspace:
                 raise ConflictError(f"dataset {name!r} already exists", fix="pick another name or pass exist_ok=True")
             con.execute("INSERT INTO datasets VALUES (?, ?, ?, ?)",
                         [self.store.next_id("datasets"), name, description, _now()])
+            self.store.touch("datasets")
         return self.dataset(name)
 
     def dataset(self, name: str) -> Dataset:
@@ -123,6 +130,7 @@ class Workspace:
                                     fix="use another name")
             con.execute("INSERT OR REPLACE INTO metadata_fields VALUES (?, ?, ?)",
                         [name, mk.value, list(options) if options else None])
+            self.store.touch("metadata_fields")
 
     def metadata_fields(self) -> dict[str, dict[str, Any]]:
         rows = self.sql("SELECT name, kind, options FROM metadata_fields ORDER BY name").fetchall()
@@ -187,6 +195,8 @@ class Workspace:
             result.skipped = len(good) - len(fresh)
             for fname, kind in new_fields.items():
                 con.execute("INSERT OR IGNORE INTO metadata_fields VALUES (?, ?, NULL)", [fname, kind])
+            if new_fields:
+                self.store.touch("metadata_fields")
             if fresh:
                 start = self.store.next_id("data_rows")
                 ids = np.arange(start, start + len(fresh), dtype=np.int64)
@@ -201,6 +211,7 @@ class Workspace:
                 }))
                 self._write_metadata(con, [(int(i), g["metadata"]) for i, g in zip(ids, fresh, strict=True)])
                 self._write_tags(con, [(int(i), t) for i, g in zip(ids, fresh, strict=True) for t in g["tags"]])
+                self.store.touch("rows", rows=ids)
             result.inserted = len(fresh)
         return result
 
@@ -252,6 +263,7 @@ class Workspace:
         with self.store.transaction() as con:
             ids = self._require_keys(con, keys)
             con.execute("UPDATE data_rows SET split = ? WHERE id IN (SELECT unnest(?))", [sp.value, list(ids.values())])
+            self.store.touch("split", rows=list(ids.values()))
         return len(ids)
 
     def set_metadata(self, global_key: str, values: Mapping[str, Any]) -> None:
@@ -283,11 +295,14 @@ class Workspace:
             ids = self._require_keys(con, list(values_by_key))
             for fname, kind in new_fields.items():
                 con.execute("INSERT OR IGNORE INTO metadata_fields VALUES (?, ?, NULL)", [fname, kind])
+            if new_fields:
+                self.store.touch("metadata_fields")
             pairs = [(ids[k], f) for k, md in typed for f in md] + [(ids[k], f) for k, f in removals]
             if pairs:
                 con.execute("DELETE FROM row_metadata WHERE (data_row_id, field) IN (SELECT unnest(?), unnest(?))",
                             [[p[0] for p in pairs], [p[1] for p in pairs]])
             self._write_metadata(con, [(ids[k], md) for k, md in typed])
+            self.store.touch("metadata", rows=list(ids.values()))
 
     def add_tags(self, keys: Sequence[str], tags: Sequence[str]) -> int:
         """Tag data rows (e.g. ``re-label``). Returns how many (row, tag) pairs were new."""
@@ -298,6 +313,7 @@ class Workspace:
                                    [list(ids.values())]).fetchall())
             new = [(i, t) for i in ids.values() for t in tags if (i, t) not in have]
             self._write_tags(con, new)
+            self.store.touch("tags", rows=[i for i, _ in new])
         return len(new)
 
     def remove_tags(self, keys: Sequence[str], tags: Sequence[str]) -> int:
@@ -307,6 +323,7 @@ class Workspace:
                             [list(ids.values()), list(tags)]).fetchone()[0]  # type: ignore[index]
             con.execute("DELETE FROM tags WHERE data_row_id IN (SELECT unnest(?)) AND tag IN (SELECT unnest(?))",
                         [list(ids.values()), list(tags)])
+            self.store.touch("tags", rows=list(ids.values()))
         return int(n)
 
     def tags(self) -> dict[str, int]:
@@ -329,6 +346,7 @@ class Workspace:
             con.execute("INSERT INTO features VALUES (?, ?, ?, ?, ?, ?)",
                         [self.store.next_id("features"), name, k.value, list(options) if options else None,
                          external_id, _now()])
+            self.store.touch("features")
         return self.feature(name)
 
     def feature(self, name: str) -> Feature:
@@ -347,6 +365,7 @@ class Workspace:
         with self.store.transaction() as con:
             if not con.execute("SELECT 1 FROM models WHERE name = ?", [name]).fetchone():
                 con.execute("INSERT INTO models VALUES (?, ?, ?)", [self.store.next_id("models"), name, _now()])
+                self.store.touch("runs")
             elif not exist_ok:
                 raise ConflictError(f"model {name!r} already exists", fix="pick another name")
         row = self.sql("SELECT id, name, created_at FROM models WHERE name = ?", [name]).fetchone()
@@ -368,6 +387,7 @@ class Workspace:
             else:
                 con.execute("INSERT INTO model_runs VALUES (?, ?, ?, ?, ?)",
                             [self.store.next_id("model_runs"), m.id, name, json.dumps(dict(config or {})), _now()])
+                self.store.touch("runs")
         return self.run(f"{model}/{name}")
 
     def run(self, ref: str | int | ModelRun) -> ModelRun:
@@ -395,6 +415,7 @@ class Workspace:
         cfg = {**r.config, **changes}
         with self.store.transaction() as con:
             con.execute("UPDATE model_runs SET config = ? WHERE id = ?", [json.dumps(cfg), r.id])
+            self.store.touch("runs", run=r.id)
         return self.run(r.id)
 
     def add_run_rows(self, run: str | int | ModelRun, keys: Sequence[str], *, skip_unknown: bool = False) -> int:
@@ -404,7 +425,7 @@ class Workspace:
         r = self.run(run)
         with self.store.transaction() as con:
             ids = self._ids_for_keys(con, list(keys)) if skip_unknown else self._require_keys(con, keys)
-            return ensure_run_rows(con, r.id, np.array(list(ids.values()), np.int64), bump=False)
+            return ensure_run_rows(self.store, r.id, np.array(list(ids.values()), np.int64), bump=False)
 
     # -- ground truth and predictions ---------------------------------------------------------
     def add_annotations(self, objects: ObjectsIn, *, source: str = "sdk", skip_invalid: bool = False,
@@ -438,7 +459,8 @@ class Workspace:
             rows = con.execute(f"SELECT DISTINCT data_row_id FROM predictions WHERE {cond}", params).fetchnumpy()
             n = con.execute(f"SELECT count(*) FROM predictions WHERE {cond}", params).fetchone()[0]  # type: ignore[index]
             con.execute(f"DELETE FROM predictions WHERE {cond}", params)
-            ensure_run_rows(con, r.id, rows["data_row_id"], bump=True)
+            ensure_run_rows(self.store, r.id, rows["data_row_id"], bump=True)
+            self.store.touch("predictions", run=r.id, rows=rows["data_row_id"])
         return int(n)
 
     # -- internals ---------------------------------------------------------------------------
@@ -465,6 +487,7 @@ class Workspace:
             return int(row[0])
         did = self.store.next_id("datasets")
         con.execute("INSERT INTO datasets VALUES (?, ?, NULL, ?)", [did, _name(name, "dataset"), _now()])
+        self.store.touch("datasets")
         return did
 
     def _ids_for_keys(self, con: Any, keys: Sequence[str]) -> dict[str, int]:

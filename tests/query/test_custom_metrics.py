@@ -7,14 +7,15 @@ import random
 import pytest
 
 from slicewise.errors import QueryError
-from slicewise.query import facets, rowcache, search
+from slicewise.query import facets, search
+from slicewise.state import State
 
 from .sw_query_world import generated_world
 
 
 @pytest.fixture(params=["cached", "direct"])
 def world(request, ws, monkeypatch):
-    monkeypatch.setattr(rowcache, "ENABLED", request.param == "cached")
+    monkeypatch.setattr(State, "enabled", request.param == "cached")
     from slicewise import metrics
 
     w = generated_world(ws, n=80, seed=2)

@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from slicewise.query import facets, parse, rowcache, search
+from slicewise.query import facets, parse, search
+from slicewise.state import State
 
 FILTERS = [None, "not tag:reviewed", "count >= 1 and confidence.max > 0.3", 'metadata.camera = "camera-02"']
 
@@ -23,7 +24,7 @@ def _bins(values, lo, hi, nb):
 @pytest.fixture(autouse=True, params=["cached", "direct"])
 def _cache_mode(request, monkeypatch):
     """Every test runs over the row cache and over the store's tables directly: both must agree."""
-    monkeypatch.setattr(rowcache, "ENABLED", request.param == "cached")
+    monkeypatch.setattr(State, "enabled", request.param == "cached")
 
 
 @pytest.mark.parametrize("text", FILTERS)

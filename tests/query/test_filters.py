@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from slicewise.query import count, parse, row_ids_sql, rowcache, search, to_text
+from slicewise.query import count, parse, row_ids_sql, search, to_text
+from slicewise.state import State
 
 from .sw_query_world import HOSTILE, World
 
@@ -140,7 +141,7 @@ def _all_ids(w: World, text: str, **kw) -> list[int]:
 @pytest.fixture(autouse=True, params=["cached", "direct"])
 def _cache_mode(request, monkeypatch):
     """Every test runs over the row cache and over the store's tables directly: both must agree."""
-    monkeypatch.setattr(rowcache, "ENABLED", request.param == "cached")
+    monkeypatch.setattr(State, "enabled", request.param == "cached")
 
 
 @pytest.mark.parametrize("text,pred", COMMON, ids=[t for t, _ in COMMON])

@@ -193,6 +193,7 @@ def commit(ws: Workspace, batch: Batch, *, skip_invalid: bool = False, create_fe
                                         batch.source, "feature", "rename the class in the file, or use another workspace"))
             elif ext is not None and f.external_id is None:
                 ws.store.con.execute("UPDATE features SET external_id = ? WHERE id = ?", [ext, f.id])
+                ws.store.touch("features")
             elif ext is not None and f.external_id != ext:
                 res.warnings.append(Problem(
                     f"class {name!r} already has external id {f.external_id}; this file's id {ext} is not recorded",
@@ -246,7 +247,7 @@ def _add_spec_rows(ws: Workspace, run_id: int, spec: RowSpec, source: str) -> li
     predicted = con.execute("SELECT DISTINCT data_row_id FROM predictions WHERE run_id = ? AND source = ?",
                             [run_id, source]).fetchnumpy()["data_row_id"].astype(np.int64)
     ids = resolve(con, spec, predicted)
-    ensure_run_rows(con, run_id, ids, bump=False)
+    ensure_run_rows(ws.store, run_id, ids, bump=False)
     outside = len(np.setdiff1d(predicted, ids))
     if outside and spec.keyword is None:
         return [Problem(f"{outside:,} predicted data rows are outside rows {describe(spec)}; they are in the run "

@@ -108,4 +108,5 @@ def add_custom_metrics(ws: Workspace, run: RunRef, records: Iterable[Mapping[str
         finally:
             con.unregister("_sw_custom")
         ws.store.insert_arrow("custom_metrics", t)
+        ws.store.touch("custom_metrics", run=r.id)
     return len(out)

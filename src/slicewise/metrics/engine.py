@@ -27,7 +27,6 @@ RunRef = str | int | ModelRun
 DEFAULT_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 MODES = ("class-agnostic", "within-class")
 CHUNK_ROWS = 50_000
-_PROGRESS: dict[tuple[str, int], tuple[int, int]] = {}
 
 
 @dataclass(frozen=True)
@@ -151,9 +150,8 @@ def job_status(ws: Workspace, run: RunRef) -> JobStatus:
     if job is None:
         return JobStatus(r.id, "pending", 0, total)
     state, done, jtotal, error, cgrid, igrid, sett, finished, _gen = job
-    key = (ws.store.path.as_posix(), r.id)
     if state == "running":
-        d, t = _PROGRESS.get(key, (int(done), int(jtotal)))
+        d, t = ws.state.progress.get(r.id, (int(done), int(jtotal)))
         return JobStatus(r.id, "running", d, t)
     if state == "failed":
         return JobStatus(r.id, "failed", int(done), int(jtotal), error, finished_at=finished)
@@ -226,36 +224,36 @@ def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, i
     else:
         todo = np.sort(cur.execute(_stale_rows_sql(), [r.id]).fetchnumpy()["data_row_id"])
     generation = (int(job[8]) if job else 0) + 1
-    key = (ws.store.path.as_posix(), r.id)
     with ws.store.transaction() as con:
         con.execute("DELETE FROM metric_jobs WHERE run_id = ?", [r.id])
         # keep the previous grids: readers keep seeing the previous records until this job commits
         con.execute("INSERT INTO metric_jobs VALUES (?, 'running', 0, ?, NULL, ?, ?, ?, ?, NULL, ?)",
                     [r.id, len(todo), job[4] if job else None, job[5] if job else None,
                      job[6] if job else None, _now(), generation])
-    _PROGRESS[key] = (0, len(todo))
+        ws.store.touch("metric_job", run=r.id)
+    ws.state.progress[r.id] = (0, len(todo))
     try:
         with ws.store.transaction() as con:
-            _compute(ws, con, r, s, np.asarray(todo, np.int64), redo_all, key, on_progress)
+            _compute(ws, con, r, s, np.asarray(todo, np.int64), redo_all, on_progress)
             con.execute("""UPDATE metric_jobs SET state = 'ready', done = total, confidence_grid = ?, iou_grid = ?,
                            settings = ?, finished_at = ? WHERE run_id = ?""",
                         [list(s.confidence), list(s.iou), json.dumps(s.key()), _now(), r.id])
+            ws.store.touch("metrics", run=r.id)
+            ws.store.touch("metric_job", run=r.id)
     except Exception as exc:
         msg = str(exc) if isinstance(exc, MetricsError) else f"{type(exc).__name__}: {exc}"
         with ws.store.transaction() as con:
             con.execute("UPDATE metric_jobs SET state = 'failed', error = ?, finished_at = ? WHERE run_id = ?",
                         [msg, _now(), r.id])
+            ws.store.touch("metric_job", run=r.id)
         raise
     finally:
-        _PROGRESS.pop(key, None)
-    from slicewise.metrics.views import drop_cached
-
-    drop_cached(ws, r.id, keep_generation=generation)
+        ws.state.progress.pop(r.id, None)
     return job_status(ws, r.id)
 
 
 def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarray, redo_all: bool,
-             key: tuple[str, int], on_progress: Callable[[int, int], None] | None) -> None:
+             on_progress: Callable[[int, int], None] | None) -> None:
     from slicewise.metrics.matching import load_objects, match_rows
 
     if redo_all:
@@ -292,7 +290,7 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
         finally:
             con.unregister("_sw_rows")
         done += len(chunk)
-        _PROGRESS[key] = (done, len(todo))
+        ws.state.progress[run.id] = (done, len(todo))
         con.execute("UPDATE metric_jobs SET done = ? WHERE run_id = ?", [done, run.id])
         if on_progress:
             on_progress(done, len(todo))

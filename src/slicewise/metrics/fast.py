@@ -3,14 +3,13 @@
 At compute time :func:`build_summaries` aggregates the match records into ``metric_rf`` (one line per
 conf index, data row and feature: counts, confidence stats, iou) and ``metric_tp`` (the IoU of every
 same-class recorded pair). For a chosen (c, t), tp of a (row, feature) is the number of its pair IoUs
-above t; fp = predictions - tp; fn = annotations - tp. The arrays of a conf index are cached per
-process (a few at a time), so moving t, or coming back to a c, costs only the counting.
+above t; fp = predictions - tp; fn = annotations - tp. The arrays of a conf index are cached by
+the workspace (a few at a time, see :mod:`slicewise.state`), so moving t, or coming back to a c, costs
+only the counting.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -65,24 +64,7 @@ class _Level:
     rowc: dict[str, np.ndarray]
 
 
-_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-_LOCK = threading.Lock()
-_MAX_LEVELS = 4
-
-
-def _cached(key: tuple[Any, ...], make: Any) -> Any:
-    with _LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    value = make()
-    with _LOCK:
-        _CACHE[key] = value
-        for kind in ("level", "extras"):
-            keys = [k for k in _CACHE if k[0] == kind]
-            for k in keys[:-_MAX_LEVELS]:
-                del _CACHE[k]
-    return value
+MAX_LEVELS = 4  # conf indexes whose arrays a workspace keeps
 
 
 def _rows(ws: Workspace, run_id: int, gen: int) -> np.ndarray:
@@ -91,7 +73,7 @@ def _rows(ws: Workspace, run_id: int, gen: int) -> np.ndarray:
                                       [run_id]).fetchnumpy()["data_row_id"]
         return np.asarray(r, np.int64)
 
-    return _cached(("rows", ws.store.path.as_posix(), run_id, gen), make)  # type: ignore[no-any-return]
+    return ws.state.lru("metric-rows", (run_id, gen), make, MAX_LEVELS)
 
 
 def _num(t: pa.Table, c: str, dtype: Any) -> np.ndarray:
@@ -138,7 +120,7 @@ def _level(ws: Workspace, run_id: int, gen: int, k: int) -> _Level:
         return _Level(pos, _num(rf, "n_pred", np.float64), _num(rf, "n_gt", np.float64), _num(tp, "rf_ord", np.int64),
                       _num(tp, "iou", np.float64), rowc)
 
-    return _cached(("level", ws.store.path.as_posix(), run_id, gen, k), make)  # type: ignore[no-any-return]
+    return ws.state.lru("metric-level", (run_id, gen, k), make, MAX_LEVELS)
 
 
 def _extras(ws: Workspace, run_id: int, gen: int, k: int) -> dict[str, np.ndarray]:
@@ -150,7 +132,7 @@ def _extras(ws: Workspace, run_id: int, gen: int, k: int) -> dict[str, np.ndarra
         return {"data_row_id": _num(t, "data_row_id", np.int64), "feature_id": _num(t, "feature_id", np.int32),
                 **{c: _num(t, c, np.float64) for c in ("conf_min", "conf_max", "conf_sum", "iou")}}
 
-    return _cached(("extras", ws.store.path.as_posix(), run_id, gen, k), make)  # type: ignore[no-any-return]
+    return ws.state.lru("metric-extras", (run_id, gen, k), make, MAX_LEVELS)
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:

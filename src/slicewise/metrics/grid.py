@@ -32,17 +32,17 @@ class GridMetrics:
 def grid_metrics(ws: Workspace, run: RunRef) -> GridMetrics:
     """Per-row metrics and confusion matrices at every (c, t) of the run's grids (cached per process)."""
     from slicewise.metrics.fast import _level, _rows, row_arrays
-    from slicewise.metrics.views import CACHE_DB, _classes, _cursor, _exists, _n_features
+    from slicewise.metrics.views import _classes, _n_features, view_topics
 
     r, s, gen = require_ready(ws, run)
     K, T = len(s.confidence), len(s.iou)
     tgrid = np.asarray(s.iou, np.float64)
-    cur = _cursor(ws)
-    name = f"mv_grid_r{r.id}_g{gen}"
+    cur = ws.state.cursor()
     rows = _rows(ws, r.id, gen)
     NR = len(rows)
     nfeat = _n_features(cur)
-    if not _exists(cur, name):
+
+    def build(name: str) -> None:
         parts = []
         for k in range(K):
             lv = _level(ws, r.id, gen, k)
@@ -62,9 +62,11 @@ def grid_metrics(ws: Workspace, run: RunRef) -> GridMetrics:
                                                                                          if c not in ("conf_idx", "iou_idx")]))})
         cur.register("_sw_grid", table)
         try:
-            cur.execute(f"CREATE OR REPLACE TABLE {CACHE_DB}.{name} AS SELECT * FROM _sw_grid")
+            cur.execute(f"CREATE TABLE {name} AS SELECT * FROM _sw_grid")
         finally:
             cur.unregister("_sw_grid")
+
+    name = ws.state.table("metrics-grid", f"r{r.id}_g{gen}", view_topics(r.id), build, limit=2)
 
     # -- confusion matrices at every (k, t), from the records
     rec = cur.execute("""SELECT conf_idx, pred_id IS NOT NULL AS hp, gt_id IS NOT NULL AS hg,
@@ -96,4 +98,4 @@ def grid_metrics(ws: Workspace, run: RunRef) -> GridMetrics:
     cm[:, :, C, :] = n_pred_c[:, None, :] - cm[:, :, :C, :].sum(axis=2)
     cm[:, :, :, C] = n_gt_c[:, None, :] - cm[:, :, :, :C].sum(axis=3)
     cm[:, :, C, C] = 0
-    return GridMetrics(s.confidence, s.iou, f"{CACHE_DB}.{name}", [n for _, n in cls] + ["None"], cm)
+    return GridMetrics(s.confidence, s.iou, name, [n for _, n in cls] + ["None"], cm)

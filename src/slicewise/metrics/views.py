@@ -45,60 +45,33 @@ def _rows_clause(rows: Rows, col: str = "data_row_id") -> tuple[str, list[Any]]:
     return f" AND {col} IN (SELECT data_row_id FROM ({sql}))", list(params)
 
 
-CACHE_DB = "sw_metrics_cache"
-
-
-def _cursor(ws: Workspace) -> Any:
-    """A cursor with the in-memory cache database attached (shared by every cursor of the process).
-
-    Views are materialised there: no disk write, no commit to wait for, and it works on read-only
-    workspaces. The cache lives as long as the process; names carry the job generation."""
-    cur = ws.store.cursor()
-    cur.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {CACHE_DB} (READ_ONLY false)")
-    return cur
-
-
-def _exists(cur: Any, name: str) -> bool:
-    return bool(cur.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-                            [CACHE_DB, name]).fetchone())
-
-
-def drop_cached(ws: Workspace, run_id: int, keep_generation: int | None = None) -> None:
-    """Drop this process's cached views of a run (other generations than ``keep_generation``)."""
-    cur = _cursor(ws)
-    for (name,) in cur.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND table_name LIKE ?",
-                               [CACHE_DB, f"mv_%_r{run_id}_g%"]).fetchall():
-        if keep_generation is None or f"_g{keep_generation}_" not in name:
-            assert str(name).isidentifier()
-            cur.execute(f"DROP TABLE IF EXISTS {CACHE_DB}.{name}")
+def view_topics(run_id: int) -> list[str]:
+    """What a run's metrics views are made of: its stored records, and the ontology (TN counts features)."""
+    return [f"metrics:{run_id}", "features"]
 
 
 def _materialise(ws: Workspace, run: RunRef, view: str, confidence: float, iou: float) -> str:
-    import duckdb
-
+    """A table of the workspace's cache database (see :mod:`slicewise.state`) holding the view at (c, t),
+    named after the run, its metrics job generation, the conf index and the IoU."""
     r, s, gen = require_ready(ws, run)
     k = conf_index(s, confidence, r.ref)
     t = _check_iou(iou)
-    name = f"mv_{view}_r{r.id}_g{gen}_c{k}_t{round(t * 1e9)}"
-    full = f"{CACHE_DB}.{name}"
-    cur = _cursor(ws)
-    if _exists(cur, name):
-        return full
-    from slicewise.metrics import fast
 
-    if view == "row":
-        data = fast.row_arrow(ws, r.id, gen, k, t, _n_features(cur))
-    else:
-        data = fast.row_feature_arrow(ws, r.id, gen, k, t)
-    cur.register("_sw_view", data)
-    try:
-        cur.execute(f"CREATE TABLE {full} AS SELECT * FROM _sw_view")
-    except (duckdb.CatalogException, duckdb.TransactionException):
-        if not _exists(cur, name):  # not a concurrent creation of the same view
-            raise
-    finally:
-        cur.unregister("_sw_view")
-    return full
+    def build(name: str) -> None:
+        from slicewise.metrics import fast
+
+        cur = ws.state.cursor()
+        if view == "row":
+            data = fast.row_arrow(ws, r.id, gen, k, t, _n_features(cur))
+        else:
+            data = fast.row_feature_arrow(ws, r.id, gen, k, t)
+        cur.register("_sw_view", data)
+        try:
+            cur.execute(f"CREATE TABLE {name} AS SELECT * FROM _sw_view")
+        finally:
+            cur.unregister("_sw_view")
+
+    return ws.state.table(f"metrics-{view}", f"r{r.id}_g{gen}_c{k}_t{round(t * 1e9)}", view_topics(r.id), build)
 
 
 def _n_features(cur: Any) -> int:

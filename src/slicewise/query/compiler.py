@@ -78,10 +78,9 @@ class Compiler:
     _rc_tried: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        from slicewise.query import rowcache
-
         if self.use_cache and not self.check_only:
-            self.catalog = rowcache.memo(self.ws, ("catalog", self.run_id), lambda: Catalog(self.ws, self.run_id))
+            self.catalog = self.ws.state.memo(("catalog", self.run_id), Catalog.TOPICS,
+                                              lambda: Catalog(self.ws, self.run_id))
         else:
             self.catalog = Catalog(self.ws, self.run_id)
 
@@ -105,11 +104,8 @@ class Compiler:
         if not rc.metrics:
             from slicewise.query import rowcache
 
-            fields, ct = sorted(self.catalog.metadata), (self.confidence, self.iou)
-            hit = rowcache.lookup(self.ws, self.run_id, fields, ct)
-            if hit is None:
-                hit = rowcache.get(self.ws, self.run_id, fields, self.metric_table("metrics", None, False), ct)
-            self._rc = hit
+            self._rc = rowcache.get(self.ws, self.run_id, sorted(self.catalog.metadata),
+                                    self.metric_table("metrics", None, False))
         return True
 
     def from_table(self) -> str:

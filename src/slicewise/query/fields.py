@@ -74,6 +74,9 @@ class Catalog:
     """What the workspace holds, loaded once per compilation: metadata fields, features, datasets,
     custom metric names of the run."""
 
+    #: the changes that make a catalog out of date (see slicewise.state)
+    TOPICS = ("metadata_fields", "features", "datasets", "custom_metrics")
+
     def __init__(self, ws: Any, run_id: int | None) -> None:
         cur = ws.store.cursor()
         self.metadata: dict[str, tuple[str, tuple[str, ...] | None]] = {

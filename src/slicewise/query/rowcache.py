@@ -1,41 +1,58 @@
-"""The row cache: one wide table per (workspace generation, run[, confidence, IoU]) that makes queries fast.
+"""The row cache: one wide table per run (and per run and metrics view) that makes queries fast.
 
 A filter over the store touches many tables (data rows, metadata in long form, predictions to
 aggregate, the metrics engine's tables); at a million rows each semi-join costs tens of milliseconds.
-So the first query after a write builds, in an in-memory database attached to the workspace's DuckDB
-instance, one table with a row per data row of the run and a column per row-level field:
+So the first query builds, in the workspace's cache database (:mod:`slicewise.state`), one table with
+a row per data row of the run and a column per row-level field:
 
   id, global_key, dataset_id, split, media_type, created_at, n_gt, n_pred, conf_min, conf_max,
   conf_mean, gt_feats / pred_feats (the feature ids labelled / predicted), tags, md_0 ... md_k (one per
-  metadata field, typed), and with metrics at (c, t): tp, fp, fn, tn, precision, recall, f1, iou
+  metadata field, typed), and in a metrics variant at (c, t): tp, fp, fn, tn, precision, recall, f1, iou
 
-and every later query is column predicates over it. The cache key holds the store's write generation
-(:attr:`slicewise.store.Store.generation`, bumped on every commit), so any write makes the next query
-rebuild it: membership stays exact. Inside a write transaction, and on a workspace opened read-only
-(DuckDB cannot attach an in-memory database there), queries read the store's tables directly.
+plus precomputed histogram bins and string codes for the facets. Every later query is column
+predicates over it.
+
+**Kept up to date, not rebuilt.** Each table remembers the last change (:class:`slicewise.state.Change`)
+it reflects. On the next read it looks at what was published since: changes that cannot concern it
+(a slice saved, another run's predictions, a grid edited) cost nothing; tags, metadata, splits, labels,
+predictions and run membership of some rows re-read just those rows (deleted and inserted again, in the
+base table and in its metrics variants); a new metadata field, or a value outside a histogram's range,
+rebuilds the table. A new metrics job gives a new metrics view, hence a new variant.
+
+**Kept across processes.** The cache database is a file beside the workspace; each table is registered
+with the last change of the workspace's change log it holds, so a new process reuses it and catches up
+through the log, as above (it rebuilds only when the log no longer reaches back that far).
+
+Inside a write transaction, on a read-only workspace, and with caching off (``ws.state.enabled``),
+queries read the store's tables directly.
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
+import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
 
 from slicewise.query.fields import METRICS
 
-CACHE_DB = "sw_query_cache"
-MAX_TABLES = 4
-_LOCK = threading.Lock()
-_TABLES: OrderedDict[tuple[Any, ...], RowCache] = OrderedDict()
-_COUNTER = itertools.count(1)
-ENABLED = True  # tests switch it off to check that both paths agree
+if TYPE_CHECKING:
+    from slicewise.workspace import Workspace
+
+MAX_ENTRIES = 4  # base tables (run x metadata fields) kept per workspace
+MAX_VARIANTS = 4  # metrics variants kept per base table
+BINS = 10
+RATIOS = ("precision", "recall", "f1", "iou")
+CONFIDENCE = ("confidence.min", "confidence.max", "confidence.mean")
+_ROW_TOPICS = frozenset({"split", "metadata", "tags", "labels"})
 
 
 @dataclass
 class RowCache:
-    table: str  # quoted, database-qualified
+    table: str  # database-qualified (plain identifiers)
     metadata: dict[str, str] = field(default_factory=dict)  # metadata field -> column
     metrics: bool = False
     #: facet histograms: field -> (bin column, low, high, number of bins); the bins are precomputed over
@@ -43,176 +60,358 @@ class RowCache:
     bins: dict[str, tuple[str, float, float, int]] = field(default_factory=dict)
     #: string column -> (code column, its values in code order); codes count facets fast
     codes: dict[str, tuple[str, list[Any]]] = field(default_factory=dict)
+    #: the fields whose bins come from the data's own range (others are fixed, e.g. [0, 1])
+    ranged: tuple[str, ...] = ()
+    #: the ranged fields binned one integer a bin (their values must stay integers)
+    units: tuple[str, ...] = ()
+
+    def info(self) -> str:
+        return json.dumps({"metadata": self.metadata, "metrics": self.metrics, "bins": self.bins,
+                           "codes": self.codes, "ranged": list(self.ranged), "units": list(self.units)})
+
+    @classmethod
+    def from_info(cls, table: str, info: str) -> RowCache:
+        d = json.loads(info)
+        return cls(table, d["metadata"], d["metrics"], {k: tuple(v) for k, v in d["bins"].items()},  # type: ignore[misc]
+                   {k: (v[0], list(v[1])) for k, v in d["codes"].items()}, tuple(d["ranged"]), tuple(d["units"]))
 
 
-BINS = 10
+@dataclass
+class _Entry:
+    run_id: int | None
+    fields: tuple[str, ...]
+    base: RowCache
+    seq: int  # the last change (of the workspace's change log) this entry's tables hold
+    mark: str = ""  # "seq:token" as registered (a variant registered under another mark is stale)
+    variants: OrderedDict[str, RowCache] = field(default_factory=OrderedDict)  # metrics view -> variant
+
+    @property
+    def key(self) -> str:
+        return json.dumps([self.run_id, list(self.fields)])
+
+    def tables(self) -> list[RowCache]:
+        return [self.base, *self.variants.values()]
 
 
-def _with_bins(cur: Any, src: str, cols: dict[str, str], fixed: set[str], start: int,
-               strings: tuple[str, ...] = ()) -> tuple[str, dict[str, tuple[str, float, float, int]]]:
-    """Copy ``src`` into a new table with a UTINYINT bin column per numeric column (and a dense integer
-    code ``<col>_code`` per string column of ``strings``); drop ``src``."""
-    stats = cur.execute("SELECT " + ", ".join(f"min({c}), max({c}), bool_and({c} = floor({c}))" for c in cols.values())
-                        + f" FROM {src}").fetchone() if cols else ()
-    spec: dict[str, tuple[str, float, float, int]] = {}
-    exprs = []
-    for i, (name, col) in enumerate(cols.items()):
-        lo, hi, ints = stats[3 * i: 3 * i + 3]
-        if name in fixed:
-            lo, hi, nb = 0.0, 1.0, BINS
-        elif lo is None:
-            continue
-        elif ints and hi - lo + 1 <= 20:
-            lo, hi, nb = float(lo), float(hi) + 1, int(hi - lo + 1)
+def get(ws: Workspace, run_id: int | None, metadata_fields: list[str], metric_table: str | None = None) -> RowCache | None:
+    """The cache table of the run's rows (with the row metrics of the metrics view ``metric_table``
+    when given), built on first use and brought up to date on every call; None when caches are off."""
+    st = ws.state
+    if not st.usable() or st.db is None:
+        return None
+    key = ("rowcache", run_id, tuple(metadata_fields))
+    with st.key_lock(key):
+        e: _Entry | None = st.entry(key)
+        if e is None:
+            e = _open(ws, run_id, tuple(metadata_fields))
+            st.set_entry(key, e, limit=MAX_ENTRIES, on_evict=lambda old: _forget(ws, old))
         else:
-            lo, hi, nb = float(lo), float(hi), BINS
-        b = f"b_{start + i}"
-        spec[name] = (b, lo, hi, nb)
-        if hi <= lo:
-            e = f"CASE WHEN {col} IS NOT NULL THEN 0 END"
-        else:  # float(...) literals come from the data's own range, never from the user
-            e = (f"CASE WHEN {col} IS NULL OR NOT isfinite({col}) THEN NULL WHEN {col} >= {hi!r} THEN {nb - 1} "
-                 f"WHEN {col} <= {lo!r} THEN 0 ELSE floor(({col} - {lo!r}) / {hi - lo!r} * {nb}) END")
-        exprs.append(f"CAST({e} AS UTINYINT) AS {b}")  # (least/greatest would turn NULL into a bin)
-    for c in strings:
-        exprs.append(f"CAST(CASE WHEN {c} IS NOT NULL THEN dense_rank() OVER (ORDER BY {c}) - 1 END AS INTEGER) "
-                     f"AS {c}_code")
-    full = f'"{CACHE_DB}"."rows_{next(_COUNTER)}"'
-    cur.execute(f"CREATE TABLE {full} AS SELECT *{''.join(', ' + e for e in exprs)} FROM {src} ORDER BY id")
-    cur.execute(f"DROP TABLE {src}")
-    return full, spec
-
-
-def _cursor(ws: Any) -> Any:
-    cur = ws.store.cursor()
-    cur.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {CACHE_DB}")
-    return cur
-
-
-_MEMO: dict[tuple[Any, ...], Any] = {}
-
-
-def memo(ws: Any, what: tuple[Any, ...], fn: Any) -> Any:
-    """``fn()`` remembered until the next write to the workspace (not inside a write transaction):
-    the catalog, runs and metrics tables of a view are read once per generation, not once per query."""
-    store = ws.store
-    if store.in_transaction or not ENABLED:
-        return fn()
-    key = (store._key, store.generation) + what
-    if key in _MEMO:
-        return _MEMO[key]
-    value = fn()
-    if len(_MEMO) > 256:
-        _MEMO.clear()
-    _MEMO[key] = value
-    return value
-
-
-def lookup(ws: Any, run_id: int | None, metadata_fields: list[str], ct: tuple[float, float]) -> RowCache | None:
-    """The metrics variant of the cache at ``ct`` if it was built in this generation."""
-    store = ws.store
-    if store.in_transaction or not ENABLED:
-        return None
-    return _TABLES.get((store._key, store.generation, run_id, tuple(metadata_fields), ct))
-
-
-def get(ws: Any, run_id: int | None, metadata_fields: list[str], metric_table: str | None = None,
-        ct: tuple[float, float] | None = None) -> RowCache | None:
-    """The cache table for the run (with the metrics of ``metric_table`` at ``ct`` when given), built on
-    first use; None inside a write transaction or when disabled."""
-    store = ws.store
-    if not ENABLED or store.in_transaction or store.read_only:  # read-only DuckDB cannot attach memory
-        return None
-    base_key = (store._key, store.generation, run_id, tuple(metadata_fields), None)
-    with _LOCK:
-        base = _TABLES.get(base_key)
-        if base is None:
-            base = _TABLES[base_key] = _build(ws, run_id, metadata_fields)
-            _evict(ws, base_key)
-        _TABLES.move_to_end(base_key)
+            _refresh(ws, e)
         if metric_table is None:
-            return base
-        key = base_key[:-1] + (ct,)
-        rc = _TABLES.get(key)
-        if rc is None:
-            rc = _TABLES[key] = _with_metrics(ws, base, metric_table)
-            _evict(ws, key)
-        _TABLES.move_to_end(key)
-        return rc
+            return e.base
+        v = e.variants.get(metric_table)
+        if v is None:
+            v = _open_variant(ws, e, metric_table)
+            e.variants[metric_table] = v
+            while len(e.variants) > MAX_VARIANTS:
+                _, old = e.variants.popitem(last=False)
+                st.retire([old.table])
+        e.variants.move_to_end(metric_table)
+        return v
 
 
-def _with_metrics(ws: Any, base: RowCache, metric_table: str) -> RowCache:  # noqa: D401
-    cur = _cursor(ws)
-    full = f'"{CACHE_DB}"."rows_{next(_COUNTER)}"'
-    cols = ", ".join(f'm."{c}"' for c in METRICS)
-    cur.execute(f"CREATE TABLE {full} AS SELECT b.*, {cols} FROM {base.table} b "
-                f"LEFT JOIN {metric_table} m ON m.data_row_id = b.id ORDER BY b.id")
-    table, spec = _with_bins(cur, full, {m: f'"{m}"' for m in METRICS}, {"precision", "recall", "f1", "iou"}, 100)
-    return RowCache(table, dict(base.metadata), metrics=True, bins={**base.bins, **spec}, codes=dict(base.codes))
+# -- opening, refreshing, forgetting ------------------------------------------------------------
+def _open(ws: Workspace, run_id: int | None, fields: tuple[str, ...]) -> _Entry:
+    """The registered table, brought up to date from the change log; else a new build."""
+    st = ws.state
+    e = _Entry(run_id, fields, RowCache(""), 0)
+    found = st.lookup("rows", e.key)
+    if found is not None and found[3]:
+        seq, _, token = found[1].partition(":")
+        if st.holds(int(seq), token):
+            e.base, e.seq, e.mark = RowCache.from_info(found[0], found[3]), int(seq), found[1]
+            for table, key, mark, info in st.registered("rows+metrics"):  # its variants catch up with it
+                view = json.loads(key)[-1]
+                if mark == e.mark and info and key == _variant_key(e, view) and len(e.variants) < MAX_VARIANTS:
+                    e.variants[f"{st.db}.{view}"] = RowCache.from_info(table, info)
+            _refresh(ws, e)
+            return e
+    e.seq = st.store.last_seq()  # before reading any data: the table holds at least that
+    e.base = _build(ws, run_id, fields)
+    _register(ws, e)
+    return e
 
 
-def _build(ws: Any, run_id: int | None, metadata_fields: list[str]) -> RowCache:
-    cur = _cursor(ws)
-    full = f'"{CACHE_DB}"."rows_{next(_COUNTER)}"'
-    kinds = dict(cur.execute("SELECT name, kind FROM metadata_fields").fetchall())
+def _register(ws: Workspace, e: _Entry) -> None:
+    """Vouch for the entry's tables as holding every change up to ``e.seq`` (a later process catches up
+    from there through the change log)."""
+    st = ws.state
+    e.mark = f"{e.seq}:{st.store.change_token(e.seq) or '' if e.seq else ''}"
+    st.register(e.base.table, "rows", e.key, e.mark, e.base.info())
+    for view, v in e.variants.items():
+        st.register(v.table, "rows+metrics", _variant_key(e, view), e.mark, v.info())
+
+
+def _variant_key(e: _Entry, metric_table: str) -> str:
+    """The registry key of a metrics variant: its base's, and the metrics view's name (which names the
+    run's metrics job generation, conf index and IoU), without the cache database's alias (which
+    differs per process)."""
+    return json.dumps([e.run_id, list(e.fields), metric_table.split(".")[-1]])
+
+
+def _open_variant(ws: Workspace, e: _Entry, metric_table: str) -> RowCache:
+    st = ws.state
+    key = _variant_key(e, metric_table)
+    found = st.lookup("rows+metrics", key)
+    if found is not None and found[1] == e.mark and found[3]:
+        return RowCache.from_info(found[0], found[3])
+    v = _with_metrics(ws, e.base, metric_table)
+    st.register(v.table, "rows+metrics", key, e.mark, v.info())
+    return v
+
+
+def _refresh(ws: Workspace, e: _Entry) -> None:
+    """Apply what was published since the entry's last change (see the module docstring)."""
+    st = ws.state
+    changes, seq = st.since(e.seq)
+    if changes is not None and not changes:
+        return
+    rebuild = changes is None
+    ids: list[np.ndarray] = []
+    for c in changes or []:
+        mine = (c.topic in _ROW_TOPICS or (c.topic == "rows" and e.run_id is None)
+                or (c.topic in ("predictions", "run_rows") and c.run == e.run_id))
+        if c.topic in ("all", "metadata_fields") or (mine and c.rows is None):
+            rebuild = True
+        elif mine and c.rows is not None:
+            ids.append(c.rows)
+    if rebuild or (ids and not _patch(ws, e, np.unique(np.concatenate(ids)))):
+        old = [t.table for t in e.tables()]
+        e.base = _build(ws, e.run_id, e.fields)
+        e.variants.clear()
+        st.retire(old)
+    marked = int(e.mark.partition(":")[0] or 0)
+    e.seq = seq
+    if rebuild or ids or seq - marked > 1000:  # (a later process skips unrelated changes quickly)
+        _register(ws, e)
+
+
+def _forget(ws: Workspace, e: _Entry) -> None:
+    ws.state.retire([t.table for t in e.tables()])
+
+
+# -- building ----------------------------------------------------------------------------------
+def _rows_sql(ws: Workspace, run_id: int | None, fields: tuple[str, ...], only: str | None = None
+              ) -> tuple[str, list[Any], dict[str, str], dict[str, str]]:
+    """(SELECT of the base columns, params, metadata field -> column, field kinds); ``only`` names a
+    table of ids (column ``id``) to restrict every source to."""
+    kinds = dict(ws.state.cursor().execute("SELECT name, kind FROM metadata_fields").fetchall())
     md_cols: dict[str, str] = {}
     md_sel, md_params = [], []
-    for i, f in enumerate(metadata_fields):
+    for i, f in enumerate(fields):
         col = {"number": "value_number", "datetime": "value_datetime"}.get(kinds.get(f, "string"), "value_string")
         md_cols[f] = f"md_{i}"
         md_sel.append(f"max({col}) FILTER (WHERE field = ?) AS md_{i}")
         md_params.append(f)
-    run_cond, run_params = ("WHERE id IN (SELECT data_row_id FROM run_rows WHERE run_id = ?)", [run_id]) \
-        if run_id is not None else ("", [])
-    md_cte = (f"md AS (SELECT data_row_id, {', '.join(md_sel)} FROM row_metadata GROUP BY data_row_id),"
+    pick = f" AND data_row_id IN (SELECT id FROM {only})" if only else ""
+    row_conds, row_params = [], []
+    if run_id is not None:
+        row_conds.append("id IN (SELECT data_row_id FROM run_rows WHERE run_id = ?)")
+        row_params.append(run_id)
+    if only:
+        row_conds.append(f"id IN (SELECT id FROM {only})")
+    row_where = ("WHERE " + " AND ".join(row_conds)) if row_conds else ""
+    md_cte = (f"md AS (SELECT data_row_id, {', '.join(md_sel)} FROM row_metadata WHERE TRUE{pick} GROUP BY data_row_id),"
               if md_sel else "md AS (SELECT NULL::BIGINT AS data_row_id WHERE FALSE),")
     pred_cond, pred_params = ("WHERE run_id = ?", [run_id]) if run_id is not None else ("WHERE FALSE", [])
-    md_out = "".join(f", md.md_{i}" for i in range(len(metadata_fields)))
-    cur.execute(f"""
-        CREATE TABLE {full} AS
-        WITH rw AS (SELECT id, global_key, dataset_id, split, media_type, created_at FROM data_rows {run_cond}),
+    md_out = "".join(f", md.md_{i}" for i in range(len(fields)))
+    sql = f"""
+        WITH rw AS (SELECT id, global_key, dataset_id, split, media_type, created_at FROM data_rows {row_where}),
         {md_cte}
         gt AS (SELECT data_row_id, count(*) AS n, list(DISTINCT feature_id ORDER BY feature_id) AS feats
-               FROM annotations GROUP BY data_row_id),
+               FROM annotations WHERE TRUE{pick} GROUP BY data_row_id),
         pr AS (SELECT data_row_id, count(*) AS n, min(confidence) AS cmin, max(confidence) AS cmax,
                       avg(confidence) AS cmean, list(DISTINCT feature_id ORDER BY feature_id) AS feats
-               FROM predictions {pred_cond} GROUP BY data_row_id),
-        tg AS (SELECT data_row_id, list(DISTINCT tag ORDER BY tag) AS tags FROM tags GROUP BY data_row_id)
+               FROM predictions {pred_cond}{pick} GROUP BY data_row_id),
+        tg AS (SELECT data_row_id, list(DISTINCT tag ORDER BY tag) AS tags FROM tags WHERE TRUE{pick} GROUP BY data_row_id)
         SELECT rw.*, coalesce(gt.n, 0) AS n_gt, coalesce(pr.n, 0) AS n_pred, pr.cmin AS conf_min,
                pr.cmax AS conf_max, pr.cmean AS conf_mean, coalesce(gt.feats, []::INTEGER[]) AS gt_feats,
                coalesce(pr.feats, []::INTEGER[]) AS pred_feats, coalesce(tg.tags, []::VARCHAR[]) AS tags{md_out}
         FROM rw LEFT JOIN md ON md.data_row_id = rw.id LEFT JOIN gt ON gt.data_row_id = rw.id
-        LEFT JOIN pr ON pr.data_row_id = rw.id LEFT JOIN tg ON tg.data_row_id = rw.id ORDER BY rw.id""",
-                run_params + md_params + pred_params)
-    numeric = {f"metadata.{f}": md_cols[f] for f in metadata_fields if kinds.get(f) == "number"}
+        LEFT JOIN pr ON pr.data_row_id = rw.id LEFT JOIN tg ON tg.data_row_id = rw.id"""
+    return sql, row_params + md_params + pred_params, md_cols, kinds
+
+
+def _base_columns(run_id: int | None, fields: tuple[str, ...], md_cols: dict[str, str], kinds: dict[str, str]
+                  ) -> tuple[dict[str, str], set[str], tuple[str, ...]]:
+    """(histogram field -> value column, fields with a fixed [0, 1] range, string columns coded)."""
+    numeric = {f"metadata.{f}": md_cols[f] for f in fields if kinds.get(f) == "number"}
     numeric["annotation.count"] = "n_gt"
     if run_id is not None:
         numeric |= {"confidence.min": "conf_min", "confidence.max": "conf_max", "confidence.mean": "conf_mean",
                     "prediction.count": "n_pred"}
-    strings = ("split", "media_type") + tuple(md_cols[f] for f in metadata_fields
-                                              if kinds.get(f, "string") in ("string", "enum"))
-    table, spec = _with_bins(cur, full, numeric, {"confidence.min", "confidence.max", "confidence.mean"}, 0, strings)
-    codes = {}
-    for c in strings:
-        vals = [r[0] for r in cur.execute(f"SELECT DISTINCT {c} FROM {table} WHERE {c} IS NOT NULL ORDER BY 1").fetchall()]
+    strings = ("split", "media_type") + tuple(md_cols[f] for f in fields if kinds.get(f, "string") in ("string", "enum"))
+    return numeric, set(CONFIDENCE), strings
+
+
+def _build(ws: Workspace, run_id: int | None, fields: tuple[str, ...]) -> RowCache:
+    st = ws.state
+    cur = st.cursor()
+    sql, params, md_cols, kinds = _rows_sql(ws, run_id, fields)
+    src = st.table_name("src")
+    cur.execute(f"CREATE TABLE {src} AS {sql}", params)
+    numeric, fixed, strings = _base_columns(run_id, fields, md_cols, kinds)
+    spec, units = _bin_spec(cur, src, numeric, fixed)
+    table = st.table_name("rows")
+    exprs = [_bin_expr(f"s.{col}", spec[name], 0 + i) for i, (name, col) in enumerate(numeric.items()) if name in spec]
+    codes, joins = {}, []
+    for i, c in enumerate(strings):  # a dense code per distinct value, joined from the (small) list of values
+        vals = [r[0] for r in cur.execute(f"SELECT DISTINCT {c} FROM {src} WHERE {c} IS NOT NULL ORDER BY 1").fetchall()]
         codes[c] = (f"{c}_code", vals)
-    return RowCache(table, md_cols, bins=spec, codes=codes)
+        joins.append(f"LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS v, (generate_subscripts(?::VARCHAR[], 1) - 1)::INTEGER "
+                     f"AS code) c{i} ON c{i}.v = s.{c}")
+        exprs.append(f"c{i}.code AS {c}_code")
+    params = [p for c in strings for p in (codes[c][1], codes[c][1])]
+    cur.execute(f"CREATE TABLE {table} AS SELECT s.*{''.join(', ' + e for e in exprs)} FROM {src} s {' '.join(joins)}",
+                params)
+    cur.execute(f"DROP TABLE {src}")
+    bins = {name: (f"b_{i}", *spec[name]) for i, name in enumerate(numeric) if name in spec}
+    return RowCache(table, md_cols, bins=bins, codes=codes,  # type: ignore[arg-type]
+                    ranged=tuple(n for n in bins if n not in fixed), units=units)
 
 
-def _evict(ws: Any, keep: tuple[Any, ...]) -> None:
-    """Drop tables of older generations of this workspace, and the least recently used beyond MAX_TABLES."""
-    cur = _cursor(ws)
-    stale = [k for k in _TABLES if k[0] == keep[0] and k[1] != keep[1]]
-    live = [k for k in _TABLES if k not in stale and k[:-1] != keep[:-1]]  # LRU first
-    while len(_TABLES) - len(stale) > MAX_TABLES and live:
-        stale.append(live.pop(0))
-    for k in stale:
-        rc = _TABLES.pop(k)
-        if k[0] == keep[0]:  # another workspace's tables live in its own DuckDB instance
-            cur.execute(f"DROP TABLE IF EXISTS {rc.table}")
+def _with_metrics(ws: Workspace, base: RowCache, metric_table: str) -> RowCache:
+    st = ws.state
+    cur = st.cursor()
+    numeric = {m: f'm."{m}"' for m in METRICS}
+    # the metrics view has one line per row of the run: its ranges are the variant's
+    spec, units = _bin_spec(cur, f"{metric_table} m", numeric, set(RATIOS))
+    table = st.table_name("rowsm")
+    exprs = [_bin_expr(col, spec[name], 100 + i) for i, (name, col) in enumerate(numeric.items()) if name in spec]
+    cols = ", ".join(f'm."{c}"' for c in METRICS)
+    cur.execute(f"CREATE TABLE {table} AS SELECT b.*, {cols}{''.join(', ' + e for e in exprs)} FROM {base.table} b "
+                f"LEFT JOIN {metric_table} m ON m.data_row_id = b.id")
+    bins = {name: (f"b_{100 + i}", *spec[name]) for i, name in enumerate(numeric) if name in spec}
+    return RowCache(table, dict(base.metadata), metrics=True, bins={**base.bins, **bins},  # type: ignore[dict-item]
+                    codes={k: (c, list(v)) for k, (c, v) in base.codes.items()},
+                    ranged=base.ranged + tuple(n for n in bins if n not in RATIOS), units=base.units + units)
 
 
-def clear() -> None:
-    """Forget every cached table (they are dropped with their DuckDB instance, or on the next eviction)."""
-    with _LOCK:
-        _TABLES.clear()
+def _bin_spec(cur: Any, table: str, cols: dict[str, str], fixed: set[str]
+              ) -> tuple[dict[str, tuple[float, float, int]], tuple[str, ...]]:
+    """((low, high, bins) per field, the fields with unit bins): [0, 1] in ten for ``fixed`` fields, one
+    bin per integer for integer fields of a small range, else ten bins over the data's range; fields
+    with no value get none."""
+    if not cols:
+        return {}, ()
+    stats = cur.execute("SELECT " + ", ".join(f"min({c}), max({c}), bool_and({c} = floor({c}))" for c in cols.values())
+                        + f" FROM {table}").fetchone()
+    spec, units = {}, []
+    for i, name in enumerate(cols):
+        lo, hi, ints = stats[3 * i: 3 * i + 3]
+        if name in fixed:
+            spec[name] = (0.0, 1.0, BINS)
+        elif lo is None:
+            continue
+        elif ints and hi - lo + 1 <= 20:
+            spec[name] = (float(lo), float(hi) + 1, int(hi - lo + 1))
+            units.append(name)
+        else:
+            spec[name] = (float(lo), float(hi), BINS)
+    return spec, tuple(units)
+
+
+def _bin_expr(col: str, spec: tuple[float, float, int], n: int) -> str:
+    lo, hi, nb = spec
+    if hi <= lo:
+        e = f"CASE WHEN {col} IS NOT NULL THEN 0 END"
+    else:  # float(...) literals come from the data's own range, never from the user
+        e = (f"CASE WHEN {col} IS NULL OR NOT isfinite({col}) THEN NULL WHEN {col} >= {hi!r} THEN {nb - 1} "
+             f"WHEN {col} <= {lo!r} THEN 0 ELSE floor(({col} - {lo!r}) / {hi - lo!r} * {nb}) END")
+    return f"CAST({e} AS UTINYINT) AS b_{n}"  # (least/greatest would turn NULL into a bin)
+
+
+# -- patching ----------------------------------------------------------------------------------
+def _patch(ws: Workspace, e: _Entry, ids: np.ndarray) -> bool:
+    """Re-read the rows ``ids`` into every table of the entry. False when that is not enough (a value
+    outside a histogram's range): the caller rebuilds."""
+    st = ws.state
+    cur = st.cursor()
+    idt = st.table_name("ids")
+    fresh = st.table_name("fresh")
+    cur.register("_sw_patch_ids", pa.table({"id": pa.array(ids, pa.int64())}))
+    try:
+        cur.execute(f"CREATE TABLE {idt} AS SELECT id FROM _sw_patch_ids")
+    finally:
+        cur.unregister("_sw_patch_ids")
+    try:
+        sql, params, md_cols, kinds = _rows_sql(ws, e.run_id, e.fields, only=idt)
+        if md_cols != e.base.metadata:
+            return False
+        cur.execute(f"CREATE TABLE {fresh} AS {sql}", params)
+        numeric, _, strings = _base_columns(e.run_id, e.fields, md_cols, kinds)
+        if not _fits(cur, fresh, numeric, e.base):
+            return False
+        code_exprs, code_params = _code_exprs(cur, fresh, strings, e)
+        bin_exprs = [f"{_bin_expr(col, e.base.bins[name][1:], int(e.base.bins[name][0][2:]))}"  # type: ignore[arg-type]
+                     for name, col in numeric.items() if name in e.base.bins]
+        select = f"SELECT f.*{''.join(', ' + x for x in bin_exprs + code_exprs)} FROM {fresh} f"
+        base_cols = set(_columns(cur, e.base.table))
+        for rc in e.tables():
+            extra = [c for c in _columns(cur, rc.table) if c not in base_cols]
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                keep = st.table_name("keep")
+                if extra:  # a variant: its metric columns stay as they are (they change with a new metrics job)
+                    cur.execute(f"CREATE TABLE {keep} AS SELECT id AS keep_id, {', '.join(extra)} FROM {rc.table} "
+                                f"WHERE id IN (SELECT id FROM {idt})")
+                cur.execute(f"DELETE FROM {rc.table} WHERE id IN (SELECT id FROM {idt})")
+                if extra:
+                    cur.execute(f"INSERT INTO {rc.table} BY NAME SELECT x.*, k.* EXCLUDE (keep_id) FROM ({select}) x "
+                                f"LEFT JOIN {keep} k ON k.keep_id = x.id", code_params)
+                    cur.execute(f"DROP TABLE {keep}")
+                else:
+                    cur.execute(f"INSERT INTO {rc.table} BY NAME {select}", code_params)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return True
+    finally:
+        cur.execute(f"DROP TABLE IF EXISTS {fresh}")
+        cur.execute(f"DROP TABLE IF EXISTS {idt}")
+
+
+def _columns(cur: Any, table: str) -> list[str]:
+    return [d[0] for d in cur.execute(f"SELECT * FROM {table} LIMIT 0").description]
+
+
+def _fits(cur: Any, fresh: str, numeric: dict[str, str], rc: RowCache) -> bool:
+    """Whether the fresh rows' values fall in the bins the table was built with (a field that had no
+    value then has no bins: any value now does not fit)."""
+    checks = []
+    for name, col in numeric.items():
+        if name not in rc.bins:
+            checks.append(f"count({col}) > 0")
+        elif name in rc.ranged:
+            _, lo, hi, _ = rc.bins[name]
+            cond = (f"{col} < {lo!r} OR {col} >= {hi!r} OR {col} <> floor({col})" if name in rc.units
+                    else f"{col} < {lo!r} OR {col} > {hi!r}")
+            checks.append(f"coalesce(bool_or({cond}), FALSE)")
+    return not checks or not any(cur.execute(f"SELECT {', '.join(checks)} FROM {fresh}").fetchone())
+
+
+def _code_exprs(cur: Any, fresh: str, strings: tuple[str, ...], e: _Entry) -> tuple[list[str], list[Any]]:
+    """Code columns for the fresh rows; values never seen get the next codes (in every table's list)."""
+    exprs, params = [], []
+    for c in strings:
+        code_col, values = e.base.codes[c]
+        new = [r[0] for r in cur.execute(f"SELECT DISTINCT {c} FROM {fresh} WHERE {c} IS NOT NULL "
+                                         f"AND NOT list_contains(?::VARCHAR[], {c}) ORDER BY 1", [values]).fetchall()]
+        for rc in e.tables():
+            if rc.codes[c][1] is not values:
+                rc.codes[c][1].extend(new)
+        values.extend(new)
+        exprs.append(f"CAST(list_position(?::VARCHAR[], {c}) - 1 AS INTEGER) AS {code_col}")
+        params.append(list(values))
+    return exprs, params

@@ -46,10 +46,8 @@ class Page(BaseModel):
 
 def fresh_run(ws: Any, run: Any) -> Any:
     """The run as stored now (a ModelRun object held by a caller may predate a config change)."""
-    from slicewise.query import rowcache
-
     ref = getattr(run, "id", run)
-    return rowcache.memo(ws, ("run", ref), lambda: ws.run(ref))
+    return ws.state.memo(("run", ref), ["runs"], lambda: ws.run(ref))
 
 
 def run_id_of(ws: Any, run: Any) -> int | None:
@@ -78,9 +76,7 @@ def thresholds(ws: Any, run: Any, confidence: float | None = None, iou: float | 
 
 
 def _grids(ws: Any, run: Any) -> tuple[list[float], list[float]]:
-    from slicewise.query import rowcache
-
-    return rowcache.memo(ws, ("grids", getattr(run, "id", run)), lambda: _grids_now(ws, run))  # type: ignore[no-any-return]
+    return ws.state.memo(("grids", getattr(run, "id", run)), ["runs"], lambda: _grids_now(ws, run))  # type: ignore[no-any-return]
 
 
 def _grids_now(ws: Any, run: Any) -> tuple[list[float], list[float]]:

@@ -110,6 +110,7 @@ def auto_slices(ws: Any, run: Any, confidence: float | None = None, iou: float |
     stale = [k for k in KEYS if k not in have or have[k][3] != _dump(want[k][1]) or have[k][6] != params_json]
     if stale and not ws.store.read_only:
         with ws.store.transaction() as con:
+            ws.store.touch("slices")
             now = _now()
             for k in stale:
                 name, q = want[k]

@@ -155,6 +155,7 @@ def create_slice(ws: Any, name: str, filter: Any = None, *, description: str | N
         now = _now()
         con.execute("INSERT INTO slices VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?, ?)",
                     [sid, name, description, _dump(q), now, now])
+        ws.store.touch("slices")
     return get_slice(ws, sid)
 
 
@@ -185,6 +186,7 @@ def update_slice(ws: Any, ref: str | int | Slice, *, filter: Any = None, sort: A
         _check_unique(con, new_name, s.id)
         con.execute("UPDATE slices SET name = ?, description = ?, query = ?, updated_at = ? WHERE id = ?",
                     [new_name, desc, _dump(q), _now(), s.id])
+        ws.store.touch("slices")
     return get_slice(ws, s.id)
 
 
@@ -199,6 +201,7 @@ def delete_slice(ws: Any, ref: str | int | Slice) -> None:
                             fix="auto slices cannot be deleted; they do not count towards the limit")
     with ws.store.transaction() as con:
         con.execute("DELETE FROM slices WHERE id = ?", [s.id])
+        ws.store.touch("slices")
 
 
 def slice_count(ws: Any, ref: str | int | Slice, run: Any, confidence: float | None = None,

@@ -7,18 +7,22 @@ any error, so a failed operation leaves the file exactly as it was. Readers call
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from slicewise.errors import StoreError
+from slicewise.state import Change
 from slicewise.store.schema import AREAS, SCHEMA_VERSION, area_migrations
 
-_GENERATIONS: dict[str, int] = {}  # resolved path -> committed write transactions in this process
+LOG_ROWS = 200_000  # a change of more rows is logged as "every row" (caches rebuild rather than patch)
+LOG_KEEP = 10_000  # changes kept in the change log
 
 
 class Store:
@@ -37,7 +41,11 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self._tx_thread: int | None = None
-        self._key = str(self.path.resolve())
+        self._changes: list[Change] = []  # what the open transaction changed (see touch)
+        self.on_commit: Callable[[list[Change]], None] | None = None  # the workspace's State.publish
+        #: odd while a commit is between writing its versions and publishing its changes (a seqlock:
+        #: see State.snapshot)
+        self.commits = 0
         self.read_only = read_only
         if not read_only:
             self._migrate()
@@ -52,8 +60,13 @@ class Store:
         Inside a :meth:`transaction` on the same thread, reads go through the writer (wrapped so
         that closing it is a no-op), so they see the transaction's own uncommitted writes.
         """
-        if self._depth and self._tx_thread == threading.get_ident():
+        if self.in_my_transaction:
             return _Borrowed(self._con)  # type: ignore[return-value]
+        return self._con.cursor()
+
+    def own_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of its own even inside this thread's write transaction (it sees committed data only):
+        for work that must not join the transaction, such as the caches' own tables."""
         return self._con.cursor()
 
     @property
@@ -66,7 +79,12 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Hold the writer; commit on success, roll back everything on error. Nests."""
+        """Hold the writer; commit on success, roll back everything on error. Nests.
+
+        Writers say what they changed with :meth:`touch` (every write must); when the outermost
+        transaction commits, those changes go to :attr:`on_commit` (the workspace's caches), and each
+        touched topic gets a new random version in ``meta`` (``version:<topic>[:<run>]``) in the same
+        transaction, so caches kept on disk can tell whether what they were built from is still there."""
         if self.read_only:
             raise StoreError("workspace is open read-only", where=str(self.path), fix="open it without read_only")
         with self._lock:
@@ -74,33 +92,110 @@ class Store:
             if outer:
                 self._con.execute("BEGIN TRANSACTION")
                 self._tx_thread = threading.get_ident()
+                self._changes = []
             self._depth += 1
             try:
                 yield self._con
             except BaseException:
                 self._depth -= 1
                 if outer:
-                    self._con.execute("ROLLBACK")
+                    self._changes = []
+                    self._tx_thread = None
+                    with contextlib.suppress(duckdb.Error):  # already rolled back by DuckDB: the original error is what matters
+                        self._con.execute("ROLLBACK")
                 raise
             else:
                 self._depth -= 1
                 if outer:
+                    changes, self._changes = self._changes, []
+                    self._tx_thread = None
+                    self.commits += 1
                     try:
-                        self._con.execute("COMMIT")
-                    except duckdb.Error as exc:
-                        self._con.execute("ROLLBACK")
-                        raise StoreError(f"commit failed: {exc}", where=str(self.path)) from None
-                    _GENERATIONS[self._key] = _GENERATIONS.get(self._key, 0) + 1
+                        try:
+                            if changes:
+                                changes = self._stamp(changes)
+                            self._con.execute("COMMIT")
+                        except duckdb.Error as exc:
+                            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has usually ended the transaction already
+                                self._con.execute("ROLLBACK")
+                            raise StoreError(f"commit failed: {exc}", where=str(self.path),
+                                             fix="check that the disk has room and the folder is writable") from None
+                        if self.on_commit is not None and changes:
+                            self.on_commit(changes)
+                    finally:
+                        self.commits += 1
 
-    @property
-    def generation(self) -> int:
-        """Bumped by every committed write to this file in this process; caches of derived tables
-        (e.g. slicewise.query's row cache) key on it. (DuckDB lets one process write a file at a time.)"""
-        return _GENERATIONS.get(self._key, 0)
+    def touch(self, topic: str, *, rows: Any = None, run: int | None = None) -> None:
+        """Record, inside a write transaction, what it changes (see :mod:`slicewise.state`): a topic,
+        the data row ids concerned (None: all of them) and the run."""
+        assert self.in_my_transaction, "touch() belongs inside store.transaction()"
+        ids = None if rows is None else np.unique(np.asarray(rows, dtype=np.int64))
+        self._changes.append(Change(topic, run, ids))
+
+    def _stamp(self, changes: list[Change]) -> list[Change]:
+        """Number the changes in the change log and give the touched topics (and their runs) new random
+        versions, inside the transaction (before COMMIT). Returns the numbered changes."""
+        import dataclasses
+        import uuid
+
+        import pyarrow as pa
+
+        from slicewise.store.objects import utc_now
+
+        token = uuid.uuid4().hex
+        first = self.last_seq(self._con) + 1
+        out = []
+        for i, c in enumerate(changes):
+            rows = c.rows if c.rows is None or len(c.rows) <= LOG_ROWS else None
+            out.append(dataclasses.replace(c, rows=rows, seq=first + i, token=token))
+        self.insert_arrow("change_log", pa.table({
+            "seq": pa.array([c.seq for c in out], pa.int64()), "topic": [c.topic for c in out],
+            "run_id": pa.array([c.run for c in out], pa.int32()),
+            "rows": pa.array([None if c.rows is None else c.rows for c in out], pa.list_(pa.int64())),
+            "token": [token] * len(out), "committed_at": pa.array([utc_now()] * len(out), pa.timestamp("us"))}))
+        last = out[-1].seq
+        if last // LOG_KEEP != (first - 1) // LOG_KEEP:  # now and then, forget the oldest changes
+            self._con.execute("DELETE FROM change_log WHERE seq <= ?", [last - LOG_KEEP])
+        keys = sorted({f"version:{c.topic}" for c in changes}
+                      | {f"version:{c.topic}:{c.run}" for c in changes if c.run is not None})
+        self._con.execute("INSERT OR REPLACE INTO meta SELECT unnest(?), ?", [keys, token])
+        return out
+
+    def last_seq(self, con: Any = None) -> int:
+        """The seq of the last change in the change log (0 when none)."""
+        row = (con or self.cursor()).execute("SELECT coalesce(max(seq), 0) FROM change_log").fetchone()
+        return int(row[0]) if row else 0
+
+    def changes_between(self, after: int, upto: int) -> list[Change] | None:
+        """The logged changes with ``after < seq <= upto``; None when the log no longer reaches back."""
+        cur = self.own_cursor()
+        first = cur.execute("SELECT min(seq) FROM change_log").fetchone()
+        if first is None or first[0] is None or int(first[0]) > after + 1:
+            return None
+        out = []
+        for seq, topic, run, rows, token in cur.execute(
+                "SELECT seq, topic, run_id, rows, token FROM change_log WHERE seq > ? AND seq <= ? ORDER BY seq",
+                [after, upto]).fetchall():
+            out.append(Change(topic, run, None if rows is None else np.asarray(rows, np.int64), int(seq), token))
+        return out
+
+    def change_token(self, seq: int) -> str | None:
+        """The token of logged change ``seq`` (None when it is not, or no longer, in the log)."""
+        row = self.own_cursor().execute("SELECT token FROM change_log WHERE seq = ?", [seq]).fetchone()
+        return str(row[0]) if row else None
+
+    def versions(self) -> dict[str, str]:
+        """The stored version of every topic that was ever written (see :meth:`transaction`)."""
+        return dict(self.cursor().execute("SELECT key, value FROM meta WHERE key LIKE 'version:%'").fetchall())
 
     @property
     def in_transaction(self) -> bool:
         return self._depth > 0
+
+    @property
+    def in_my_transaction(self) -> bool:
+        """Whether the calling thread holds an open write transaction."""
+        return self._depth > 0 and self._tx_thread == threading.get_ident()
 
     # -- helpers ----------------------------------------------------------------------------
     def next_id(self, table: str, n: int = 1) -> int:
@@ -129,6 +224,7 @@ class Store:
         return int(row[0][0]) if row else 0
 
     def _migrate(self) -> None:
+        migrated = False
         for area in AREAS:
             migrations = area_migrations(area)
             current = self.schema_version(area)
@@ -141,6 +237,15 @@ class Store:
                     for stmt in migrations[version - 1]:
                         con.execute(stmt)
                     con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, str(version)])
+                migrated = True
+        with self.transaction() as con:
+            if not con.execute("SELECT 1 FROM meta WHERE key = 'workspace_id'").fetchone():
+                import uuid  # the identity of this file's lineage, for the caches kept beside it
+
+                con.execute("INSERT INTO meta VALUES ('workspace_id', ?)", [uuid.uuid4().hex])
+                migrated = True
+            if migrated:
+                self.touch("all")
 
 
 class _Borrowed:

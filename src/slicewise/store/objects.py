@@ -128,6 +128,8 @@ def write_objects(store: Store, checked: CheckedObjects, *, run_id: int | None, 
     for name, kind in checked.to_create.items():
         con.execute("INSERT INTO features VALUES (?, ?, ?, NULL, NULL, ?)",
                     [store.next_id("features"), name, kind, utc_now()])
+    if checked.to_create:
+        store.touch("features")
     fid = dict(con.execute("SELECT name, id FROM features").fetchall())
     good, rid = checked.good, checked.row_ids
     table = "predictions" if run_id is not None else "annotations"
@@ -169,14 +171,19 @@ def write_objects(store: Store, checked: CheckedObjects, *, run_id: int | None, 
         cols["iscrowd"] = good.iscrowd
     store.insert_arrow(table, pa.table(cols))
     if run_id is not None:
-        ensure_run_rows(con, run_id, touched, bump=True)
+        ensure_run_rows(store, run_id, touched, bump=True)
+        store.touch("predictions", run=run_id, rows=touched)
+    else:
+        store.touch("labels", rows=touched)
     return replaced, n
 
 
-def ensure_run_rows(con: Any, run_id: int, ids: np.ndarray, *, bump: bool) -> int:
+def ensure_run_rows(store: Store, run_id: int, ids: np.ndarray, *, bump: bool) -> int:
     """Put data rows in a run; with ``bump``, mark those already in it as changed. Returns how many were new."""
     if not len(ids):
         return 0
+    con = store.con
+    store.touch("run_rows", run=run_id, rows=ids)
     con.register("_sw_ids", pa.table({"data_row_id": np.asarray(ids, np.int64)}))
     try:
         if bump:

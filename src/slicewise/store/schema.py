@@ -69,6 +69,12 @@ MIGRATIONS: list[list[str]] = [
         "CREATE UNIQUE INDEX data_rows_id ON data_rows (id)",
         "CREATE UNIQUE INDEX data_rows_key ON data_rows (global_key)",
     ],
+    # 2: what each committed write changed, for caches to catch up with (see slicewise.state)
+    [
+        """CREATE TABLE change_log (
+            seq BIGINT PRIMARY KEY, topic VARCHAR NOT NULL, run_id INTEGER, rows BIGINT[], token VARCHAR NOT NULL,
+            committed_at TIMESTAMP NOT NULL)""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
