@@ -41,10 +41,14 @@ def _plain(obj: Any) -> dict[str, Any]:
 
 def _run_json(ws: Workspace, run: ModelRun, *, headline: bool) -> dict[str, Any]:
     out: dict[str, Any] = {**run.model_dump(), "ref": run.ref, "job": _job(ws, run), "grids": None,
-                           "headline": None}
+                           "headline": None, "thresholds": None}
     if lib.has("metrics", "grids"):
         conf, iou = lib.need("metrics").grids(ws, run)
         out["grids"] = {"confidence": [float(v) for v in conf], "iou": [float(v) for v in iou]}
+    from slicewise.query import thresholds
+
+    c, t = thresholds(ws, run)  # the run's chosen thresholds, else the grid values nearest 0.5
+    out["thresholds"] = {"confidence": c, "iou": t}
     if headline and (out["job"] or {}).get("state") in ("ready", "stale"):
         out["headline"] = _headline(ws, run)
     return out
