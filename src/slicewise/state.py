@@ -137,15 +137,16 @@ class State:
     def since(self, seq: int, until: int | None = None) -> tuple[list[Change] | None, int]:
         """(the changes after ``seq`` (up to ``until``, else up to the last one published), that last
         seq); None when the log no longer reaches back that far (treat as "everything changed").
-        Changes from before this workspace object was opened come from the stored change log."""
+        Changes this object did not publish itself (made before it was opened, or through another
+        workspace object on the same file) come from the stored change log."""
+        stored = self.store.last_seq() if until is None else until  # (another object on this file may write)
         with self._lock:
-            end = self._seq if until is None else until
+            end = max(self._seq, stored) if until is None else until
             if seq >= end:
                 return [], end
-            if seq >= self._mem_from:
+            if self._mem_from <= seq and end <= self._seq:
                 return [c for c in self._log if seq < c.seq <= end], end
-        got = self.store.changes_between(seq, end)
-        return got, end
+        return self.store.changes_between(seq, end), end
 
     def holds(self, seq: int, token: str) -> bool:
         """Whether change ``seq`` with ``token`` is in this workspace's history (a table registered as

@@ -195,7 +195,7 @@ def test_media_and_thumbnails(client, app_ws):
 
     im = Image.open(BytesIO(th.content))
     assert max(im.size) == 128
-    cache = client.app.state.sw.cache_dir
+    cache = client.app.state.sw.thumbs.cache_dir
     assert len(list(cache.rglob(f"{row.id}-128-*.jpg"))) == 1
     assert client.get(f"/api/thumbs/{row.id}", params={"size": 128}).content == th.content  # served from the cache
     assert client.get(f"/api/thumbs/{row.id}", params={"size": 999}).status_code == 422

@@ -37,13 +37,14 @@ def query(run: Annotated[str, typer.Argument(help="model/run (or '-' for every d
           as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
           workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
     """Filter, sort and page the data rows of a run (see `slicewise.query` for the syntax)."""
-    from slicewise import query as q
+    from slicewise.view import View
 
     with open_workspace(workspace, read_only=False) as ws:
-        r = None if run == "-" else ws.run(run)
-        qry = q.build_query(ws, text=filter or None, sort=sort, slice=slice, run=r)
-        page = q.search(ws, r, qry, confidence, iou, limit=limit, offset=offset, cursor=cursor)
-        fac = q.facets(ws, r, qry.filter, confidence, iou) if facets else None
+        v = View(run=None if run == "-" else run, confidence=confidence, iou=iou, slice=slice, filter=filter or None,
+                 sort=sort).resolve(ws)
+        r, qry = v.run, v.query
+        page = v.page(limit, offset, cursor=cursor)
+        fac = v.facets() if facets else None
         if as_json:
             out = page.model_dump(mode="json")
             if fac is not None:
@@ -60,8 +61,8 @@ def query(run: Annotated[str, typer.Argument(help="model/run (or '-' for every d
             t.add_row(str(offset + i + 1), escape(row.global_key), *[escape(_fmt(v)) for v in row.sort_values])
         console.print(t)
         console.print((f"confidence {page.confidence:g}, IoU {page.iou:g}; " if page.confidence is not None else "")
-                      + (f"filter: {q.to_text(qry.filter)}" if qry.filter is not None else "no filter")
-                      + (f"; sort: {q.sort_to_text(qry.sort)}" if qry.sort else ""), highlight=False, markup=False)
+                      + (f"filter: {v.text}" if v.text else "no filter")
+                      + (f"; sort: {v.sort_text}" if qry.sort else ""), highlight=False, markup=False)
         if page.next_cursor and offset + len(page.rows) < page.total:
             console.print(f"more: --offset {offset + len(page.rows)}  (or --cursor {page.next_cursor})",
                           highlight=False)

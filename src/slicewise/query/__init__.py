@@ -12,9 +12,10 @@ Public API (the CLI, the server and the slices package call these):
 - ``row_ids_sql(ws, run, filter=None, confidence=None, iou=None) -> (sql, params)`` selecting one column
   ``data_row_id``: the ``rows=`` argument of the metrics functions.
 - ``facets(ws, run, filter=None, confidence=None, iou=None) -> Facets``.
-- ``compile_filter(ws, run, filter, confidence, iou) -> (where_sql, params)`` over ``data_rows r``.
-- ``build_query(ws, *, text, sort, order, slice, dataset, run) -> Query`` (a gallery view's query),
+- ``compile_filter(ws, run, filter, confidence, iou) -> (where_sql, params)`` over ``data_rows r``;
   ``parse_ast(dict) -> filter node``.
+
+A view that combines a slice, a filter, a dataset and a confusion-matrix cell is :mod:`slicewise.view`.
 
 ``run`` is a run reference (``"model/run"``, id or ModelRun) or None for every data row of the
 workspace (metric, confidence and prediction fields then need a run). ``confidence``/``iou`` default to
@@ -59,29 +60,8 @@ def parse_ast(ast: Any) -> Any:
     return as_filter(ast)
 
 
-def build_query(ws: Any, *, text: str | None = None, sort: str | None = None, order: str | None = None,
-                slice: Any = None, dataset: str | None = None, run: Any = None) -> Query:
-    """The query of a gallery view: the filter ``text`` AND the slice's filter AND ``dataset = NAME``;
-    sorted by ``sort`` (text; ``order`` "asc"/"desc" applies to keys without their own direction) or else
-    by the slice's sort."""
-    base = None
-    if slice not in (None, ""):
-        from slicewise.slices import resolve_slice
-
-        base = Query.model_validate(resolve_slice(ws, slice, run).query)
-    filt = and_(base.filter if base else None, as_filter(text) if text else None,
-                Cond(field="dataset", op="=", value=dataset) if dataset else None)
-    keys = base.sort if base else []
-    if sort:
-        keys = parse_sort(sort)
-        if order in ("asc", "desc") and len(keys) == 1 and not sort.strip().startswith("-") \
-                and not sort.strip().lower().endswith((" asc", " desc")):
-            keys = [keys[0].model_copy(update={"desc": order == "desc"})]
-    return Query(filter=filt, sort=keys)
-
-
 __all__ = [
     "And", "Compiler", "Cond", "Facets", "Filter", "Has", "Histogram", "Not", "Or", "Page", "PageRow", "Query",
-    "Sort", "and_", "as_filter", "as_query", "build_query", "compile_filter", "count", "facets", "parse", "parse_ast", "parse_sort",
+    "Sort", "and_", "as_filter", "as_query", "compile_filter", "count", "facets", "parse", "parse_ast", "parse_sort",
     "row_ids_sql", "search", "sort_to_text", "thresholds", "to_text",
 ]

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
@@ -27,13 +26,13 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
     """The app serving one workspace: the JSON API under ``/api``, the built web app everywhere else."""
     import slicewise
     import slicewise.workspace
-    from slicewise.server.deps import serialized
+    from slicewise.server.media import Thumbnails
     from slicewise.server.routers import ROUTERS
-    from slicewise.server.routers.media import router as media_router
+    from slicewise.state import cache_path
 
     ws = slicewise.workspace.open(workspace_path)
     path = Path(ws.path).resolve()
-    cache = Path(cache_dir) if cache_dir else path.parent / f".{path.name}.cache" / "thumbs"
+    cache = Path(cache_dir) if cache_dir else cache_path(path).parent / "thumbs"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,24 +41,15 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
 
     app = FastAPI(lifespan=lifespan, title="slicewise", version=slicewise.__version__ if hasattr(slicewise, "__version__") else "0",
                   description="Model error analysis: data rows, model runs, metrics, filters and slices.")
-    app.state.sw = AppState(ws=ws, base=path.parent, cache_dir=cache)
+    app.state.sw = AppState(ws=ws, base=path.parent, thumbs=Thumbnails(path.parent, cache))
     app.add_middleware(GZipMiddleware, minimum_size=4000, compresslevel=3)
     errors.install(app)
     for router in ROUTERS:
-        deps = [] if router is media_router else [Depends(serialized)]
-        app.include_router(router, prefix="/api", dependencies=deps)
+        app.include_router(router, prefix="/api")
     static = Path(static_dir) if static_dir else STATIC
     _mount_spa(app, static.resolve())
 
     return app
-
-
-def fast_json(content: Any) -> Response:
-    """A JSON response serialised by orjson, skipping FastAPI's slow generic encoder (big gallery pages)."""
-    import orjson
-
-    return Response(orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY),
-                    media_type="application/json")
 
 
 def _mount_spa(app: FastAPI, static: Path) -> None:

@@ -1,17 +1,22 @@
-"""Request-scoped helpers: the workspace, run and threshold resolution shared by the routers."""
+"""What the routers share: the app's state, the workspace, run and row lookups, and the view parameters.
+
+Requests run in parallel (FastAPI's thread pool): the library's caches belong to the workspace and
+build each table once under a per-key lock (see :mod:`slicewise.state`), and writes are serialised by
+the store's single writer.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastapi import Request
+from fastapi import Query, Request
 
 from slicewise.errors import NotFoundError
+from slicewise.server.media import Thumbnails
 from slicewise.types.domain import DataRow, ModelRun
+from slicewise.view import View
 from slicewise.workspace import Workspace
 
 
@@ -19,27 +24,13 @@ from slicewise.workspace import Workspace
 class AppState:
     ws: Workspace
     base: Path  # relative media paths are resolved against this folder
-    cache_dir: Path
-    row_cache: dict[int, DataRow] = field(default_factory=dict)  # media lookups (row_data never changes)
+    thumbs: Thumbnails
+    rows: dict[int, DataRow] = field(default_factory=dict)  # media lookups (row_data never changes)
     jobs: dict[int, Any] = field(default_factory=dict)  # run id -> background metrics thread
-    thumbs: dict[tuple[int, int], Path] = field(default_factory=dict)  # (row id, size) -> cached thumbnail
-    # one request at a time into the query / metrics / slices engines: their per-process caches
-    # (materialised metric tables, row caches) are built on first use and are not safe to build concurrently
-    library: threading.Lock = field(default_factory=threading.Lock)
 
 
 def state(request: Request) -> AppState:
     return request.app.state.sw  # type: ignore[no-any-return]
-
-
-def serialized(request: Request) -> Iterator[None]:
-    """Router dependency: hold the app's library lock for the request (see :class:`AppState`)."""
-    lock = state(request).library
-    lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def workspace(request: Request) -> Workspace:
@@ -51,13 +42,35 @@ def get_run(ws: Workspace, run_id: int | str) -> ModelRun:
 
 
 def get_row(st: AppState, row_id: int) -> DataRow:
-    row = st.row_cache.get(row_id)
+    """A data row by id, remembered (its media fields never change; read metadata and tags afresh)."""
+    row = st.rows.get(row_id)
     if row is None:
         rows = st.ws.data_rows(ids=[row_id])
         if not rows:
             raise NotFoundError(f"no data row with id {row_id}", where="path", fix="take ids from /api/rows")
         row = rows[0]
-        if len(st.row_cache) > 200_000:
-            st.row_cache.clear()
-        st.row_cache[row_id] = row
+        if len(st.rows) > 200_000:
+            st.rows.clear()
+        st.rows[row_id] = row
     return row
+
+
+def view_params(run: str | None = Query(None, max_length=200, description="model run id or model/run reference"),
+                q: str = Query("", max_length=20_000, description="filter in the query language (ANDed with the slice)"),
+                sort: str | None = Query(None, max_length=500,
+                                         description="sort keys, e.g. -iou or confidence.max, metadata.camera "
+                                                     "(default: the slice's sort)"),
+                order: str | None = Query(None, pattern="^(asc|desc)$",
+                                          description="direction of a single sort key given without one"),
+                confidence: float | None = Query(None, ge=0, le=1, description="default: the run's chosen value"),
+                iou: float | None = Query(None, ge=0, le=1, description="default: the run's chosen value"),
+                slice: str | None = Query(None, max_length=200,
+                                          description="a saved slice (id or name) or an auto slice of the run"),
+                dataset: str | None = Query(None, max_length=200),
+                cell: str | None = Query(None, max_length=2000,
+                                         description='a confusion-matrix cell: JSON [true class, predicted class]')
+                ) -> View:
+    """A view from query parameters: the rows of ``run`` in ``slice`` AND matching ``q`` AND in ``dataset`` AND
+    in the confusion-matrix ``cell``, at (``confidence``, ``iou``), sorted by ``sort`` (see slicewise.view)."""
+    return View(run=run or None, confidence=confidence, iou=iou, slice=slice or None, filter=q.strip() or None,
+                dataset=dataset or None, cell=cell or None, sort=(sort or "").strip() or None, order=order)

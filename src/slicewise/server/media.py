@@ -19,9 +19,6 @@ from slicewise.types.domain import DataRow
 
 THUMB_SIZES = (128, 256, 512)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-_sources: dict[Path, tuple[Path, int, int]] = {}  # thumbnail -> (source, its size, its mtime) when made
 
 
 def media_path(row: DataRow, base: Path) -> Path:
@@ -49,55 +46,67 @@ def media_path(row: DataRow, base: Path) -> Path:
     return path
 
 
-def thumbnail(row: DataRow, base: Path, cache_dir: Path, size: int) -> Path:
-    """A JPEG no larger than ``size`` x ``size`` for an image data row, made once and cached on disk."""
-    if size not in THUMB_SIZES:
-        raise ValidationError(Problem(f"thumbnail size {size} is not offered", field="size",
-                                      fix="use one of " + ", ".join(map(str, THUMB_SIZES))))
-    src = media_path(row, base)
-    st = src.stat()
-    tag = hashlib.blake2b(f"{src}|{st.st_size}|{st.st_mtime_ns}".encode(), digest_size=6).hexdigest()
-    out = cache_dir / f"{row.id % 1000:03d}" / f"{row.id}-{size}-{tag}.jpg"
-    _sources[out] = (src, st.st_size, st.st_mtime_ns)
-    if out.is_file():
-        return out
-    with _lock_for(str(out)):
+class Thumbnails:
+    """JPEG thumbnails of image data rows, made once with Pillow and cached on disk under ``cache_dir``
+    (owned by the app that serves one workspace)."""
+
+    def __init__(self, base: Path, cache_dir: Path) -> None:
+        self.base = base
+        self.cache_dir = cache_dir
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._sources: dict[Path, tuple[Path, int, int]] = {}  # thumbnail -> (source, its size, mtime) when made
+        self._made: dict[tuple[int, int], Path] = {}  # (row id, size) -> thumbnail made earlier
+
+    def get(self, row: DataRow, size: int) -> Path:
+        """A JPEG no larger than ``size`` x ``size`` for an image data row, made once and cached on disk."""
+        if size not in THUMB_SIZES:
+            raise ValidationError(Problem(f"thumbnail size {size} is not offered", field="size",
+                                          fix="use one of " + ", ".join(map(str, THUMB_SIZES))))
+        src = media_path(row, self.base)
+        st = src.stat()
+        tag = hashlib.blake2b(f"{src}|{st.st_size}|{st.st_mtime_ns}".encode(), digest_size=6).hexdigest()
+        out = self.cache_dir / f"{row.id % 1000:03d}" / f"{row.id}-{size}-{tag}.jpg"
+        self._sources[out] = (src, st.st_size, st.st_mtime_ns)
+        self._made[(row.id, size)] = out
         if out.is_file():
             return out
-        from PIL import Image, ImageOps
+        with self._lock_for(str(out)):
+            if out.is_file():
+                return out
+            from PIL import Image, ImageOps
 
-        out.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with Image.open(src) as raw:
-                raw.draft("RGB", (size, size))  # fast JPEG decode at a reduced scale
-                im = ImageOps.exif_transpose(raw)
-                im.thumbnail((size, size), Image.Resampling.BILINEAR)
-                tmp = out.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-                im.convert("RGB").save(tmp, "JPEG", quality=82)
-        except OSError as exc:
-            raise NotFoundError(f"the media file of data row {row.global_key!r} is not a readable image: {exc}",
-                                where=str(src), fix="replace the file with a JPEG/PNG/WebP image") from None
-        os.replace(tmp, out)
-    return out
+            out.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with Image.open(src) as raw:
+                    raw.draft("RGB", (size, size))  # fast JPEG decode at a reduced scale
+                    im = ImageOps.exif_transpose(raw)
+                    im.thumbnail((size, size), Image.Resampling.BILINEAR)
+                    tmp = out.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+                    im.convert("RGB").save(tmp, "JPEG", quality=82)
+            except OSError as exc:
+                raise NotFoundError(f"the media file of data row {row.global_key!r} is not a readable image: {exc}",
+                                    where=str(src), fix="replace the file with a JPEG/PNG/WebP image") from None
+            os.replace(tmp, out)
+        return out
 
-
-def cached_thumbnail(out: Path) -> bytes | None:
-    """The bytes of a thumbnail made earlier in this process, if its source file is unchanged."""
-    known = _sources.get(out)
-    if known is None:
-        return None
-    src, size, mtime = known
-    try:
-        st = src.stat()
-        if st.st_size != size or st.st_mtime_ns != mtime:
+    def cached(self, row_id: int, size: int) -> bytes | None:
+        """The bytes of a thumbnail made earlier by this app, if its source file is unchanged."""
+        out = self._made.get((row_id, size))
+        known = self._sources.get(out) if out is not None else None
+        if known is None or out is None:
             return None
-        return out.read_bytes()
-    except OSError:
-        return None
+        src, n, mtime = known
+        try:
+            st = src.stat()
+            if st.st_size != n or st.st_mtime_ns != mtime:
+                return None
+            return out.read_bytes()
+        except OSError:
+            return None
 
-
-def _lock_for(key: str) -> threading.Lock:
-    with _locks_guard:
-        if len(_locks) > 10_000:
-            _locks.clear()
-        return _locks.setdefault(key, threading.Lock())
+    def _lock_for(self, key: str) -> threading.Lock:
+        with self._guard:
+            if len(self._locks) > 10_000:
+                self._locks.clear()
+            return self._locks.setdefault(key, threading.Lock())

@@ -109,8 +109,12 @@ def auto_slices(ws: Any, run: Any, confidence: float | None = None, iou: float |
     params_json = json.dumps(p, sort_keys=True)
     stale = [k for k in KEYS if k not in have or have[k][3] != _dump(want[k][1]) or have[k][6] != params_json]
     if stale and not ws.store.read_only:
-        with ws.store.transaction() as con:
-            ws.store.touch("slices")
+        with ws.store.transaction() as con:  # (look again as the writer: another thread may have stored them)
+            have = {row[5]: row for row in con.execute(
+                f"SELECT {_COLS} FROM slices WHERE run_id = ? AND auto_key IS NOT NULL", [r.id]).fetchall()}
+            stale = [k for k in KEYS if k not in have or have[k][3] != _dump(want[k][1]) or have[k][6] != params_json]
+            if stale:
+                ws.store.touch("slices")
             now = _now()
             for k in stale:
                 name, q = want[k]

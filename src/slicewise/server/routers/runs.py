@@ -8,122 +8,96 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
+from slicewise import metrics
 from slicewise.errors import MetricsError
-from slicewise.server import lib
+from slicewise.server import models as M
 from slicewise.server.deps import AppState, get_run, state
 from slicewise.server.errors import body_for
 from slicewise.types.domain import ModelRun
+from slicewise.view import View
 from slicewise.workspace import Workspace
 
 router = APIRouter(tags=["model runs"])
 
 
-def _job(ws: Workspace, run: ModelRun) -> dict[str, Any] | None:
-    if not lib.has("metrics", "job_status"):
-        return None
-    js = lib.need("metrics").job_status(ws, run)
-    return _plain(js)
-
-
-def _plain(obj: Any) -> dict[str, Any]:
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()  # type: ignore[no-any-return]
-    if hasattr(obj, "model_dump"):
-        return obj.model_dump()  # type: ignore[no-any-return]
-    if hasattr(obj, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(obj)
-    return dict(obj)
-
-
 def _run_json(ws: Workspace, run: ModelRun, *, headline: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {**run.model_dump(), "ref": run.ref, "job": _job(ws, run), "grids": None,
-                           "headline": None, "thresholds": None}
-    if lib.has("metrics", "grids"):
-        conf, iou = lib.need("metrics").grids(ws, run)
-        out["grids"] = {"confidence": [float(v) for v in conf], "iou": [float(v) for v in iou]}
-    from slicewise.query import thresholds
-
-    c, t = thresholds(ws, run)  # the run's chosen thresholds, else the grid values nearest 0.5
-    out["thresholds"] = {"confidence": c, "iou": t}
-    if headline and (out["job"] or {}).get("state") in ("ready", "stale"):
-        out["headline"] = _headline(ws, run)
+    job = metrics.job_status(ws, run).to_dict()
+    conf, iou = metrics.grids(ws, run)
+    v = View(run=run).resolve(ws)
+    out: dict[str, Any] = {**run.model_dump(), "ref": run.ref, "job": job,
+                           "grids": {"confidence": [float(x) for x in conf], "iou": [float(x) for x in iou]},
+                           "thresholds": {"confidence": v.confidence, "iou": v.iou, "source": v.source},
+                           "headline": None}
+    if headline and job["state"] in ("ready", "stale"):
+        out["headline"] = _headline(ws, v)
     return out
 
 
-def _headline(ws: Workspace, run: ModelRun) -> dict[str, Any] | None:
-    """Precision, recall and F1 of the whole run at the viewed thresholds (the PR curve's grid point)."""
-    from slicewise.server import querying
-
+def _headline(ws: Workspace, v: Any) -> dict[str, Any] | None:
+    """Precision, recall and F1 of the whole run at the view's thresholds (the PR curve's grid point)."""
     try:
-        c, t = querying.thresholds(ws, run, None, None)
-        curve = lib.need("metrics").pr_curve(ws, run, iou=t)
-    except Exception:  # noqa: BLE001 - metrics computed with other grids, or not at all: no headline
+        curve = metrics.pr_curve(ws, v.run, iou=v.iou)
+    except MetricsError:  # computed with other grids: no headline until recomputed
         return None
+    c = v.confidence
     if c not in curve.confidence:
         return None
     k = curve.confidence.index(c)
-    return {"confidence": c, "iou": t, "precision": curve.precision[k], "recall": curve.recall[k], "f1": curve.f1[k],
-            "tp": curve.tp[k], "fp": curve.fp[k], "fn": curve.fn[k]}
+    return {"confidence": c, "iou": v.iou, "precision": curve.precision[k], "recall": curve.recall[k],
+            "f1": curve.f1[k], "tp": curve.tp[k], "fp": curve.fp[k], "fn": curve.fn[k]}
 
 
-@router.get("/runs", summary="Every model run with its metrics job status, row count and headline metrics")
+@router.get("/runs", response_model=list[M.RunOut],
+            summary="Every model run with its metrics job status, thresholds and headline metrics")
 def runs(st: AppState = Depends(state)) -> list[dict[str, Any]]:
     return [_run_json(st.ws, r, headline=True) for r in st.ws.runs()]
 
 
-@router.get("/runs/{run_id}", summary="One model run")
+@router.get("/runs/{run_id}", response_model=M.RunOut, summary="One model run")
 def run(run_id: str, st: AppState = Depends(state)) -> dict[str, Any]:
     return _run_json(st.ws, get_run(st.ws, run_id), headline=True)
 
 
-@router.get("/runs/{run_id}/job", summary="The metrics job's state: pending, running, ready, failed or stale")
+@router.get("/runs/{run_id}/job", response_model=M.Job,
+            summary="The metrics job's state: pending, running, ready, failed or stale")
 def job(run_id: str, st: AppState = Depends(state)) -> dict[str, Any]:
-    r = get_run(st.ws, run_id)
-    lib.need("metrics")
-    return _job(st.ws, r) or {}
+    return metrics.job_status(st.ws, get_run(st.ws, run_id)).to_dict()
 
 
-def _start(st: AppState, run: ModelRun, fn_name: str) -> dict[str, Any]:
-    metrics = lib.need("metrics")
-    fn = getattr(metrics, fn_name)
+def _start(st: AppState, run: ModelRun, full: bool) -> dict[str, Any]:
     alive = st.jobs.get(run.id)
     if alive is None or not alive.is_alive():
         def work() -> None:
             # a failure is recorded in the job status, which the banner shows
             with contextlib.suppress(Exception):
-                fn(st.ws, run)
+                metrics.compute_metrics(st.ws, run, full=full)
 
         th = threading.Thread(target=work, name=f"metrics-{run.id}", daemon=True)
         st.jobs[run.id] = th
         th.start()
         th.join(0.05)
-    return _job(st.ws, run) or {}
+    return metrics.job_status(st.ws, run).to_dict()
 
 
-@router.post("/runs/{run_id}/job/compute", summary="Compute (or bring up to date) the run's metrics, in the background")
+@router.post("/runs/{run_id}/job/compute", response_model=M.Job,
+             summary="Compute (or bring up to date) the run's metrics, in the background")
 def compute(run_id: str, st: AppState = Depends(state)) -> dict[str, Any]:
-    return _start(st, get_run(st.ws, run_id), "compute_metrics")
+    return _start(st, get_run(st.ws, run_id), full=False)
 
 
-@router.post("/runs/{run_id}/job/retry", summary="Retry a failed metrics job")
+@router.post("/runs/{run_id}/job/retry", response_model=M.Job, summary="Retry a failed metrics job (recomputes all)")
 def retry(run_id: str, st: AppState = Depends(state)) -> dict[str, Any]:
-    return _start(st, get_run(st.ws, run_id), "retry")
+    return _start(st, get_run(st.ws, run_id), full=True)
 
 
-class Grids(BaseModel):
-    confidence: list[float] | None = Field(None, min_length=1, max_length=101)
-    iou: list[float] | None = Field(None, min_length=1, max_length=101)
-
-
-@router.put("/runs/{run_id}/grids", summary="Replace the confidence and/or IoU threshold grids")
-def set_grids(run_id: str, grids: Grids, st: AppState = Depends(state)) -> Any:
+@router.put("/runs/{run_id}/grids", response_model=M.RunOut,
+            responses={422: {"description": "a grid is not sorted values in [0, 1]"}},
+            summary="Replace the confidence and/or IoU threshold grids")
+def set_grids(run_id: str, grids: M.GridsIn, st: AppState = Depends(state)) -> Any:
     r = get_run(st.ws, run_id)
     try:
-        lib.need("metrics").set_grids(st.ws, r, confidence=grids.confidence, iou=grids.iou)
+        metrics.set_grids(st.ws, r, confidence=grids.confidence, iou=grids.iou)
     except MetricsError as exc:  # a bad grid is bad input, not a conflict
         return JSONResponse(body_for(exc), status_code=422)
     return _run_json(st.ws, get_run(st.ws, r.id), headline=False)

@@ -7,8 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from slicewise.server import lib, querying
+from slicewise import slices
+from slicewise.server import models as M
 from slicewise.server.deps import AppState, get_run, state
+from slicewise.slices import Slice
+from slicewise.view import View
 
 router = APIRouter(tags=["slices"])
 
@@ -33,48 +36,38 @@ def _ref(slice_id: str) -> int | str:
     return int(slice_id) if slice_id.isdigit() else slice_id
 
 
-def _j(s: Any) -> Any:
-    if isinstance(s, list):
-        return [_j(x) for x in s]
-    return s.model_dump(mode="json")
+@router.get("/slices", response_model=list[Slice], summary="Every saved slice, with its count for a run when one is given")
+def list_slices(run: str | None = Query(None, max_length=200), confidence: float | None = Query(None, ge=0, le=1),
+                iou: float | None = Query(None, ge=0, le=1), st: AppState = Depends(state)) -> list[Slice]:
+    v = View(run=run or None, confidence=confidence, iou=iou).resolve(st.ws)
+    return slices.list_slices(st.ws, v.run, v.confidence, v.iou)
 
 
-@router.get("/slices", summary="Every saved slice, with its count for a run when one is given")
-def list_slices(run: str | None = None, confidence: float | None = Query(None, ge=0, le=1),
-                iou: float | None = Query(None, ge=0, le=1), st: AppState = Depends(state)) -> Any:
-    s = lib.need("slices")
-    r = get_run(st.ws, run) if run else None
-    c, t = querying.thresholds(st.ws, r, confidence, iou)
-    return _j(s.list_slices(st.ws, r, c, t))
+@router.post("/slices", status_code=201, response_model=Slice, summary="Save a filter as a slice")
+def create(body: SliceIn, st: AppState = Depends(state)) -> Slice:
+    return slices.create_slice(st.ws, body.name, body.filter, description=body.description, sort=body.sort or None)
 
 
-@router.post("/slices", status_code=201, summary="Save a filter as a slice")
-def create(body: SliceIn, st: AppState = Depends(state)) -> Any:
-    s = lib.need("slices")
-    return _j(s.create_slice(st.ws, body.name, body.filter, description=body.description, sort=body.sort or None))
+@router.get("/slices/{slice_id}", response_model=Slice, summary="One slice (by id or name)")
+def get_slice(slice_id: str, st: AppState = Depends(state)) -> Slice:
+    return slices.get_slice(st.ws, _ref(slice_id))
 
 
-@router.get("/slices/{slice_id}", summary="One slice (by id or name)")
-def get_slice(slice_id: str, st: AppState = Depends(state)) -> Any:
-    return _j(lib.need("slices").get_slice(st.ws, _ref(slice_id)))
+@router.patch("/slices/{slice_id}", response_model=Slice,
+              summary="Update a slice's filter, sort, name or description (or save as new)")
+def update(slice_id: str, body: SliceUpdate, st: AppState = Depends(state)) -> Slice:
+    return slices.update_slice(st.ws, _ref(slice_id), **body.model_dump(exclude_none=True))
 
 
-@router.patch("/slices/{slice_id}", summary="Update a slice's filter, sort, name or description (or save as new)")
-def update(slice_id: str, body: SliceUpdate, st: AppState = Depends(state)) -> Any:
-    s = lib.need("slices")
-    return _j(s.update_slice(st.ws, _ref(slice_id), **body.model_dump(exclude_none=True)))
-
-
-@router.delete("/slices/{slice_id}", summary="Delete a slice")
+@router.delete("/slices/{slice_id}", response_model=M.Deleted, summary="Delete a slice")
 def delete(slice_id: str, st: AppState = Depends(state)) -> dict[str, Any]:
-    lib.need("slices").delete_slice(st.ws, _ref(slice_id))
+    slices.delete_slice(st.ws, _ref(slice_id))
     return {"deleted": slice_id}
 
 
-@router.get("/runs/{run_id}/auto-slices", summary="The run's auto-generated slices with their counts")
+@router.get("/runs/{run_id}/auto-slices", response_model=list[Slice],
+            summary="The run's auto-generated slices with their counts")
 def auto_slices(run_id: str, confidence: float | None = Query(None, ge=0, le=1),
-                iou: float | None = Query(None, ge=0, le=1), st: AppState = Depends(state)) -> Any:
-    s = lib.need("slices")
-    r = get_run(st.ws, run_id)
-    c, t = querying.thresholds(st.ws, r, confidence, iou)
-    return _j(s.auto_slices(st.ws, r, c, t))
+                iou: float | None = Query(None, ge=0, le=1), st: AppState = Depends(state)) -> list[Slice]:
+    v = View(run=get_run(st.ws, run_id), confidence=confidence, iou=iou).resolve(st.ws)
+    return slices.auto_slices(st.ws, v.run, v.confidence, v.iou)

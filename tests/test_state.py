@@ -1,0 +1,248 @@
+"""Workspace-owned state: caches live and die with their workspace, catch up with writes by re-reading
+only what changed, and survive into the next process through the change log. Every check compares
+the cached answer with the answer read straight from the store's tables."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import slicewise
+from slicewise import metrics, slices
+from slicewise.query import facets, rowcache, search
+from slicewise.state import cache_path
+
+QUERIES = [
+    ("", "-confidence.max"),
+    ('metadata.camera = "cam-1" and not tag:reviewed', "metadata.lux"),
+    ("metadata.lux between 2 and 30", "-metadata.lux"),
+    ("tag:reviewed or tag:re-label", None),
+    ("annotation.count >= 2 and prediction.count = 0", None),
+    ("has:cat and not predicted:cat", "split"),
+    ("split = valid and dataset = street", "global_key"),
+    ("iou < 0.5 and confidence.max > 0.3", "-fp"),
+    ("recall[cat] > 0 or fn > 1", "f1"),
+    ("annotation is none", None),
+]
+
+
+def _box(rng: random.Random) -> list[float]:
+    return [rng.uniform(0, 60), rng.uniform(0, 60), rng.uniform(8, 30), rng.uniform(8, 30)]
+
+
+def _world(path: Path, n: int = 60, seed: int = 0) -> tuple[slicewise.Workspace, object]:
+    rng = random.Random(seed)
+    ws = slicewise.open(path)
+    for c in ("cat", "dog", "car"):
+        ws.create_feature(c, "bbox")
+    ws.add_data_rows("street", [{"global_key": f"k{i}", "row_data": f"k{i}.jpg", "width": 100, "height": 100,
+                                 "split": rng.choice(["train", "valid", "test"]),
+                                 "metadata": {"camera": f"cam-{i % 3}", "lux": float(i)}} for i in range(n // 2)])
+    ws.add_data_rows("park", [{"global_key": f"k{i}", "row_data": f"k{i}.jpg", "width": 100, "height": 100,
+                               "split": rng.choice(["train", "valid"]), "metadata": {"camera": f"cam-{i % 2}"}}
+                              for i in range(n // 2, n)])
+    ws.add_tags([f"k{i}" for i in range(0, n, 5)], ["reviewed"])
+    anns = [{"data_row": f"k{i}", "feature": rng.choice(["cat", "dog", "car"]), "bbox": _box(rng)}
+            for i in range(n) for _ in range(rng.randint(0, 3))]
+    ws.add_annotations(anns)
+    run = ws.create_run("det", "v1")
+    preds = [{"data_row": a["data_row"], "feature": a["feature"] if rng.random() < 0.8 else "dog",
+              "bbox": [v + rng.uniform(-4, 4) for v in a["bbox"]], "confidence": round(rng.random(), 3)}
+             for a in anns if rng.random() < 0.7]
+    ws.add_predictions(run, preds)
+    ws.add_run_rows(run, [f"k{i}" for i in range(0, n, 2)])
+    metrics.compute_metrics(ws, run)
+    return ws, run
+
+
+FACET_FILTER = "not tag:reviewed"
+
+
+def _answers(ws: slicewise.Workspace, run: object) -> list[object]:
+    out: list[object] = []
+    for text, sort in QUERIES:
+        page = search(ws, run, text or None, limit=500, sort=sort)
+        out.append((text, page.total, [r.global_key for r in page.rows]))
+    f = facets(ws, run, FACET_FILTER).model_dump()
+    out.append(("facets", {k: v for k, v in f.items() if k != "histograms"}))
+    out.append(("all rows", search(ws, None, "metadata.lux > 3", limit=500, sort="global_key").total))
+    return out
+
+
+def _check_histograms(ws: slicewise.Workspace, run: object) -> None:
+    """Each histogram's counts are those of the matching rows' values in its own bins (the row cache keeps
+    the bins of its build while a patched value stays inside them, so edges may differ from the direct path)."""
+    f = facets(ws, run, FACET_FILTER)
+    for name, h in f.histograms.items():
+        page = search(ws, run, FACET_FILTER, limit=500, sort=name)
+        values = np.array([r.sort_value for r in page.rows if r.sort_value is not None], float)
+        assert h.missing == f.total - len(values), name
+        if not h.counts:
+            assert len(values) == 0, name
+            continue
+        edges = np.asarray(h.edges)
+        assert values.min() >= edges[0] - 1e-9 and values.max() <= edges[-1] + 1e-9, name
+        idx = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(h.counts) - 1)
+        assert np.bincount(idx, minlength=len(h.counts)).tolist() == h.counts, name
+
+
+def _agree(ws: slicewise.Workspace, run: object) -> None:
+    cached = _answers(ws, run)
+    _check_histograms(ws, run)
+    ws.state.enabled = False
+    try:
+        direct = _answers(ws, run)
+        _check_histograms(ws, run)
+    finally:
+        ws.state.enabled = True
+    for a, b in zip(cached, direct, strict=True):
+        assert a == b
+
+
+def _base_table(ws: slicewise.Workspace, run: object) -> str:
+    rc = rowcache.get(ws, run.id, sorted(ws.metadata_fields()))  # type: ignore[attr-defined]
+    assert rc is not None
+    return rc.table.split(".")[-1]  # (the cache database's alias differs per open)
+
+
+def test_writes_patch_the_row_cache_and_answers_stay_exact(tmp_path):
+    """Random writes of every kind, each followed by the queries: the row cache (patched in place for row
+    changes, rebuilt for schema changes) answers exactly like the store's tables."""
+    ws, run = _world(tmp_path / "ws.duckdb")
+    rng = random.Random(7)
+    _agree(ws, run)
+    keys = [f"k{i}" for i in range(60)]
+    ops = [
+        lambda: ws.add_tags(rng.sample(keys, 3), [rng.choice(["reviewed", "re-label"])]),
+        lambda: ws.remove_tags(rng.sample(keys, 5), ["reviewed"]),
+        lambda: ws.set_metadata(rng.choice(keys), {"camera": rng.choice(["cam-0", "cam-1", "cam-new"])}),
+        lambda: ws.set_metadata(rng.choice(keys), {"lux": rng.choice([5.5, 100.0, -3.0, None])}),
+        lambda: ws.set_split(rng.sample(keys, 2), rng.choice(["train", "test"])),
+        lambda: ws.add_annotations([{"data_row": rng.choice(keys), "feature": "cat", "bbox": _box(rng)}],
+                                   source=f"extra{rng.random()}"),
+        lambda: ws.add_predictions(run, [{"data_row": rng.choice(keys), "feature": "car", "bbox": _box(rng),
+                                          "confidence": 0.9}], source=f"extra{rng.random()}"),
+        lambda: ws.add_run_rows(run, rng.sample(keys, 3)),
+        lambda: slices.create_slice(ws, f"slice {rng.randrange(10**6)}", "fp > 0"),
+        lambda: metrics.compute_metrics(ws, run),
+    ]
+    for step in range(24):
+        rng.choice(ops)()
+        _agree(ws, run)
+        if step == 12:  # a new data row and a new metadata field: rows appear, columns appear
+            ws.add_data_rows("park", [{"global_key": "late", "row_data": "late.jpg", "metadata": {"weather": "fog"}}])
+            keys.append("late")
+            _agree(ws, run)
+    ws.close()
+
+
+def test_saving_a_slice_keeps_the_row_cache_and_a_tag_patches_it(tmp_path):
+    ws, run = _world(tmp_path / "ws.duckdb")
+    search(ws, run, "iou < 0.5")
+    table = _base_table(ws, run)
+    slices.create_slice(ws, "low iou", "iou < 0.5")
+    assert _base_table(ws, run) == table  # a slice changes no row: same table, nothing re-read
+    ws.add_tags(["k3"], ["odd"])
+    assert _base_table(ws, run) == table  # patched in place
+    assert [r.global_key for r in search(ws, None, "tag:odd").rows] == ["k3"]
+    ws.define_metadata("site", "string")  # a new column: a new table
+    assert _base_table(ws, run) != table
+    ws.close()
+
+
+def test_closing_drops_the_caches_and_reopening_starts_clean(tmp_path):
+    """The bug behind `make demo` serving 500s: a process-global row cache outlived the connection whose
+    in-memory database held its tables. Now a closed workspace takes its caches along."""
+    path = tmp_path / "ws.duckdb"
+    ws, run = _world(path)
+    first = _answers(ws, run)
+    db = ws.state.db
+    ws.close()
+    for _ in range(3):  # open, query, close: in one process, as `slicewise demo --serve` does
+        ws = slicewise.open(path)
+        assert ws.state.db != db
+        assert _answers(ws, ws.run("det/v1")) == first
+        ws.close()
+
+
+def test_a_later_process_reuses_the_cache_file_and_catches_up_through_the_change_log(tmp_path):
+    path = tmp_path / "ws.duckdb"
+    ws, run = _world(path)
+    search(ws, run, "iou < 0.5")
+    table = _base_table(ws, run)
+    ws.close()
+    assert cache_path(path).exists()
+
+    ws = slicewise.open(path)  # as a new process would: nothing in memory
+    run = ws.run("det/v1")
+    assert _base_table(ws, run) == table  # reused from the cache file
+    ws.close()
+
+    ws = slicewise.open(path)
+    ws.state.persistent = False  # a writer that does not touch the cache file (e.g. another process's import)
+    ws.add_tags(["k1", "k2"], ["late"])
+    ws.set_metadata("k4", {"camera": "cam-9"})
+    ws.close()
+
+    ws = slicewise.open(path)
+    run = ws.run("det/v1")
+    assert _base_table(ws, run) == table  # caught up through the change log, not rebuilt
+    _agree(ws, run)
+    assert search(ws, run, "tag:late").total == 2
+    ws.close()
+
+
+def test_a_damaged_cache_file_is_replaced(tmp_path):
+    path = tmp_path / "ws.duckdb"
+    ws, run = _world(path)
+    expected = _answers(ws, run)
+    ws.close()
+    cache_path(path).write_bytes(b"this is not a database")
+    ws = slicewise.open(path)
+    assert _answers(ws, ws.run("det/v1")) == expected
+    ws.close()
+
+
+def test_two_workspace_objects_on_one_file_keep_their_caches_apart(tmp_path):
+    path = tmp_path / "ws.duckdb"
+    ws, run = _world(path)
+    other = slicewise.open(path)  # same process, same DuckDB instance
+    assert other.state.db != ws.state.db
+    search(other, None, "tag:mine")  # its row cache exists before the write
+    ws.add_tags(["k7"], ["mine"])
+    assert search(ws, None, "tag:mine").total == 1
+    assert search(other, None, "tag:mine").total == 1  # its cache caught up through the stored change log
+    other.close()
+    ws.close()
+
+
+def test_caches_of_a_metrics_job_follow_the_job(tmp_path):
+    ws, run = _world(tmp_path / "ws.duckdb")
+    def fn_rows() -> set[str]:
+        return {r.global_key for r in search(ws, run, "fn > 0", limit=500).rows}
+
+    before = fn_rows()
+    even = {f"k{i}" for i in range(0, 60, 2)}  # all in the run
+    ws.add_annotations([{"data_row": k, "feature": "car", "bbox": [1, 1, 2, 2]} for k in even], source="more")
+    assert metrics.job_status(ws, run).state == "stale"
+    assert fn_rows() == before  # the stored records until recomputed
+    metrics.compute_metrics(ws, run)
+    assert fn_rows() == before | even  # every even row now has an unmatched car
+    ws.close()
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_change_log_numbers_changes_in_commit_order(tmp_path, n):
+    ws = slicewise.open(tmp_path / "ws.duckdb")
+    start = ws.store.last_seq()
+    for i in range(n):
+        ws.add_data_rows("d", [{"global_key": f"r{i}", "row_data": "x.jpg"}])
+    ws.add_tags(["r0"], ["t"])
+    rows = ws.sql("SELECT seq, topic, rows FROM change_log WHERE seq > ? ORDER BY seq", [start]).fetchall()
+    assert [r[0] for r in rows] == list(range(start + 1, start + 1 + len(rows)))
+    assert [r[1] for r in rows if r[1] in ("rows", "tags")] == ["rows"] * n + ["tags"]
+    assert np.array_equal(rows[-1][2], [ws.data_row("r0").id])
+    ws.close()
