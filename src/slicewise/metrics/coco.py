@@ -10,14 +10,15 @@ Box IoU is computed in Numba with pycocotools' formula; mask IoU with pycocotool
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
 
 from slicewise.errors import MetricsError
-from slicewise.metrics.engine import RunRef, get_run
+from slicewise.metrics.engine import RunRef, get_run, job_status
+from slicewise.metrics.results import CocoResult, JobStatus, frozen_array, frozen_mapping
 
 if TYPE_CHECKING:
     from slicewise.workspace import Workspace
@@ -26,8 +27,6 @@ _PARALLEL_LOCK = threading.Lock()
 AREA_RANGES: dict[str, tuple[float, float]] = {
     "all": (0.0, 1e5**2), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e5**2)}
 MAX_DETS = (1, 10, 100)
-STAT_NAMES = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
-              "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large")
 
 
 def iou_thresholds() -> np.ndarray:
@@ -38,27 +37,17 @@ def recall_thresholds() -> np.ndarray:
     return np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 
 
-@dataclass
-class CocoResult:
-    iou_type: str
-    stats: list[float]  # the 12 numbers of COCOeval.summarize()
-    per_class_ap: dict[str, float | None]  # AP@[.5:.95], all areas, 100 detections; None without ground truth
-    precision: np.ndarray  # (T, R, K, A, M) as COCOeval.eval["precision"]
-    recall: np.ndarray  # (T, K, A, M)
-    classes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"iou_type": self.iou_type, "stats": dict(zip(STAT_NAMES, self.stats, strict=True)),
-                "per_class_ap": self.per_class_ap}
-
-
 def coco_eval(ws: Workspace, run: RunRef, iou_type: str = "bbox") -> CocoResult:
-    """The COCO stats, per-class AP and precision array of a run (``iou_type`` "bbox" or "segm")."""
+    """The COCO stats, per-class AP and precision array of a run (``iou_type`` "bbox" or "segm").
+
+    Computed from the run's labels and predictions as they are now, not from the match records: the
+    result carries the metrics job's state (``job``) like the other views, but is never stale, so it
+    does not warn."""
     if iou_type not in ("bbox", "segm"):
         raise MetricsError(f"unknown iou_type {iou_type!r}", where="iou_type", fix="use bbox or segm")
     r = get_run(ws, run)
     d = _load(ws, r.id, iou_type)
-    return evaluate(d, iou_type)
+    return evaluate(d, iou_type, job_status(ws, r))
 
 
 @dataclass
@@ -380,7 +369,7 @@ def _offsets(group: np.ndarray, n_groups: int) -> np.ndarray:
     return np.r_[0, np.cumsum(np.bincount(group, minlength=n_groups))].astype(np.int64)
 
 
-def evaluate(d: CocoData, iou_type: str) -> CocoResult:
+def evaluate(d: CocoData, iou_type: str, job: JobStatus) -> CocoResult:
     n_groups = len(d.group_cat)
     d0, g0 = _offsets(d.det_group, n_groups), _offsets(d.gt_group, n_groups)
     sizes = np.diff(d0) * np.diff(g0)
@@ -408,7 +397,8 @@ def evaluate(d: CocoData, iou_type: str) -> CocoResult:
     for k, name in enumerate(d.classes):
         s = precision[:, :, k, 0, -1]
         per_class[name] = float(np.mean(s[s > -1])) if (s > -1).any() else None
-    return CocoResult(iou_type, stats, per_class, precision, recall, d.classes)
+    return CocoResult(iou_type, tuple(stats), frozen_mapping(per_class), frozen_array(precision),
+                      frozen_array(recall), tuple(d.classes), job)
 
 
 def summarize(precision: np.ndarray, recall: np.ndarray) -> list[float]:
