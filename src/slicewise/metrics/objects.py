@@ -71,24 +71,30 @@ def as_rles(o: Objects, idx: np.ndarray) -> list[dict[str, Any]]:
 
 
 def _to_rle(o: Objects, i: int) -> dict[str, Any]:
-    from pycocotools import mask as mask_utils
-
     h, w = int(o.size[i, 0]), int(o.size[i, 1])
-    if o.kind[i] == "mask":
-        return {"size": [h, w], "counts": o.mask[i].encode()}
-    if h <= 0 or w <= 0:
+    if o.kind[i] != "mask" and (h <= 0 or w <= 0):
         raise MetricsError(f"a {o.kind[i]} is compared with a mask on a data row without width and height",
                            where=f"data row {int(o.row[i])}", fix="give the data row its width and height")
-    if o.kind[i] == "polygon":
+    return dict(rle_of(o.kind[i], h, w, o.mask[i], o.geometry[i], tuple(float(v) for v in o.box[i])))
+
+
+def rle_of(kind: str, h: int, w: int, mask: str | None, geometry: bytes | None, box: tuple[float, ...]) -> Any:
+    """One object as a COCO RLE on an h x w image: a mask as stored; a polygon (WKB ``geometry``) or a box
+    (x, y, w, h) rasterised as pycocotools' ``annToRLE`` does."""
+    from pycocotools import mask as mask_utils
+
+    if kind == "mask":
+        return {"size": [h, w], "counts": str(mask).encode()}
+    if kind == "polygon":
         import shapely
 
-        g = shapely.from_wkb(o.geometry[i])
+        g = shapely.from_wkb(geometry)
         polys = list(g.geoms) if hasattr(g, "geoms") else [g]
         rings = [np.asarray(p.exterior.coords[:-1], np.float64).ravel().tolist() for p in polys]
     else:
-        x, y, bw, bh = (float(v) for v in o.box[i])
+        x, y, bw, bh = box
         rings = [[x, y, x, y + bh, x + bw, y + bh, x + bw, y]]
-    return dict(mask_utils.merge(mask_utils.frPyObjects(rings, h, w)))
+    return mask_utils.merge(mask_utils.frPyObjects(rings, h, w))
 
 
 def load_objects(con: Any, table: str, run_id: int | None, rows_table: str) -> Objects:
