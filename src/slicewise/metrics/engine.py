@@ -1,7 +1,9 @@
 """Metric jobs: compute (incrementally) and store a run's match records; grids and settings.
 
-A job's state (:class:`~slicewise.metrics.results.JobStatus`) is ``pending`` (never computed), ``running``, ``ready``, ``failed`` (with its error) or
-``stale`` (labels, predictions, grids or matching settings changed since it was computed).
+A job's state (:class:`~slicewise.metrics.results.JobStatus`) is ``pending`` (never computed), ``running``,
+``ready``, ``failed`` (with its error) or ``stale`` (labels, predictions, grids or matching settings changed
+since it was computed). :func:`job_status` is remembered by the workspace until one of :data:`JOB_TOPICS`
+changes.
 """
 
 from __future__ import annotations
@@ -276,7 +278,7 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
         records.delete(con, run.id)
         con.execute("DELETE FROM metric_row_revs WHERE run_id = ?", [run.id])
     thresholds = np.asarray(s.confidence, np.float64)
-    classes = records.ClassBook(con, run.id, matching.CLASS_OFFSET)
+    classes = records.ClassBook(con, run.id)
     offsets: dict[int, int] = {}
     done = 0
     for start in range(0, max(len(todo), 1), CHUNK_ROWS):

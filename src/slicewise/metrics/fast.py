@@ -77,8 +77,8 @@ def level(ws: Workspace, run_id: int, gen: int, k: int) -> Level:
         rpos = np.searchsorted(rows, s.rows)
         ok = rpos < nr
         rowc: dict[str, np.ndarray] = {}
-        for c in records.ROW_CONST:
-            v = np.full(nr, np.nan if c in ("iou", "conf_min", "conf_max", "conf_mean") else 0.0)
+        for c, empty in records.ROW_CONST.items():
+            v = np.full(nr, empty)
             v[rpos[ok]] = s.row_const[c][ok]
             rowc[c] = v
         return Level(pos, s.n_pred, s.n_gt, s.pair_line, s.pair_iou, rowc)

@@ -18,8 +18,6 @@ from slicewise import geometry
 from slicewise.metrics.objects import FAMILY, Objects, as_rles
 from slicewise.metrics.tally import Matched, Pass, tally
 
-CLASS_OFFSET = 1_000_000_000  # class ids of (feature, answer) classes; object classes are feature ids
-
 
 def cross_pairs(key_p: np.ndarray, key_g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every (i, j) with ``key_p[i] == key_g[j]``, vectorised (no loop over keys).

@@ -51,6 +51,7 @@ METRIC_ROW_CONST = _schema(
 #: the tables a metrics job derives from the records, per run (metric_classes and the job's bookkeeping aside)
 DERIVED = ("match_records", "metric_feature_iou", "metric_rf", "metric_tp", "metric_row_const")
 _PER_ROW = ("match_records", "metric_feature_iou", "metric_row_const")  # the others are renumbered as a whole
+CLASS_OFFSET = 1_000_000_000  # class ids of (feature, answer) classes; object classes are feature ids
 
 
 def _pack(schema: pa.Schema, arrays: dict[str, np.ndarray], run_id: int, nulls: dict[str, np.ndarray] | None = None
@@ -160,7 +161,9 @@ def _by_ord(t: pa.Table) -> pa.Table:
     return t
 
 
-ROW_CONST = ("n_pred", "n_gt", "n_feat", "n_p", "n_r", "n_f", "iou", "conf_min", "conf_max", "conf_mean")
+#: metric_row_const's columns, with the value of a row that has none (nothing labelled or kept at c)
+ROW_CONST = {"n_pred": 0.0, "n_gt": 0.0, "n_feat": 0.0, "n_p": 0.0, "n_r": 0.0, "n_f": 0.0, "iou": np.nan,
+             "conf_min": np.nan, "conf_max": np.nan, "conf_mean": np.nan}
 
 
 @dataclass(frozen=True)
@@ -343,12 +346,12 @@ class ClassBook:
     """Assigns confusion-matrix classes while a job runs: a feature's id for objects, a new id from
     ``CLASS_OFFSET`` per (feature, answer) of radio and checklist features; :meth:`flush` stores new ones."""
 
-    def __init__(self, con: Any, run_id: int, class_offset: int) -> None:
+    def __init__(self, con: Any, run_id: int) -> None:
         self.con, self.run_id = con, run_id
         self.names = dict(con.execute("SELECT id, name FROM features").fetchall())
         self.known = {(f, a): c for c, f, a in con.execute(
             "SELECT class_id, feature_id, answer FROM metric_classes WHERE run_id = ?", [run_id]).fetchall()}
-        self.next = max([c for c in self.known.values() if c >= class_offset], default=class_offset - 1) + 1
+        self.next = max([c for c in self.known.values() if c >= CLASS_OFFSET], default=CLASS_OFFSET - 1) + 1
         self.new: list[tuple[int, int, int, str | None, str]] = []
 
     def __call__(self, o: Any) -> np.ndarray:
