@@ -135,3 +135,39 @@ def test_slice_results_and_cli_say_when_metrics_are_stale(ws):
     assert json.loads(out.stdout)["job"]["state"] == "stale"
     out = runner.invoke(app, ["check", "m/v1", "--slice", "some rows", "--min", "recall=0.1", *w])
     assert out.exit_code == 0 and "note: metrics of run m/v1 are stale" in out.output
+
+
+def test_views_read_while_a_job_runs_are_not_kept_after_it(ws, monkeypatch):
+    """Views read during a job are the previous job's numbers (job ``running``); once the job commits, the
+    views show the new ones (nothing built from the old records is reused under the new job's key)."""
+    import threading
+
+    from slicewise.metrics import matching
+
+    run = _ws(ws)
+    M.compute_metrics(ws, run)
+    before = M.feature_metrics(ws, run, 0.5, 0.5).get("cat").tp
+    ws.add_annotations([{"data_row": f"r{i}", "feature": "cat", "bbox": [50, 50, 10, 10]} for i in range(2)])
+    started, go = threading.Event(), threading.Event()
+    real = matching.match_rows
+
+    def paused(*a, **k):
+        started.set()
+        assert go.wait(30)
+        return real(*a, **k)
+
+    monkeypatch.setattr(matching, "match_rows", paused)
+    th = threading.Thread(target=M.compute_metrics, args=(ws, run))
+    th.start()
+    try:
+        assert started.wait(30)
+        with pytest.warns(StaleMetricsWarning, match="being recomputed"):
+            during = M.feature_metrics(ws, run, 0.5, 0.5)
+        assert during.job.state == "running" and during.get("cat").tp == before
+        during_rows = ws.sql(f"SELECT sum(fn) FROM {M.row_metrics_table(ws, run, 0.5, 0.5)}").fetchone()[0]
+    finally:
+        go.set()
+        th.join(60)
+    after = M.feature_metrics(ws, run, 0.5, 0.5)
+    assert after.job.state == "ready" and after.get("cat").fn == 2 + during.get("cat").fn
+    assert ws.sql(f"SELECT sum(fn) FROM {M.row_metrics_table(ws, run, 0.5, 0.5)}").fetchone()[0] == during_rows + 2

@@ -97,7 +97,7 @@ Modules: ``engine`` (jobs, grids, settings), ``objects`` (what matching reads), 
 greedy passes: arrays in, arrays out), ``tally`` (passes -> record and summary arrays), ``records`` (the
 one module that knows the stored tables' layout and reads them), ``reduce`` (pure reductions), ``fast``
 and ``grid`` (per-(c, t) and whole-grid arrays), ``views`` (the results above), ``results`` (their
-types), ``outcomes``, ``coco``, ``custom``, ``schema`` (migrations).
+types), ``outcomes``, ``coco`` (with its numba kernels in ``cocokernels``), ``custom``, ``schema`` (migrations).
 """
 
 from __future__ import annotations

@@ -240,21 +240,22 @@ def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, i
                            [r.id]).fetchnumpy()["data_row_id"]
     else:
         todo = np.sort(cur.execute(_stale_rows_sql(), [r.id]).fetchnumpy()["data_row_id"])
-    generation = (int(job[8]) if job else 0) + 1
+    previous = int(job[8]) if job else 0
     with ws.store.transaction() as con:
         con.execute("DELETE FROM metric_jobs WHERE run_id = ?", [r.id])
-        # keep the previous grids: readers keep seeing the previous records until this job commits
+        # keep the previous grids and generation: readers keep seeing the previous records until this job
+        # commits, and what they cache from them is keyed by the generation that names those records
         con.execute("INSERT INTO metric_jobs VALUES (?, 'running', 0, ?, NULL, ?, ?, ?, ?, NULL, ?)",
                     [r.id, len(todo), job[4] if job else None, job[5] if job else None,
-                     job[6] if job else None, _now(), generation])
+                     job[6] if job else None, _now(), previous])
         ws.store.touch("metric_job", run=r.id)
     ws.state.progress[r.id] = (0, len(todo))
     try:
         with ws.store.transaction() as con:
             _compute(ws, con, r, s, np.asarray(todo, np.int64), redo_all, on_progress)
             con.execute("""UPDATE metric_jobs SET state = 'ready', done = total, confidence_grid = ?, iou_grid = ?,
-                           settings = ?, finished_at = ? WHERE run_id = ?""",
-                        [list(s.confidence), list(s.iou), json.dumps(s.key()), _now(), r.id])
+                           settings = ?, finished_at = ?, generation = ? WHERE run_id = ?""",
+                        [list(s.confidence), list(s.iou), json.dumps(s.key()), _now(), previous + 1, r.id])
             ws.store.touch("metrics", run=r.id)
             ws.store.touch("metric_job", run=r.id)
     except Exception as exc:
