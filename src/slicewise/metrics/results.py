@@ -201,7 +201,7 @@ class F1Optimal:
         return {"confidences": dict(self.confidences), "iou": self.iou, "job": self.job.to_dict()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: equal only to itself
 class GridMetrics:
     """The whole grid: ``table`` names a cache table of per-row metrics at every (c, t) (conf_idx, iou_idx,
     data_row_id, tp, fp, fn, tn, ...) and ``confusion[k, t, true, pred]`` is a (K, T, C + 1, C + 1)
@@ -219,7 +219,7 @@ class GridMetrics:
                 "classes": list(self.classes), "confusion": self.confusion.tolist(), "job": self.job.to_dict()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: equal only to itself
 class CocoResult:
     """The COCO protocol's results. ``precision`` (T, R, K, A, M) and ``recall`` (T, K, A, M) are
     COCOeval's ``eval`` arrays (read-only; -1 where undefined), K over ``classes``; ``to_dict()`` leaves
@@ -244,8 +244,38 @@ def frozen_array(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def frozen_mapping(d: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A read-only view of a copy of ``d``."""
-    from types import MappingProxyType
+class FrozenMap(Mapping[str, Any]):
+    """A read-only mapping (a copy of the one given); equal to any mapping with the same items, picklable.
 
-    return MappingProxyType(dict(d))
+    >>> m = FrozenMap({"cat": 0.4})
+    >>> m["cat"], m == {"cat": 0.4}, dict(m)
+    (0.4, True, {'cat': 0.4})
+    """
+
+    __slots__ = ("_d",)
+
+    def __init__(self, d: Mapping[str, Any] | None = None) -> None:
+        object.__setattr__(self, "_d", dict(d or {}))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._d[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._d!r})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("FrozenMap is read-only")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (self._d,))
+
+
+def frozen_mapping(d: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only copy of ``d``."""
+    return FrozenMap(d)
