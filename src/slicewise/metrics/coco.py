@@ -17,7 +17,7 @@ import numpy as np
 
 from slicewise.errors import MetricsError
 from slicewise.metrics.cocokernels import accumulate, box_ious, match_images
-from slicewise.metrics.engine import RunRef, get_run, job_status
+from slicewise.metrics.engine import RunRef, get_run, job_of
 from slicewise.metrics.results import CocoResult, JobStatus, frozen_array, frozen_mapping
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def coco_eval(ws: Workspace, run: RunRef, iou_type: str = "bbox") -> CocoResult:
         raise MetricsError(f"unknown iou_type {iou_type!r}", where="iou_type", fix="use bbox or segm")
     r = get_run(ws, run)
     d = _load(ws, r.id, iou_type)
-    return evaluate(d, iou_type, job_status(ws, r))
+    return evaluate(d, iou_type, job_of(ws, r))
 
 
 @dataclass

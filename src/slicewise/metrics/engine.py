@@ -154,7 +154,11 @@ def _stale_rows_sql() -> str:
 def job_status(ws: Workspace, run: RunRef) -> JobStatus:
     """The state of a run's metrics job (see :class:`JobStatus`). Remembered by the workspace until labels,
     predictions, run rows, run settings or a job change, so that every metrics result can carry it."""
-    r = get_run(ws, run)
+    return job_of(ws, get_run(ws, run))
+
+
+def job_of(ws: Workspace, r: ModelRun) -> JobStatus:
+    """:func:`job_status` of a run just read from the store (``get_run``)."""
     st = ws.state.memo(("metrics-job", r.id), JOB_TOPICS, lambda: _job_status(ws, r))
     if st.state == "running":  # progress moves without a write: read it live
         d, t = ws.state.progress.get(r.id, (st.done, st.total))

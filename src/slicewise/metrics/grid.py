@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from slicewise.metrics import fast, records, reduce
-from slicewise.metrics.engine import RunRef, job_status, require_ready
+from slicewise.metrics.engine import RunRef, job_of, require_ready
 from slicewise.metrics.results import GridMetrics, frozen_array, warn_if_outdated
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def grid_metrics(ws: Workspace, run: RunRef, *, warn: bool = True) -> GridMetrics:
     """Per-row metrics and confusion matrices at every (c, t) of the run's grids (the table is cached)."""
     r, s, gen = require_ready(ws, run)
-    job = job_status(ws, r)
+    job = job_of(ws, r)
     if warn:
         warn_if_outdated(job, r.ref)
     K, T = len(s.confidence), len(s.iou)

@@ -253,6 +253,7 @@ class FrozenMap(Mapping[str, Any]):
     """
 
     __slots__ = ("_d",)
+    _d: dict[str, Any]
 
     def __init__(self, d: Mapping[str, Any] | None = None) -> None:
         object.__setattr__(self, "_d", dict(d or {}))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from slicewise.errors import MetricsError, NotFoundError
 from slicewise.metrics import fast, records, reduce
-from slicewise.metrics.engine import RunRef, Settings, check_iou, conf_index, job_status, require_ready
+from slicewise.metrics.engine import RunRef, Settings, check_iou, conf_index, job_of, require_ready
 from slicewise.metrics.records import Rows
 from slicewise.metrics.results import (
     ConfusionMatrix,
@@ -33,10 +33,11 @@ from slicewise.types.domain import ModelRun
 if TYPE_CHECKING:
     from slicewise.workspace import Workspace
 
-def _materialise(ws: Workspace, run: RunRef, view: str, confidence: float, iou: float) -> str:
+def _materialise(ws: Workspace, run: RunRef, view: str, confidence: float, iou: float,
+                 ready: tuple[ModelRun, Settings, int] | None = None) -> str:
     """A table of the workspace's cache database (see :mod:`slicewise.state`) holding the view at (c, t),
     named after the run, its metrics job generation, the conf index and the IoU."""
-    r, s, gen = require_ready(ws, run)
+    r, s, gen = ready or require_ready(ws, run)
     k = conf_index(s, confidence, r.ref)
     t = check_iou(iou)
 
@@ -64,20 +65,22 @@ def row_metrics_table(ws: Workspace, run: RunRef, confidence: float, iou: float)
     return _materialise(ws, run, "row", confidence, iou)
 
 
-def _ready(ws: Workspace, run: RunRef, warn: bool) -> tuple[ModelRun, Settings, JobStatus]:
-    """(run, the settings its records were computed with, the job's state), warning when not ready."""
-    r, s, _ = require_ready(ws, run)
-    job = job_status(ws, r)
+def _ready(ws: Workspace, run: RunRef, warn: bool) -> tuple[tuple[ModelRun, Settings, int], JobStatus]:
+    """((run, the settings its records were computed with, generation), the job's state), warning when it
+    is not up to date."""
+    ready = require_ready(ws, run)
+    job = job_of(ws, ready[0])
     if warn:
-        warn_if_outdated(job, r.ref, stacklevel=4)
-    return r, s, job
+        warn_if_outdated(job, ready[0].ref, stacklevel=4)
+    return ready, job
 
 
 def feature_metrics(ws: Workspace, run: RunRef, confidence: float, iou: float, rows: Rows = None, *,
                     warn: bool = True) -> FeatureMetrics:
     """Per-feature totals at (c, t) (over ``rows`` when given), sorted by feature name."""
-    rf = row_feature_metrics_table(ws, run, confidence, iou)
-    r, s, job = _ready(ws, run, warn)
+    ready, job = _ready(ws, run, warn)
+    r, s, _ = ready
+    rf = _materialise(ws, r, "rowfeature", confidence, iou, ready)
     out = []
     for fid, name, kind, tp, fp, fn, miou, n_rows, n_pred, n_ann in records.feature_totals(ws.store.cursor(), rf, rows):
         p, rc, f1 = reduce.prf(int(tp), int(fp), int(fn))
@@ -89,7 +92,7 @@ def feature_metrics(ws: Workspace, run: RunRef, confidence: float, iou: float, r
 def confusion_matrix(ws: Workspace, run: RunRef, confidence: float, iou: float, rows: Rows = None, *,
                      warn: bool = True) -> ConfusionMatrix:
     """Objects per (true class, predicted class) at (c, t), with the ``None`` row and column."""
-    r, s, job = _ready(ws, run, warn)
+    (r, s, _), job = _ready(ws, run, warn)
     k, t = conf_index(s, confidence, r.ref), check_iou(iou)
     cur = ws.store.cursor()
     cells = records.confusion_cells(cur, r.id, k, t, rows)
@@ -156,7 +159,7 @@ def pr_curve(ws: Workspace, run: RunRef, feature: str | int | None = None, rows:
     The grid points are exact (one matching per grid confidence). The fine curve ranks the predictions
     kept at the lowest grid confidence by decreasing confidence, with the matches of that pass, and
     gives precision and recall after each distinct confidence value (the usual ranking curve)."""
-    r, s, job = _ready(ws, run, warn)
+    (r, s, _), job = _ready(ws, run, warn)
     return _curve(ws, r, s, job, feature, rows, check_iou(iou))
 
 
@@ -186,7 +189,7 @@ def export_row_metrics(ws: Workspace, run: RunRef, confidence: float, iou: float
 def f1_optimal_confidences(ws: Workspace, run: RunRef, iou: float = 0.5, rows: Rows = None, *,
                            warn: bool = True) -> F1Optimal:
     """The F1-optimal confidence of the grid for every feature of the run (None when F1 is never defined)."""
-    r, s, job = _ready(ws, run, warn)
+    (r, s, _), job = _ready(ws, run, warn)
     t = check_iou(iou)
     names = {f.id: f.name for f in ws.features()}
     best = {names[f]: _curve(ws, r, s, job, f, rows, t).best_confidence
