@@ -5,6 +5,8 @@
 ['ConflictError', 'DataRow', 'Dataset']
 """
 
+from typing import TYPE_CHECKING
+
 from slicewise.errors import (
     ConflictError,
     LimitError,
@@ -19,12 +21,18 @@ from slicewise.errors import (
 from slicewise.types.domain import DataRow, Dataset, Feature, Model, ModelRun
 from slicewise.types.kinds import Kind
 
+if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers and IDEs
+    from slicewise.metrics.results import StaleMetricsWarning
+    from slicewise.types.frame import ObjectFrame
+    from slicewise.workspace import Workspace, WriteResult, open
+
 # Loaded on first use, so that `slicewise --help` does not import duckdb, numba or shapely.
 _LAZY = {
     "open": "slicewise.workspace",
     "Workspace": "slicewise.workspace",
     "WriteResult": "slicewise.workspace",
     "ObjectFrame": "slicewise.types.frame",
+    "StaleMetricsWarning": "slicewise.metrics.results",
 }
 
 
@@ -58,6 +66,7 @@ __all__ = [
     "Problem",
     "QueryError",
     "SlicewiseError",
+    "StaleMetricsWarning",
     "StoreError",
     "ValidationError",
     "Workspace",

@@ -108,11 +108,11 @@ def test_an_image_without_detections_counts_its_labels_as_false_negatives(ws, tm
     compute_metrics(ws, "m/predicted")
     # by hand at confidence 0.5, IoU 0.5: car TP 2 (a1), FP 1 (a1's third box), FN 1 (a2's car);
     # person FN 1 (a2). Only on a1: car TP 2, FP 1, FN 0 and no person label at all.
-    got = {m["feature"]: (m["tp"], m["fp"], m["fn"]) for m in feature_metrics(ws, "m/default", 0.5, 0.5)}
+    got = {m.feature: (m.tp, m.fp, m.fn) for m in feature_metrics(ws, "m/default", 0.5, 0.5).features}
     assert got["car"] == (2, 1, 1) and got["person"] == (0, 0, 1)
-    car = next(m for m in feature_metrics(ws, "m/default", 0.5, 0.5) if m["feature"] == "car")
-    assert car["precision"] == pytest.approx(2 / 3) and car["recall"] == pytest.approx(2 / 3)
-    got = {m["feature"]: (m["tp"], m["fp"], m["fn"]) for m in feature_metrics(ws, "m/predicted", 0.5, 0.5)}
+    car = feature_metrics(ws, "m/default", 0.5, 0.5).get("car")
+    assert car.precision == pytest.approx(2 / 3) and car.recall == pytest.approx(2 / 3)
+    got = {m.feature: (m.tp, m.fp, m.fn) for m in feature_metrics(ws, "m/predicted", 0.5, 0.5).features}
     assert got["car"] == (2, 1, 0) and got.get("person", (0, 0, 0)) == (0, 0, 0)
 
 
@@ -122,11 +122,11 @@ def test_widening_the_rows_later_reaches_the_metrics(ws, tmp_path):
     res = _two_datasets(ws, tmp_path)
     import_coco_results(ws, res, "m/x", rows="predicted")
     compute_metrics(ws, "m/x")
-    assert {m["feature"]: m["fn"] for m in feature_metrics(ws, "m/x", 0.5, 0.5)} == {"car": 0}
+    assert {m.feature: m.fn for m in feature_metrics(ws, "m/x", 0.5, 0.5).features} == {"car": 0}
     r = import_coco_results(ws, res, "m/x")  # the same file again, now with the default rows
     assert (r.run_rows, r.run_rows_without_predictions, r.predictions) == (3, 2, 3)
     compute_metrics(ws, "m/x")
-    assert {m["feature"]: m["fn"] for m in feature_metrics(ws, "m/x", 0.5, 0.5)} == {"car": 1, "person": 1}
+    assert {m.feature: m.fn for m in feature_metrics(ws, "m/x", 0.5, 0.5).features} == {"car": 1, "person": 1}
 
 
 def test_explicit_specs(ws, tmp_path):

@@ -34,7 +34,7 @@ def test_metrics_commands(tmp_path):
     assert res.exit_code == 0 and "ready" in res.output, res.output
     res = runner.invoke(app, ["metrics", "show", "det/v1", "-c", "0.5", "-t", "0.5", "--json", *w])
     assert res.exit_code == 0, res.output
-    rows = {r["feature"]: r for r in json.loads(res.output)}
+    rows = {r["feature"]: r for r in json.loads(res.output)["features"]}
     assert (rows["cat"]["tp"], rows["cat"]["fp"], rows["dog"]["fn"]) == (1, 1, 1)
     res = runner.invoke(app, ["metrics", "show", "det/v1", *w])
     assert res.exit_code == 0 and "cat" in res.output

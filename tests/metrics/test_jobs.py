@@ -200,7 +200,7 @@ def test_export(ws, tmp_path):
 
 
 def test_summaries_built_in_numpy_equal_the_sql_build(ws, monkeypatch):
-    from slicewise.metrics import engine, fast
+    from slicewise.metrics import engine, records
 
     monkeypatch.setattr(engine, "CHUNK_ROWS", 2)  # several chunks: rf_ord numbering continues across them
     run = _ws(ws, 5)
@@ -212,5 +212,5 @@ def test_summaries_built_in_numpy_equal_the_sql_build(ws, monkeypatch):
     q_tp = "SELECT * FROM metric_tp ORDER BY conf_idx, rf_ord, iou"
     built = ws.sql(q_rf).fetchall(), ws.sql(q_tp).fetchall()
     with ws.store.transaction() as con:
-        fast.build_summaries(con, run.id)
+        records.build_summaries(con, run.id)
     assert (ws.sql(q_rf).fetchall(), ws.sql(q_tp).fetchall()) == built

@@ -43,7 +43,7 @@ def test_counting_identities(tmp_path_factory, gts, preds):
     try:
         for c in (0.0, 0.3, 0.6):
             for t in (0.0, 0.25, 0.5, 0.9):
-                fm = {f["feature"]: f for f in M.feature_metrics(ws, run, c, t)}
+                fm = {f.feature: f.to_dict() for f in M.feature_metrics(ws, run, c, t).features}
                 for cls in CLASSES:
                     f = fm.get(cls, {"tp": 0, "fp": 0, "fn": 0})
                     assert f["tp"] + f["fn"] == sum(1 for g in gts if g[1] == cls)

@@ -134,7 +134,7 @@ def test_row_means_over_features_where_defined(ws):
     assert r["recall"] == 0.5  # (1 + 0) / 2
     assert r["f1"] == pytest.approx((2 / 3 + 0) / 2)
     assert r["iou"] == pytest.approx((1.0 / 2 + 0) / 2)  # cat: (1 + 0) / max(2, 1); dog: 0
-    fm = {f["feature"]: f for f in M.feature_metrics(ws, run, 0.0, 0.5)}
+    fm = {f.feature: f.to_dict() for f in M.feature_metrics(ws, run, 0.0, 0.5).features}
     assert (fm["cat"]["tp"], fm["cat"]["fp"], fm["cat"]["fn"]) == (1, 1, 0)
     assert fm["dog"]["recall"] == 0.0 and fm["dog"]["precision"] is None
 
@@ -239,9 +239,9 @@ def test_pr_curve_and_f1_optimal_confidence(ws):
     # c = 0.2 and 0.3 keep the same predictions (tp 4, fp 1): F1 8/9; ties go to the higher confidence
     assert c.best_confidence == pytest.approx(0.3) and c.best_f1 == pytest.approx(8 / 9)
     # fine curve: after each distinct confidence, from the matching at the lowest grid confidence
-    assert c.fine["confidence"] == [0.95, 0.85, 0.75, 0.55, 0.35, 0.15]
-    assert c.fine["precision"] == pytest.approx([1, 0.5, 2 / 3, 0.75, 0.8, 4 / 6])
-    assert c.fine["recall"] == pytest.approx([0.25, 0.25, 0.5, 0.75, 1, 1])
+    assert list(c.fine.confidence) == [0.95, 0.85, 0.75, 0.55, 0.35, 0.15]
+    assert c.fine.precision == pytest.approx([1, 0.5, 2 / 3, 0.75, 0.8, 4 / 6])
+    assert c.fine.recall == pytest.approx([0.25, 0.25, 0.5, 0.75, 1, 1])
 
 
 def test_f1_optimal_confidence_per_class(ws):
@@ -252,7 +252,7 @@ def test_f1_optimal_confidence_per_class(ws):
              {"data_row": "a", "feature": "dog", "bbox": [40, 40, 10, 10], "confidence": 0.85}]
     run = _setup(ws, _img("a"), [("cat", "bbox"), ("dog", "bbox")], gts, preds)
     # cat: F1 1 for c in (0.25, 0.45] -> 0.3 and 0.4 of the grid: the higher wins; dog: up to 0.8
-    assert M.f1_optimal_confidences(ws, run) == {"cat": pytest.approx(0.4), "dog": pytest.approx(0.8)}
+    assert M.f1_optimal_confidences(ws, run).confidences == {"cat": pytest.approx(0.4), "dog": pytest.approx(0.8)}
 
 
 def test_masks_compare_with_polygons_and_boxes_by_pixels(ws):

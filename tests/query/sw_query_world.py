@@ -225,7 +225,10 @@ def install_fake_metrics(monkeypatch: Any, world: World, seed: int = 3) -> None:
     def row_feature_metrics_table(ws_: Any, run: Any, confidence: float, iou: float) -> str:
         return make(float(confidence), True)
 
-    def feature_metrics(ws_: Any, run: Any, confidence: float, iou: float, rows: Any = None) -> list[dict[str, Any]]:
+    def feature_metrics(ws_: Any, run: Any, confidence: float, iou: float, rows: Any = None,
+                        warn: bool = True) -> Any:
+        from slicewise.metrics import FeatureMetrics, FeatureRow, JobStatus
+
         values(float(confidence))
         keep = None
         if rows is not None:
@@ -233,17 +236,21 @@ def install_fake_metrics(monkeypatch: Any, world: World, seed: int = 3) -> None:
         agg: dict[str, dict[str, int]] = {}
         for (rid, f), v in world.fmetrics[float(confidence)].items():
             if keep is None or rid in keep:
-                a = agg.setdefault(f, {"tp": 0, "fp": 0, "fn": 0})
-                for k in a:
+                a = agg.setdefault(f, {"tp": 0, "fp": 0, "fn": 0, "n": 0})
+                for k in ("tp", "fp", "fn"):
                     a[k] += v[k]
+                a["n"] += 1
         out = []
         for f, a in sorted(agg.items()):
             p = a["tp"] / (a["tp"] + a["fp"]) if a["tp"] + a["fp"] else None
             r = a["tp"] / (a["tp"] + a["fn"]) if a["tp"] + a["fn"] else None
-            out.append({"feature": f, **a, "precision": p, "recall": r})
-        return out
+            out.append(FeatureRow(fid[f], f, "bbox", a["tp"], a["fp"], a["fn"], p, r, None, None, a["n"],
+                                  a["tp"] + a["fp"], a["tp"] + a["fn"]))
+        n = len(world.run_ids)
+        return FeatureMetrics(tuple(out), float(confidence), float(iou), JobStatus(world.run.id, "ready", n, n))
 
-    def confusion_matrix(ws_: Any, run: Any, confidence: float, iou: float, rows: Any = None) -> dict[str, Any]:
+    def confusion_matrix(ws_: Any, run: Any, confidence: float, iou: float, rows: Any = None,
+                         warn: bool = True) -> dict[str, Any]:
         n = len({r[0] for r in ws.sql(rows[0], rows[1]).fetchall()}) if rows is not None else -1
         return {"rows_seen": n}
 

@@ -109,11 +109,11 @@ def test_slice_metrics_and_check(gen):
     p, r, f1 = _overall(gen, ids)
     sm = slices.slice_metrics(ws, "valid set", run, 0.5, 0.5)
     assert sm.count == len(ids) and sm.total == len(gen.run_ids)
-    assert (sm.overall["precision"], sm.overall["recall"], sm.overall["f1"]) == pytest.approx((p, r, f1))
-    assert sm.overall_all["recall"] == pytest.approx(_overall(gen, [x.id for x in gen.run_rows()])[1])
+    assert (sm.overall.precision, sm.overall.recall, sm.overall.f1) == pytest.approx((p, r, f1))
+    assert sm.overall_all.recall == pytest.approx(_overall(gen, [x.id for x in gen.run_rows()])[1])
     assert sm.confusion == {"rows_seen": len(ids)}  # the metrics functions got rows=(sql, params) of the slice
     cat_tp = sum(gen.fmetrics[0.5].get((i, "cat"), {}).get("tp", 0) for i in ids)
-    assert next(f for f in sm.features if f["feature"] == "cat")["tp"] == cat_tp
+    assert sm.features.get("cat").tp == cat_tp
 
     ok = slices.check(ws, run, "valid set", {"recall": r - 0.01, "count": len(ids)}, {"precision": p + 0.01}, 0.5, 0.5)
     assert ok.passed and "PASSED" in ok.report()

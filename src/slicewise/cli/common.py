@@ -59,3 +59,11 @@ def print_problems(problems: list[Any], title: str, limit: int = 20) -> None:
         err_console.print(f"[yellow]{title}:[/] {p}", highlight=False, markup=True, soft_wrap=True)
     if len(problems) > limit:
         err_console.print(f"[yellow]{title}:[/] ... and {len(problems) - limit} more", markup=True)
+
+
+def print_job_state(job: Any, run: str, *, err: bool = False) -> None:
+    """A yellow line when the metrics shown are not up to date (the job is stale, running or failed)."""
+    if getattr(job, "outdated", False):
+        from rich.markup import escape
+
+        (err_console if err else console).print(f"[yellow]{escape(job.describe(run))}[/]", highlight=False)

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from slicewise.cli.common import DEFAULT_WORKSPACE, WorkspaceOpt, console, open_workspace, progress
+from slicewise.cli.common import (
+    DEFAULT_WORKSPACE,
+    WorkspaceOpt,
+    console,
+    open_workspace,
+    print_job_state,
+    progress,
+)
 
 metrics_app = typer.Typer(help="Compute and inspect model-run metrics: per-class tables, confusion matrix, "
                                "PR curves, COCO mAP, custom metrics.", no_args_is_help=True)
@@ -101,21 +108,23 @@ def grids_cmd(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
 @metrics_app.command("show")
 def show(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, confidence: ConfOpt = 0.5, iou: IouOpt = 0.5,
          as_json: JsonOpt = False) -> None:
-    """The per-class table at the chosen thresholds."""
+    """The per-class table at the chosen thresholds (and a yellow line when the metrics are not up to date)."""
     from slicewise.metrics import feature_metrics
 
     with open_workspace(workspace, read_only=True) as ws:
-        rows = feature_metrics(ws, run, confidence, iou)
-    if as_json:
-        console.print_json(json.dumps(rows))
+        fm = feature_metrics(ws, run, confidence, iou, warn=False)
+    if as_json:  # the job's state is in the JSON; the line goes to stderr
+        console.print_json(json.dumps(fm.to_dict()))
+        print_job_state(fm.job, run, err=True)
         return
     t = Table(title=f"{run} at confidence {confidence}, IoU {iou}")
     cols = ("feature", "kind", "tp", "fp", "fn", "precision", "recall", "f1", "iou", "n_rows")
     for c in cols:
         t.add_column(c, justify="left" if c in ("feature", "kind") else "right")
-    for r in rows:
-        t.add_row(*[_fmt(r[c]) for c in cols])
+    for r in fm.features:
+        t.add_row(*[_fmt(getattr(r, c)) for c in cols])
     console.print(t)
+    print_job_state(fm.job, run)
 
 
 @metrics_app.command("confusion")
@@ -125,7 +134,8 @@ def confusion(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, confiden
     from slicewise.metrics import confusion_matrix
 
     with open_workspace(workspace, read_only=True) as ws:
-        cm = confusion_matrix(ws, run, confidence, iou)
+        cm = confusion_matrix(ws, run, confidence, iou, warn=False)
+    print_job_state(cm.job, run, err=as_json)
     if as_json:
         console.print_json(json.dumps(cm.to_dict()))
         return
@@ -160,7 +170,8 @@ def pr(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
     from slicewise.metrics import pr_curve
 
     with open_workspace(workspace, read_only=True) as ws:
-        c = pr_curve(ws, run, feature=feature, iou=iou)
+        c = pr_curve(ws, run, feature=feature, iou=iou, warn=False)
+    print_job_state(c.job, run, err=as_json)
     if as_json:
         console.print_json(json.dumps(c.to_dict()))
         return
@@ -193,7 +204,7 @@ def coco(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
          as_json: JsonOpt = False) -> None:
     """The COCO protocol (pycocotools-identical): AP/AR stats and per-class AP."""
     from slicewise.metrics import coco_eval
-    from slicewise.metrics.coco import STAT_NAMES
+    from slicewise.metrics.results import STAT_NAMES
 
     with open_workspace(workspace, read_only=True) as ws:
         res = coco_eval(ws, run, iou_type)

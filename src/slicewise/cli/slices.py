@@ -10,7 +10,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from slicewise.cli.common import DEFAULT_WORKSPACE, WorkspaceOpt, console, err_console, open_workspace
+from slicewise.cli.common import (
+    DEFAULT_WORKSPACE,
+    WorkspaceOpt,
+    console,
+    err_console,
+    open_workspace,
+    print_job_state,
+)
 
 slice_app = typer.Typer(name="slice", help="Saved slices: dynamic, workspace-level queries; and auto slices.",
                         no_args_is_help=True)
@@ -91,19 +98,19 @@ def show(name: Annotated[str, typer.Argument(help="slice name or id (or an auto 
                       + ", ".join(r.global_key for r in page.rows) + (" ..." if page.total > len(page.rows) else ""),
                       highlight=False)
         if metrics:
-            m = slices.slice_metrics(ws, s, run, confidence, iou, with_confusion=False)
+            m = slices.slice_metrics(ws, s, run, confidence, iou, with_confusion=False, warn=False)
             t = Table(title=f"slice vs all rows (confidence {m.confidence:g}, IoU {m.iou:g})")
             for c in ("feature", "precision", "recall", "f1", "all: precision", "all: recall", "all: f1"):
                 t.add_column(c, justify="left" if c == "feature" else "right")
-            every = {f.get("feature"): f for f in m.features_all}
 
             def f3(v: Any) -> str:
                 return "-" if v is None else f"{v:.3f}"
-            for name_, f in [("(overall)", m.overall)] + [(f.get("feature"), f) for f in m.features]:
-                a = m.overall_all if name_ == "(overall)" else every.get(name_, {})
-                t.add_row(escape(str(name_)), f3(f.get("precision")), f3(f.get("recall")), f3(f.get("f1")),
-                          f3(a.get("precision")), f3(a.get("recall")), f3(a.get("f1")))
+            for name_, f in [("(overall)", m.overall)] + [(f.feature, f) for f in m.features]:
+                a = m.overall_all if name_ == "(overall)" else m.features_all.get(name_)
+                t.add_row(escape(str(name_)), f3(f.precision), f3(f.recall), f3(f.f1),
+                          *((f3(a.precision), f3(a.recall), f3(a.f1)) if a is not None else ("-",) * 3))
             console.print(t)
+            print_job_state(m.job, ws.run(run).ref)
 
 
 @slice_app.command("update")
@@ -192,7 +199,7 @@ def check(run: Annotated[str, typer.Argument(help="model/run")],
     failed = False
     with open_workspace(workspace) as ws:
         for name in slice:
-            res = slices.check(ws, run, name, mins, maxs, confidence, iou)
+            res = slices.check(ws, run, name, mins, maxs, confidence, iou, warn=False)  # the report says it
             (console if res.passed else err_console).print(res.report(), highlight=False, markup=False)
             failed |= not res.passed
     if failed:

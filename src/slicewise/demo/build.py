@@ -289,7 +289,7 @@ def headlines(ws: Any, confidence: float = 0.5, iou: float = 0.5) -> dict[str, l
             continue
         conf_grid, _ = grids(ws, r)
         c = min(conf_grid, key=lambda v: abs(v - confidence))
-        out[r.ref] = [{**f, "confidence": c, "iou_threshold": iou} for f in feature_metrics(ws, r, c, iou)]
+        out[r.ref] = [{**f.to_dict(), "confidence": c, "iou_threshold": iou} for f in feature_metrics(ws, r, c, iou)]
     return out
 
 
@@ -303,6 +303,7 @@ def breakdown(ws: Any, confidence: float = 0.5, iou: float = 0.5) -> list[dict[s
     the filter text that shows those rows in the app."""
     try:
         from slicewise.metrics import feature_metrics, grids, job_status
+        from slicewise.metrics.reduce import prf
         from slicewise.query import row_ids_sql
     except ImportError:
         return []
@@ -317,10 +318,8 @@ def breakdown(ws: Any, confidence: float = 0.5, iou: float = 0.5) -> list[dict[s
             for value in fields.get(name, {}).get("options") or []:
                 text = f'metadata.{name} = "{value}"'
                 feats = feature_metrics(ws, run, c, iou, rows=row_ids_sql(ws, run, text, c, iou))
-                tp, fp, fn = (sum(int(f[k]) for f in feats) for k in ("tp", "fp", "fn"))
-                p = tp / (tp + fp) if tp + fp else None
-                r = tp / (tp + fn) if tp + fn else None
-                f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
+                tp, fp, fn = (sum(getattr(f, k) for f in feats) for k in ("tp", "fp", "fn"))
+                p, r, f1 = prf(tp, fp, fn)
                 out.append({"run": ref, "field": name, "value": value, "filter": text, "tp": tp, "fp": fp, "fn": fn,
                             "precision": p, "recall": r, "f1": f1, "confidence": c, "iou_threshold": iou})
     return out

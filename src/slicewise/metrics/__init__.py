@@ -7,7 +7,9 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
   pass per confidence threshold of its grid), store the match records. Incremental: when the job is
   ``stale`` only the rows whose labels or predictions changed are recomputed (``full=True`` redoes all).
 - ``job_status(ws, run) -> JobStatus`` (``state`` pending|running|ready|failed|stale, ``done``, ``total``,
-  ``error``); ``retry(ws, run) -> JobStatus`` re-runs a failed (or any) job.
+  ``error``, ``stale_rows``, ``finished_at``; ``ready``, ``describe(ref)`` a line for people); remembered
+  by the workspace until labels, predictions, run rows, run settings or a job change, so it is cheap.
+  ``retry(ws, run) -> JobStatus`` re-runs a failed (or any) job.
 - ``grids(ws, run) -> (confidence_grid, iou_grid)``; ``set_grids(ws, run, confidence=None, iou=None)``
   validates (sorted, in [0, 1]) and stores them in the run config (the job becomes stale).
   Other run settings (``ws.update_run_config``): ``metrics_matching`` = "class-agnostic" (default) or
@@ -16,23 +18,20 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
   of the run: data_row_id, tp, fp, fn, tn (INTEGER), precision, recall, f1, iou (DOUBLE, NULL when
   undefined), conf_min, conf_max, conf_mean (over the predictions kept at c), n_predictions,
   n_annotations. ``confidence`` must be a value of the run's confidence grid; ``iou`` may be any value.
-  The name is qualified (``sw_metrics_cache.mv_row_...``, an in-memory database attached to the
-  workspace's connection): use it in FROM as it is (or quote each dotted part separately). Built on first use from
-  per-(row, feature) summaries (tens of ms), cached per process and (run, c, t, job generation).
+  The name is qualified (``sw_cache_....metrics_row_...``, the workspace's cache database, see
+  :mod:`slicewise.state`): use it in FROM as it is. Built on first use from per-(row, feature)
+  summaries (tens of ms), cached per (run, c, t, job generation).
 - ``row_feature_metrics_table(ws, run, confidence, iou) -> str``: the same per (data_row_id, feature_id)
   for the features labelled or predicted (kept at c) on the row (tn is 0 there).
-- ``feature_metrics(ws, run, confidence, iou, rows=None) -> list[dict]``: per feature totals
-  (feature_id, feature, tp, fp, fn, precision, recall, f1, iou (mean over rows), n_rows).
-- ``confusion_matrix(ws, run, confidence, iou, rows=None) -> ConfusionMatrix`` (``classes`` incl. "None"
-  last, ``counts`` as a list of lists [true][pred]); ``confusion_cell_rows(ws, run, confidence, iou,
-  true_class, pred_class, rows=None) -> (sql, params)`` selecting ``data_row_id`` of that cell.
+- ``feature_metrics(ws, run, confidence, iou, rows=None) -> FeatureMetrics``: per feature totals.
+- ``confusion_matrix(ws, run, confidence, iou, rows=None) -> ConfusionMatrix``; ``confusion_cell_rows(ws,
+  run, confidence, iou, true_class, pred_class, rows=None) -> (sql, params)`` selecting ``data_row_id`` of
+  that cell.
 - ``pr_curve(ws, run, feature=None, rows=None, iou=0.5) -> PRCurve``: precision/recall/f1 at every grid
   confidence, a fine curve at every distinct confidence value, and the F1-optimal confidence.
-- ``grid_metrics(ws, run) -> GridMetrics``: the whole grid at once: ``table`` (per-row metrics with
-  conf_idx, iou_idx, data_row_id and the columns above, for every (c, t)) and ``confusion`` (a
-  (K, T, C+1, C+1) array over ``classes``, "None" last). Same numbers as the per-(c, t) functions.
+- ``grid_metrics(ws, run) -> GridMetrics``: the whole grid at once. Same numbers as the per-(c, t) functions.
 - ``export_row_metrics(ws, run, confidence, iou, path, per_feature=False) -> int``: Parquet or CSV.
-- ``f1_optimal_confidences(ws, run, iou=0.5, rows=None) -> {feature: confidence}``.
+- ``f1_optimal_confidences(ws, run, iou=0.5, rows=None) -> F1Optimal``.
 - ``row_matches(ws, run, data_row_id, confidence, iou, *, best_iou=True) -> list[dict]``: the objects of
   one data row (labels, then the run's predictions) with their outcome at (c, t), read from the match
   records: ``object_id``, ``source`` (label|prediction), ``feature``, ``feature_id``, ``kind``, ``answer``,
@@ -51,6 +50,33 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
 ``rows`` restricts a view to a subset of data rows: ``None`` or ``(sql, params)`` whose SQL selects one
 column ``data_row_id`` (what the query compiler produces).
 
+Result types (frozen dataclasses in :mod:`slicewise.metrics.results`; sequences are tuples; each has
+``to_dict()`` giving plain JSON-able data, with ``job`` as ``JobStatus.to_dict()``):
+
+- ``FeatureMetrics``: ``features`` (a tuple of ``FeatureRow``: feature_id, feature, kind, tp, fp, fn,
+  precision, recall, f1 (None when undefined), iou (mean over rows), n_rows, n_predictions,
+  n_annotations; sorted by feature name), ``confidence``, ``iou``, ``job``; iterating it gives the rows,
+  ``get(name)`` one. ``to_dict()``: ``{"confidence", "iou", "features": [row dicts], "job"}``.
+- ``ConfusionMatrix``: ``classes`` ("None" last), ``class_ids`` (None last), ``counts`` [true][pred],
+  ``confidence``, ``iou``, ``job``.
+- ``PRCurve``: ``feature``, ``iou``, per grid confidence ``confidence``, ``precision``, ``recall``, ``f1``,
+  ``tp``, ``fp``, ``fn``; ``best_confidence``, ``best_f1``; ``fine`` (``FineCurve``: ``confidence``,
+  ``precision``, ``recall``); ``job``.
+- ``F1Optimal``: ``confidences`` (read-only mapping feature name -> confidence or None), ``iou``, ``job``.
+- ``GridMetrics``: ``confidence``, ``iou`` (the grids), ``table`` (per-row metrics with conf_idx, iou_idx,
+  data_row_id and the columns above, for every (c, t)), ``classes`` ("None" last), ``confusion`` (a
+  read-only (K, T, C+1, C+1) array [k, t, true, pred]), ``job``.
+- ``CocoResult``: ``iou_type``, ``stats`` (12, named by ``results.STAT_NAMES``), ``per_class_ap``
+  (read-only mapping), ``precision`` (T, R, K, A, M) and ``recall`` (T, K, A, M) arrays (read-only; left
+  out of ``to_dict()``), ``classes``, ``job``.
+
+**Stale is visible.** Each result's ``job`` says whether the numbers are up to date: ``ready``, ``stale``
+(labels, predictions, grids or settings changed since they were computed; ``stale_rows``), ``running``
+(``done`` / ``total``; the numbers are the previous job's) or ``failed``. When it is not ``ready`` the
+functions also warn with ``StaleMetricsWarning`` (a ``UserWarning``, exported here and from
+``slicewise``); pass ``warn=False`` to say it yourself. ``coco_eval`` reads the labels and predictions
+as they are, so its numbers are never stale: it carries ``job`` but does not warn.
+
 Notes on the semantics:
 - The rows of a run are its ``run_rows``: rows with predictions, plus rows added with
   ``ws.add_run_rows`` (do that for rows that have labels but no prediction, or they are not counted).
@@ -65,27 +91,71 @@ Notes on the semantics:
 - Polygons that are invalid are repaired with ``make_valid`` (Labelbox's reference uses ``buffer(0)``).
 - PR curves: the grid points are exact; the fine curve is the ranking curve of the matching at the
   lowest grid confidence. F1-optimal confidence: ties go to the higher confidence.
+- Precision, recall, F1 and IoU reductions are written once, in :mod:`slicewise.metrics.reduce`.
+
+Modules: ``engine`` (jobs, grids, settings), ``objects`` (what matching reads), ``matching`` (pairing, IoU,
+greedy passes: arrays in, arrays out), ``tally`` (passes -> record and summary arrays), ``records`` (the
+one module that knows the stored tables' layout and reads them), ``reduce`` (pure reductions), ``fast``
+and ``grid`` (per-(c, t) and whole-grid arrays), ``views`` (the results above), ``results`` (their
+types), ``outcomes``, ``coco`` (with its numba kernels in ``cocokernels``), ``custom``, ``schema`` (migrations).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers and IDEs
+    from slicewise.metrics.coco import coco_eval
+    from slicewise.metrics.custom import add_custom_metrics, custom_metrics_table
+    from slicewise.metrics.engine import compute_metrics, grids, job_status, retry, set_grids
+    from slicewise.metrics.grid import grid_metrics
+    from slicewise.metrics.outcomes import OUTCOMES, row_matches
+    from slicewise.metrics.results import (
+        CocoResult,
+        ConfusionMatrix,
+        F1Optimal,
+        FeatureMetrics,
+        FeatureRow,
+        FineCurve,
+        GridMetrics,
+        JobStatus,
+        PRCurve,
+        StaleMetricsWarning,
+    )
+    from slicewise.metrics.views import (
+        confusion_cell_rows,
+        confusion_matrix,
+        export_row_metrics,
+        f1_optimal_confidences,
+        feature_metrics,
+        pr_curve,
+        row_feature_metrics_table,
+        row_metrics_table,
+    )
 
 # Lazy: the store imports slicewise.metrics.schema on every open; numba/shapely load on first use.
 _LAZY = {
-    "CocoResult": "coco", "coco_eval": "coco",
+    "coco_eval": "coco",
     "add_custom_metrics": "custom", "custom_metrics_table": "custom",
-    "JobStatus": "engine", "compute_metrics": "engine", "grids": "engine", "job_status": "engine",
-    "retry": "engine", "set_grids": "engine",
-    "ConfusionMatrix": "views", "PRCurve": "views", "confusion_cell_rows": "views",
-    "confusion_matrix": "views", "feature_metrics": "views", "pr_curve": "views",
-    "row_feature_metrics_table": "views", "row_metrics_table": "views", "export_row_metrics": "views", "f1_optimal_confidences": "views",
-    "GridMetrics": "grid", "grid_metrics": "grid",
+    "compute_metrics": "engine", "grids": "engine", "job_status": "engine", "retry": "engine", "set_grids": "engine",
+    "grid_metrics": "grid",
     "OUTCOMES": "outcomes", "row_matches": "outcomes",
+    "CocoResult": "results", "ConfusionMatrix": "results", "F1Optimal": "results", "FeatureMetrics": "results",
+    "FeatureRow": "results", "FineCurve": "results", "GridMetrics": "results", "JobStatus": "results",
+    "PRCurve": "results", "StaleMetricsWarning": "results",
+    "confusion_cell_rows": "views", "confusion_matrix": "views", "export_row_metrics": "views",
+    "f1_optimal_confidences": "views", "feature_metrics": "views", "pr_curve": "views",
+    "row_feature_metrics_table": "views", "row_metrics_table": "views",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "OUTCOMES", "CocoResult", "ConfusionMatrix", "F1Optimal", "FeatureMetrics", "FeatureRow", "FineCurve",
+    "GridMetrics", "JobStatus", "PRCurve", "StaleMetricsWarning", "add_custom_metrics", "coco_eval",
+    "compute_metrics", "confusion_cell_rows", "confusion_matrix", "custom_metrics_table", "export_row_metrics",
+    "f1_optimal_confidences", "feature_metrics", "grid_metrics", "grids", "job_status", "pr_curve", "retry",
+    "row_feature_metrics_table", "row_matches", "row_metrics_table", "set_grids",
+]
 
 
 def __getattr__(name: str) -> Any:

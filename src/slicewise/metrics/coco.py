@@ -10,14 +10,15 @@ Box IoU is computed in Numba with pycocotools' formula; mask IoU with pycocotool
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numba
 import numpy as np
 
 from slicewise.errors import MetricsError
-from slicewise.metrics.engine import RunRef, get_run
+from slicewise.metrics.cocokernels import accumulate, box_ious, match_images
+from slicewise.metrics.engine import RunRef, get_run, job_of
+from slicewise.metrics.results import CocoResult, JobStatus, frozen_array, frozen_mapping
 
 if TYPE_CHECKING:
     from slicewise.workspace import Workspace
@@ -26,8 +27,6 @@ _PARALLEL_LOCK = threading.Lock()
 AREA_RANGES: dict[str, tuple[float, float]] = {
     "all": (0.0, 1e5**2), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e5**2)}
 MAX_DETS = (1, 10, 100)
-STAT_NAMES = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
-              "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large")
 
 
 def iou_thresholds() -> np.ndarray:
@@ -38,27 +37,17 @@ def recall_thresholds() -> np.ndarray:
     return np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
 
 
-@dataclass
-class CocoResult:
-    iou_type: str
-    stats: list[float]  # the 12 numbers of COCOeval.summarize()
-    per_class_ap: dict[str, float | None]  # AP@[.5:.95], all areas, 100 detections; None without ground truth
-    precision: np.ndarray  # (T, R, K, A, M) as COCOeval.eval["precision"]
-    recall: np.ndarray  # (T, K, A, M)
-    classes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"iou_type": self.iou_type, "stats": dict(zip(STAT_NAMES, self.stats, strict=True)),
-                "per_class_ap": self.per_class_ap}
-
-
 def coco_eval(ws: Workspace, run: RunRef, iou_type: str = "bbox") -> CocoResult:
-    """The COCO stats, per-class AP and precision array of a run (``iou_type`` "bbox" or "segm")."""
+    """The COCO stats, per-class AP and precision array of a run (``iou_type`` "bbox" or "segm").
+
+    Computed from the run's labels and predictions as they are now, not from the match records: the
+    result carries the metrics job's state (``job``) like the other views, but is never stale, so it
+    does not warn."""
     if iou_type not in ("bbox", "segm"):
         raise MetricsError(f"unknown iou_type {iou_type!r}", where="iou_type", fix="use bbox or segm")
     r = get_run(ws, run)
     d = _load(ws, r.id, iou_type)
-    return evaluate(d, iou_type)
+    return evaluate(d, iou_type, job_of(ws, r))
 
 
 @dataclass
@@ -189,204 +178,23 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
 
 def _rles(o: dict[str, Any], what: str) -> list[Any]:
     """Each object as a COCO RLE at its image size (polygons rasterised as pycocotools' annToRLE does)."""
-    import shapely
-    from pycocotools import mask as mask_utils
+    from slicewise.metrics.objects import rle_of
 
-    out = []
-    for i in range(len(o["id"])):
-        h, w = int(o["height"][i]), int(o["width"][i])
-        kind = o["kind"][i]
-        if kind == "mask":
-            out.append({"size": [h, w], "counts": str(o["mask_rle"][i]).encode()})
-            continue
-        if kind == "polygon":
-            g = shapely.from_wkb(o["geometry"][i])
-            polys = list(g.geoms) if hasattr(g, "geoms") else [g]
-            rings = [np.asarray(p.exterior.coords[:-1], np.float64).ravel().tolist() for p in polys]
-        else:
-            x, y, bw, bh = (float(o[c][i]) for c in "xywh")
-            rings = [[x, y, x, y + bh, x + bw, y + bh, x + bw, y]]
-        out.append(mask_utils.merge(mask_utils.frPyObjects(rings, h, w)))
-    return out
-
-
-@numba.njit(cache=True)
-def _box_ious(d_box: np.ndarray, g_box: np.ndarray, g_crowd: np.ndarray, d0: np.ndarray, g0: np.ndarray,
-              off: np.ndarray) -> np.ndarray:
-    """pycocotools' bbIou for every group, flattened (row-major D x G per group)."""
-    out = np.zeros(off[-1])
-    for q in range(len(d0) - 1):
-        nd, ng = d0[q + 1] - d0[q], g0[q + 1] - g0[q]
-        for i in range(nd):
-            D = d_box[d0[q] + i]
-            da = D[2] * D[3]
-            for j in range(ng):
-                G = g_box[g0[q] + j]
-                w = min(D[2] + D[0], G[2] + G[0]) - max(D[0], G[0])
-                if w <= 0:
-                    continue
-                h = min(D[3] + D[1], G[3] + G[1]) - max(D[1], G[1])
-                if h <= 0:
-                    continue
-                inter = w * h
-                u = da if g_crowd[g0[q] + j] else da + G[2] * G[3] - inter
-                out[off[q] + i * ng + j] = inter / u
-    return out
-
-
-@numba.njit(cache=True, parallel=True)
-def _match(ious: np.ndarray, off: np.ndarray, d0: np.ndarray, g0: np.ndarray, d_area: np.ndarray,
-           g_area: np.ndarray, g_crowd: np.ndarray, area_rng: np.ndarray, thrs: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """COCOeval.evaluateImg for every group and area range: dtm, dtIg (A, T, ND) and gtIg (A, NG)."""
-    A, T = area_rng.shape[0], len(thrs)
-    ND, NG = d0[-1], g0[-1]
-    dtm = np.zeros((A, T, ND), np.bool_)
-    dtig = np.zeros((A, T, ND), np.bool_)
-    gtig_out = np.zeros((A, NG), np.bool_)
-    for q in numba.prange(len(d0) - 1):
-        nd, ng = d0[q + 1] - d0[q], g0[q + 1] - g0[q]
-        for a in range(A):
-            lo, hi = area_rng[a, 0], area_rng[a, 1]
-            ign = np.zeros(ng, np.int64)
-            for j in range(ng):
-                ga = g_area[g0[q] + j]
-                if g_crowd[g0[q] + j] or ga < lo or ga > hi:
-                    ign[j] = 1
-            gtind = np.argsort(ign, kind="mergesort")
-            gig = ign[gtind]
-            for j in range(ng):
-                gtig_out[a, g0[q] + j] = gig[j] == 1
-            if ng == 0 or nd == 0:
-                for i in range(nd):
-                    da = d_area[d0[q] + i]
-                    if da < lo or da > hi:
-                        for t in range(T):
-                            dtig[a, t, d0[q] + i] = True
-                continue
-            for t in range(T):
-                gtm = np.zeros(ng, np.bool_)
-                for i in range(nd):
-                    best = min(thrs[t], 1 - 1e-10)
-                    m = -1
-                    for j in range(ng):
-                        if gtm[j] and not g_crowd[g0[q] + gtind[j]]:
-                            continue
-                        if m > -1 and gig[m] == 0 and gig[j] == 1:
-                            break
-                        v = ious[off[q] + i * ng + gtind[j]]
-                        if v < best:
-                            continue
-                        best = v
-                        m = j
-                    if m == -1:
-                        continue
-                    dtig[a, t, d0[q] + i] = gig[m] == 1
-                    dtm[a, t, d0[q] + i] = True
-                    gtm[m] = True
-            for i in range(nd):
-                da = d_area[d0[q] + i]
-                if da < lo or da > hi:
-                    for t in range(T):
-                        if not dtm[a, t, d0[q] + i]:
-                            dtig[a, t, d0[q] + i] = True
-    return dtm, dtig, gtig_out
-
-
-@numba.njit(cache=True, parallel=True)
-def _accumulate(group_cat: np.ndarray, d0: np.ndarray, g0: np.ndarray, score: np.ndarray, dtm: np.ndarray,
-                dtig: np.ndarray, gtig: np.ndarray, K: int, max_dets: np.ndarray, rec_thrs: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """COCOeval.accumulate: precision (T, R, K, A, M) and recall (T, K, A, M); -1 where undefined."""
-    A, T = dtm.shape[0], dtm.shape[1]
-    R, M = len(rec_thrs), len(max_dets)
-    precision = -np.ones((T, R, K, A, M))
-    recall = -np.ones((T, K, A, M))
-    eps = np.spacing(1.0)
-    n_groups = len(group_cat)
-    n_runs = 0
-    for q in range(n_groups):
-        if q == 0 or group_cat[q] != group_cat[q - 1]:
-            n_runs += 1
-    run_start = np.empty(n_runs + 1, np.int64)
-    r = 0
-    for q in range(n_groups):
-        if q == 0 or group_cat[q] != group_cat[q - 1]:
-            run_start[r] = q
-            r += 1
-    run_start[n_runs] = n_groups
-    for ri_ in numba.prange(n_runs):
-        start = run_start[ri_]
-        end = run_start[ri_ + 1]
-        k = group_cat[start]
-        npig = np.zeros(A, np.int64)
-        for a in range(A):
-            for q in range(start, end):
-                for j in range(g0[q], g0[q + 1]):
-                    if not gtig[a, j]:
-                        npig[a] += 1
-        for mi in range(M):
-            # the detections of this category, cut per image to max_dets[mi], ranked once for every area
-            md = max_dets[mi]
-            n = 0
-            for q in range(start, end):
-                n += min(d0[q + 1] - d0[q], md)
-            idx = np.empty(n, np.int64)
-            p = 0
-            for q in range(start, end):
-                for i in range(min(d0[q + 1] - d0[q], md)):
-                    idx[p] = d0[q] + i
-                    p += 1
-            neg = np.empty(n)
-            for i in range(n):
-                neg[i] = -score[idx[i]]
-            order = np.argsort(neg, kind="mergesort")
-            ranked = idx[order]
-            for a in range(A):
-                if npig[a] == 0:
-                    continue
-                for t in range(T):
-                    tp_sum = np.zeros(n)
-                    fp_sum = np.zeros(n)
-                    ctp = 0
-                    cfp = 0
-                    for i in range(n):
-                        d = ranked[i]
-                        if not dtig[a, t, d]:
-                            if dtm[a, t, d]:
-                                ctp += 1
-                            else:
-                                cfp += 1
-                        tp_sum[i] = ctp
-                        fp_sum[i] = cfp
-                    nd = n
-                    rc = tp_sum / npig[a]
-                    pr = tp_sum / (fp_sum + tp_sum + eps)
-                    recall[t, k, a, mi] = rc[nd - 1] if nd else 0.0
-                    for i in range(nd - 1, 0, -1):
-                        if pr[i] > pr[i - 1]:
-                            pr[i - 1] = pr[i]
-                    inds = np.searchsorted(rc, rec_thrs)
-                    for ri in range(R):
-                        precision[t, ri, k, a, mi] = 0.0
-                    for ri in range(R):
-                        if inds[ri] >= nd:
-                            break
-                        precision[t, ri, k, a, mi] = pr[inds[ri]]
-    return precision, recall
+    return [rle_of(o["kind"][i], int(o["height"][i]), int(o["width"][i]), o["mask_rle"][i], o["geometry"][i],
+                   tuple(float(o[c][i]) for c in "xywh")) for i in range(len(o["id"]))]
 
 
 def _offsets(group: np.ndarray, n_groups: int) -> np.ndarray:
     return np.r_[0, np.cumsum(np.bincount(group, minlength=n_groups))].astype(np.int64)
 
 
-def evaluate(d: CocoData, iou_type: str) -> CocoResult:
+def evaluate(d: CocoData, iou_type: str, job: JobStatus) -> CocoResult:
     n_groups = len(d.group_cat)
     d0, g0 = _offsets(d.det_group, n_groups), _offsets(d.gt_group, n_groups)
     sizes = np.diff(d0) * np.diff(g0)
     off = np.r_[0, np.cumsum(sizes)].astype(np.int64)
     if iou_type == "bbox":
-        ious = _box_ious(d.det_box, d.gt_box, d.gt_crowd, d0, g0, off)
+        ious = box_ious(d.det_box, d.gt_box, d.gt_crowd, d0, g0, off)
     else:
         from pycocotools import mask as mask_utils
 
@@ -400,15 +208,16 @@ def evaluate(d: CocoData, iou_type: str) -> CocoResult:
     thrs = iou_thresholds()
     # numba's default (workqueue) threading layer must not run parallel kernels from two threads at once
     with _PARALLEL_LOCK:
-        dtm, dtig, gtig = _match(ious, off, d0, g0, d.det_area, d.gt_area, d.gt_crowd, area_rng, thrs)
-        precision, recall = _accumulate(d.group_cat, d0, g0, d.det_score, dtm, dtig, gtig, d.n_classes,
+        dtm, dtig, gtig = match_images(ious, off, d0, g0, d.det_area, d.gt_area, d.gt_crowd, area_rng, thrs)
+        precision, recall = accumulate(d.group_cat, d0, g0, d.det_score, dtm, dtig, gtig, d.n_classes,
                                         np.array(MAX_DETS, np.int64), recall_thresholds())
     stats = summarize(precision, recall)
     per_class: dict[str, float | None] = {}
     for k, name in enumerate(d.classes):
         s = precision[:, :, k, 0, -1]
         per_class[name] = float(np.mean(s[s > -1])) if (s > -1).any() else None
-    return CocoResult(iou_type, stats, per_class, precision, recall, d.classes)
+    return CocoResult(iou_type, tuple(stats), frozen_mapping(per_class), frozen_array(precision),
+                      frozen_array(recall), tuple(d.classes), job)
 
 
 def summarize(precision: np.ndarray, recall: np.ndarray) -> list[float]:

@@ -1,11 +1,14 @@
 """Metric jobs: compute (incrementally) and store a run's match records; grids and settings.
 
-A job's state is ``pending`` (never computed), ``running``, ``ready``, ``failed`` (with its error) or
-``stale`` (labels, predictions, grids or matching settings changed since it was computed).
+A job's state (:class:`~slicewise.metrics.results.JobStatus`) is ``pending`` (never computed), ``running``,
+``ready``, ``failed`` (with its error) or ``stale`` (labels, predictions, grids or matching settings changed
+since it was computed). :func:`job_status` is remembered by the workspace until one of :data:`JOB_TOPICS`
+changes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -17,6 +20,9 @@ import numpy as np
 import pyarrow as pa
 
 from slicewise.errors import MetricsError
+from slicewise.metrics import records
+from slicewise.metrics.objects import FAMILY
+from slicewise.metrics.results import JobStatus
 from slicewise.metrics.schema import MIGRATIONS
 from slicewise.types.domain import ModelRun
 
@@ -27,22 +33,8 @@ RunRef = str | int | ModelRun
 DEFAULT_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 MODES = ("class-agnostic", "within-class")
 CHUNK_ROWS = 50_000
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    run_id: int
-    state: str  # pending | running | ready | failed | stale
-    done: int
-    total: int
-    error: str | None = None
-    stale_rows: int = 0
-    finished_at: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "state": self.state, "done": self.done, "total": self.total,
-                "error": self.error, "stale_rows": self.stale_rows,
-                "finished_at": self.finished_at.isoformat() if self.finished_at else None}
+#: what a job's state depends on: a change of one of these makes :func:`job_status` look again
+JOB_TOPICS = ("labels", "predictions", "run_rows", "runs", "metric_job", "metrics")
 
 
 @dataclass(frozen=True)
@@ -89,6 +81,23 @@ def check_grid(values: Sequence[float], what: str) -> tuple[float, ...]:
         raise MetricsError(f"{what} grid is not sorted strictly increasing: {list(vals)}", where=f"{what} grid",
                            fix="sort the values and remove duplicates")
     return vals
+
+
+def conf_index(s: Settings, confidence: float, run_ref: str) -> int:
+    """Index of ``confidence`` in the grid the records were computed with."""
+    for k, v in enumerate(s.confidence):
+        if abs(v - float(confidence)) <= 1e-9:
+            return k
+    raise MetricsError(f"confidence {confidence} is not on the run's confidence grid {list(s.confidence)}",
+                       where=f"run {run_ref}", fix="pick a grid value, or change the grid with set_grids and recompute")
+
+
+def check_iou(iou: float) -> float:
+    """An IoU threshold as a float, or a MetricsError when it is outside [0, 1]."""
+    t = float(iou)
+    if not (math.isfinite(t) and 0.0 <= t <= 1.0):
+        raise MetricsError(f"IoU threshold {iou} is outside [0, 1]", where="iou", fix="use a value between 0 and 1")
+    return t
 
 
 def settings(run: ModelRun) -> Settings:
@@ -143,7 +152,21 @@ def _stale_rows_sql() -> str:
 
 
 def job_status(ws: Workspace, run: RunRef) -> JobStatus:
-    r = get_run(ws, run)
+    """The state of a run's metrics job (see :class:`JobStatus`). Remembered by the workspace until labels,
+    predictions, run rows, run settings or a job change, so that every metrics result can carry it."""
+    return job_of(ws, get_run(ws, run))
+
+
+def job_of(ws: Workspace, r: ModelRun) -> JobStatus:
+    """:func:`job_status` of a run just read from the store (``get_run``)."""
+    st = ws.state.memo(("metrics-job", r.id), JOB_TOPICS, lambda: _job_status(ws, r))
+    if st.state == "running":  # progress moves without a write: read it live
+        d, t = ws.state.progress.get(r.id, (st.done, st.total))
+        st = dataclasses.replace(st, done=d, total=t)
+    return st
+
+
+def _job_status(ws: Workspace, r: ModelRun) -> JobStatus:
     cur = ws.store.cursor()
     total = int(cur.execute("SELECT count(*) FROM run_rows WHERE run_id = ?", [r.id]).fetchone()[0])  # type: ignore[index]
     job = _job_row(cur, r.id)
@@ -185,8 +208,6 @@ def require_ready(ws: Workspace, run: RunRef) -> tuple[ModelRun, Settings, int]:
 
 
 def _check_kinds(cur: Any, run: ModelRun) -> None:
-    from slicewise.metrics.matching import FAMILY
-
     pk = {r[0] for r in cur.execute("SELECT DISTINCT kind FROM predictions WHERE run_id = ?", [run.id]).fetchall()}
     gk = {r[0] for r in cur.execute("""SELECT DISTINCT a.kind FROM annotations a
                                        JOIN run_rows rr ON rr.data_row_id = a.data_row_id AND rr.run_id = ?""",
@@ -223,21 +244,22 @@ def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, i
                            [r.id]).fetchnumpy()["data_row_id"]
     else:
         todo = np.sort(cur.execute(_stale_rows_sql(), [r.id]).fetchnumpy()["data_row_id"])
-    generation = (int(job[8]) if job else 0) + 1
+    previous = int(job[8]) if job else 0
     with ws.store.transaction() as con:
         con.execute("DELETE FROM metric_jobs WHERE run_id = ?", [r.id])
-        # keep the previous grids: readers keep seeing the previous records until this job commits
+        # keep the previous grids and generation: readers keep seeing the previous records until this job
+        # commits, and what they cache from them is keyed by the generation that names those records
         con.execute("INSERT INTO metric_jobs VALUES (?, 'running', 0, ?, NULL, ?, ?, ?, ?, NULL, ?)",
                     [r.id, len(todo), job[4] if job else None, job[5] if job else None,
-                     job[6] if job else None, _now(), generation])
+                     job[6] if job else None, _now(), previous])
         ws.store.touch("metric_job", run=r.id)
     ws.state.progress[r.id] = (0, len(todo))
     try:
         with ws.store.transaction() as con:
             _compute(ws, con, r, s, np.asarray(todo, np.int64), redo_all, on_progress)
             con.execute("""UPDATE metric_jobs SET state = 'ready', done = total, confidence_grid = ?, iou_grid = ?,
-                           settings = ?, finished_at = ? WHERE run_id = ?""",
-                        [list(s.confidence), list(s.iou), json.dumps(s.key()), _now(), r.id])
+                           settings = ?, finished_at = ?, generation = ? WHERE run_id = ?""",
+                        [list(s.confidence), list(s.iou), json.dumps(s.key()), _now(), previous + 1, r.id])
             ws.store.touch("metrics", run=r.id)
             ws.store.touch("metric_job", run=r.id)
     except Exception as exc:
@@ -254,14 +276,14 @@ def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, i
 
 def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarray, redo_all: bool,
              on_progress: Callable[[int, int], None] | None) -> None:
-    from slicewise.metrics.matching import load_objects, match_rows
+    from slicewise.metrics import matching
+    from slicewise.metrics.objects import load_row_objects
 
     if redo_all:
-        for t in ("match_records", "metric_feature_iou", "metric_row_revs", "metric_rf", "metric_tp",
-                  "metric_row_const"):
-            con.execute(f"DELETE FROM {t} WHERE run_id = ?", [run.id])
+        records.delete(con, run.id)
+        con.execute("DELETE FROM metric_row_revs WHERE run_id = ?", [run.id])
     thresholds = np.asarray(s.confidence, np.float64)
-    classes = _Classes(con, run.id)
+    classes = records.ClassBook(con, run.id)
     offsets: dict[int, int] = {}
     done = 0
     for start in range(0, max(len(todo), 1), CHUNK_ROWS):
@@ -271,19 +293,14 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
         con.register("_sw_rows", pa.table({"data_row_id": chunk}))
         try:
             if not redo_all:
-                for t in ("match_records", "metric_feature_iou", "metric_row_revs", "metric_row_const"):
-                    con.execute(f"DELETE FROM {t} WHERE run_id = ? AND data_row_id IN (SELECT data_row_id FROM _sw_rows)",
-                                [run.id])
-            P = load_objects(con, "predictions", run.id, "_sw_rows")
-            G = load_objects(con, "annotations", None, "_sw_rows")
-            m = match_rows(P, G, thresholds, within_class=s.mode == "within-class", radius=s.radius,
-                           class_of=classes, run_id=run.id)
-            ws.store.insert_arrow("match_records", m.records)
-            ws.store.insert_arrow("metric_feature_iou", m.feature_iou)
-            ws.store.insert_arrow("metric_row_const", m.row_const)
-            if redo_all:  # chunks come in row order: number the summary lines on from the previous chunks
-                ws.store.insert_arrow("metric_tp", _offset(m.tp, offsets, update=False))
-                ws.store.insert_arrow("metric_rf", _offset(m.summary, offsets, update=True))
+                records.delete(con, run.id, "_sw_rows")
+                con.execute("DELETE FROM metric_row_revs WHERE run_id = ? AND data_row_id IN "
+                            "(SELECT data_row_id FROM _sw_rows)", [run.id])
+            P, G = load_row_objects(con, run.id, chunk)
+            m = matching.match_rows(P, G, thresholds, within_class=s.mode == "within-class", radius=s.radius,
+                                    class_of=classes)
+            # a full job writes the chunks in row order: the summary lines are numbered on from the previous ones
+            records.insert(ws, records.pack(m, run.id, offsets if redo_all else None))
             con.execute("""INSERT INTO metric_row_revs SELECT rr.run_id, rr.data_row_id, d.label_rev, rr.pred_rev
                            FROM run_rows rr JOIN data_rows d ON d.id = rr.data_row_id
                            WHERE rr.run_id = ? AND rr.data_row_id IN (SELECT data_row_id FROM _sw_rows)""", [run.id])
@@ -296,58 +313,4 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
             on_progress(done, len(todo))
     classes.flush()
     if not redo_all:  # renumbering after a partial update is simplest in SQL
-        from slicewise.metrics.fast import build_summaries
-
-        build_summaries(con, run.id)
-
-
-def _offset(t: pa.Table, offsets: dict[int, int], *, update: bool) -> pa.Table:
-    """Shift each conf index's ``rf_ord`` by the lines of that index already written."""
-    if not t.num_rows:
-        return t
-    k = t.column("conf_idx").to_numpy()
-    ords = t.column("rf_ord").to_numpy().astype(np.int64)
-    shift = np.array([offsets.get(int(v), 0) for v in range(int(k.max()) + 1)], np.int64)[k]
-    out = t.set_column(t.schema.get_field_index("rf_ord"), "rf_ord", pa.array((ords + shift).astype(np.int32)))
-    if update:
-        for v, n in zip(*np.unique(k, return_counts=True), strict=True):
-            offsets[int(v)] = offsets.get(int(v), 0) + int(n)
-    return out
-
-
-class _Classes:
-    """Confusion-matrix classes: a feature for objects, (feature, answer) for radio and checklist."""
-
-    def __init__(self, con: Any, run_id: int) -> None:
-        from slicewise.metrics.matching import CLASS_OFFSET
-
-        self.con, self.run_id = con, run_id
-        self.names = dict(con.execute("SELECT id, name FROM features").fetchall())
-        self.known = {(f, a): c for c, f, a in con.execute(
-            "SELECT class_id, feature_id, answer FROM metric_classes WHERE run_id = ?", [run_id]).fetchall()}
-        self.next = max([c for c in self.known.values() if c >= CLASS_OFFSET], default=CLASS_OFFSET - 1) + 1
-        self.new: list[tuple[int, int, str | None, str]] = []
-
-    def __call__(self, o: Any) -> np.ndarray:
-        out = o.feature.astype(np.int64).copy()
-        for i in np.flatnonzero(np.isin(o.kind, ["radio", "checklist"])):
-            out[i] = self._cls(int(o.feature[i]), o.answer[i])
-        for f in np.unique(o.feature[~np.isin(o.kind, ["radio", "checklist"])]):
-            self._cls(int(f), None)
-        return out
-
-    def _cls(self, f: int, a: str | None) -> int:
-        c = self.known.get((f, a))
-        if c is None:
-            c = f if a is None else self.next
-            if a is not None:
-                self.next += 1
-            self.known[(f, a)] = c
-            name = self.names.get(f, str(f)) + (f": {a}" if a is not None else "")
-            self.new.append((self.run_id, c, f, a, name))  # type: ignore[arg-type]
-        return c
-
-    def flush(self) -> None:
-        if self.new:
-            self.con.executemany("INSERT INTO metric_classes VALUES (?, ?, ?, ?, ?)", self.new)
-            self.new = []
+        records.build_summaries(con, run.id)

@@ -20,11 +20,10 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 
 from slicewise.errors import NotFoundError
-from slicewise.metrics.engine import RunRef, require_ready
-from slicewise.metrics.views import _check_iou, conf_index
+from slicewise.metrics import records
+from slicewise.metrics.engine import RunRef, check_iou, conf_index, require_ready
 
 if TYPE_CHECKING:
     from slicewise.workspace import Workspace
@@ -53,18 +52,11 @@ def _objects(cur: Any, table: str, run_id: int | None, row_id: int) -> list[dict
 def _pairs(ws: Workspace, run_id: int, row_id: int, within_class: bool, radius: float
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(prediction id, label id, prediction confidence, IoU) of every comparable pair of the row."""
-    from slicewise.metrics.matching import _group_keys, cross_pairs, load_objects, pair_ious
+    from slicewise.metrics.matching import comparable_pairs
+    from slicewise.metrics.objects import load_row_objects
 
-    cur = ws.store.cursor()
-    cur.register("_sw_row_matches", pa.table({"data_row_id": np.array([row_id], np.int64)}))
-    try:
-        P = load_objects(cur, "predictions", run_id, "_sw_row_matches")
-        G = load_objects(cur, "annotations", None, "_sw_row_matches")
-    finally:
-        cur.unregister("_sw_row_matches")
-    codes: dict[str, int] = {}
-    pi, gi = cross_pairs(_group_keys(P, within_class, codes), _group_keys(G, within_class, codes))
-    iou = pair_ious(P, G, pi, gi, radius)
+    P, G = load_row_objects(ws.store.cursor(), run_id, np.array([row_id], np.int64))
+    pi, gi, iou = comparable_pairs(P, G, within_class, radius, by_row=False)
     return P.id[pi], G.id[gi], P.confidence[pi], iou
 
 
@@ -92,17 +84,15 @@ def row_matches(ws: Workspace, run: RunRef, data_row_id: int, confidence: float,
     or "FN": how the object counts in row_metrics_table; None for dropped or uncovered objects)."""
     r, s, _ = require_ready(ws, run)
     k = conf_index(s, confidence, r.ref)
-    c, t = float(s.confidence[k]), _check_iou(iou)
+    c, t = float(s.confidence[k]), check_iou(iou)
     cur = ws.store.cursor()
     if not cur.execute("SELECT 1 FROM data_rows WHERE id = ?", [int(data_row_id)]).fetchone():
         raise NotFoundError(f"no data row with id {data_row_id}", where="data_row_id",
                             fix="take ids from ws.data_rows() or the gallery")
     labels = _objects(cur, "annotations", None, int(data_row_id))
     preds = _objects(cur, "predictions", r.id, int(data_row_id))
-    classes = dict(cur.execute("SELECT class_id, name FROM metric_classes WHERE run_id = ?", [r.id]).fetchall())
-    recs = cur.execute("""SELECT pred_id, gt_id, pred_class, true_class, iou FROM match_records
-                          WHERE run_id = ? AND conf_idx = ? AND data_row_id = ?""",
-                       [r.id, k, int(data_row_id)]).fetchall()
+    classes = dict(records.classes(cur, r.id))
+    recs = records.row_records(cur, r.id, k, int(data_row_id))
     by_pred = {int(p): (g, pc, tc, v) for p, g, pc, tc, v in recs if p is not None}
     by_gt = {int(g): (p, pc, tc, v) for p, g, pc, tc, v in recs if g is not None}
     label_ids = {o["object_id"] for o in labels}

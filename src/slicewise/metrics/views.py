@@ -3,79 +3,53 @@
 At (c, t): the records of the pass at confidence c; a recorded pair is a match when its IoU > t.
 A match of the same class is a TP; of different classes an FP for the predicted feature and an FN
 for the true one; every other kept prediction is an FP and every other annotation an FN.
+
+Every result carries the metrics job's state (``job``) and the functions warn with
+:class:`~slicewise.metrics.results.StaleMetricsWarning` when it is not ``ready`` (``warn=False``: the caller
+says so itself).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from slicewise.errors import MetricsError, NotFoundError
-from slicewise.metrics.engine import RunRef, Settings, require_ready
+from slicewise.metrics import fast, records, reduce
+from slicewise.metrics.engine import RunRef, Settings, check_iou, conf_index, job_of, require_ready
+from slicewise.metrics.records import Rows
+from slicewise.metrics.results import (
+    ConfusionMatrix,
+    F1Optimal,
+    FeatureMetrics,
+    FeatureRow,
+    FineCurve,
+    JobStatus,
+    PRCurve,
+    frozen_mapping,
+    warn_if_outdated,
+)
+from slicewise.types.domain import ModelRun
 
 if TYPE_CHECKING:
     from slicewise.workspace import Workspace
 
-Rows = tuple[str, list[Any]] | None
-
-
-def conf_index(s: Settings, confidence: float, run_ref: str) -> int:
-    """Index of ``confidence`` in the grid the records were computed with."""
-    for k, v in enumerate(s.confidence):
-        if abs(v - float(confidence)) <= 1e-9:
-            return k
-    raise MetricsError(f"confidence {confidence} is not on the run's confidence grid {list(s.confidence)}",
-                       where=f"run {run_ref}", fix="pick a grid value, or change the grid with set_grids and recompute")
-
-
-def _check_iou(iou: float) -> float:
-    t = float(iou)
-    if not (math.isfinite(t) and 0.0 <= t <= 1.0):
-        raise MetricsError(f"IoU threshold {iou} is outside [0, 1]", where="iou", fix="use a value between 0 and 1")
-    return t
-
-
-def _rows_clause(rows: Rows, col: str = "data_row_id") -> tuple[str, list[Any]]:
-    if rows is None:
-        return "", []
-    sql, params = rows
-    return f" AND {col} IN (SELECT data_row_id FROM ({sql}))", list(params)
-
-
-def view_topics(run_id: int) -> list[str]:
-    """What a run's metrics views are made of: its stored records, and the ontology (TN counts features)."""
-    return [f"metrics:{run_id}", "features"]
-
-
-def _materialise(ws: Workspace, run: RunRef, view: str, confidence: float, iou: float) -> str:
+def _materialise(ws: Workspace, run: RunRef, view: str, confidence: float, iou: float,
+                 ready: tuple[ModelRun, Settings, int] | None = None) -> str:
     """A table of the workspace's cache database (see :mod:`slicewise.state`) holding the view at (c, t),
     named after the run, its metrics job generation, the conf index and the IoU."""
-    r, s, gen = require_ready(ws, run)
+    r, s, gen = ready or require_ready(ws, run)
     k = conf_index(s, confidence, r.ref)
-    t = _check_iou(iou)
+    t = check_iou(iou)
 
     def build(name: str) -> None:
-        from slicewise.metrics import fast
-
         cur = ws.state.cursor()
         if view == "row":
-            data = fast.row_arrow(ws, r.id, gen, k, t, _n_features(cur))
+            cols = fast.row_columns(ws, r.id, gen, k, t, records.n_features(cur))
         else:
-            data = fast.row_feature_arrow(ws, r.id, gen, k, t)
-        cur.register("_sw_view", data)
-        try:
-            cur.execute(f"CREATE TABLE {name} AS SELECT * FROM _sw_view")
-        finally:
-            cur.unregister("_sw_view")
+            cols = fast.row_feature_columns(ws, r.id, gen, k, t)
+        records.cache_table(cur, name, cols)
 
-    return ws.state.table(f"metrics-{view}", f"r{r.id}_g{gen}_c{k}_t{round(t * 1e9)}", view_topics(r.id), build)
-
-
-def _n_features(cur: Any) -> int:
-    return int(cur.execute("SELECT count(*) FROM features").fetchone()[0])
+    return ws.state.table(f"metrics-{view}", f"r{r.id}_g{gen}_c{k}_t{round(t * 1e9)}", fast.view_topics(r.id), build)
 
 
 def row_feature_metrics_table(ws: Workspace, run: RunRef, confidence: float, iou: float) -> str:
@@ -91,83 +65,52 @@ def row_metrics_table(ws: Workspace, run: RunRef, confidence: float, iou: float)
     return _materialise(ws, run, "row", confidence, iou)
 
 
-def _prf(tp: int, fp: int, fn: int) -> tuple[float | None, float | None, float | None]:
-    p = tp / (tp + fp) if tp + fp else None
-    r = tp / (tp + fn) if tp + fn else None
-    f = 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else None
-    return p, r, f
+def _ready(ws: Workspace, run: RunRef, warn: bool) -> tuple[tuple[ModelRun, Settings, int], JobStatus]:
+    """((run, the settings its records were computed with, generation), the job's state), warning when it
+    is not up to date."""
+    ready = require_ready(ws, run)
+    job = job_of(ws, ready[0])
+    if warn:
+        warn_if_outdated(job, ready[0].ref, stacklevel=4)
+    return ready, job
 
 
-def feature_metrics(ws: Workspace, run: RunRef, confidence: float, iou: float, rows: Rows = None) -> list[dict[str, Any]]:
+def feature_metrics(ws: Workspace, run: RunRef, confidence: float, iou: float, rows: Rows = None, *,
+                    warn: bool = True) -> FeatureMetrics:
     """Per-feature totals at (c, t) (over ``rows`` when given), sorted by feature name."""
-    rf = row_feature_metrics_table(ws, run, confidence, iou)
-    clause, params = _rows_clause(rows, "f.data_row_id")
+    ready, job = _ready(ws, run, warn)
+    r, s, _ = ready
+    rf = _materialise(ws, r, "rowfeature", confidence, iou, ready)
     out = []
-    for fid, name, kind, tp, fp, fn, miou, n_rows, n_pred, n_ann in ws.store.cursor().execute(f"""
-            SELECT f.feature_id, ft.name, ft.kind, sum(tp), sum(fp), sum(fn), avg(iou), count(*),
-                   sum(n_predictions), sum(n_annotations)
-            FROM {rf} f JOIN features ft ON ft.id = f.feature_id WHERE TRUE {clause}
-            GROUP BY ALL ORDER BY ft.name""", params).fetchall():
-        p, r, f1 = _prf(int(tp), int(fp), int(fn))
-        out.append({"feature_id": fid, "feature": name, "kind": kind, "tp": int(tp), "fp": int(fp), "fn": int(fn),
-                    "precision": p, "recall": r, "f1": f1, "iou": miou, "n_rows": int(n_rows),
-                    "n_predictions": int(n_pred), "n_annotations": int(n_ann)})
-    return out
+    for fid, name, kind, tp, fp, fn, miou, n_rows, n_pred, n_ann in records.feature_totals(ws.store.cursor(), rf, rows):
+        p, rc, f1 = reduce.prf(int(tp), int(fp), int(fn))
+        out.append(FeatureRow(int(fid), str(name), str(kind), int(tp), int(fp), int(fn), p, rc, f1,
+                              None if miou is None else float(miou), int(n_rows), int(n_pred), int(n_ann)))
+    return FeatureMetrics(tuple(out), float(s.confidence[conf_index(s, confidence, r.ref)]), check_iou(iou), job)
 
 
-@dataclass
-class ConfusionMatrix:
-    """``counts[i][j]``: objects of true class ``classes[i]`` predicted as ``classes[j]``; the last class
-    is ``"None"`` (unmatched predictions are in its row, unmatched annotations in its column)."""
-
-    classes: list[str]
-    class_ids: list[int | None]
-    counts: list[list[int]]
-    confidence: float
-    iou: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"classes": self.classes, "class_ids": self.class_ids, "counts": self.counts,
-                "confidence": self.confidence, "iou": self.iou}
-
-
-_CELLS_SQL = """
-WITH r AS (SELECT * FROM match_records WHERE run_id = ? AND conf_idx = ? {rows}),
-cells AS (
-  SELECT CASE WHEN gt_id IS NOT NULL AND iou > ? THEN true_class END AS tc, pred_class AS pc, data_row_id
-  FROM r WHERE pred_id IS NOT NULL
-  UNION ALL
-  SELECT true_class, NULL, data_row_id FROM r WHERE gt_id IS NOT NULL AND (pred_id IS NULL OR NOT iou > ?))
-"""
-
-
-def _classes(ws: Workspace, run_id: int) -> list[tuple[int, str]]:
-    return [(int(c), str(n)) for c, n in ws.store.cursor().execute(
-        "SELECT class_id, name FROM metric_classes WHERE run_id = ? ORDER BY feature_id, answer NULLS FIRST",
-        [run_id]).fetchall()]
-
-
-def confusion_matrix(ws: Workspace, run: RunRef, confidence: float, iou: float, rows: Rows = None) -> ConfusionMatrix:
-    r, s, _ = require_ready(ws, run)
-    k, t = conf_index(s, confidence, r.ref), _check_iou(iou)
-    clause, params = _rows_clause(rows)
-    cells = ws.store.cursor().execute(_CELLS_SQL.format(rows=clause) + "SELECT tc, pc, count(*) FROM cells GROUP BY ALL",
-                                      [r.id, k, *params, t, t]).fetchall()
-    classes = _classes(ws, r.id)
+def confusion_matrix(ws: Workspace, run: RunRef, confidence: float, iou: float, rows: Rows = None, *,
+                     warn: bool = True) -> ConfusionMatrix:
+    """Objects per (true class, predicted class) at (c, t), with the ``None`` row and column."""
+    (r, s, _), job = _ready(ws, run, warn)
+    k, t = conf_index(s, confidence, r.ref), check_iou(iou)
+    cur = ws.store.cursor()
+    cells = records.confusion_cells(cur, r.id, k, t, rows)
+    classes = records.classes(cur, r.id)
     index: dict[int | None, int] = {c: i for i, (c, _) in enumerate(classes)}
     index[None] = len(classes)
     n = len(classes) + 1
     counts = [[0] * n for _ in range(n)]
     for tc, pc, cnt in cells:
-        counts[index[tc]][index[pc]] += int(cnt)
-    return ConfusionMatrix([name for _, name in classes] + ["None"], [c for c, _ in classes] + [None], counts,
-                           float(s.confidence[k]), t)
+        counts[index[tc]][index[pc]] += cnt
+    return ConfusionMatrix(tuple(name for _, name in classes) + ("None",), tuple(c for c, _ in classes) + (None,),
+                           tuple(tuple(row) for row in counts), float(s.confidence[k]), t, job)
 
 
 def _class_id(ws: Workspace, run_id: int, cls: str | int | None) -> int | None:
     if cls is None or cls == "None":
         return None
-    for c, name in _classes(ws, run_id):
+    for c, name in records.classes(ws.store.cursor(), run_id):
         if cls in (c, name):
             return c
     raise NotFoundError(f"no class {cls!r} in this run's confusion matrix", where=f"run {run_id}",
@@ -178,44 +121,12 @@ def confusion_cell_rows(ws: Workspace, run: RunRef, confidence: float, iou: floa
                         pred_class: str | int | None, rows: Rows = None) -> tuple[str, list[Any]]:
     """``(sql, params)`` selecting the ``data_row_id`` of the rows in one confusion-matrix cell."""
     r, s, _ = require_ready(ws, run)
-    k, t = conf_index(s, confidence, r.ref), _check_iou(iou)
-    tc, pc = _class_id(ws, r.id, true_class), _class_id(ws, r.id, pred_class)
-    clause, params = _rows_clause(rows)
-    cond = ("tc IS NULL" if tc is None else "tc = ?") + " AND " + ("pc IS NULL" if pc is None else "pc = ?")
-    sql = _CELLS_SQL.format(rows=clause) + f"SELECT DISTINCT data_row_id FROM cells WHERE {cond}"
-    return sql, [r.id, k, *params, t, t] + [v for v in (tc, pc) if v is not None]
+    k, t = conf_index(s, confidence, r.ref), check_iou(iou)
+    return records.cell_rows_sql(r.id, k, t, _class_id(ws, r.id, true_class), _class_id(ws, r.id, pred_class), rows)
 
 
-@dataclass
-class PRCurve:
-    """Precision and recall at every grid confidence, and a fine curve at every distinct confidence."""
-
-    feature: str | None
-    iou: float
-    confidence: list[float]
-    precision: list[float | None]
-    recall: list[float | None]
-    f1: list[float | None]
-    tp: list[int]
-    fp: list[int]
-    fn: list[int]
-    best_confidence: float | None  # F1-optimal confidence of the grid
-    best_f1: float | None
-    fine: dict[str, list[float]] = field(default_factory=dict)  # confidence, precision, recall
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def pr_curve(ws: Workspace, run: RunRef, feature: str | int | None = None, rows: Rows = None,
-             iou: float = 0.5) -> PRCurve:
-    """Precision-recall curve of one feature (or all) at IoU threshold ``iou``.
-
-    The grid points are exact (one matching per grid confidence). The fine curve ranks the predictions
-    kept at the lowest grid confidence by decreasing confidence, with the matches of that pass, and
-    gives precision and recall after each distinct confidence value (the usual ranking curve)."""
-    r, s, _ = require_ready(ws, run)
-    t = _check_iou(iou)
+def _curve(ws: Workspace, r: ModelRun, s: Settings, job: JobStatus, feature: str | int | None, rows: Rows,
+           t: float) -> PRCurve:
     fid: int | None = None
     fname: str | None = None
     if feature is not None:
@@ -223,45 +134,33 @@ def pr_curve(ws: Workspace, run: RunRef, feature: str | int | None = None, rows:
         if f is None:
             raise NotFoundError(f"no feature {feature!r}", fix="use a feature name of the ontology")
         fid, fname = f.id, f.name
-    clause, params = _rows_clause(rows)
-    pf = "" if fid is None else " AND pred_feature = ?"
-    tf = "" if fid is None else " AND true_feature = ?"
-    fp_ = [] if fid is None else [fid]
-    agg = ws.store.cursor().execute(f"""
-        WITH r AS (SELECT * FROM match_records WHERE run_id = ? {clause})
-        SELECT conf_idx,
-          count(*) FILTER (WHERE pred_id IS NOT NULL {pf} AND gt_id IS NOT NULL AND iou > ? AND pred_class = true_class),
-          count(*) FILTER (WHERE pred_id IS NOT NULL {pf}),
-          count(*) FILTER (WHERE gt_id IS NOT NULL {tf})
-        FROM r GROUP BY conf_idx ORDER BY conf_idx""", [r.id, *params, *fp_, t, *fp_, *fp_]).fetchall()
-    by_k = {int(k): (int(a), int(b), int(c)) for k, a, b, c in agg}
-    conf, prec, rec, f1s, tps, fps, fns = [], [], [], [], [], [], []
-    for k, c in enumerate(s.confidence):
-        tp, npred, nann = by_k.get(k, (0, 0, 0))
-        p, rc, f1 = _prf(tp, npred - tp, nann - tp)
-        conf.append(c)
-        prec.append(p)
-        rec.append(rc)
-        f1s.append(f1)
-        tps.append(tp)
-        fps.append(npred - tp)
-        fns.append(nann - tp)
-    best = max(((f, c) for f, c in zip(f1s, conf, strict=True) if f is not None), default=None)
-    fine_rel = ws.store.cursor().execute(f"""
-        WITH r AS (SELECT * FROM match_records WHERE run_id = ? AND conf_idx = 0 {clause})
-        SELECT confidence, (gt_id IS NOT NULL AND iou > ? AND pred_class = true_class) AS tp
-        FROM r WHERE pred_id IS NOT NULL {pf} ORDER BY confidence DESC""", [r.id, *params, t, *fp_]).fetchnumpy()
-    npos = by_k.get(0, (0, 0, 0))[2]
-    fine: dict[str, list[float]] = {"confidence": [], "precision": [], "recall": []}
-    if len(fine_rel["confidence"]):
-        cv = np.asarray(fine_rel["confidence"], np.float64)
-        ctp = np.cumsum(np.asarray(fine_rel["tp"], bool))
-        last = np.flatnonzero(np.r_[cv[1:] != cv[:-1], True])
-        fine["confidence"] = cv[last].tolist()
-        fine["precision"] = (ctp[last] / (last + 1)).tolist()
-        fine["recall"] = (ctp[last] / npos).tolist() if npos else [0.0] * len(last)
-    return PRCurve(fname, t, conf, prec, rec, f1s, tps, fps, fns, best[1] if best else None,
-                   best[0] if best else None, fine)
+    cur = ws.store.cursor()
+    by_k = records.pr_counts(cur, r.id, fid, t, rows)
+    counts = [by_k.get(k, (0, 0, 0)) for k in range(len(s.confidence))]
+    tps = tuple(tp for tp, _, _ in counts)
+    fps = tuple(npred - tp for tp, npred, _ in counts)
+    fns = tuple(nann - tp for tp, _, nann in counts)
+    prf = [reduce.prf(tp, fp, fn) for tp, fp, fn in zip(tps, fps, fns, strict=True)]
+    f1s = tuple(v[2] for v in prf)
+    best_c, best_f = reduce.best_f1(s.confidence, f1s)
+    conf, is_tp = records.ranked_predictions(cur, r.id, fid, t, rows)
+    fine = FineCurve()
+    if len(conf):
+        fc, fp_, fr = reduce.ranking_curve(conf, is_tp, by_k.get(0, (0, 0, 0))[2])
+        fine = FineCurve(tuple(fc.tolist()), tuple(fp_.tolist()), tuple(fr.tolist()))
+    return PRCurve(fname, t, tuple(s.confidence), tuple(v[0] for v in prf), tuple(v[1] for v in prf), f1s,
+                   tps, fps, fns, best_c, best_f, fine, job)
+
+
+def pr_curve(ws: Workspace, run: RunRef, feature: str | int | None = None, rows: Rows = None,
+             iou: float = 0.5, *, warn: bool = True) -> PRCurve:
+    """Precision-recall curve of one feature (or all) at IoU threshold ``iou``.
+
+    The grid points are exact (one matching per grid confidence). The fine curve ranks the predictions
+    kept at the lowest grid confidence by decreasing confidence, with the matches of that pass, and
+    gives precision and recall after each distinct confidence value (the usual ranking curve)."""
+    (r, s, _), job = _ready(ws, run, warn)
+    return _curve(ws, r, s, job, feature, rows, check_iou(iou))
 
 
 def export_row_metrics(ws: Workspace, run: RunRef, confidence: float, iou: float, path: str | Any, *,
@@ -278,10 +177,7 @@ def export_row_metrics(ws: Workspace, run: RunRef, confidence: float, iou: float
         raise MetricsError(f"cannot export to {p.name!r}", where=str(p), fix="name the file .parquet or .csv")
     table = row_feature_metrics_table(ws, run, confidence, iou) if per_feature else \
         row_metrics_table(ws, run, confidence, iou)
-    feat = ", f.name AS feature" if per_feature else ""
-    join = " JOIN features f ON f.id = m.feature_id" if per_feature else ""
-    t = ws.store.cursor().execute(f"""SELECT d.global_key{feat}, m.* FROM {table} m
-        JOIN data_rows d ON d.id = m.data_row_id{join} ORDER BY m.data_row_id""").to_arrow_table()
+    t = records.with_keys(ws.store.cursor(), table, per_feature)
     p.parent.mkdir(parents=True, exist_ok=True)
     if p.suffix.lower() == ".parquet":
         pq.write_table(t, p)
@@ -290,10 +186,12 @@ def export_row_metrics(ws: Workspace, run: RunRef, confidence: float, iou: float
     return t.num_rows
 
 
-def f1_optimal_confidences(ws: Workspace, run: RunRef, iou: float = 0.5, rows: Rows = None) -> dict[str, float | None]:
+def f1_optimal_confidences(ws: Workspace, run: RunRef, iou: float = 0.5, rows: Rows = None, *,
+                           warn: bool = True) -> F1Optimal:
     """The F1-optimal confidence of the grid for every feature of the run (None when F1 is never defined)."""
-    r, _, _ = require_ready(ws, run)
-    fids = [int(v[0]) for v in ws.store.cursor().execute(
-        "SELECT DISTINCT feature_id FROM metric_classes WHERE run_id = ? ORDER BY 1", [r.id]).fetchall()]
+    (r, s, _), job = _ready(ws, run, warn)
+    t = check_iou(iou)
     names = {f.id: f.name for f in ws.features()}
-    return {names[f]: pr_curve(ws, r, feature=f, rows=rows, iou=iou).best_confidence for f in fids}
+    best = {names[f]: _curve(ws, r, s, job, f, rows, t).best_confidence
+            for f in records.class_features(ws.store.cursor(), r.id)}
+    return F1Optimal(frozen_mapping(best), t, job)

@@ -301,7 +301,7 @@ class Compiler:
         """The quoted name of the metrics engine's per-row (or per row and feature) table at (c, t)."""
         if self.check_only:
             return '"unchecked_metrics_table"'
-        self._need_run(what)
+        run_id = self._need_run(what)
         c = self.confidence if at is None else float(at)
         key = (c, per_feature)
         if key not in self._tables:
@@ -312,7 +312,7 @@ class Compiler:
                 raise QueryError(f"{what}: the metrics engine is not available in this installation", where=what,
                                  fix="filter on metadata, annotations, predictions or tags") from None
             try:
-                name = fn(self.ws, self.run_id, c, self.iou)
+                name = fn(self.ws, run_id, c, self.iou)
             except MetricsError as exc:
                 raise QueryError(f"{what}: {exc.message}", where=exc.where or what,
                                  fix=exc.fix or "compute the run's metrics first (`slicewise metrics compute RUN`)") from None

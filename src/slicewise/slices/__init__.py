@@ -15,10 +15,13 @@ Public API (slices are referred to by id or name):
   runs with ground truth), ``auto_slice(ws, run, key)``, ``set_auto_params(ws, run, low_metric=,
   low_confidence=, mislabel_confidence=)``.
 - ``resolve_slice(ws, ref, run=None)``: a user slice, else an auto slice of the run.
-- ``slice_metrics(ws, ref, run, confidence=None, iou=None) -> SliceMetrics``: count, overall and per-feature
-  metrics and the confusion matrix of the slice next to those of all rows (metrics' ``rows=``).
+- ``slice_metrics(ws, ref, run, confidence=None, iou=None) -> SliceMetrics`` (frozen): count, ``overall``
+  (``Totals``: count, tp, fp, fn, precision, recall, f1, iou) and per-feature metrics (``FeatureMetrics``)
+  and the confusion matrix of the slice next to those of all rows (metrics' ``rows=``), and ``job``, the
+  run's metrics job (a ``StaleMetricsWarning`` when it is stale, running or failed; ``warn=False``: not).
 - ``check(ws, run, slice, minimums=None, maximums=None, confidence=None, iou=None) -> CheckResult``
-  (``passed``, ``report()``), what ``slicewise check`` runs.
+  (frozen; ``passed``, ``items``, ``job``, ``report()``, which says when the metrics are not up to date),
+  what ``slicewise check`` runs.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from slicewise.slices.analysis import (
     CheckItem,
     CheckResult,
     SliceMetrics,
+    Totals,
     check,
     resolve_slice,
     slice_metrics,
@@ -48,7 +52,7 @@ from slicewise.slices.store import (
 )
 
 __all__ = [
-    "AUTO_KEYS", "MAX_SLICES", "CheckItem", "CheckResult", "Slice", "SliceMetrics", "auto_params", "auto_slice",
+    "AUTO_KEYS", "MAX_SLICES", "CheckItem", "CheckResult", "Slice", "SliceMetrics", "Totals", "auto_params", "auto_slice",
     "auto_slices", "check", "create_slice", "delete_slice", "get_slice", "list_slices", "rename_slice",
     "resolve_slice", "set_auto_params", "slice_count", "slice_metrics", "slice_query", "slice_rows", "update_slice",
 ]

@@ -1,0 +1,379 @@
+"""The one module that knows the layout of the metrics tables: it packs the matching's arrays
+(:mod:`slicewise.metrics.tally`) into the stored tables and holds every SQL statement that reads them back.
+
+Stored per run (see :mod:`slicewise.metrics.schema` for the columns): ``match_records`` (the long table of
+records), ``metric_feature_iou`` (overlap quality per (conf index, row, feature)), ``metric_rf`` (the same
+lines with counts and confidence stats, numbered ``rf_ord`` within a conf index), ``metric_tp`` (the IoU
+of every same-class pair, by ``rf_ord``), ``metric_row_const`` (per row, what does not depend on t) and
+``metric_classes`` (the confusion matrix's classes). Also here: the SQL over the cached per-(c, t) tables
+(:func:`cache_table` writes them) whose columns ``row_metrics_table`` documents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from slicewise.metrics.tally import Matched
+
+if TYPE_CHECKING:
+    from slicewise.workspace import Workspace
+
+Rows = tuple[str, list[Any]] | None  # (sql selecting data_row_id, params) restricting a view, or None
+
+_I16, _I32, _I64, _F64 = pa.int16(), pa.int32(), pa.int64(), pa.float64()
+
+
+def _schema(*cols: tuple[str, pa.DataType, bool]) -> pa.Schema:
+    return pa.schema([pa.field(n, t, nullable=null) for n, t, null in cols])
+
+
+MATCH_RECORDS = _schema(
+    ("run_id", _I32, False), ("conf_idx", _I16, False), ("data_row_id", _I64, False), ("pred_id", _I64, True),
+    ("gt_id", _I64, True), ("pred_class", _I32, True), ("true_class", _I32, True), ("pred_feature", _I32, True),
+    ("true_feature", _I32, True), ("iou", _F64, True), ("confidence", _F64, True))
+METRIC_FEATURE_IOU = _schema(
+    ("run_id", _I32, False), ("conf_idx", _I16, False), ("data_row_id", _I64, False), ("feature_id", _I32, False),
+    ("iou", _F64, True))
+METRIC_RF = _schema(
+    ("run_id", _I32, False), ("conf_idx", _I16, False), ("rf_ord", _I32, False), ("data_row_id", _I64, False),
+    ("feature_id", _I32, False), ("n_pred", _I32, False), ("n_gt", _I32, False), ("conf_min", _F64, True),
+    ("conf_max", _F64, True), ("conf_sum", _F64, True), ("iou", _F64, True))
+METRIC_TP = _schema(("run_id", _I32, False), ("conf_idx", _I16, False), ("rf_ord", _I32, False), ("iou", _F64, False))
+METRIC_ROW_CONST = _schema(
+    ("run_id", _I32, False), ("conf_idx", _I16, False), ("data_row_id", _I64, False),
+    *((c, _I32, False) for c in ("n_pred", "n_gt", "n_feat", "n_p", "n_r", "n_f")),
+    *((c, _F64, True) for c in ("iou", "conf_min", "conf_max", "conf_mean")))
+#: the tables a metrics job derives from the records, per run (metric_classes and the job's bookkeeping aside)
+DERIVED = ("match_records", "metric_feature_iou", "metric_rf", "metric_tp", "metric_row_const")
+_PER_ROW = ("match_records", "metric_feature_iou", "metric_row_const")  # the others are renumbered as a whole
+CLASS_OFFSET = 1_000_000_000  # class ids of (feature, answer) classes; object classes are feature ids
+
+
+def _pack(schema: pa.Schema, arrays: dict[str, np.ndarray], run_id: int, nulls: dict[str, np.ndarray] | None = None
+          ) -> pa.Table:
+    """Arrays (named as the columns) as an Arrow table of ``schema``; NaN is NULL in nullable doubles,
+    ``nulls[column]`` marks the NULLs of the others."""
+    n = len(arrays["conf_idx"])
+    cols = []
+    for f in schema:
+        v = np.full(n, run_id) if f.name == "run_id" else arrays[f.name]
+        v = np.asarray(v).astype(f.type.to_pandas_dtype())
+        mask = (nulls or {}).get(f.name)
+        if mask is None and f.nullable and pa.types.is_floating(f.type):
+            mask = np.isnan(v)
+        cols.append(pa.array(v, type=f.type, mask=mask))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def pack(m: Matched, run_id: int, offsets: dict[int, int] | None = None) -> dict[str, pa.Table]:
+    """The stored tables' lines of a batch. With ``offsets`` (lines already written per conf index, updated
+    here) the batch's ``metric_rf`` and ``metric_tp`` lines are numbered on from earlier batches; without,
+    they are left out (:func:`build_summaries` renumbers them all from the records)."""
+    r, ln = m.records, m.lines
+    rec = dataclasses.asdict(r)
+    out = {
+        "match_records": _pack(MATCH_RECORDS, rec, run_id, {
+            "pred_id": ~r.has_pred, "pred_class": ~r.has_pred, "pred_feature": ~r.has_pred,
+            "gt_id": ~r.has_gt, "true_class": ~r.has_gt, "true_feature": ~r.has_gt}),
+        "metric_feature_iou": _pack(METRIC_FEATURE_IOU, dataclasses.asdict(ln), run_id),
+        "metric_row_const": _pack(METRIC_ROW_CONST, dataclasses.asdict(m.rows), run_id)}
+    if offsets is not None:
+        k = ln.conf_idx.astype(np.int64)
+        top = int(max(k.max(initial=-1), m.pairs.conf_idx.max(initial=-1))) + 1
+        shift = np.array([offsets.get(v, 0) for v in range(top)], np.int64)
+        pk = m.pairs.conf_idx.astype(np.int64)
+        out["metric_tp"] = _pack(METRIC_TP, {"conf_idx": pk, "rf_ord": m.pairs.line + shift[pk], "iou": m.pairs.iou},
+                                 run_id)
+        out["metric_rf"] = _pack(METRIC_RF, {**dataclasses.asdict(ln), "rf_ord": ln.line + shift[k]}, run_id)
+        for v, c in zip(*np.unique(k, return_counts=True), strict=True):
+            offsets[int(v)] = offsets.get(int(v), 0) + int(c)
+    return out
+
+
+def insert(ws: Workspace, tables: dict[str, pa.Table]) -> None:
+    for name, t in tables.items():
+        ws.store.insert_arrow(name, t)
+
+
+def delete(con: Any, run_id: int, rows_table: str | None = None) -> None:
+    """Delete a run's derived lines: all of them, or those of the rows listed in the registered table
+    ``rows_table`` (then :func:`build_summaries` must renumber the summaries)."""
+    if rows_table is None:
+        for t in DERIVED:
+            con.execute(f"DELETE FROM {t} WHERE run_id = ?", [run_id])
+        return
+    assert rows_table.isidentifier()
+    for t in _PER_ROW:
+        con.execute(f"DELETE FROM {t} WHERE run_id = ? AND data_row_id IN (SELECT data_row_id FROM {rows_table})",
+                    [run_id])
+
+
+def build_summaries(con: Any, run_id: int) -> None:
+    """(Re)build metric_rf and metric_tp of a run from its match records (inside the job's transaction)."""
+    con.execute("DELETE FROM metric_rf WHERE run_id = ?", [run_id])
+    con.execute("DELETE FROM metric_tp WHERE run_id = ?", [run_id])
+    con.execute("""
+        INSERT INTO metric_rf
+        WITH ev AS (
+          SELECT conf_idx, data_row_id, pred_feature AS feature_id, 1 AS np_, 0 AS ng_, confidence
+          FROM match_records WHERE run_id = ? AND pred_id IS NOT NULL
+          UNION ALL
+          SELECT conf_idx, data_row_id, true_feature, 0, 1, NULL
+          FROM match_records WHERE run_id = ? AND gt_id IS NOT NULL),
+        agg AS (
+          SELECT conf_idx, data_row_id, feature_id, sum(np_)::INTEGER AS n_pred, sum(ng_)::INTEGER AS n_gt,
+                 min(confidence) AS cmin, max(confidence) AS cmax, sum(confidence) AS csum
+          FROM ev GROUP BY conf_idx, data_row_id, feature_id)
+        SELECT ?, a.conf_idx,
+               (row_number() OVER (PARTITION BY a.conf_idx ORDER BY a.data_row_id, a.feature_id) - 1)::INTEGER,
+               a.data_row_id, a.feature_id, a.n_pred, a.n_gt, a.cmin, a.cmax, a.csum, q.iou
+        FROM agg a LEFT JOIN metric_feature_iou q ON q.run_id = ? AND q.conf_idx = a.conf_idx
+             AND q.data_row_id = a.data_row_id AND q.feature_id = a.feature_id
+        ORDER BY a.conf_idx, a.data_row_id, a.feature_id""", [run_id, run_id, run_id, run_id])
+    con.execute("""
+        INSERT INTO metric_tp
+        SELECT ?, m.conf_idx, f.rf_ord, m.iou
+        FROM match_records m JOIN metric_rf f ON f.run_id = ? AND f.conf_idx = m.conf_idx
+             AND f.data_row_id = m.data_row_id AND f.feature_id = m.pred_feature
+        WHERE m.run_id = ? AND m.pred_id IS NOT NULL AND m.gt_id IS NOT NULL AND m.pred_class = m.true_class
+        ORDER BY m.conf_idx, f.rf_ord""", [run_id, run_id, run_id])
+
+
+# -- reading the summaries back ---------------------------------------------------------------------------
+def _num(t: pa.Table, c: str, dtype: Any) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    col = t.column(c)
+    if col.null_count:
+        col = pc.fill_null(col, np.nan)
+    return col.to_numpy().astype(dtype, copy=False)
+
+
+def _by_ord(t: pa.Table) -> pa.Table:
+    order = t.column("rf_ord").to_numpy()
+    if len(order) and not np.all(order[1:] > order[:-1]):
+        t = t.take(pa.array(np.argsort(order)))
+    return t
+
+
+#: metric_row_const's columns, with the value of a row that has none (nothing labelled or kept at c)
+ROW_CONST = {"n_pred": 0.0, "n_gt": 0.0, "n_feat": 0.0, "n_p": 0.0, "n_r": 0.0, "n_f": 0.0, "iou": np.nan,
+             "conf_min": np.nan, "conf_max": np.nan, "conf_mean": np.nan}
+
+
+@dataclass(frozen=True)
+class Summaries:
+    """The summaries of one conf index: lines in ``rf_ord`` order (their data row, prediction and label
+    counts), same-class pairs (``pair_line``, ``pair_iou``), and the per-row constants of ``rows``
+    (NULL as NaN)."""
+
+    line_row: np.ndarray
+    n_pred: np.ndarray
+    n_gt: np.ndarray
+    pair_line: np.ndarray
+    pair_iou: np.ndarray
+    rows: np.ndarray
+    row_const: dict[str, np.ndarray]
+
+
+def summaries(cur: Any, run_id: int, k: int) -> Summaries:
+    rf = _by_ord(cur.execute("SELECT rf_ord, data_row_id, n_pred, n_gt FROM metric_rf WHERE run_id = ? "
+                             "AND conf_idx = ?", [run_id, k]).to_arrow_table())
+    tp = cur.execute("SELECT rf_ord, iou FROM metric_tp WHERE run_id = ? AND conf_idx = ?", [run_id, k]).to_arrow_table()
+    rc = cur.execute(f"SELECT data_row_id, {', '.join(ROW_CONST)} FROM metric_row_const WHERE run_id = ? "
+                     "AND conf_idx = ?", [run_id, k]).to_arrow_table()
+    return Summaries(_num(rf, "data_row_id", np.int64), _num(rf, "n_pred", np.float64), _num(rf, "n_gt", np.float64),
+                     _num(tp, "rf_ord", np.int64), _num(tp, "iou", np.float64), _num(rc, "data_row_id", np.int64),
+                     {c: _num(rc, c, np.float64) for c in ROW_CONST})
+
+
+def line_details(cur: Any, run_id: int, k: int) -> dict[str, np.ndarray]:
+    """The per-line columns only the per-(row, feature) table needs, in ``rf_ord`` order."""
+    t = _by_ord(cur.execute("""SELECT rf_ord, data_row_id, feature_id, conf_min, conf_max, conf_sum, iou FROM metric_rf
+                               WHERE run_id = ? AND conf_idx = ?""", [run_id, k]).to_arrow_table())
+    return {"data_row_id": _num(t, "data_row_id", np.int64), "feature_id": _num(t, "feature_id", np.int32),
+            **{c: _num(t, c, np.float64) for c in ("conf_min", "conf_max", "conf_sum", "iou")}}
+
+
+def run_rows(cur: Any, run_id: int) -> np.ndarray:
+    """The ids of a run's data rows, sorted."""
+    r = cur.execute("SELECT data_row_id FROM run_rows WHERE run_id = ? ORDER BY data_row_id", [run_id]).fetchnumpy()
+    return np.asarray(r["data_row_id"], np.int64)
+
+
+def n_features(cur: Any) -> int:
+    """Features of the ontology (a row's TN counts those neither labelled nor predicted on it)."""
+    return int(cur.execute("SELECT count(*) FROM features").fetchone()[0])
+
+
+# -- the match records ------------------------------------------------------------------------------------
+def record_arrays(cur: Any, run_id: int) -> dict[str, np.ndarray]:
+    """Every record of a run: conf_idx, has_pred, has_gt, pred_class / true_class (-1 when absent), iou (-1)."""
+    rec = cur.execute("""SELECT conf_idx, pred_id IS NOT NULL AS hp, gt_id IS NOT NULL AS hg,
+                                coalesce(pred_class, -1) AS pc, coalesce(true_class, -1) AS tc, coalesce(iou, -1.0) AS iou
+                         FROM match_records WHERE run_id = ?""", [run_id]).fetchnumpy()
+    return {"conf_idx": np.asarray(rec["conf_idx"], np.int64), "has_pred": np.asarray(rec["hp"], bool),
+            "has_gt": np.asarray(rec["hg"], bool), "pred_class": np.asarray(rec["pc"], np.int64),
+            "true_class": np.asarray(rec["tc"], np.int64), "iou": np.asarray(rec["iou"], np.float64)}
+
+
+def rows_clause(rows: Rows, col: str = "data_row_id") -> tuple[str, list[Any]]:
+    """`` AND col IN (rows)`` and its parameters ("" without ``rows``)."""
+    if rows is None:
+        return "", []
+    sql, params = rows
+    return f" AND {col} IN (SELECT data_row_id FROM ({sql}))", list(params)
+
+
+# the objects of each confusion cell at (k, t): a matched pair counts in (true, pred), an unmatched kept
+# prediction in (None, pred), an unmatched label in (true, None)
+_CELLS_SQL = """
+WITH r AS (SELECT * FROM match_records WHERE run_id = ? AND conf_idx = ? {rows}),
+cells AS (
+  SELECT CASE WHEN gt_id IS NOT NULL AND iou > ? THEN true_class END AS tc, pred_class AS pc, data_row_id
+  FROM r WHERE pred_id IS NOT NULL
+  UNION ALL
+  SELECT true_class, NULL, data_row_id FROM r WHERE gt_id IS NOT NULL AND (pred_id IS NULL OR NOT iou > ?))
+"""
+
+
+def confusion_cells(cur: Any, run_id: int, k: int, t: float, rows: Rows) -> list[tuple[int | None, int | None, int]]:
+    """(true class, predicted class, count) of every non-empty cell (None: no class)."""
+    clause, params = rows_clause(rows)
+    return [(tc, pc, int(n)) for tc, pc, n in cur.execute(
+        _CELLS_SQL.format(rows=clause) + "SELECT tc, pc, count(*) FROM cells GROUP BY ALL",
+        [run_id, k, *params, t, t]).fetchall()]
+
+
+def cell_rows_sql(run_id: int, k: int, t: float, tc: int | None, pc: int | None, rows: Rows) -> tuple[str, list[Any]]:
+    """(sql, params) selecting the ``data_row_id`` of the rows with an object in cell (tc, pc)."""
+    clause, params = rows_clause(rows)
+    cond = ("tc IS NULL" if tc is None else "tc = ?") + " AND " + ("pc IS NULL" if pc is None else "pc = ?")
+    sql = _CELLS_SQL.format(rows=clause) + f"SELECT DISTINCT data_row_id FROM cells WHERE {cond}"
+    return sql, [run_id, k, *params, t, t] + [v for v in (tc, pc) if v is not None]
+
+
+def pr_counts(cur: Any, run_id: int, feature_id: int | None, t: float, rows: Rows) -> dict[int, tuple[int, int, int]]:
+    """Per conf index: (TP at t, kept predictions, labels), of one feature or all."""
+    clause, params = rows_clause(rows)
+    pf = "" if feature_id is None else " AND pred_feature = ?"
+    tf = "" if feature_id is None else " AND true_feature = ?"
+    fp_ = [] if feature_id is None else [feature_id]
+    agg = cur.execute(f"""
+        WITH r AS (SELECT * FROM match_records WHERE run_id = ? {clause})
+        SELECT conf_idx,
+          count(*) FILTER (WHERE pred_id IS NOT NULL {pf} AND gt_id IS NOT NULL AND iou > ? AND pred_class = true_class),
+          count(*) FILTER (WHERE pred_id IS NOT NULL {pf}),
+          count(*) FILTER (WHERE gt_id IS NOT NULL {tf})
+        FROM r GROUP BY conf_idx ORDER BY conf_idx""", [run_id, *params, *fp_, t, *fp_, *fp_]).fetchall()
+    return {int(k): (int(a), int(b), int(c)) for k, a, b, c in agg}
+
+
+def ranked_predictions(cur: Any, run_id: int, feature_id: int | None, t: float, rows: Rows
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """(confidence, TP at t) of the predictions kept at the lowest grid confidence, by decreasing confidence."""
+    clause, params = rows_clause(rows)
+    pf = "" if feature_id is None else " AND pred_feature = ?"
+    got = cur.execute(f"""
+        WITH r AS (SELECT * FROM match_records WHERE run_id = ? AND conf_idx = 0 {clause})
+        SELECT confidence, (gt_id IS NOT NULL AND iou > ? AND pred_class = true_class) AS tp
+        FROM r WHERE pred_id IS NOT NULL {pf} ORDER BY confidence DESC""",
+                      [run_id, *params, t, *([] if feature_id is None else [feature_id])]).fetchnumpy()
+    return np.asarray(got["confidence"], np.float64), np.asarray(got["tp"], bool)
+
+
+def row_records(cur: Any, run_id: int, k: int, data_row_id: int) -> list[tuple[Any, ...]]:
+    """(pred_id, gt_id, pred_class, true_class, iou) of one data row's records at conf index k."""
+    return [tuple(r) for r in cur.execute("""SELECT pred_id, gt_id, pred_class, true_class, iou FROM match_records
+                                             WHERE run_id = ? AND conf_idx = ? AND data_row_id = ?""",
+                                          [run_id, k, int(data_row_id)]).fetchall()]
+
+
+# -- the cached per-(c, t) tables (columns as row_metrics_table documents them) ---------------------------
+def arrow(columns: dict[str, np.ndarray]) -> pa.Table:
+    """Column arrays as an Arrow table, NaN as NULL in float columns."""
+    return pa.table({c: (pa.array(v, mask=np.isnan(v)) if v.dtype == np.float64 else v) for c, v in columns.items()})
+
+
+def cache_table(cur: Any, name: str, columns: dict[str, np.ndarray]) -> None:
+    """Create the table ``name`` (in the workspace's cache database) from column arrays."""
+    cur.register("_sw_cache_table", arrow(columns))
+    try:
+        cur.execute(f"CREATE TABLE {name} AS SELECT * FROM _sw_cache_table")
+    finally:
+        cur.unregister("_sw_cache_table")
+
+
+def feature_totals(cur: Any, table: str, rows: Rows) -> list[tuple[Any, ...]]:
+    """Per feature of a per-(row, feature) table (over ``rows``): (feature_id, name, kind, tp, fp, fn, mean iou,
+    rows, predictions, annotations), by name."""
+    clause, params = rows_clause(rows, "f.data_row_id")
+    return [tuple(r) for r in cur.execute(f"""
+        SELECT f.feature_id, ft.name, ft.kind, sum(tp), sum(fp), sum(fn), avg(iou), count(*),
+               sum(n_predictions), sum(n_annotations)
+        FROM {table} f JOIN features ft ON ft.id = f.feature_id WHERE TRUE {clause}
+        GROUP BY ALL ORDER BY ft.name""", params).fetchall()]
+
+
+def with_keys(cur: Any, table: str, per_feature: bool) -> pa.Table:
+    """A per-row (or per-(row, feature)) table with the rows' global keys (and feature names) in front."""
+    feat = ", f.name AS feature" if per_feature else ""
+    join = " JOIN features f ON f.id = m.feature_id" if per_feature else ""
+    return cur.execute(f"""SELECT d.global_key{feat}, m.* FROM {table} m
+        JOIN data_rows d ON d.id = m.data_row_id{join} ORDER BY m.data_row_id""").to_arrow_table()
+
+
+# -- classes ----------------------------------------------------------------------------------------------
+def classes(cur: Any, run_id: int) -> list[tuple[int, str]]:
+    """(class id, name) of a run's confusion classes, by feature then answer."""
+    return [(int(c), str(n)) for c, n in cur.execute(
+        "SELECT class_id, name FROM metric_classes WHERE run_id = ? ORDER BY feature_id, answer NULLS FIRST",
+        [run_id]).fetchall()]
+
+
+def class_features(cur: Any, run_id: int) -> list[int]:
+    """The features that have a class in a run's confusion matrix, by id."""
+    return [int(v[0]) for v in cur.execute(
+        "SELECT DISTINCT feature_id FROM metric_classes WHERE run_id = ? ORDER BY 1", [run_id]).fetchall()]
+
+
+class ClassBook:
+    """Assigns confusion-matrix classes while a job runs: a feature's id for objects, a new id from
+    ``CLASS_OFFSET`` per (feature, answer) of radio and checklist features; :meth:`flush` stores new ones."""
+
+    def __init__(self, con: Any, run_id: int) -> None:
+        self.con, self.run_id = con, run_id
+        self.names = dict(con.execute("SELECT id, name FROM features").fetchall())
+        self.known = {(f, a): c for c, f, a in con.execute(
+            "SELECT class_id, feature_id, answer FROM metric_classes WHERE run_id = ?", [run_id]).fetchall()}
+        self.next = max([c for c in self.known.values() if c >= CLASS_OFFSET], default=CLASS_OFFSET - 1) + 1
+        self.new: list[tuple[int, int, int, str | None, str]] = []
+
+    def __call__(self, o: Any) -> np.ndarray:
+        out = o.feature.astype(np.int64).copy()
+        for i in np.flatnonzero(np.isin(o.kind, ["radio", "checklist"])):
+            out[i] = self._cls(int(o.feature[i]), o.answer[i])
+        for f in np.unique(o.feature[~np.isin(o.kind, ["radio", "checklist"])]):
+            self._cls(int(f), None)
+        return out
+
+    def _cls(self, f: int, a: str | None) -> int:
+        c = self.known.get((f, a))
+        if c is None:
+            c = f if a is None else self.next
+            if a is not None:
+                self.next += 1
+            self.known[(f, a)] = c
+            name = self.names.get(f, str(f)) + (f": {a}" if a is not None else "")
+            self.new.append((self.run_id, c, f, a, name))
+        return c
+
+    def flush(self) -> None:
+        if self.new:
+            self.con.executemany("INSERT INTO metric_classes VALUES (?, ?, ?, ?, ?)", self.new)
+            self.new = []
