@@ -21,26 +21,25 @@ def _resolve(st: AppState, run_id: str, view: View) -> ResolvedView:
     return replace(view, run=get_run(st.ws, run_id)).resolve(st.ws)
 
 
-def _head(st: AppState, v: ResolvedView) -> dict[str, Any]:
-    assert v.run is not None
-    return {"confidence": v.confidence, "iou": v.iou, "filter": v.text,
-            "job": metrics.job_status(st.ws, v.run).to_dict()}
+def _head(v: ResolvedView, result: Any) -> dict[str, Any]:
+    """What every metrics response starts with: the thresholds, the view's filter and the job's state."""
+    return {"confidence": v.confidence, "iou": v.iou, "filter": v.text, "job": result.job.to_dict()}
 
 
 @router.get("/runs/{run_id}/metrics/features", response_model=M.FeatureTable,
             summary="Per-feature TP, FP, FN, precision, recall, F1, IoU over the view's rows")
 def features(run_id: str, view: View = Depends(view_params), st: AppState = Depends(state)) -> dict[str, Any]:
     v = _resolve(st, run_id, view)
-    table = metrics.feature_metrics(st.ws, v.run, v.confidence, v.iou, rows=v.rows_sql())  # type: ignore[arg-type]
-    return {**_head(st, v), "features": list(table)}
+    table = metrics.feature_metrics(st.ws, v.run, v.confidence, v.iou, rows=v.rows_sql(), warn=False)  # type: ignore[arg-type]
+    return {**_head(v, table), "features": [f.to_dict() for f in table.features]}
 
 
 @router.get("/runs/{run_id}/metrics/confusion", response_model=M.ConfusionOut,
             summary="The confusion matrix over the view's rows, with the None row and column")
 def confusion(run_id: str, view: View = Depends(view_params), st: AppState = Depends(state)) -> dict[str, Any]:
     v = _resolve(st, run_id, view)
-    cm = metrics.confusion_matrix(st.ws, v.run, v.confidence, v.iou, rows=v.rows_sql())  # type: ignore[arg-type]
-    return {**_head(st, v), "matrix": cm.to_dict()}
+    cm = metrics.confusion_matrix(st.ws, v.run, v.confidence, v.iou, rows=v.rows_sql(), warn=False)  # type: ignore[arg-type]
+    return {**_head(v, cm), "matrix": cm.to_dict()}
 
 
 @router.get("/runs/{run_id}/metrics/pr", response_model=M.CurveOut,
@@ -48,5 +47,5 @@ def confusion(run_id: str, view: View = Depends(view_params), st: AppState = Dep
 def pr(run_id: str, feature: str | None = Query(None, max_length=200), view: View = Depends(view_params),
        st: AppState = Depends(state)) -> dict[str, Any]:
     v = _resolve(st, run_id, view)
-    curve = metrics.pr_curve(st.ws, v.run, feature=feature, rows=v.rows_sql(), iou=v.iou)  # type: ignore[arg-type]
-    return {**_head(st, v), "curve": curve.to_dict()}
+    curve = metrics.pr_curve(st.ws, v.run, feature=feature, rows=v.rows_sql(), iou=v.iou, warn=False)  # type: ignore[arg-type]
+    return {**_head(v, curve), "curve": curve.to_dict()}

@@ -37,7 +37,7 @@ def _run_json(ws: Workspace, run: ModelRun, *, headline: bool) -> dict[str, Any]
 def _headline(ws: Workspace, v: Any) -> dict[str, Any] | None:
     """Precision, recall and F1 of the whole run at the view's thresholds (the PR curve's grid point)."""
     try:
-        curve = metrics.pr_curve(ws, v.run, iou=v.iou)
+        curve = metrics.pr_curve(ws, v.run, iou=v.iou, warn=False)  # the run's JSON carries the job
     except MetricsError:  # computed with other grids: no headline until recomputed
         return None
     c = v.confidence
