@@ -9,7 +9,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from slicewise.cli.common import DEFAULT_WORKSPACE, WorkspaceOpt, console, open_workspace, progress
+from slicewise.cli.common import (
+    DEFAULT_WORKSPACE,
+    WorkspaceOpt,
+    console,
+    open_workspace,
+    progress,
+    typed_path,
+)
 
 metrics_app = typer.Typer(help="Compute and inspect model-run metrics: per-class tables, confusion matrix, "
                                "PR curves, COCO mAP, custom metrics.", no_args_is_help=True)
@@ -183,7 +190,7 @@ def export(run: RunArg, out: Annotated[Path, typer.Argument(help="Output file, .
 
     with open_workspace(workspace, read_only=True) as ws:
         n = export_row_metrics(ws, run, confidence, iou, out, per_feature=per_feature)
-    console.print(f"wrote {n:,} rows to {out}")
+    console.print(f"wrote {n:,} rows to {typed_path(out)}")
 
 
 @metrics_app.command("coco")
