@@ -53,7 +53,7 @@ class ProblemOut(BaseModel):
     location: str = Field(description="file:line or file#record, relative to the upload")
     field: str
     fix: str
-    severity: str
+    severity: str = "error"
 
 
 class ImportResultOut(BaseModel):
