@@ -79,12 +79,12 @@ def open_workspace(path: Path, *, read_only: bool = False) -> Workspace:
         from slicewise.cli.remote import forward
 
         forward(server)  # returns only when nothing answers there (a stale discovery file)
-    import slicewise
+    from slicewise.workspace import open as open_file
 
     def waiting(message: str) -> None:
         err_console.print(message, markup=False, highlight=False)
 
-    return slicewise.open(path, read_only=read_only, wait=wait_seconds(), on_wait=waiting)
+    return open_file(path, read_only=read_only, wait=wait_seconds(), on_wait=waiting)
 
 
 def refuse_if_served(path: Path, command: str) -> None:

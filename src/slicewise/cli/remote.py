@@ -56,10 +56,13 @@ Emit = Callable[[dict[str, Any]], None]
 def click_module() -> ModuleType:
     """The click that Typer uses: recent Typer bundles its own (``typer._click``)."""
     try:
-        import typer._click as mod  # type: ignore[import-not-found]
+        import typer._click as bundled  # type: ignore[import-not-found]
+
+        return bundled  # type: ignore[no-any-return]
     except ImportError:
-        import click as mod
-    return mod
+        import click
+
+        return click
 
 
 def current_context() -> Any:
