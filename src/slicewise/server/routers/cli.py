@@ -11,6 +11,7 @@ without a token (``create_app`` alone, as in tests) refuses every command.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import threading
@@ -91,7 +92,8 @@ async def run_command(body: CliCommand, st: AppState = Depends(state)) -> Stream
     cancel = threading.Event()
 
     def emit(event: dict[str, Any]) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, event)
+        with contextlib.suppress(RuntimeError):  # the server is stopping: nobody is left to tell
+            loop.call_soon_threadsafe(queue.put_nowait, event)
 
     def work() -> None:
         remote.execute(st.ws, emit, cancel, command=body.command, params=body.params, cwd=body.cwd,
