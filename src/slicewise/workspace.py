@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,8 +62,9 @@ class WriteResult:
 class Workspace:
     """One DuckDB file holding datasets, data rows, the ontology, ground truth, models and runs."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
-        self.store = Store(path, read_only=read_only)
+    def __init__(self, path: str | Path, *, read_only: bool = False, wait: float = 0.0,
+                 on_wait: Callable[[str], None] | None = None) -> None:
+        self.store = Store(path, read_only=read_only, wait=wait, on_wait=on_wait)
         self.path = self.store.path
         #: every cache of this workspace (row caches, metric levels, memoised catalogs...); see slicewise.state
         self.state = State(self.store)
@@ -528,9 +529,14 @@ class Workspace:
                 "created_at": pa.array([_now()] * len(pairs), pa.timestamp("us"))}))
 
 
-def open(path: str | Path, *, read_only: bool = False) -> Workspace:  # noqa: A001
-    """Open the workspace at ``path``, creating it (and migrating it) as needed."""
-    return Workspace(path, read_only=read_only)
+def open(path: str | Path, *, read_only: bool = False, wait: float = 0.0,  # noqa: A001
+         on_wait: Callable[[str], None] | None = None) -> Workspace:
+    """Open the workspace at ``path``, creating it (and migrating it) as needed.
+
+    While another process has the file open (DuckDB allows one), wait up to ``wait`` seconds for it,
+    calling ``on_wait(message)`` once, then raise a :class:`StoreError` that names the process (at once
+    when it is a ``slicewise serve``: talk to the server, see :mod:`slicewise.discovery`)."""
+    return Workspace(path, read_only=read_only, wait=wait, on_wait=on_wait)
 
 
 def _name(value: str, what: str, *, pattern_ok: bool = False) -> str:

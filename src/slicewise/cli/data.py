@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from slicewise.cli.common import DEFAULT_WORKSPACE, WorkspaceOpt, console, open_workspace
+from slicewise.cli.common import DEFAULT_WORKSPACE, WorkspaceOpt, console, open_workspace, typed_path
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +26,7 @@ def register(app: typer.Typer) -> None:
 def info(workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
     """What the workspace holds: counts, datasets, runs."""
     with open_workspace(workspace, read_only=True) as ws:
-        t = Table(title=f"workspace {workspace}")
+        t = Table(title=f"workspace {typed_path(workspace)}")
         t.add_column("what")
         t.add_column("count", justify="right")
         for k, v in ws.counts().items():
@@ -92,7 +93,7 @@ def create_run(ref: Annotated[str, typer.Argument(help="model/run")],
         console.print(f"created run [bold]{r.ref}[/] (id {r.id})")
 
 
-def _keys(keys: list[str], from_file: str | None) -> list[str]:
+def _keys(keys: list[str], from_file: Path | None) -> list[str]:
     out = list(keys)
     if from_file:
         with open(from_file) as fh:
@@ -104,7 +105,7 @@ def _keys(keys: list[str], from_file: str | None) -> list[str]:
 
 def tag(tag_name: Annotated[str, typer.Argument(help="the tag, e.g. re-label")],
         keys: Annotated[list[str] | None, typer.Argument(help="global keys")] = None,
-        from_file: Annotated[str | None, typer.Option(help="file with one global key per line")] = None,
+        from_file: Annotated[Path | None, typer.Option(help="file with one global key per line")] = None,
         workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
     """Tag data rows."""
     with open_workspace(workspace) as ws:
@@ -113,7 +114,7 @@ def tag(tag_name: Annotated[str, typer.Argument(help="the tag, e.g. re-label")],
 
 
 def untag(tag_name: str, keys: Annotated[list[str] | None, typer.Argument()] = None,
-          from_file: Annotated[str | None, typer.Option()] = None,
+          from_file: Annotated[Path | None, typer.Option()] = None,
           workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
     """Remove a tag from data rows."""
     with open_workspace(workspace) as ws:
@@ -123,7 +124,7 @@ def untag(tag_name: str, keys: Annotated[list[str] | None, typer.Argument()] = N
 
 def split(split_name: Annotated[str, typer.Argument(help="train, valid, test or none")],
           keys: Annotated[list[str] | None, typer.Argument()] = None,
-          from_file: Annotated[str | None, typer.Option()] = None,
+          from_file: Annotated[Path | None, typer.Option()] = None,
           workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
     """Assign data rows to a split."""
     with open_workspace(workspace) as ws:

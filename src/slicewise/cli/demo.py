@@ -32,8 +32,10 @@ def demo(
 
     The workspace must be new, empty or an earlier demo build: any other workspace is refused.
     """
-    from slicewise.cli.common import console, err_console
+    from slicewise.cli.common import console, err_console, refuse_if_served
     from slicewise.demo import build_demo
+
+    refuse_if_served(workspace, "demo")  # the demo (re)builds the workspace: not while a server holds it
 
     server: Callable[..., None] | None = None
     if serve:  # fail before the build, not after it

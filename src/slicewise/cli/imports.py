@@ -15,10 +15,12 @@ import typer
 from slicewise.cli.common import (
     DEFAULT_WORKSPACE,
     WorkspaceOpt,
+    cli_path,
     console,
     open_workspace,
     print_problems,
     progress,
+    typed_path,
 )
 
 imp = typer.Typer(help="Import data rows, ground truth and predictions (one transaction per file).",
@@ -62,9 +64,9 @@ def _run_import(workspace: Path, source: Path, skip_invalid: bool, rejects: Path
         print_problems(res.warnings, "warning")
     if res.rejected:
         out = rejects or Path(f"{source.name}.rejects.jsonl")
-        write_rejects(out, res.rejected)
+        write_rejects(cli_path(out), res.rejected)
         print_problems(res.rejected, "rejected", limit=5)
-        console.print(f"{len(res.rejected):,} rejected records written to {out}")
+        console.print(f"{len(res.rejected):,} rejected records written to {typed_path(out)}")
 
 
 @imp.command("coco")
@@ -194,7 +196,7 @@ def export_coco(out: Path, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, dataset:
 
     with open_workspace(workspace, read_only=True) as ws:
         n = io.export_coco_results(ws, run, out) if run else io.export_coco(ws, out, dataset=dataset)
-    console.print(f"wrote {n:,} {'predictions' if run else 'annotations'} to {out}")
+    console.print(f"wrote {n:,} {'predictions' if run else 'annotations'} to {typed_path(out)}")
 
 
 @exp.command("parquet")
@@ -205,4 +207,4 @@ def export_parquet(table_name: Annotated[str, typer.Argument(metavar="TABLE", he
 
     with open_workspace(workspace, read_only=True) as ws:
         n = _export(ws, table_name, out)
-    console.print(f"wrote {n:,} rows of {table_name} to {out}")
+    console.print(f"wrote {n:,} rows of {table_name} to {typed_path(out)}")

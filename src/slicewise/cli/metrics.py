@@ -16,6 +16,7 @@ from slicewise.cli.common import (
     open_workspace,
     print_job_state,
     progress,
+    typed_path,
 )
 
 metrics_app = typer.Typer(help="Compute and inspect model-run metrics: per-class tables, confusion matrix, "
@@ -194,7 +195,7 @@ def export(run: RunArg, out: Annotated[Path, typer.Argument(help="Output file, .
 
     with open_workspace(workspace, read_only=True) as ws:
         n = export_row_metrics(ws, run, confidence, iou, out, per_feature=per_feature)
-    console.print(f"wrote {n:,} rows to {out}")
+    console.print(f"wrote {n:,} rows to {typed_path(out)}")
 
 
 @metrics_app.command("coco")

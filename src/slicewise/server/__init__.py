@@ -3,7 +3,8 @@
 Public entry points::
 
     create_app(workspace_path, *, static_dir=None, cache_dir=None) -> fastapi.FastAPI
-    serve(workspace_path, host="127.0.0.1", port=8765) -> None   # blocking; prints the address
+    serve(workspace_path, host="127.0.0.1", port=8765) -> None   # blocking; prints the address, writes the
+                                                                 # discovery file (slicewise.discovery)
 
 Routers (all under ``/api``, OpenAPI at ``/docs``), one per area:
 
@@ -17,6 +18,10 @@ Routers (all under ``/api``, OpenAPI at ``/docs``), one per area:
 - ``slices``: CRUD, auto slices, slice counts
 - ``media``: ``GET /api/media/{id}`` (only files registered as data rows) and ``GET /api/thumbs/{id}``
   (Pillow, cached on disk)
+- ``imports``: ``POST /api/imports`` (upload a file, a zip for folder formats, import it in the
+  background) and ``GET /api/imports/{id}`` (progress, result with rejected records, or error)
+- ``cli``: ``POST /api/cli``, through which the CLI runs its commands while this server holds the
+  workspace (needs the token of the discovery file written by ``serve``; see :mod:`slicewise.cli.remote`)
 
 Everything else falls back to the single-page app's ``index.html`` (built from ``web/``).
 """

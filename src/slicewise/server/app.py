@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.middleware.gzip import GZipMiddleware
@@ -26,6 +28,7 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
     """The app serving one workspace: the JSON API under ``/api``, the built web app everywhere else."""
     import slicewise
     import slicewise.workspace
+    from slicewise.server.imports import ImportJobs
     from slicewise.server.media import Thumbnails
     from slicewise.server.routers import ROUTERS
     from slicewise.state import cache_path
@@ -42,6 +45,8 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
     app = FastAPI(lifespan=lifespan, title="slicewise", version=slicewise.__version__ if hasattr(slicewise, "__version__") else "0",
                   description="Model error analysis: data rows, model runs, metrics, filters and slices.")
     app.state.sw = AppState(ws=ws, base=path.parent, thumbs=Thumbnails(path.parent, cache))
+    app.state.imports = ImportJobs(ws)  # POST /api/imports
+    app.state.cli_token = None  # POST /api/cli takes commands only with this token (set by serve)
     app.add_middleware(GZipMiddleware, minimum_size=4000, compresslevel=3)
     errors.install(app)
     for router in ROUTERS:
@@ -70,10 +75,40 @@ def _mount_spa(app: FastAPI, static: Path) -> None:
 
 
 def serve(workspace_path: str | Path, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve the workspace (blocking) and print the address."""
+    """Serve the workspace (blocking) and print the address once it listens (``port=0``: any free port).
+
+    While it runs, the server is the workspace's single writer: it records its URL, PID and a secret
+    token in the workspace's discovery file (:mod:`slicewise.discovery`), through which the CLI runs
+    its commands here (``POST /api/cli``); the file is removed when the server stops."""
+    import secrets
+
     import uvicorn
 
+    from slicewise import discovery
+
     app = create_app(workspace_path)
-    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
-    print(f"slicewise is serving {workspace_path} at http://{shown}:{port}/  (Ctrl+C to stop)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    token = secrets.token_urlsafe(32)
+    app.state.cli_token = token
+    path = app.state.sw.ws.path
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.should_exit:
+                return
+            bound = port
+            with contextlib.suppress(Exception):  # noqa: BLE001 - the port asked for, when the socket does not say
+                bound = int(self.servers[0].sockets[0].getsockname()[1])
+            local = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
+            discovery.write_server_file(path, f"http://{local}:{bound}", token)
+            shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+            print(f"slicewise is serving {workspace_path} at http://{shown}:{bound}/  (Ctrl+C to stop)", flush=True)
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            discovery.remove_server_file(path, token)  # first: from now on the CLI opens the file itself
+            await super().shutdown(sockets=sockets)
+
+    try:
+        Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
+    finally:
+        discovery.remove_server_file(path, token)

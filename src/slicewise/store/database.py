@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,18 +27,19 @@ LOG_KEEP = 10_000  # changes kept in the change log
 
 
 class Store:
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    """The workspace file. While another process has it open (DuckDB: one process per file), opening
+    waits up to ``wait`` seconds for it to close, telling ``on_wait`` once what it waits for, and then
+    raises a :class:`StoreError` naming that process (at once when it is a ``slicewise serve``)."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False, wait: float = 0.0,
+                 on_wait: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         elif not self.path.exists():
             raise StoreError("no workspace here", where=str(self.path),
                              fix="check the path (-w/--workspace), or create it with an import or `slicewise demo`")
-        try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open workspace: {exc}", where=str(self.path),
-                             fix="check the path, and that no other process has the workspace open for writing") from None
+        self._con = self._connect(read_only, wait, on_wait)
         self._lock = threading.RLock()
         self._depth = 0
         self._tx_thread: int | None = None
@@ -54,6 +56,41 @@ class Store:
                              where=str(self.path), fix="open it once without read_only to migrate it")
 
     # -- connection --------------------------------------------------------------------------
+    def _connect(self, read_only: bool, wait: float, on_wait: Callable[[str], None] | None) -> duckdb.DuckDBPyConnection:
+        from slicewise import discovery
+
+        deadline = time.monotonic() + max(wait, 0.0)
+        delay, told = 0.05, False
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.Error as exc:
+                holder = discovery.lock_holder(exc)
+                if holder is None:
+                    raise StoreError(f"cannot open workspace: {exc}", where=str(self.path),
+                                     fix="check the path and that the file is a slicewise workspace") from None
+            pid, exe = holder
+            server = discovery.find_server(self.path)
+            if server is not None and server.pid == pid:  # a server holds it for as long as it runs
+                raise StoreError(f"{server.describe()} is serving this workspace and holds it open", where=str(self.path),
+                                 fix="the slicewise CLI sends its commands through that server; this one could not reach "
+                                     f"it (does {server.url} answer?). From Python, use the server's HTTP API (e.g. "
+                                     f"POST {server.url}/api/imports), or stop the server (Ctrl+C in its terminal, or "
+                                     f"kill {pid}) first")
+            who = discovery.describe_process(pid, exe)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StoreError(f"the workspace is in use by {who}" + (f" (waited {wait:g} s)" if wait > 0 else ""),
+                                 where=str(self.path),
+                                 fix=f"let it finish and run again, or stop it (kill {pid}); a CLI command waits up to "
+                                     "SLICEWISE_WAIT seconds (default 30) for the workspace. To work on it while "
+                                     "another process does, use `slicewise serve` and the CLI goes through the server") from None
+            if not told and on_wait is not None:
+                on_wait(f"waiting for {who}, which has the workspace open (up to {left:.0f} s) ...")
+                told = True
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 1.0)
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for reading; each thread should use its own.
 
