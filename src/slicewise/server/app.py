@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from slicewise.server import errors
 from slicewise.server.deps import AppState
+from slicewise.server.docs import install_docs
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -41,7 +42,8 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
         ws.close()
 
     app = FastAPI(lifespan=lifespan, title="slicewise", version=slicewise.__version__ if hasattr(slicewise, "__version__") else "0",
-                  description="Model error analysis: data rows, model runs, metrics, filters and slices.")
+                  description="Model error analysis: data rows, model runs, metrics, filters and slices.",
+                  docs_url=None, redoc_url=None)
     app.state.sw = AppState(ws=ws, base=path.parent, cache_dir=cache)
     app.add_middleware(GZipMiddleware, minimum_size=4000, compresslevel=3)
     errors.install(app)
@@ -49,6 +51,7 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
         deps = [] if router is media_router else [Depends(serialized)]
         app.include_router(router, prefix="/api", dependencies=deps)
     static = Path(static_dir) if static_dir else STATIC
+    install_docs(app, static.resolve())  # before the web app's catch-all route
     _mount_spa(app, static.resolve())
 
     return app
