@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .conftest import ARGS, CHROMIUM, ROOT, LiveServer, _free_port, shot
+from .conftest import CHROMIUM, ROOT, LiveServer, _free_port, shot
 
 pytestmark = pytest.mark.browser
 
