@@ -72,6 +72,12 @@ def test_filter_sort_save_slice_and_reload(page, live, snap):
     item.wait_for()
     page.wait_for_function("() => /\\d/.test(document.querySelector('.left button[data-slice=\"low iou rows\"] .count').innerText)")
     assert int(item.locator(".count").inner_text()) == query.count(ws, 1, "iou < 0.5") == want.total
+    # the saved slice is open: its id in the URL, its filter and sort kept by the slice, not copied to q
+    assert re.search(r"[?&]slice=\d+", page.url) and "q=" not in page.url and "sort=" not in page.url
+    page.locator("[data-source=slice]").first.wait_for()
+    assert "iou < 0.5" in page.locator("[data-source=slice]").first.locator("button.txt").inner_text()
+    assert page.get_by_label("Sort by").input_value() == "confidence.max"
+    wait_total(page, want.total)
     snap(page, "slice-saved")
     # a bad filter shows the parser's message
     box.fill("iou <")
@@ -244,3 +250,102 @@ def test_threshold_grid_settings(page, live, snap):
     banner.get_by_role("button", name="Update metrics").click()
     page.wait_for_selector("[data-testid=job-banner]", state="detached", timeout=30_000)
     assert metrics.job_status(live.ws, 1).state == "ready"
+
+
+def _server_total(live, **params) -> int:
+    from urllib.parse import urlencode
+    from urllib.request import urlopen
+
+    with urlopen(f"{live.url}/api/rows?{urlencode({**params, 'limit': 1, 'overlays': 'false'})}") as r:
+        return int(json.load(r)["total"])
+
+
+def test_slice_and_added_clause_are_anded(page, live, snap):
+    from slicewise import slices
+
+    ws = live.ws
+    s = slices.create_slice(ws, "chairs on valid", "has:chair and split = valid")
+    try:
+        own = query.count(ws, 1, s.filter)
+        both = query.count(ws, 1, f"({s.filter}) and fp > 0")
+        edited = query.count(ws, 1, "has:chair and fp > 0")
+        assert len({own, both, edited, query.count(ws, 1, "fp > 0")}) == 4  # each step shows other rows
+        assert _server_total(live, run=1, slice=s.id, q="fp > 0") == both  # the server ANDs the slice with q
+
+        page.goto(live.url + "/runs/1/gallery")
+        page.locator('.left button[data-slice="chairs on valid"]').click()
+        page.wait_for_url(re.compile(rf"[?&]slice={s.id}"))
+        assert "q=" not in page.url  # opening a slice puts its id in the URL, not its filter
+        wait_total(page, own)
+        chips = page.locator("[data-source=slice]")
+        page.wait_for_function("() => document.querySelectorAll('[data-source=slice]').length === 2")
+        assert "has:chair" in chips.first.inner_text()
+        # + Add filter: fp > 0
+        page.get_by_role("button", name="+ Add filter").click()
+        pop = page.get_by_role("dialog", name="Add filter")
+        pop.get_by_label("Filter kind").select_option("metric")
+        pop.get_by_label("Metric").select_option("fp")
+        pop.locator(".pair select").select_option(">")
+        pop.locator(".pair input").fill("0")
+        assert pop.locator(".preview").inner_text() == "fp > 0"
+        pop.get_by_role("button", name="Add", exact=True).click()
+        page.wait_for_url(re.compile(r"q=fp"))
+        assert f"slice={s.id}" in page.url and "edit=" not in page.url
+        page.locator("[data-source=query]").first.wait_for()
+        assert page.locator("[data-source=query]").all_inner_texts()[0].startswith("fp > 0")
+        assert chips.count() == 2  # the slice's own clauses stay, marked as the slice's
+        wait_total(page, both)
+        snap(page, "slice-and-clause")
+
+        # removing one of the slice's own clauses leaves the slice: the whole edited filter goes to q
+        chips.nth(1).get_by_role("button", name=re.compile("remove slice filter")).click()
+        page.wait_for_url(re.compile(rf"edit={s.id}"))
+        assert "slice=" not in page.url
+        page.get_by_test_id("editing-slice").wait_for()
+        wait_total(page, edited)
+        assert page.get_by_label("Filter query").input_value() == "has:chair and fp > 0"
+        # ...and "Update slice" saves it into the slice being edited, which then opens with nothing added
+        page.get_by_role("button", name="Update slice").click()
+        dialog = page.get_by_role("dialog", name="Update slice")
+        page.wait_for_function("() => document.querySelector('[aria-label=\"Slice name\"]')?.value === 'chairs on valid'")
+        dialog.get_by_role("button", name="Update").click()
+        page.wait_for_url(re.compile(rf"[?&]slice={s.id}(&|$)"))
+        assert "edit=" not in page.url and "q=" not in page.url
+        assert query.count(ws, 1, slices.get_slice(ws, s.id).filter) == edited
+        wait_total(page, edited)
+        # back, forward and reload replay the URL's state
+        page.go_back()
+        page.wait_for_url(re.compile(rf"edit={s.id}"))
+        page.get_by_test_id("editing-slice").wait_for()
+        wait_total(page, edited)
+        page.go_back()
+        page.wait_for_url(re.compile(rf"slice={s.id}.*q=fp|q=fp.*slice={s.id}"))
+        page.reload()
+        page.wait_for_function("() => document.querySelectorAll('[data-source=slice]').length === 2")
+        assert page.get_by_label("Filter query").input_value() == "fp > 0"
+        wait_total(page, query.count(ws, 1, "has:chair and fp > 0 and fp > 0"))
+    finally:
+        slices.delete_slice(ws, s.id)
+
+
+def test_thresholds_are_the_runs_own(page, live, snap):
+    ws = live.ws
+    # the run's own view thresholds: grid values other than the ones nearest 0.5 (the old UI's pick)
+    cg, tg = metrics.grids(ws, 1)
+    c, t = max(v for v in cg if v <= 0.8), max(v for v in tg if v <= 0.7)
+    assert (c, t) != query.thresholds(ws, 1)
+    ws.update_run_config(1, view_confidence=c, view_iou=t)
+    try:
+        want = query.count(ws, 1, "fp > 0")  # at the run's own thresholds
+        assert query.thresholds(ws, 1) == (c, t) and want != query.count(ws, 1, "fp > 0", confidence=0.5, iou=0.5)
+        page.goto(live.url + "/runs/1/gallery?q=fp%20%3E%200")
+        page.wait_for_function("c => document.querySelector('[data-testid=conf-value]')?.innerText === c", arg=f"{c:.2f}")
+        assert page.get_by_test_id("iou-value").inner_text() == f"{t:.2f}"
+        wait_total(page, want)
+        assert "c=" not in page.url and "t=" not in page.url
+        snap(page, "run-thresholds")
+        page.get_by_role("tab", name="Metrics").click()
+        page.wait_for_function("s => document.querySelector('[data-testid=metrics-thresholds]')?.innerText.startsWith(s)",
+                               arg=f"confidence {c:.2f} · IoU {t:.2f}")
+    finally:
+        ws.update_run_config(1, view_confidence=None, view_iou=None)

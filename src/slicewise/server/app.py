@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from slicewise.server import errors
 from slicewise.server.deps import AppState
+from slicewise.server.docs import install_docs
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -43,7 +44,8 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
         ws.close()
 
     app = FastAPI(lifespan=lifespan, title="slicewise", version=slicewise.__version__ if hasattr(slicewise, "__version__") else "0",
-                  description="Model error analysis: data rows, model runs, metrics, filters and slices.")
+                  description="Model error analysis: data rows, model runs, metrics, filters and slices.",
+                  docs_url=None, redoc_url=None)
     app.state.sw = AppState(ws=ws, base=path.parent, thumbs=Thumbnails(path.parent, cache))
     app.state.imports = ImportJobs(ws)  # POST /api/imports
     app.state.cli_token = None  # POST /api/cli takes commands only with this token (set by serve)
@@ -52,6 +54,7 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
     for router in ROUTERS:
         app.include_router(router, prefix="/api")
     static = Path(static_dir) if static_dir else STATIC
+    install_docs(app, static.resolve())  # before the web app's catch-all route
     _mount_spa(app, static.resolve())
 
     return app

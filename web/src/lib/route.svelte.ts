@@ -1,5 +1,10 @@
-// Every view's state lives in the URL: /runs/:id/gallery?q=&sort=&order=&c=&t=&slice=&dataset=&row=
+// Every view's state lives in the URL: /runs/:id/gallery?q=&sort=&c=&t=&slice=&dataset=&cell=&row=
 // `route` is reactive; `go()` changes it (pushState) and every view re-reads it.
+//
+// What the server reads: the view's filter is (the open slice `slice`) AND (the text filter `q`) AND
+// `dataset` AND the confusion `cell`; `c` / `t` are the thresholds (absent: the run's own). UI-only:
+// `edit=ID` names the slice whose filter is being edited (then `q` holds the whole edited filter and
+// there is no `slice`), `auto=1` says that the slice is an auto slice (it cannot be updated in place).
 
 export interface RouteState {
   view: "runs" | "gallery" | "metrics";
