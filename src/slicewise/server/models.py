@@ -19,7 +19,7 @@ class _Out(BaseModel):
 
 # -- objects and rows --------------------------------------------------------------------------
 class Mask(_Out):
-    size: list[int]  # [height, width]
+    size: tuple[int, int]  # [height, width]
     counts: str | list[int]  # COCO RLE (compressed string, or uncompressed run lengths)
 
 
@@ -29,7 +29,7 @@ class ObjectOut(_Out):
     id: int
     feature: str
     kind: str
-    bbox: list[float | None] | None = None  # [x, y, width, height] in pixels
+    bbox: list[float] | None = None  # [x, y, width, height] in pixels
     polygon: list[list[list[float]]] | None = None
     line: list[list[float]] | None = None
     point: list[float] | None = None
