@@ -296,7 +296,7 @@ class State:
             ok = fmt == CACHE_FORMAT and owner == wid and name in tables
             if ok:
                 got = cur.execute(f'SELECT count(*) FROM {alias}."{name}"').fetchone()
-                ok = bool(got) and int(got[0]) == int(n)  # a table a crash left half-written is not used
+                ok = got is not None and int(got[0]) == int(n)  # a table a crash left half-written is not used
             if ok:
                 keep.add(name)
             else:

@@ -193,5 +193,5 @@ def _cell_filter(ws: Workspace, run: ModelRun, cell: tuple[str | None, str | Non
         true_class, pred_class = cell
     sql, params = metrics.confusion_cell_rows(ws, run, c, t, true_class, pred_class)
     ids = [int(r[0]) for r in ws.sql(sql, params).fetchall()]
-    keys = [r.global_key for r in ws.data_rows(ids=ids)] if ids else []
+    keys: list[Any] = [r.global_key for r in ws.data_rows(ids=ids)] if ids else []
     return Cond(field="global_key", op="in", value=keys) if keys else Or(any=[])  # (an empty "or" matches no row)

@@ -64,7 +64,7 @@ class Workspace:
 
     def __init__(self, path: str | Path, *, read_only: bool = False, wait: float = 0.0,
                  on_wait: Callable[[str], None] | None = None) -> None:
-        self.store = Store(path, read_only=read_only, wait=wait, on_wait=on_wait)
+        self.store = Store(path, read_only=read_only, wait=wait, on_wait=on_wait, areas=schema_areas())
         self.path = self.store.path
         #: every cache of this workspace (row caches, metric levels, memoised catalogs...); see slicewise.state
         self.state = State(self.store)
@@ -225,7 +225,8 @@ class Workspace:
     def data_rows(self, *, dataset: str | None = None, keys: Sequence[str] | None = None, ids: Sequence[int] | None = None,
                   limit: int | None = None, offset: int = 0) -> list[DataRow]:
         """Data rows with their metadata and tags, in id order (or the order of ``keys``/``ids``)."""
-        where, params = ["TRUE"], []
+        where: list[str] = ["TRUE"]
+        params: list[Any] = []
         if dataset is not None:
             where.append("r.dataset_id = ?")
             params.append(self.dataset(dataset).id)
@@ -452,7 +453,8 @@ class Workspace:
     def delete_predictions(self, run: str | int | ModelRun, keys: Sequence[str] | None = None) -> int:
         r = self.run(run)
         with self.store.transaction() as con:
-            cond, params = "run_id = ?", [r.id]
+            cond = "run_id = ?"
+            params: list[Any] = [r.id]
             if keys is not None:
                 ids = self._require_keys(con, keys)
                 cond += " AND data_row_id IN (SELECT unnest(?))"
@@ -527,6 +529,15 @@ class Workspace:
             self.store.insert_arrow("tags", pa.table({
                 "data_row_id": pa.array([p[0] for p in pairs], pa.int64()), "tag": [p[1] for p in pairs],
                 "created_at": pa.array([_now()] * len(pairs), pa.timestamp("us"))}))
+
+
+def schema_areas() -> dict[str, list[list[str]]]:
+    """Every area's migrations, core first (each area owns its ``schema`` module)."""
+    from slicewise.metrics import schema as metrics_schema
+    from slicewise.slices import schema as slices_schema
+    from slicewise.store import schema as core_schema
+
+    return {"core": core_schema.MIGRATIONS, "metrics": metrics_schema.MIGRATIONS, "slices": slices_schema.MIGRATIONS}
 
 
 def open(path: str | Path, *, read_only: bool = False, wait: float = 0.0,  # noqa: A001

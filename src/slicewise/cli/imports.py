@@ -34,18 +34,19 @@ DatasetOpt = Annotated[str | None, typer.Option("--dataset", "-d", help="Dataset
 RunOpt = Annotated[str, typer.Option("--run", "-r", help="The model run, as model/run (created if missing)")]
 
 
-def _rows_opt(default: str) -> Any:
-    return Annotated[str | None, typer.Option(
-        "--rows", metavar="SPEC",
-        help="Which data rows the run covers (rows with no prediction count their labels as false negatives): "
-             "dataset:NAME, split:NAME, dataset:NAME/split:NAME, all, predicted, same-dataset, same-split. "
-             f"Default: {default}")]
+def _rows_help(default: str) -> str:
+    return ("Which data rows the run covers (rows with no prediction count their labels as false negatives): "
+            "dataset:NAME, split:NAME, dataset:NAME/split:NAME, all, predicted, same-dataset, same-split. "
+            f"Default: {default}")
 
 
-CocoRowsOpt = _rows_opt("same-dataset, every row of the predicted images' dataset, i.e. every image of the "
-                        "instances file they came from")
-YoloRowsOpt = _rows_opt("same-split, every row of the predicted images' dataset and split")
-NdjsonRowsOpt = _rows_opt("predicted, only the rows that got a prediction")
+CocoRowsOpt = Annotated[str | None, typer.Option(
+    "--rows", metavar="SPEC", help=_rows_help("same-dataset, every row of the predicted images' dataset, i.e. every "
+                                              "image of the instances file they came from"))]
+YoloRowsOpt = Annotated[str | None, typer.Option(
+    "--rows", metavar="SPEC", help=_rows_help("same-split, every row of the predicted images' dataset and split"))]
+NdjsonRowsOpt = Annotated[str | None, typer.Option(
+    "--rows", metavar="SPEC", help=_rows_help("predicted, only the rows that got a prediction"))]
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import numpy as np
 
 from slicewise.errors import StoreError
 from slicewise.state import Change
-from slicewise.store.schema import AREAS, SCHEMA_VERSION, area_migrations
+from slicewise.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 LOG_ROWS = 200_000  # a change of more rows is logged as "every row" (caches rebuild rather than patch)
 LOG_KEEP = 10_000  # changes kept in the change log
@@ -32,8 +32,12 @@ class Store:
     raises a :class:`StoreError` naming that process (at once when it is a ``slicewise serve``)."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False, wait: float = 0.0,
-                 on_wait: Callable[[str], None] | None = None) -> None:
+                 on_wait: Callable[[str], None] | None = None,
+                 areas: Mapping[str, Sequence[Sequence[str]]] | None = None) -> None:
+        """``areas``: the numbered migrations of each area (``core`` first; see
+        :mod:`slicewise.store.schema`); the layers above the store register theirs here."""
         self.path = Path(path)
+        self.areas = dict(areas) if areas is not None else {"core": MIGRATIONS}
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         elif not self.path.exists():
@@ -262,8 +266,7 @@ class Store:
 
     def _migrate(self) -> None:
         migrated = False
-        for area in AREAS:
-            migrations = area_migrations(area)
+        for area, migrations in self.areas.items():
             current = self.schema_version(area)
             if current > len(migrations):
                 raise StoreError(f"workspace has {area} schema version {current}, newer than this slicewise "

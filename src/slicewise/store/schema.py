@@ -2,8 +2,9 @@
 
 Each migration is a list of SQL statements applied in one transaction; ``meta`` records the last
 one applied per area (``schema_version`` for the core, ``schema_version:<area>`` for the others).
-Never edit a released migration: append a new one. An area (metrics, slices...) keeps its own
-list in a module named in :data:`AREAS` that defines ``MIGRATIONS``, so areas never collide.
+Never edit a released migration: append a new one. An area (metrics, slices...) keeps its own list
+(its ``schema`` module's ``MIGRATIONS``) and registers it with the store (``Store(areas=...)``; the
+workspace does), so areas never collide and the store imports nothing above it.
 
 Conventions the rest of the code relies on:
 - ids are BIGINT/INTEGER assigned by the single writer (``max(id) + 1``), not sequences, so bulk
@@ -78,23 +79,3 @@ MIGRATIONS: list[list[str]] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
-
-#: area name -> module defining ``MIGRATIONS``; applied in this order (core first)
-AREAS: dict[str, str] = {
-    "core": "slicewise.store.schema",
-    "metrics": "slicewise.metrics.schema",
-    "slices": "slicewise.slices.schema",
-}
-
-
-def area_migrations(area: str) -> list[list[str]]:
-    """The migrations of one area; an area whose module does not exist yet has none."""
-    import importlib
-
-    try:
-        mod = importlib.import_module(AREAS[area])
-    except ModuleNotFoundError as exc:
-        if exc.name == AREAS[area]:
-            return []
-        raise
-    return list(mod.MIGRATIONS)
