@@ -238,10 +238,11 @@ class Workspace:
             params.append([int(i) for i in ids])
         lim = f"LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
         cur = self.store.cursor()
+        # no join here: a lookup by ids or keys then goes through the table's index, not a scan
         rows = cur.execute(f"""
-            SELECT r.id, r.global_key, d.name, r.media_type, r.row_data, r.width, r.height, r.split, r.created_at
-            FROM data_rows r JOIN datasets d ON d.id = r.dataset_id
-            WHERE {' AND '.join(where)} ORDER BY r.id {lim}""", params).fetchall()
+            SELECT r.id, r.global_key, r.dataset_id, r.media_type, r.row_data, r.width, r.height, r.split, r.created_at
+            FROM data_rows r WHERE {' AND '.join(where)} ORDER BY r.id {lim}""", params).fetchall()
+        names = dict(cur.execute("SELECT id, name FROM datasets").fetchall())
         ids_ = [r[0] for r in rows]
         md: dict[int, dict[str, Any]] = {i: {} for i in ids_}
         tags: dict[int, list[str]] = {i: [] for i in ids_}
@@ -253,7 +254,7 @@ class Workspace:
             for rid, tag in cur.execute("SELECT data_row_id, tag FROM tags WHERE data_row_id IN (SELECT unnest(?)) "
                                         "ORDER BY tag", [ids_]).fetchall():
                 tags[rid].append(tag)
-        out = [DataRow(id=r[0], global_key=r[1], dataset=r[2], media_type=r[3], row_data=r[4], width=r[5],
+        out = [DataRow(id=r[0], global_key=r[1], dataset=names[r[2]], media_type=r[3], row_data=r[4], width=r[5],
                        height=r[6], split=r[7], created_at=r[8], metadata=md[r[0]], tags=tags[r[0]]) for r in rows]
         if keys is not None:
             order = {k: i for i, k in enumerate(keys)}

@@ -8,7 +8,8 @@ Public API (the CLI, the server and the slices package call these):
   ``sort_to_text(sorts) -> str``.
 - ``search(ws, run, query=None, confidence=None, iou=None, limit=50, offset=0, *, sort=None, cursor=None)
   -> Page`` (``total``, ``rows`` of ``data_row_id, global_key, sort_value, sort_values``, ``next_cursor``).
-- ``count(ws, run, filter=None, confidence=None, iou=None) -> int``.
+- ``count(ws, run, filter=None, confidence=None, iou=None) -> int``; ``counts(ws, run, filters, ...)
+  -> list[int | None]`` (several filters in one scan).
 - ``row_ids_sql(ws, run, filter=None, confidence=None, iou=None) -> (sql, params)`` selecting one column
   ``data_row_id``: the ``rows=`` argument of the metrics functions.
 - ``facets(ws, run, filter=None, confidence=None, iou=None) -> Facets``.
@@ -43,16 +44,16 @@ from typing import Any
 from slicewise.query.ast import And, Cond, Filter, Has, Not, Or, Query, Sort, and_
 from slicewise.query.compiler import Compiler, as_filter
 from slicewise.query.facets import Facets, Histogram, facets
-from slicewise.query.search import Page, PageRow, as_query, count, row_ids_sql, search, thresholds
+from slicewise.query.search import Page, PageRow, as_query, count, counts, row_ids_sql, search, thresholds
 from slicewise.query.text import parse, parse_sort, sort_to_text, to_text
 
 
 def compile_filter(ws: Any, run: Any, filter: Any, confidence: float | None = None,
                    iou: float | None = None) -> tuple[str, list[Any]]:
     """The WHERE condition (over ``data_rows r``) and its parameters for a run's rows matching ``filter``."""
-    from slicewise.query.search import _compiler
+    from slicewise.query.search import compiler_for
 
-    return _compiler(ws, run, confidence, iou, use_cache=False).where(as_filter(filter))
+    return compiler_for(ws, run, confidence, iou, use_cache=False).where(as_filter(filter))
 
 
 def parse_ast(ast: Any) -> Any:
@@ -62,6 +63,6 @@ def parse_ast(ast: Any) -> Any:
 
 __all__ = [
     "And", "Compiler", "Cond", "Facets", "Filter", "Has", "Histogram", "Not", "Or", "Page", "PageRow", "Query",
-    "Sort", "and_", "as_filter", "as_query", "compile_filter", "count", "facets", "parse", "parse_ast", "parse_sort",
+    "Sort", "and_", "as_filter", "as_query", "compile_filter", "count", "counts", "facets", "parse", "parse_ast", "parse_sort",
     "row_ids_sql", "search", "sort_to_text", "thresholds", "to_text",
 ]

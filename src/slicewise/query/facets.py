@@ -61,9 +61,9 @@ def facets(ws: Any, run: Any, filter: Any = None, confidence: float | None = Non
     """Value counts of every string/enum metadata field, tag and feature, and histograms of every
     numeric metadata field, metric (at the thresholds viewed), confidence and custom metric, over the
     run's rows matching ``filter``."""
-    from slicewise.query.search import _compiler
+    from slicewise.query.search import compiler_for
 
-    comp = _compiler(ws, run, confidence, iou)
+    comp = compiler_for(ws, run, confidence, iou)
     node = as_filter(filter)
     if comp.cache() is not None:
         return _facets_cached(ws, comp, node, bins)

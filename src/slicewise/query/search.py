@@ -116,7 +116,7 @@ def as_query(query: Any = None, sort: Any = None) -> Query:
     return q
 
 
-def _compiler(ws: Any, run: Any, confidence: float | None, iou: float | None, *, use_cache: bool = True) -> Compiler:
+def compiler_for(ws: Any, run: Any, confidence: float | None, iou: float | None, *, use_cache: bool = True) -> Compiler:
     c, t = thresholds(ws, run, confidence, iou)
     return Compiler(ws, run_id_of(ws, run), c, t, use_cache=use_cache)
 
@@ -125,17 +125,38 @@ def row_ids_sql(ws: Any, run: Any, filter: Any = None, confidence: float | None 
                 iou: float | None = None) -> tuple[str, list[Any]]:
     """``(sql, params)`` selecting one column ``data_row_id``: the run's rows that match the filter.
     This is what the metrics functions take as ``rows=``."""
-    comp = _compiler(ws, run, confidence, iou)
+    comp = compiler_for(ws, run, confidence, iou)
     where, params = comp.where(as_filter(filter))
     return f"SELECT r.id AS data_row_id FROM {comp.from_table()} r WHERE {where}", params
 
 
 def count(ws: Any, run: Any, filter: Any = None, confidence: float | None = None, iou: float | None = None) -> int:
     """How many of the run's data rows match the filter."""
-    comp = _compiler(ws, run, confidence, iou)
+    comp = compiler_for(ws, run, confidence, iou)
     where, params = comp.where(as_filter(filter))
     row = ws.store.cursor().execute(f"SELECT count(*) FROM {comp.from_table()} r WHERE {where}", params).fetchone()
     return int(row[0]) if row else 0
+
+
+def counts(ws: Any, run: Any, filters: list[Any], confidence: float | None = None,
+           iou: float | None = None) -> list[int | None]:
+    """How many of the run's rows match each filter, in one scan; None for a filter that cannot be
+    evaluated (e.g. a metric filter while the run's metrics are not computed)."""
+    comp = compiler_for(ws, run, confidence, iou)
+    parts: list[tuple[str, list[Any]] | None] = []
+    for f in filters:
+        try:
+            parts.append(comp.where(as_filter(f)))
+        except QueryError:
+            parts.append(None)
+    ok = [p for p in parts if p is not None]
+    if not ok:
+        return [None] * len(parts)
+    sql = ", ".join(f"count(*) FILTER (WHERE {w})" for w, _ in ok)
+    row = ws.store.cursor().execute(f"SELECT {sql} FROM {comp.from_table()} r",
+                                    [p for _, ps in ok for p in ps]).fetchone()
+    got = iter(row or [0] * len(ok))
+    return [None if p is None else int(next(got)) for p in parts]
 
 
 def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None, iou: float | None = None,
@@ -154,7 +175,7 @@ def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise QueryError(f"offset {offset!r} must be a whole number >= 0", where="offset")
     q = as_query(query, sort)
-    comp = _compiler(ws, run, confidence, iou)
+    comp = compiler_for(ws, run, confidence, iou)
     where, params = comp.where(q.filter)
     joins, exprs, jparams, order = [], [], [], []
     for i, s in enumerate(q.sort):

@@ -29,7 +29,7 @@ from typing import Any
 from slicewise.errors import QueryError
 from slicewise.query import And, Cond, Query, Sort
 from slicewise.query.search import fresh_run
-from slicewise.slices.store import _COLS, Slice, _dump, _now, _row_to_slice, _safe_count
+from slicewise.slices.store import COLUMNS, Slice, counted, dump_query, slice_from_row, utc_now
 
 DEFAULTS = {"low_metric": 0.5, "low_confidence": 0.5, "mislabel_confidence": 0.9}
 KEYS = ("true-positive", "false-positive", "false-negative", "true-negative", "low-precision", "low-recall",
@@ -88,10 +88,16 @@ def definitions(p: dict[str, float]) -> dict[str, tuple[str, Query]]:
 
 
 def has_ground_truth(ws: Any, run: Any) -> bool:
-    row = ws.store.cursor().execute(
-        "SELECT EXISTS (SELECT 1 FROM annotations WHERE data_row_id IN "
-        "(SELECT data_row_id FROM run_rows WHERE run_id = ?))", [ws.run(run).id]).fetchone()
-    return bool(row and row[0])
+    """Whether any row of the run has a label (remembered until labels or the run's rows change)."""
+    run_id = ws.run(run).id if not hasattr(run, "id") else run.id
+
+    def look() -> bool:
+        row = ws.store.cursor().execute(
+            "SELECT EXISTS (SELECT 1 FROM annotations WHERE data_row_id IN "
+            "(SELECT data_row_id FROM run_rows WHERE run_id = ?))", [run_id]).fetchone()
+        return bool(row and row[0])
+
+    return ws.state.memo(("has-ground-truth", run_id), ["labels", f"run_rows:{run_id}"], look)
 
 
 def auto_slices(ws: Any, run: Any, confidence: float | None = None, iou: float | None = None, *,
@@ -105,39 +111,37 @@ def auto_slices(ws: Any, run: Any, confidence: float | None = None, iou: float |
     want = definitions(p)
     cur = ws.store.cursor()
     have = {row[5]: row for row in cur.execute(
-        f"SELECT {_COLS} FROM slices WHERE run_id = ? AND auto_key IS NOT NULL", [r.id]).fetchall()}
+        f"SELECT {COLUMNS} FROM slices WHERE run_id = ? AND auto_key IS NOT NULL", [r.id]).fetchall()}
     params_json = json.dumps(p, sort_keys=True)
-    stale = [k for k in KEYS if k not in have or have[k][3] != _dump(want[k][1]) or have[k][6] != params_json]
+    stale = [k for k in KEYS if k not in have or have[k][3] != dump_query(want[k][1]) or have[k][6] != params_json]
     if stale and not ws.store.read_only:
         with ws.store.transaction() as con:  # (look again as the writer: another thread may have stored them)
             have = {row[5]: row for row in con.execute(
-                f"SELECT {_COLS} FROM slices WHERE run_id = ? AND auto_key IS NOT NULL", [r.id]).fetchall()}
-            stale = [k for k in KEYS if k not in have or have[k][3] != _dump(want[k][1]) or have[k][6] != params_json]
+                f"SELECT {COLUMNS} FROM slices WHERE run_id = ? AND auto_key IS NOT NULL", [r.id]).fetchall()}
+            stale = [k for k in KEYS if k not in have or have[k][3] != dump_query(want[k][1]) or have[k][6] != params_json]
             if stale:
                 ws.store.touch("slices")
-            now = _now()
+            now = utc_now()
             for k in stale:
                 name, q = want[k]
                 if k in have:
                     con.execute("UPDATE slices SET query = ?, params = ?, updated_at = ? WHERE id = ?",
-                                [_dump(q), params_json, now, have[k][0]])
+                                [dump_query(q), params_json, now, have[k][0]])
                 else:
                     con.execute("INSERT INTO slices VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?)",
-                                [ws.store.next_id("slices"), name, _dump(q), r.id, k, params_json, now, now])
+                                [ws.store.next_id("slices"), name, dump_query(q), r.id, k, params_json, now, now])
         have = {row[5]: row for row in ws.store.cursor().execute(
-            f"SELECT {_COLS} FROM slices WHERE run_id = ? AND auto_key IS NOT NULL", [r.id]).fetchall()}
+            f"SELECT {COLUMNS} FROM slices WHERE run_id = ? AND auto_key IS NOT NULL", [r.id]).fetchall()}
     out = []
     for k in KEYS:
         if k in have and k not in stale or (k in have and not ws.store.read_only):
-            s = _row_to_slice(have[k])
+            s = slice_from_row(have[k])
         else:  # read-only workspace: serve the definition without storing it
             name, q = want[k]
-            now = _now()
-            s = _row_to_slice((0, name, None, _dump(q), r.id, k, params_json, now, now))
-        if with_counts:
-            s = s.model_copy(update={"count": _safe_count(ws, s, r, confidence, iou)})
+            now = utc_now()
+            s = slice_from_row((0, name, None, dump_query(q), r.id, k, params_json, now, now))
         out.append(s)
-    return out
+    return counted(ws, out, r, confidence, iou) if with_counts else out
 
 
 def auto_slice(ws: Any, run: Any, key: str) -> Slice:

@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from slicewise.errors import ConflictError, LimitError, NotFoundError, Problem, QueryError, ValidationError
-from slicewise.query import Page, Query, as_query, count, search, sort_to_text, to_text
+from slicewise.errors import ConflictError, LimitError, NotFoundError, Problem, ValidationError
+from slicewise.query import Page, Query, as_query, count, counts, search, sort_to_text, to_text
 from slicewise.query.fields import did_you_mean
 
 MAX_SLICES = 100
@@ -46,7 +46,7 @@ class Slice(BaseModel):
     updated_at: datetime
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
@@ -86,7 +86,7 @@ def _validated(ws: Any, query: Query) -> Query:
     return query
 
 
-def _row_to_slice(row: tuple[Any, ...]) -> Slice:
+def slice_from_row(row: tuple[Any, ...]) -> Slice:
     sid, name, desc, qjson, run_id, auto_key, params, created, updated = row
     q = Query.model_validate_json(qjson)
     return Slice(id=sid, name=name, description=desc, filter=to_text(q.filter) if q.filter is not None else "",
@@ -95,10 +95,10 @@ def _row_to_slice(row: tuple[Any, ...]) -> Slice:
                  created_at=created, updated_at=updated)
 
 
-_COLS = "id, name, description, query, run_id, auto_key, params, created_at, updated_at"
+COLUMNS = "id, name, description, query, run_id, auto_key, params, created_at, updated_at"
 
 
-def _dump(q: Query) -> str:
+def dump_query(q: Query) -> str:
     return q.model_dump_json(exclude_none=True)
 
 
@@ -109,15 +109,15 @@ def get_slice(ws: Any, ref: str | int | Slice) -> Slice:
     cur = ws.store.cursor()
     row = None
     if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
-        row = cur.execute(f"SELECT {_COLS} FROM slices WHERE id = ?", [int(ref)]).fetchone()
+        row = cur.execute(f"SELECT {COLUMNS} FROM slices WHERE id = ?", [int(ref)]).fetchone()
     if row is None and isinstance(ref, str):
-        row = cur.execute(f"SELECT {_COLS} FROM slices WHERE auto_key IS NULL AND lower(name) = lower(?)",
+        row = cur.execute(f"SELECT {COLUMNS} FROM slices WHERE auto_key IS NULL AND lower(name) = lower(?)",
                           [ref.strip()]).fetchone()
     if row is None:
         names = [r[0] for r in cur.execute("SELECT name FROM slices WHERE auto_key IS NULL").fetchall()]
         raise NotFoundError(f"no slice {ref!r}", where="slice",
                             fix=did_you_mean(str(ref), names) or "list the slices with `slicewise slice list`")
-    return _row_to_slice(row)
+    return slice_from_row(row)
 
 
 def list_slices(ws: Any, run: Any = None, confidence: float | None = None, iou: float | None = None, *,
@@ -125,18 +125,18 @@ def list_slices(ws: Any, run: Any = None, confidence: float | None = None, iou: 
     """The user slices (by name), each with its count for ``run`` when a run is given. A slice whose
     count cannot be evaluated for the run (e.g. metrics not computed) has ``count`` None."""
     where = "TRUE" if include_auto else "auto_key IS NULL"
-    rows = ws.store.cursor().execute(f"SELECT {_COLS} FROM slices WHERE {where} ORDER BY lower(name), id").fetchall()
-    out = [_row_to_slice(r) for r in rows]
+    rows = ws.store.cursor().execute(f"SELECT {COLUMNS} FROM slices WHERE {where} ORDER BY lower(name), id").fetchall()
+    out = [slice_from_row(r) for r in rows]
     if run is not None:
-        out = [s.model_copy(update={"count": _safe_count(ws, s, run, confidence, iou)}) for s in out]
+        out = counted(ws, out, run, confidence, iou)
     return out
 
 
-def _safe_count(ws: Any, s: Slice, run: Any, confidence: float | None, iou: float | None) -> int | None:
-    try:
-        return count(ws, run, s.query.get("filter"), confidence, iou)
-    except QueryError:
-        return None
+def counted(ws: Any, items: list[Slice], run: Any, confidence: float | None, iou: float | None) -> list[Slice]:
+    """The slices with their ``count`` of the run's rows (in one scan; None where it cannot be evaluated,
+    e.g. a metric filter while the run's metrics are not computed)."""
+    found = counts(ws, run, [s.query.get("filter") for s in items], confidence, iou)
+    return [s.model_copy(update={"count": n}) for s, n in zip(items, found, strict=True)]
 
 
 def create_slice(ws: Any, name: str, filter: Any = None, *, description: str | None = None,
@@ -152,9 +152,9 @@ def create_slice(ws: Any, name: str, filter: Any = None, *, description: str | N
             raise LimitError(f"the workspace already has {n} slices, the most allowed is {MAX_SLICES}",
                              where=f"slice {name!r}", fix="delete or update a slice you no longer need")
         sid = ws.store.next_id("slices")
-        now = _now()
+        now = utc_now()
         con.execute("INSERT INTO slices VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?, ?)",
-                    [sid, name, description, _dump(q), now, now])
+                    [sid, name, description, dump_query(q), now, now])
         ws.store.touch("slices")
     return get_slice(ws, sid)
 
@@ -185,7 +185,7 @@ def update_slice(ws: Any, ref: str | int | Slice, *, filter: Any = None, sort: A
     with ws.store.transaction() as con:
         _check_unique(con, new_name, s.id)
         con.execute("UPDATE slices SET name = ?, description = ?, query = ?, updated_at = ? WHERE id = ?",
-                    [new_name, desc, _dump(q), _now(), s.id])
+                    [new_name, desc, dump_query(q), utc_now(), s.id])
         ws.store.touch("slices")
     return get_slice(ws, s.id)
 

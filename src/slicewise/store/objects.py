@@ -205,24 +205,33 @@ def read_objects(cur: Any, table: str, run_id: int | None, key: str | Sequence[s
     where: list[str] = ["TRUE"]
     params: list[Any] = []
     if run_id is not None:
-        where.append("o.run_id = ?")
+        where.append("run_id = ?")
         params.append(run_id)
-    if isinstance(key, str):
-        where.append("r.global_key = ?")
-        params.append(key)
-    elif key is not None:
-        where.append("r.global_key IN (SELECT unnest(?))")
-        params.append(list(key))
-    extra = "o.confidence, o.probabilities" if table == "predictions" else "o.iscrowd"
+    rows: dict[int, tuple[str, int | None, int | None]] | None = None
+    if key is not None:  # the rows first, then their objects through the objects' index (joins would scan)
+        keys = [key] if isinstance(key, str) else list(key)
+        rows = {int(r[0]): (r[1], r[2], r[3]) for r in cur.execute(
+            "SELECT id, global_key, width, height FROM data_rows WHERE global_key IN (SELECT unnest(?))",
+            [keys]).fetchall()}
+        where.append("data_row_id IN (SELECT unnest(?))")
+        params.append(list(rows))
+    extra = "confidence, probabilities" if table == "predictions" else "iscrowd"
     rel = cur.execute(f"""
-        SELECT o.id, r.global_key AS data_row, f.name AS feature, o.kind, o.answer, o.x, o.y, o.w, o.h,
-               o.geometry, o.mask_rle, o.span_start, o.span_end, o.area, o.external_id, o.source, r.width, r.height, {extra}
-        FROM {table} o JOIN data_rows r ON r.id = o.data_row_id JOIN features f ON f.id = o.feature_id
-        WHERE {' AND '.join(where)} ORDER BY o.id""", params)
+        SELECT id, data_row_id, feature_id, kind, answer, x, y, w, h, geometry, mask_rle, span_start, span_end, area,
+               external_id, source, {extra}
+        FROM {table} WHERE {' AND '.join(where)} ORDER BY id""", params)
     names = [d[0] for d in rel.description]
+    found = rel.fetchall()
+    features = dict(cur.execute("SELECT id, name FROM features").fetchall())
+    if rows is None:
+        used = sorted({int(r[1]) for r in found})
+        rows = {int(r[0]): (r[1], r[2], r[3]) for r in cur.execute(
+            "SELECT id, global_key, width, height FROM data_rows WHERE id IN (SELECT unnest(?))", [used]).fetchall()}
     out = []
-    for row in rel.fetchall():
+    for row in found:
         d = dict(zip(names, row, strict=True))
+        d["data_row"], d["width"], d["height"] = rows[int(d["data_row_id"])]
+        d["feature"] = features[d["feature_id"]]
         kind = d["kind"]
         obj: dict[str, Any] = {"id": d["id"], "data_row": d["data_row"], "feature": d["feature"], "kind": kind}
         if kind in ("bbox", "polygon", "mask", "polyline"):

@@ -76,6 +76,14 @@ MIGRATIONS: list[list[str]] = [
             seq BIGINT PRIMARY KEY, topic VARCHAR NOT NULL, run_id INTEGER, rows BIGINT[], token VARCHAR NOT NULL,
             committed_at TIMESTAMP NOT NULL)""",
     ],
+    # 3: a row's objects, metadata and tags by its id in milliseconds (a gallery page, a detail view), not
+    # by a scan of millions of lines
+    [
+        "CREATE INDEX annotations_row ON annotations (data_row_id)",
+        "CREATE INDEX predictions_row ON predictions (data_row_id)",
+        "CREATE INDEX row_metadata_row ON row_metadata (data_row_id)",
+        "CREATE INDEX tags_row ON tags (data_row_id)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
