@@ -178,10 +178,9 @@ class Store:
         versions, inside the transaction (before COMMIT). Returns the numbered changes."""
         import dataclasses
         import uuid
+        from datetime import UTC, datetime
 
         import pyarrow as pa
-
-        from slicewise.store.objects import utc_now
 
         token = uuid.uuid4().hex
         first = self.last_seq(self._con) + 1
@@ -193,7 +192,7 @@ class Store:
             "seq": pa.array([c.seq for c in out], pa.int64()), "topic": [c.topic for c in out],
             "run_id": pa.array([c.run for c in out], pa.int32()),
             "rows": pa.array([None if c.rows is None else c.rows for c in out], pa.list_(pa.int64())),
-            "token": [token] * len(out), "committed_at": pa.array([utc_now()] * len(out), pa.timestamp("us"))}))
+            "token": [token] * len(out), "committed_at": pa.array([datetime.now(UTC).replace(tzinfo=None)] * len(out), pa.timestamp("us"))}))
         last = out[-1].seq
         if last // LOG_KEEP != (first - 1) // LOG_KEEP:  # now and then, forget the oldest changes
             self._con.execute("DELETE FROM change_log WHERE seq <= ?", [last - LOG_KEEP])
