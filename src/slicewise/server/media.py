@@ -66,17 +66,19 @@ def identify(path: Path, where: str) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path, formats=list(FORMATS)) as im:
+            with Image.open(path, formats=[f for f in FORMATS if f != "MPO"]) as im:  # MPO opens as JPEG
                 fmt, (w, h) = im.format, im.size
-    except Image.DecompressionBombError:
-        w = h = 0
-        fmt = "bomb"
+    except Image.DecompressionBombError as exc:
+        import re
+
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        w, h, fmt = (int(found.group(1)) if found else 0), 1, "bomb"
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise NotFoundError(f"the media file is not an image Pillow can read ({exc.__class__.__name__})", where=where,
                             fix="replace it with a JPEG, PNG, GIF, WebP, BMP or TIFF image") from None
     limit = Image.MAX_IMAGE_PIXELS
     if fmt == "bomb" or (limit and w * h > limit):
-        size = f"{w} x {h} pixels" if w else "more pixels than Pillow allows"
+        size = f"{w:,} x {h:,} pixels" if fmt != "bomb" else f"{w:,} pixels" if w else "more pixels than Pillow allows"
         raise LimitError(f"the media file is too large to show ({size}; the limit is {limit:,} pixels, which guards "
                          "against decompression bombs)", where=where,
                          fix="scale the image down (e.g. to at most 8000 x 8000) and point the row at the smaller file")

@@ -267,8 +267,8 @@ BOX_SLACK = 0.5
 def _check_boxes_in_image(frame: ObjectFrame, info: Mapping[str, tuple[Any, ...]], keys: Sequence[str],
                           key_code: np.ndarray, rep: Report) -> None:
     """Boxes (and the bounding boxes of polygons, lines and points) against their image, when its size
-    is known: a box entirely outside the image, or reaching more than :data:`BOX_SLACK` of the image's
-    width/height beyond an edge, is refused (a pixel box such as [1, 2, 1e308, 1e308] is finite and
+    is known: a box with an area entirely outside the image, or anything reaching more than
+    :data:`BOX_SLACK` of the image's width/height beyond an edge, is refused (a pixel box such as [1, 2, 1e308, 1e308] is finite and
     still nonsense). Detectors often reach a few pixels beyond the image: that is accepted. Without a
     known size only the frame's own checks apply (finite numbers, positive width and height)."""
     if not len(frame):
@@ -280,7 +280,8 @@ def _check_boxes_in_image(frame: ObjectFrame, info: Mapping[str, tuple[Any, ...]
     with np.errstate(invalid="ignore", over="ignore"):
         x1, y1 = x0 + frame.w, y0 + frame.h
         known = np.isfinite(W) & np.isfinite(H) & np.isfinite(x0) & np.isfinite(y0) & np.isfinite(x1) & np.isfinite(y1)
-        outside = (x0 > W) | (x1 < 0) | (y0 > H) | (y1 < 0)
+        # (a point has no area: one just outside the frame, e.g. an occluded keypoint, is kept)
+        outside = ((x0 > W) | (x1 < 0) | (y0 > H) | (y1 < 0)) & (frame.w > 0) & (frame.h > 0)
         far = (x0 < -BOX_SLACK * W) | (x1 > (1 + BOX_SLACK) * W) | (y0 < -BOX_SLACK * H) | (y1 > (1 + BOX_SLACK) * H)
     for i in np.flatnonzero(known & (outside | far)):
         box = f"[{x0[i]:g}, {y0[i]:g}, {frame.w[i]:g}, {frame.h[i]:g}]"
