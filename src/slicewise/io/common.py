@@ -129,6 +129,9 @@ def image_size(path: Path, location: str) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             return int(im.width), int(im.height)
+    except Image.DecompressionBombError as exc:
+        raise ValidationError(Problem(f"image file {path} is too large to read safely ({exc})", location, "image",
+                                      "scale the image down (e.g. to at most 8000 x 8000), or remove it")) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise ValidationError(Problem(f"image file {path} is unreadable ({exc.__class__.__name__})", location,
                                       "image", "replace it with a valid JPEG/PNG, or remove its label file")) from None
