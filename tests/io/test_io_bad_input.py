@@ -52,7 +52,22 @@ def _indoor(tmp: Path, gt: str, det: str | None = None, images: bool = True) -> 
     return root
 
 
-def _yolo(tmp: Path, label: str, corrupt: bool = False, link_out: bool = False) -> Path:
+def _bomb(path: Path, width: int = 30_000, height: int = 30_000) -> Path:
+    """A PNG whose header claims width x height pixels (900 megapixels, a few hundred bytes on disk)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def _yolo(tmp: Path, label: str, corrupt: bool = False, link_out: bool = False, bomb: bool = False) -> Path:
     root = tmp / "yolo"
     (root / "valid" / "labels").mkdir(parents=True)
     (root / "data.yaml").write_text("names: [cat]\nval: valid/images\n")
@@ -60,6 +75,8 @@ def _yolo(tmp: Path, label: str, corrupt: bool = False, link_out: bool = False) 
     if corrupt:
         (root / "valid" / "images").mkdir(parents=True)
         (root / "valid" / "images" / "a.jpg").write_bytes(b"not a jpeg")
+    elif bomb:
+        _bomb(root / "valid" / "images" / "a.png")
     elif link_out:
         (root / "valid" / "images").mkdir(parents=True)
         (root / "valid" / "images" / "a.jpg").symlink_to(_png(tmp / "elsewhere" / "private.jpg"))
@@ -284,6 +301,8 @@ CASES = [
          "image file for a is missing", "ground-truth/a.txt", "image", "add the image"),
     Case("unreadable-image-file", _folder("yolo", lambda tmp: _yolo(tmp, "0 0.5 0.5 0.2 0.2\n", corrupt=True)),
          "is unreadable", "valid/images/a.jpg", "image", "replace it with a valid JPEG/PNG"),
+    Case("image-decompression-bomb", _folder("yolo", lambda tmp: _yolo(tmp, "0 0.5 0.5 0.2 0.2\n", bomb=True)),
+         "is too large to read safely", "valid/images/a.png", "image", "scale the image down"),
     Case("category-not-in-file", _instances(coco(annotations=[{**BOX, "category_id": 99}])),
          "category id 99 is not in the file's category list", "gt.json annotations[0]", "category_id",
          "add the category"),
@@ -295,6 +314,10 @@ CASES = [
     # image paths: inside the images folder, existing (see slicewise.io.media)
     Case("coco-image-not-in-folder", _instances(_coco_img("b.jpg"), images="imgs"),
          "image file 'b.jpg' is not in", "gt.json images[0]", "file_name", "or pass --media-later"),
+    Case("coco-no-image-in-folder", _instances(coco(images=[{**IMG, "id": i, "file_name": f"x{i}.jpg"} for i in range(5)],
+                                                    annotations=[]), images="imgs"),
+         "none of the 5 image files the file names ('x0.jpg', 'x1.jpg', 'x2.jpg', ...) is in", "gt.json", "images",
+         "pass the folder that holds them with --images, or --media-later"),
     Case("coco-image-dotdot", _instances(_coco_img("../../../../etc/passwd"), images="imgs"),
          "image path '../../../../etc/passwd' leaves the images folder (it has a '..' part)", "gt.json images[0]",
          "file_name", "without '..'"),

@@ -210,6 +210,8 @@ def import_voc(ws: Any, folder: str | Path, *, dataset: str | None = None, image
             if p:
                 classes.setdefault(cls)
                 _add(cols, fname, cls, p[2], math.nan, loc)
+    if (none := media.none_found(str(base))) is not None:
+        raise ValidationError(none)
     batch.annotations = _frame(cols)
     batch.features = [(c, "bbox", None) for c in classes]
     return commit(ws, batch, skip_invalid=skip_invalid, progress=progress)

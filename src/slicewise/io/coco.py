@@ -118,6 +118,8 @@ def parse_instances(doc: Any, name: str, *, images: str | Path | None = None, sp
         batch.rows.append({"global_key": str(fname), "row_data": row_data,
                            "width": w, "height": h, "split": split, "metadata": {IMAGE_ID_FIELD: iid},
                            "location": loc})
+    if (none := media.none_found(name)) is not None:
+        raise ValidationError(none)
     # annotations -> ground truth
     used_kind: dict[str, str] = {}
     cols = _Columns()

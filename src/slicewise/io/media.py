@@ -48,12 +48,6 @@ def local_path(ref: str) -> str:
     return ref
 
 
-def inside(path: str | Path, root: str | Path) -> bool:
-    """True when the real path of ``path`` lies inside the real path of ``root`` (symlinks followed)."""
-    real, base = os.path.realpath(path), os.path.realpath(root)
-    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
-
-
 @dataclass
 class MediaFolder:
     """The images folder of one import (``None``: names are kept as written, see the module docstring)."""
@@ -65,6 +59,8 @@ class MediaFolder:
     later: bool = True  # whether the importer takes --media-later (check_media=False)
 
     def __post_init__(self) -> None:
+        self.tried = 0  # local names placed
+        self.missing: list[str] = []  # of those, names whose file is not there
         if self.folder is not None:
             self.folder = Path(os.path.abspath(self.folder))
             self._real = os.path.realpath(self.folder)
@@ -95,6 +91,7 @@ class MediaFolder:
         if self.folder is None:
             return ref, None
         folder = self.folder
+        self.tried += 1
         parts = PurePosixPath(ref.replace("\\", "/")).parts
         if ".." in parts:
             return None, Problem(f"{self.what} path {name!r} leaves the {self.what}s folder (it has a '..' part)",
@@ -116,11 +113,25 @@ class MediaFolder:
                     f", or pass the folder that holds it with {self.option}" if self.option else "")
             return None, Problem(reason, location, field, fix)
         if self.check and not path.is_file():
+            self.missing.append(name)
             reason = (f"{self.what} file {name!r} is not in {folder}" if not path.exists()
                       else f"{self.what} path {name!r} is a folder, not a file")
             return None, Problem(reason, location, field, f"copy the file into {folder}, fix the name" + (
                 f", or pass --media-later (check_media=False) when the {self.what}s come later" if self.later else ""))
         return str(path), None
+
+
+    def none_found(self, where: str) -> Problem | None:
+        """One problem instead of one per record when not one of several files is in the folder (the wrong
+        --images folder, or images not copied yet); None otherwise."""
+        n = len(self.missing)
+        if n < 2 or n != self.tried:
+            return None
+        shown = ", ".join(map(repr, self.missing[:3])) + (", ..." if n > 3 else "")
+        return Problem(f"none of the {n:,} {self.what} files the file names ({shown}) is in {self.folder}", where,
+                       "images", f"pass the folder that holds them with {self.option}" + (
+                           f", or --media-later (check_media=False) when the {self.what}s come later"
+                           if self.later else ""))
 
 
 def _lexically_inside(path: Path, folder: Path) -> bool:

@@ -225,6 +225,8 @@ def import_rows(ws: Any, path: str | Path, *, dataset: str | None = None, images
                      "media_type": media_type, "width": o.get("width"),
                      "height": o.get("height"), "split": o.get("split"), "metadata": md or {},
                      "tags": o.get("tags") or [], "location": loc})
+    if (none := media.none_found(path.name)) is not None:
+        raise ValidationError(none)
     batch = Batch(report=rep, rows=rows, dataset=dataset or path.stem, source=source_name("rows", path),
                   media_roots=[media.root])
     return commit(ws, batch, skip_invalid=skip_invalid, progress=progress)

@@ -185,11 +185,11 @@ def _read_labels(lab: Path, key: str, names: list[str], w: int, h: int, cols: di
         if not np.isfinite(vals).all():
             rep.error("a coordinate is NaN or infinite", loc, "bbox", "write finite numbers in [0, 1]")
             continue
-        off = [(j, v) for j, v in enumerate(vals) if not -_EPS <= v <= 1 + _EPS]
+        off = [(j, val) for j, val in enumerate(vals) if not -_EPS <= val <= 1 + _EPS]
         if off:
-            j, v = off[0]
+            j, bad = off[0]
             what = ("cx", "cy", "w", "h")[j] if len(vals) == 4 else f"{'xy'[j % 2]}{j // 2 + 1}"
-            rep.error(f"{what} = {v:g} is outside [0, 1]", loc, "bbox",
+            rep.error(f"{what} = {bad:g} is outside [0, 1]", loc, "bbox",
                       "write class cx cy w h with numbers in [0, 1] (normalised by the image's width and height)")
             continue
         if len(vals) == 4:

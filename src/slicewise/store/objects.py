@@ -286,7 +286,7 @@ def _check_boxes_in_image(frame: ObjectFrame, info: Mapping[str, tuple[Any, ...]
     for i in np.flatnonzero(known & (outside | far)):
         box = f"[{x0[i]:g}, {y0[i]:g}, {frame.w[i]:g}, {frame.h[i]:g}]"
         how = "lies entirely outside" if outside[i] else f"reaches more than {BOX_SLACK:.0%} of its size beyond"
-        rep.error(f"box {box} {how} the image ({W[i]:g} x {H[i]:g} pixels)", frame.location[i], _box_field(frame, i),
+        rep.error(f"box {box} {how} the image ({W[i]:g} x {H[i]:g} pixels)", frame.location[i], _box_field(frame, int(i)),
                   f"write [x, y, width, height] in pixels of the image; a box may reach at most {BOX_SLACK:.0%} of "
                   "the image's width/height beyond its edges")
 

@@ -11,7 +11,7 @@ from slicewise.server.deps import AppState, get_row, state
 
 router = APIRouter(tags=["media"])
 _THUMB_HEADERS = {"Cache-Control": "private, max-age=86400"}
-_IMAGE = {"image/jpeg": {}, "image/png": {}, "image/gif": {}, "image/webp": {}, "image/bmp": {}, "image/tiff": {}}
+_IMAGE: dict[str, dict[str, str]] = {"image/jpeg": {}, "image/png": {}, "image/gif": {}, "image/webp": {}, "image/bmp": {}, "image/tiff": {}}
 
 
 @router.get("/media/{row_id}", summary="The full image of a data row", response_class=FileResponse,
