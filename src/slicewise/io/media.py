@@ -88,6 +88,9 @@ class MediaFolder:
         if is_remote(ref):
             return ref, None
         ref = local_path(ref)
+        if "\x00" in ref:
+            return None, Problem(f"{self.what} path {name!r} holds a NUL character", location, field,
+                                 "write a file path")
         if self.folder is None:
             return ref, None
         folder = self.folder
@@ -103,7 +106,8 @@ class MediaFolder:
         path = Path(ref) if os.path.isabs(ref) else folder / ref
         path = Path(os.path.normpath(path))
         real = os.path.realpath(path)
-        if not (real == self._real or real.startswith(self._real.rstrip(os.sep) + os.sep)):  # realpath resolves every link that exists, even for a missing file
+        # realpath follows every link that exists on the way, also for a file that does not (yet)
+        if not (real == self._real or real.startswith(self._real.rstrip(os.sep) + os.sep)):
             if _lexically_inside(path, folder):
                 reason = f"{self.what} file {name!r} is a link that points outside the {self.what}s folder {folder}"
                 fix = f"copy the file into {folder} instead of linking it, or pass the folder it points to"
@@ -119,7 +123,6 @@ class MediaFolder:
             return None, Problem(reason, location, field, f"copy the file into {folder}, fix the name" + (
                 f", or pass --media-later (check_media=False) when the {self.what}s come later" if self.later else ""))
         return str(path), None
-
 
     def none_found(self, where: str) -> Problem | None:
         """One problem instead of one per record when not one of several files is in the folder (the wrong

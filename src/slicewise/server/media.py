@@ -124,8 +124,11 @@ class MediaFiles:
             raise NotFoundError(f"no media folder is recorded for dataset {row.dataset!r}, so its files are not served",
                                 where=where, fix=f"record the folder of its images: `slicewise media-roots "
                                                  f"{row.dataset} FOLDER` (or ws.add_media_roots), or re-import it with --images")
-        real = os.path.realpath(path)
-        if not any(_inside(real, os.path.realpath(self.base / r)) for r in roots):
+        try:
+            real = os.path.realpath(path)
+        except (ValueError, OSError):  # a NUL in the path, a link loop
+            real = ""
+        if not real or not any(_inside(real, os.path.realpath(self.base / r)) for r in roots):
             raise NotFoundError(f"the media file of data row {row.global_key!r} lies outside the media folders of "
                                 f"dataset {row.dataset!r} (a link out of them, or a path that leaves them)", where=where,
                                 fix="keep the images inside the folder given at import (--images); to add a folder, "
