@@ -368,12 +368,12 @@ def parse_results(ws: Any, doc: Any, name: str, *, create_features: bool = False
         raise ValidationError(Problem("a COCO results file is a JSON list of detections", name, "",
                                       "write [{\"image_id\", \"category_id\", \"bbox\", \"score\"}, ...]"))
     by_id, sizes = image_keys(ws)
-    if doc:
-        _unknown_images_first(doc, name, by_id)
     cats = feature_by_category(ws)
     fast = _fast_boxes(doc, name, by_id, cats)
     if fast is not None:
         return Batch(predictions=fast)
+    if doc:
+        _unknown_images_first(doc, name, by_id)
     rep = Report()
     cols = _Columns()
     for i, r in enumerate(doc):

@@ -250,6 +250,9 @@ def _refuse_if_no_row_is_known(ws: Workspace, frame: ObjectFrame, source: str, p
     the file came before its images (or belongs to another workspace)."""
     if not len(frame):
         return
+    known = "SELECT 1 FROM data_rows WHERE global_key = ?"
+    if ws.store.cursor().execute(known, [str(frame.data_row[0])]).fetchone():
+        return  # the usual case, at the cost of one index lookup
     keys = list(dict.fromkeys(frame.data_row.tolist()))
     if ws.store.cursor().execute("SELECT 1 FROM data_rows WHERE global_key IN (SELECT unnest(?)) LIMIT 1",
                                  [[str(k) for k in keys]]).fetchone():
