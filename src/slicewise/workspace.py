@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from slicewise.errors import ConflictError, NotFoundError, Problem, Report, ValidationError, did_you_mean
+from slicewise.io.media import is_remote, local_path
 from slicewise.state import State
 from slicewise.store import Store
 from slicewise.store.objects import check_objects, ensure_run_rows, read_objects, write_objects
@@ -139,12 +141,16 @@ class Workspace:
 
     # -- data rows ---------------------------------------------------------------------------
     def add_data_rows(self, dataset: str, rows: Iterable[Mapping[str, Any]], *, skip_invalid: bool = False,
-                      on_progress: Any = None) -> WriteResult:
+                      on_progress: Any = None, media_roots: Sequence[str | Path] | None = None) -> WriteResult:
         """Add data rows to a dataset (created if missing). Rows whose global key exists are skipped.
 
         Each row: ``global_key``, ``row_data`` (a path/URI, or the text itself for text rows),
         optional ``media_type`` (image|text, default image), ``width``, ``height``, ``split``,
         ``metadata`` (dict; fields not yet declared are declared from the value's type), ``tags``.
+
+        ``media_roots``: the folders the new image rows' files lie in, recorded as the dataset's media
+        roots (see :meth:`media_roots`); by default the folder of each new local image row (the caller
+        of the SDK names its files itself; importers of untrusted files pass their images folder).
         """
         rows = list(rows)
         rep = Report()
@@ -213,8 +219,45 @@ class Workspace:
                 self._write_metadata(con, [(int(i), g["metadata"]) for i, g in zip(ids, fresh, strict=True)])
                 self._write_tags(con, [(int(i), t) for i, g in zip(ids, fresh, strict=True) for t in g["tags"]])
                 self.store.touch("rows", rows=ids)
+                local = [g["row_data"] for g in fresh if g["media_type"] == "image" and not is_remote(g["row_data"])]
+                if local:
+                    roots = media_roots if media_roots is not None else [
+                        os.path.dirname(os.path.normpath(local_path(p))) for p in local]
+                    self._add_media_roots(con, ds, roots)
             result.inserted = len(fresh)
         return result
+
+    # -- media roots -------------------------------------------------------------------------
+    def media_roots(self, dataset: str) -> list[str]:
+        """The folders the media files of ``dataset`` may be served from: absolute paths, or relative to
+        the workspace's folder. Importers record their images folder (see :mod:`slicewise.io.media`);
+        the server serves a row's file only when its real path lies inside one of them."""
+        ds = self.dataset(dataset)
+        return [r for (r,) in self.store.cursor().execute(
+            "SELECT root FROM media_roots WHERE dataset_id = ? ORDER BY root", [ds.id]).fetchall()]
+
+    def add_media_roots(self, dataset: str, roots: Sequence[str | Path]) -> list[str]:
+        """Record folders as media roots of ``dataset`` (e.g. after moving its images); returns its roots.
+        A folder inside a root it already has is not recorded again."""
+        self.dataset(dataset)
+        with self.store.transaction() as con:
+            self._add_media_roots(con, self._dataset_id(con, dataset), roots)
+        return self.media_roots(dataset)
+
+    def _add_media_roots(self, con: Any, ds: int, roots: Sequence[str | Path]) -> None:
+        have = [r for (r,) in con.execute("SELECT root FROM media_roots WHERE dataset_id = ?", [ds]).fetchall()]
+        new: list[str] = []
+        for raw in sorted({os.path.normpath(str(r)) if str(r) else "." for r in roots}, key=len):
+            if raw == os.sep:
+                raise ValidationError(Problem("the file system's root cannot be a media root", str(raw), "root",
+                                              "name the folder that holds the images"))
+            if not any(raw == h or (h == "." and not os.path.isabs(raw) and not raw.startswith(".."))
+                       or raw.startswith(h.rstrip(os.sep) + os.sep) for h in have + new):
+                new.append(raw)
+        if new:
+            now = _now()
+            con.executemany("INSERT INTO media_roots VALUES (?, ?, ?)", [[ds, r, now] for r in new])
+            self.store.touch("datasets")
 
     def data_row(self, global_key: str) -> DataRow:
         rows = self.data_rows(keys=[global_key])

@@ -65,10 +65,10 @@ def _obj(rng: random.Random, kind: str) -> tuple[dict[str, Any], Any]:
         return ({"mask": {"size": [H, W], "counts": rle["counts"].decode()}},
                 Mask(mask=MaskData(arr=rgb), color=(1, 1, 1)))
     if kind == "point":
-        x, y = rng.uniform(0, 400), rng.uniform(0, 300)
+        x, y = rng.uniform(0, W), rng.uniform(0, H)  # inside the image: slicewise refuses points far outside
         return {"point": [x, y]}, Point(x=x, y=y)
     if kind == "polyline":
-        pts = [[rng.uniform(0, 400), rng.uniform(0, 300)] for _ in range(rng.randint(2, 4))]
+        pts = [[rng.uniform(0, W), rng.uniform(0, H)] for _ in range(rng.randint(2, 4))]
         return {"line": pts}, Line(points=[Point(x=p[0], y=p[1]) for p in pts])
     if kind == "ner":
         s = rng.randint(0, 80)
@@ -118,7 +118,7 @@ def _random_rows(seed: int, n_rows: int = 12):
                         prs.append(({"bbox": b}, Rectangle(start=Point(x=b[0], y=b[1]),
                                                            end=Point(x=b[0] + b[2], y=b[1] + b[3]))))
                     elif kind == "point":
-                        x, y = g["point"][0] + rng.uniform(-60, 60), g["point"][1] + rng.uniform(-60, 60)
+                        x, y = g["point"][0] + rng.uniform(-10, 10), g["point"][1] + rng.uniform(-10, 10)
                         prs.append(({"point": [x, y]}, Point(x=x, y=y)))
                     else:
                         s = max(0, g["span"][0] + rng.randint(-3, 3))

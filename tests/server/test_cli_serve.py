@@ -23,7 +23,10 @@ def test_serve_calls_the_server(tmp_path, monkeypatch):
     path = tmp_path / "ws.duckdb"
     slicewise.open(path).close()
     seen = {}
-    monkeypatch.setattr(server, "serve", lambda p, host, port: seen.update(path=p, host=host, port=port))
+    monkeypatch.setattr(server, "serve", lambda p, host, port, remote_media: seen.update(
+        path=p, host=host, port=port, remote_media=remote_media))
     res = CliRunner().invoke(app, ["serve", str(path), "--port", "9999"])
     assert res.exit_code == 0, res.output
-    assert seen == {"path": path, "host": "127.0.0.1", "port": 9999}
+    assert seen == {"path": path, "host": "127.0.0.1", "port": 9999, "remote_media": False}
+    res = CliRunner().invoke(app, ["serve", str(path), "--remote-media"])
+    assert res.exit_code == 0 and seen["remote_media"] is True, res.output

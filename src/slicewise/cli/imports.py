@@ -32,6 +32,12 @@ RejectsOpt = Annotated[Path | None, typer.Option("--rejects", help="Rejects file
 CreateOpt = Annotated[bool, typer.Option("--create-features", help="Create classes the workspace does not know")]
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", "-d", help="Dataset name (default: from the file/folder)")]
 RunOpt = Annotated[str, typer.Option("--run", "-r", help="The model run, as model/run (created if missing)")]
+ImagesOpt = Annotated[Path | None, typer.Option(
+    help="Folder of the images: every image path of the file must lie inside it and exist (no '..', no link "
+         "out of it)")]
+MediaLaterOpt = Annotated[bool, typer.Option(
+    "--media-later", help="Do not require the image files to exist yet (remote, or copied later); paths must "
+                          "still lie inside --images")]
 
 
 def _rows_help(default: str) -> str:
@@ -52,14 +58,21 @@ NdjsonRowsOpt = Annotated[str | None, typer.Option(
 def register(app: typer.Typer) -> None:
     app.add_typer(imp, name="import")
     app.add_typer(exp, name="export")
+    app.command("media-roots")(media_roots)
 
 
 def _run_import(workspace: Path, source: Path, skip_invalid: bool, rejects: Path | None,
                 call: Callable[..., Any]) -> None:
     from slicewise.io import write_rejects
 
-    with open_workspace(workspace) as ws, progress(f"importing {source.name}") as advance:
-        res = call(ws, skip_invalid=skip_invalid, progress=advance)
+    created = not cli_path(workspace).exists()
+    try:
+        with open_workspace(workspace) as ws, progress(f"importing {source.name}") as advance:
+            res = call(ws, skip_invalid=skip_invalid, progress=advance)
+    except BaseException:
+        if created:  # the import made the file: a failed import leaves no empty workspace behind
+            remove_new_workspace(cli_path(workspace))
+        raise
     console.print(res.summary())
     if res.warnings:
         print_problems(res.warnings, "warning")
@@ -70,16 +83,41 @@ def _run_import(workspace: Path, source: Path, skip_invalid: bool, rejects: Path
         console.print(f"{len(res.rejected):,} rejected records written to {typed_path(out)}")
 
 
+def remove_new_workspace(path: Path) -> None:
+    """Remove a workspace file this command created, with its sidecars (WAL, caches); only when it holds
+    no data row (a workspace with data is never removed)."""
+    import contextlib
+    import shutil
+
+    from slicewise.state import cache_path
+
+    try:
+        import duckdb
+
+        with duckdb.connect(str(path), read_only=True) as con:
+            if con.execute("SELECT count(*) FROM data_rows").fetchone()[0]:  # type: ignore[index]
+                return
+    except Exception:  # noqa: BLE001 - unreadable: it is ours and half-made; remove it
+        pass
+    for p in (path, path.with_name(path.name + ".wal")):
+        with contextlib.suppress(OSError):
+            p.unlink()
+    shutil.rmtree(cache_path(path).parent, ignore_errors=True)
+
+
 @imp.command("coco")
 def coco(path: Path, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, dataset: DatasetOpt = None,
-         images: Annotated[Path | None, typer.Option(help="Folder of the images (row data = folder/file_name)")] = None,
+         images: ImagesOpt = None,
          split: Annotated[str, typer.Option(help="Split of these images: train, valid, test or none")] = "none",
-         skip_invalid: SkipOpt = False, rejects: RejectsOpt = None) -> None:
-    """COCO instances JSON: images, categories and annotations (boxes, polygons, RLE, crowd)."""
+         skip_invalid: SkipOpt = False, rejects: RejectsOpt = None, media_later: MediaLaterOpt = False) -> None:
+    """COCO instances JSON: images, categories and annotations (boxes, polygons, RLE, crowd).
+
+    With --images, each file_name must lie inside that folder and exist (unless --media-later); without
+    it, file names are kept as written (relative to the workspace's folder) and not checked."""
     from slicewise.io import import_coco
 
-    _run_import(workspace, path, skip_invalid, rejects,
-                lambda ws, **kw: import_coco(ws, path, dataset=dataset, images=images, split=split, **kw))
+    _run_import(workspace, path, skip_invalid, rejects, lambda ws, **kw: import_coco(
+        ws, path, dataset=dataset, images=images, split=split, check_media=not media_later, **kw))
 
 
 @imp.command("coco-results")
@@ -124,20 +162,20 @@ def yolo_predictions(path: Annotated[Path, typer.Argument(help="COCO-style JSON,
 
 @imp.command("voc")
 def voc(folder: Path, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, dataset: DatasetOpt = None,
-        images: Annotated[Path | None, typer.Option(help="Folder of the images")] = None,
-        split: str = "none", skip_invalid: SkipOpt = False, rejects: RejectsOpt = None) -> None:
-    """Pascal VOC XML files."""
+        images: ImagesOpt = None, split: str = "none", skip_invalid: SkipOpt = False, rejects: RejectsOpt = None,
+        media_later: MediaLaterOpt = False) -> None:
+    """Pascal VOC XML files (DTDs and entities are refused). Images: --images, or JPEGImages/ beside them."""
     from slicewise.io import import_voc
 
-    _run_import(workspace, folder, skip_invalid, rejects,
-                lambda ws, **kw: import_voc(ws, folder, dataset=dataset, images=images, split=split, **kw))
+    _run_import(workspace, folder, skip_invalid, rejects, lambda ws, **kw: import_voc(
+        ws, folder, dataset=dataset, images=images, split=split, check_media=not media_later, **kw))
 
 
 @imp.command("indoor")
 def indoor(folder: Annotated[Path, typer.Argument(help="Folder with ground-truth/ [detection-results/] [images]")],
            workspace: WorkspaceOpt = DEFAULT_WORKSPACE, dataset: DatasetOpt = None,
            run: Annotated[str | None, typer.Option("--run", "-r", help="Run of detection-results/ (model/run)")] = None,
-           images: Annotated[Path | None, typer.Option(help="Folder of the images")] = None,
+           images: ImagesOpt = None,
            skip_invalid: SkipOpt = False, rejects: RejectsOpt = None, create_features: CreateOpt = False) -> None:
     """Per-image text files: `class left top right bottom` (GT), `class conf left top right bottom` (predictions)."""
     from slicewise.io import import_indoor
@@ -160,12 +198,16 @@ def ndjson(path: Path, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
 
 @imp.command("rows")
 def rows(path: Path, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, dataset: DatasetOpt = None,
-         skip_invalid: SkipOpt = False, rejects: RejectsOpt = None) -> None:
-    """Data rows from JSON or NDJSON (global_key, row_data, media_type, width, height, split, metadata)."""
+         images: ImagesOpt = None, skip_invalid: SkipOpt = False, rejects: RejectsOpt = None,
+         media_later: MediaLaterOpt = False) -> None:
+    """Data rows from JSON or NDJSON (global_key, row_data, media_type, width, height, split, metadata).
+
+    With --images, each local row_data of an image row must lie inside that folder and exist (unless
+    --media-later). URLs (http, https, s3, gs) are kept and never downloaded."""
     from slicewise.io import import_rows
 
-    _run_import(workspace, path, skip_invalid, rejects,
-                lambda ws, **kw: import_rows(ws, path, dataset=dataset, **kw))
+    _run_import(workspace, path, skip_invalid, rejects, lambda ws, **kw: import_rows(
+        ws, path, dataset=dataset, images=images, check_media=not media_later, **kw))
 
 
 @imp.command("table")
@@ -209,3 +251,19 @@ def export_parquet(table_name: Annotated[str, typer.Argument(metavar="TABLE", he
     with open_workspace(workspace, read_only=True) as ws:
         n = _export(ws, table_name, out)
     console.print(f"wrote {n:,} rows of {table_name} to {typed_path(out)}")
+
+
+def media_roots(dataset: Annotated[str, typer.Argument(help="The dataset")],
+               folders: Annotated[list[Path] | None, typer.Argument(help="Folders to record (none: list them)")] = None,
+               workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
+    """List or record the folders a dataset's images may be served from (its media roots).
+
+    Imports record their images folder; record another one after moving the images, or for a workspace
+    made before roots were recorded. The server shows a row's image only when it lies inside one."""
+    with open_workspace(workspace, read_only=not folders) as ws:
+        roots = ws.add_media_roots(dataset, [str(cli_path(f).resolve()) for f in folders]) if folders \
+            else ws.media_roots(dataset)
+    for r in roots:
+        console.print(r, markup=False, highlight=False)
+    if not roots:
+        console.print(f"dataset {dataset} has no media root", markup=False, highlight=False)

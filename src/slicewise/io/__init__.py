@@ -4,12 +4,13 @@ calls these same functions.
 
 Public functions (``ws`` is a :class:`slicewise.Workspace`; each returns an :class:`ImportResult`):
 
-- ``import_coco(ws, path, *, dataset=None, images=None, split="none", skip_invalid=False)``
+- ``import_coco(ws, path, *, dataset=None, images=None, split="none", skip_invalid=False, check_media=True)``
 - ``import_coco_results(ws, path, run, *, rows=None, skip_invalid=False, create_features=False)``
 - ``import_yolo(ws, folder, *, dataset=None, skip_invalid=False)``: data.yaml + images/ + labels/
 - ``import_yolo_predictions(ws, path, run, *, rows=None, ...)``: COCO-style JSON (image_id = file stem)
   or a folder of YOLO txt files ``class cx cy w h conf``
-- ``import_voc(ws, folder, *, dataset=None, images=None, ...)``: Pascal VOC XML files
+- ``import_voc(ws, folder, *, dataset=None, images=None, check_media=True, ...)``: Pascal VOC XML files
+  (parsed with defusedxml: DTDs and entities are refused)
 - ``import_indoor(ws, folder, *, dataset=None, run=None, ...)``: ``ground-truth/`` and
   ``detection-results/`` text files (``class left top right bottom [confidence]``)
 - ``import_ndjson(ws, path, *, run=None, rows=None, ...)``: Labelbox NDJSON annotation/prediction lines
@@ -20,9 +21,17 @@ that images with no prediction count their labels as false negatives: ``dataset:
 Defaults: COCO results cover every row of the predicted images' dataset (= their instances file),
 YOLO predictions the predicted images' dataset and split, NDJSON only the predicted rows. See
 :mod:`slicewise.io.runrows`; :attr:`ImportResult.run_rows` says how many rows the run covers.
-- ``import_rows(ws, path, *, dataset=None)``: data rows from JSON/NDJSON (Labelbox's shape or ours)
+- ``import_rows(ws, path, *, dataset=None, images=None, check_media=True)``: data rows from JSON/NDJSON
+  (Labelbox's shape or ours)
 - ``import_table(ws, path, *, run, key=..., label=..., prediction=..., confidence=..., ...)``:
   classification CSV/Parquet
+
+Input files are untrusted (see :mod:`slicewise.io.media`): with an images folder, every image path a
+file names must lie inside it (no ``..``, no absolute path elsewhere, no symlink out of it) and exist
+(``check_media=False``: images that come later); the folder is recorded as the dataset's media root.
+Boxes must be finite and, where the image size is known, reach at most 50% of the image beyond its
+edges (:func:`slicewise.store.objects.check_objects`). Predictions that name only unknown images are
+refused with one message: import the images first.
 
 Exporters: ``export_coco(ws, path, *, dataset=None)`` (ground truth), ``export_coco_results(ws, run,
 path)``, ``export_parquet(ws, table, path)``.

@@ -16,12 +16,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree as ET
 
 import numpy as np
 
 from slicewise.errors import Problem, Report, ValidationError
 from slicewise.io.common import Batch, ImportResult, Progress, commit, find_image, image_size, source_name
+from slicewise.io.media import MediaFolder
 from slicewise.types.frame import ObjectFrame
 
 _COLS = ("data_row", "feature", "kind", "x", "y", "w", "h", "confidence", "location")
@@ -93,9 +93,12 @@ def import_indoor(ws: Any, folder: str | Path, *, dataset: str | None = None, ru
     if not gt_dir.is_dir():
         raise ValidationError(Problem("no ground-truth/ folder", str(root), "", "point at the folder holding ground-truth/"))
     img_dir = _image_folder(root, images)
+    media = MediaFolder(img_dir, later=False)
+    if (bad := media.folder_problem(str(root))) is not None:
+        raise ValidationError(bad)
     name = dataset or (root.parent.name if root.name == "input" else root.name)
     rep = Report()
-    batch = Batch(report=rep, dataset=name, source=source_name("boxes", root))
+    batch = Batch(report=rep, dataset=name, source=source_name("boxes", root), media_roots=[media.root])
     gt = _new_cols()
     classes: dict[str, None] = {}
     files = sorted(gt_dir.glob("*.txt"))
@@ -111,12 +114,16 @@ def import_indoor(ws: Any, folder: str | Path, *, dataset: str | None = None, ru
                 rep.error(f"image file for {f.stem} is missing in {img_dir}", where, "image",
                           "add the image, or remove its ground-truth file")
                 continue
+            row_data, bad = media.place(img.name, where, "image")
+            if bad is not None:
+                rep.problems.append(bad)
+                continue
             try:
                 w, h = image_size(img, where)
             except ValidationError as exc:
                 rep.problems += exc.problems
                 continue
-            row.update(global_key=img.name, row_data=str(img.resolve()), width=w, height=h)
+            row.update(global_key=img.name, row_data=row_data, width=w, height=h)
         keys[f.stem] = row["global_key"]
         batch.rows.append(row)
         for no, line in enumerate(f.read_text().splitlines(), 1):
@@ -146,8 +153,13 @@ def import_indoor(ws: Any, folder: str | Path, *, dataset: str | None = None, ru
 
 
 def import_voc(ws: Any, folder: str | Path, *, dataset: str | None = None, images: str | Path | None = None,
-               split: str = "none", skip_invalid: bool = False, progress: Progress | None = None) -> ImportResult:
-    """Import Pascal VOC XML files (a folder of them, its ``Annotations/`` subfolder, or one file)."""
+               split: str = "none", skip_invalid: bool = False, progress: Progress | None = None,
+               check_media: bool = True) -> ImportResult:
+    """Import Pascal VOC XML files (a folder of them, its ``Annotations/`` subfolder, or one file).
+
+    With an images folder (``images``, or ``JPEGImages/`` beside them), each ``<filename>`` must lie inside
+    it and exist (see :mod:`slicewise.io.media`; ``check_media=False`` skips the existence check).
+    XML entities and DTDs are refused (a file that declares them is not imported)."""
     root = Path(folder)
     ann_dir = root / "Annotations" if (root / "Annotations").is_dir() else root
     files = [root] if root.is_file() else sorted(ann_dir.glob("*.xml"))
@@ -155,20 +167,26 @@ def import_voc(ws: Any, folder: str | Path, *, dataset: str | None = None, image
         raise ValidationError(Problem("no .xml files", str(ann_dir), "", "point at the VOC Annotations folder"))
     base = root.parent if root.is_file() else root
     img_dir = _image_folder(base, images)
+    media = MediaFolder(img_dir, check=check_media)
+    if (bad := media.folder_problem(str(base))) is not None:
+        raise ValidationError(bad)
     rep = Report()
-    batch = Batch(report=rep, dataset=dataset or base.name, source=source_name("voc", base))
+    batch = Batch(report=rep, dataset=dataset or base.name, source=source_name("voc", base),
+                  media_roots=[media.root])
     cols = _new_cols()
     classes: dict[str, None] = {}
     for f in files:
-        try:
-            doc = ET.parse(f).getroot()
-        except ET.ParseError as exc:
-            rep.error(f"XML syntax error: {exc}", f"{f.name}:{exc.position[0]}", "", "fix the XML at that line")
+        doc = _parse_xml(f, rep)
+        if doc is None:
             continue
         fname = (doc.findtext("filename") or f"{f.stem}.jpg").strip()
         w, h = _int(doc.findtext("size/width")), _int(doc.findtext("size/height"))
-        img = img_dir / fname if img_dir else None
-        if img is not None and (not w or not h or not img.exists()):
+        row_data, bad = media.place(fname, f.name, "filename")
+        if bad is not None or row_data is None:
+            rep.problems += [bad] if bad else []
+            continue
+        img = Path(row_data) if img_dir is not None else None
+        if img is not None and (not w or not h) and img.exists():
             try:
                 w, h = image_size(img, f.name)
             except ValidationError as exc:
@@ -178,7 +196,7 @@ def import_voc(ws: Any, folder: str | Path, *, dataset: str | None = None, image
             rep.error("no image size (size/width, size/height) and no image to read it from", f.name, "size",
                       "add <size><width>..</width><height>..</height></size>, or pass the images folder")
             continue
-        batch.rows.append({"global_key": fname, "row_data": str(img.resolve()) if img else fname, "width": w,
+        batch.rows.append({"global_key": fname, "row_data": row_data, "width": w,
                            "height": h, "split": split, "location": f.name})
         for i, obj in enumerate(doc.iter("object")):
             loc = f"{f.name} object {i + 1}"
@@ -192,9 +210,29 @@ def import_voc(ws: Any, folder: str | Path, *, dataset: str | None = None, image
             if p:
                 classes.setdefault(cls)
                 _add(cols, fname, cls, p[2], math.nan, loc)
+    if (none := media.none_found(str(base))) is not None:
+        raise ValidationError(none)
     batch.annotations = _frame(cols)
     batch.features = [(c, "bbox", None) for c in classes]
     return commit(ws, batch, skip_invalid=skip_invalid, progress=progress)
+
+
+def _parse_xml(f: Path, rep: Report) -> Any:
+    """The root element of a VOC file, parsed with defusedxml: a DTD, entity or external reference is
+    refused (a "billion laughs" file would otherwise expand a few hundred bytes into gigabytes)."""
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import ParseError, parse
+
+    try:
+        return parse(f, forbid_dtd=True, forbid_entities=True, forbid_external=True).getroot()
+    except ParseError as exc:
+        rep.error(f"XML syntax error: {exc}", f"{f.name}:{exc.position[0]}", "", "fix the XML at that line")
+    except DefusedXmlException as exc:
+        rep.error(f"the XML declares a DTD or entities, which slicewise refuses ({exc.__class__.__name__})", f.name,
+                  "", "remove the <!DOCTYPE ...> and <!ENTITY ...> declarations; VOC files need neither")
+    except OSError as exc:
+        rep.error(f"cannot read the file: {exc.strerror}", f.name, "", "check its permissions")
+    return None
 
 
 def _int(v: str | None) -> int | None:

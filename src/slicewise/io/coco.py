@@ -24,7 +24,17 @@ from typing import Any
 import numpy as np
 
 from slicewise.errors import Problem, Report, ValidationError
-from slicewise.io.common import Batch, ImportResult, Progress, commit, num, read_json, source_name
+from slicewise.io.common import (
+    Batch,
+    ImportResult,
+    Progress,
+    commit,
+    num,
+    read_json,
+    source_name,
+    unknown_rows_first,
+)
+from slicewise.io.media import MediaFolder
 from slicewise.io.runrows import parse_spec
 from slicewise.types.frame import ObjectFrame
 
@@ -32,17 +42,25 @@ IMAGE_ID_FIELD = "coco_image_id"
 
 
 def import_coco(ws: Any, path: str | Path, *, dataset: str | None = None, images: str | Path | None = None,
-                split: str = "none", skip_invalid: bool = False, progress: Progress | None = None) -> ImportResult:
-    """Import a COCO instances file: images -> data rows, categories -> features, annotations -> ground truth."""
+                split: str = "none", skip_invalid: bool = False, progress: Progress | None = None,
+                check_media: bool = True) -> ImportResult:
+    """Import a COCO instances file: images -> data rows, categories -> features, annotations -> ground truth.
+
+    ``images``: the folder of the images; every ``file_name`` must then lie inside it and exist (see
+    :mod:`slicewise.io.media`; ``check_media=False`` skips the existence check for images that come later)."""
     path = Path(path)
-    batch = parse_instances(read_json(path), path.name, images=images, split=split)
+    batch = parse_instances(read_json(path), path.name, images=images, split=split, check_media=check_media)
     batch.dataset = dataset or path.stem
     batch.source = source_name("coco", path)
     return commit(ws, batch, skip_invalid=skip_invalid, progress=progress)
 
 
-def parse_instances(doc: Any, name: str, *, images: str | Path | None = None, split: str = "none") -> Batch:
+def parse_instances(doc: Any, name: str, *, images: str | Path | None = None, split: str = "none",
+                    check_media: bool = True) -> Batch:
     rep = Report()
+    media = MediaFolder(Path(images) if images else None, check=check_media)
+    if (bad := media.folder_problem(name)) is not None:
+        raise ValidationError(bad)
     if not isinstance(doc, dict):
         raise ValidationError(Problem("a COCO instances file is a JSON object with images, annotations and "
                                       "categories", name, "", "for detection results use `import coco-results`"))
@@ -69,7 +87,8 @@ def parse_instances(doc: Any, name: str, *, images: str | Path | None = None, sp
     # images -> data rows
     img_key: dict[int, str] = {}
     img_size: dict[int, tuple[int, int]] = {}
-    folder = Path(images) if images else None
+    batch.media_roots = [media.root]
+    refused: dict[int, str] = {}  # image id -> where the image was refused
     for i, im in enumerate(doc["images"]):
         loc = f"{name} images[{i}]"
         if not isinstance(im, dict):
@@ -89,11 +108,18 @@ def parse_instances(doc: Any, name: str, *, images: str | Path | None = None, sp
         if iid in img_key:
             rep.error(f"image id {iid} appears twice", loc, "id", "give each image a unique id")
             continue
+        row_data, bad = media.place(str(fname), loc, "file_name")
+        if bad is not None:
+            rep.problems.append(bad)
+            refused[iid] = loc
+            continue
         img_key[iid] = str(fname)
         img_size[iid] = (int(h), int(w))  # type: ignore[arg-type]
-        batch.rows.append({"global_key": str(fname), "row_data": str(folder / str(fname)) if folder else str(fname),
+        batch.rows.append({"global_key": str(fname), "row_data": row_data,
                            "width": w, "height": h, "split": split, "metadata": {IMAGE_ID_FIELD: iid},
                            "location": loc})
+    if (none := media.none_found(name)) is not None:
+        raise ValidationError(none)
     # annotations -> ground truth
     used_kind: dict[str, str] = {}
     cols = _Columns()
@@ -106,6 +132,9 @@ def parse_instances(doc: Any, name: str, *, images: str | Path | None = None, sp
             iid = a.get("image_id")
             if iid is None:
                 raise _Bad("annotation has no image_id", "image_id", "name the image it belongs to")
+            if iid in refused:
+                raise _Bad(f"the image of image_id {iid} was refused ({refused[iid]})", "image_id",
+                           "fix that image first; this annotation is then imported with it")
             if iid not in img_key:
                 raise _Bad(f"image_id {iid!r} is not in the file's images list", "image_id",
                            "add the image to \"images\", or drop the annotation")
@@ -338,13 +367,13 @@ def parse_results(ws: Any, doc: Any, name: str, *, create_features: bool = False
     if not isinstance(doc, list):
         raise ValidationError(Problem("a COCO results file is a JSON list of detections", name, "",
                                       "write [{\"image_id\", \"category_id\", \"bbox\", \"score\"}, ...]"))
-    if not doc:
-        raise ValidationError(Problem("the file has no detections", name, "", "export the predictions again"))
     by_id, sizes = image_keys(ws)
     cats = feature_by_category(ws)
     fast = _fast_boxes(doc, name, by_id, cats)
     if fast is not None:
         return Batch(predictions=fast)
+    if doc:
+        _unknown_images_first(doc, name, by_id)
     rep = Report()
     cols = _Columns()
     for i, r in enumerate(doc):
@@ -378,6 +407,21 @@ def parse_results(ws: Any, doc: Any, name: str, *, create_features: bool = False
         except _Bad as exc:
             rep.error(exc.reason, loc, exc.field, exc.fix)
     return Batch(predictions=cols.frame(predictions=True), report=rep)
+
+
+def _unknown_images_first(doc: list[Any], name: str, by_id: dict[Any, str]) -> None:
+    """One refusal when most detections name images the workspace does not have: the images were not
+    imported yet (rather than one 'unknown image' line per detection)."""
+    ids = [r.get("image_id") for r in doc if isinstance(r, dict) and r.get("image_id") is not None]
+    unknown: dict[Any, None] = {}
+    for v in ids:
+        try:
+            known = v in by_id or (isinstance(v, str) and v.isdigit() and int(v) in by_id)
+        except TypeError:  # an unhashable image_id: the careful path names it
+            continue
+        if not known:
+            unknown[v] = None
+    unknown_rows_first(list(unknown), len(set(map(repr, ids))), name, "image_id", not by_id)
 
 
 def _fast_boxes(doc: list[Any], name: str, by_id: dict[Any, str], cats: dict[Any, str]) -> ObjectFrame | None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from slicewise.errors import Problem, Report, ValidationError
+from slicewise.io.media import WORKSPACE_ROOT
 from slicewise.io.runrows import RowSpec, coverage, describe, resolve
 from slicewise.types.frame import ObjectFrame
 
@@ -128,6 +129,9 @@ def image_size(path: Path, location: str) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             return int(im.width), int(im.height)
+    except Image.DecompressionBombError as exc:
+        raise ValidationError(Problem(f"image file {path} is too large to read safely ({exc})", location, "image",
+                                      "scale the image down (e.g. to at most 8000 x 8000), or remove it")) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise ValidationError(Problem(f"image file {path} is unreadable ({exc.__class__.__name__})", location,
                                       "image", "replace it with a valid JPEG/PNG, or remove its label file")) from None
@@ -162,6 +166,8 @@ class Batch:
     source: str = "import"
     report: Report = field(default_factory=Report)
     run_rows: RowSpec | None = None  # which rows the run covers besides the predicted ones (io.runrows)
+    #: the dataset's media roots this import records (io.media): its images folder, else the workspace's
+    media_roots: list[str] = field(default_factory=lambda: [WORKSPACE_ROOT])
 
 
 def split_run(ref: str) -> tuple[str, str]:
@@ -199,7 +205,8 @@ def commit(ws: Workspace, batch: Batch, *, skip_invalid: bool = False, create_fe
                     f"class {name!r} already has external id {f.external_id}; this file's id {ext} is not recorded",
                     batch.source, "feature", "results must then use category id " + str(f.external_id)))
         if batch.rows:
-            r = ws.add_data_rows(batch.dataset or "default", batch.rows, skip_invalid=True)
+            r = ws.add_data_rows(batch.dataset or "default", batch.rows, skip_invalid=True,
+                                 media_roots=batch.media_roots)
             res.data_rows, res.data_rows_skipped = r.inserted, r.skipped
             problems += r.rejected
             res.warnings += r.warnings
@@ -208,6 +215,7 @@ def commit(ws: Workspace, batch: Batch, *, skip_invalid: bool = False, create_fe
         for frame, is_pred in ((batch.annotations, False), (batch.predictions, True)):
             if frame is None:
                 continue
+            _refuse_if_no_row_is_known(ws, frame, batch.source, is_pred)
             out: WriteResult
             if is_pred:
                 assert batch.run
@@ -237,6 +245,37 @@ def commit(ws: Workspace, batch: Batch, *, skip_invalid: bool = False, create_fe
     return res
 
 
+def _refuse_if_no_row_is_known(ws: Workspace, frame: ObjectFrame, source: str, predictions: bool) -> None:
+    """One refusal, not one line per record, when not one data row the objects name is in the workspace:
+    the file came before its images (or belongs to another workspace)."""
+    if not len(frame):
+        return
+    known = "SELECT 1 FROM data_rows WHERE global_key = ?"
+    if ws.store.cursor().execute(known, [str(frame.data_row[0])]).fetchone():
+        return  # the usual case, at the cost of one index lookup
+    keys = list(dict.fromkeys(frame.data_row.tolist()))
+    if ws.store.cursor().execute("SELECT 1 FROM data_rows WHERE global_key IN (SELECT unnest(?)) LIMIT 1",
+                                 [[str(k) for k in keys]]).fetchone():
+        return
+    empty = not ws.store.cursor().execute("SELECT 1 FROM data_rows LIMIT 1").fetchone()
+    unknown_rows_first(keys, len(keys), source.partition(":")[2] or source, "data_row", empty,
+                       "predictions" if predictions else "annotations")
+
+
+def unknown_rows_first(unknown: Sequence[Any], n_named: int, where: str, field: str, empty_workspace: bool,
+                       what: str = "predictions") -> None:
+    """Raise the one 'import the images first' refusal when none of the ``n_named`` images a file names
+    is known (``unknown`` lists them); else return, and each record is checked on its own."""
+    if not unknown or len(unknown) < n_named:
+        return
+    n = len(unknown)
+    shown = ", ".join(repr(v) for v in unknown[:5]) + (f", ... ({n - 5:,} more)" if n > 5 else "")
+    have = "the workspace has no data rows yet" if empty_workspace else "the workspace has none of them"
+    raise ValidationError(Problem(f"the {what} name {n:,} image{'s' if n != 1 else ''} ({shown}) and {have}",
+                                  where, field, f"import the images (data rows) first, then the {what}; or check "
+                                                "that the file belongs to this workspace"))
+
+
 def _add_spec_rows(ws: Workspace, run_id: int, spec: RowSpec, source: str) -> list[Problem]:
     """Put the rows ``spec`` chooses in the run (see :mod:`slicewise.io.runrows`)."""
     import numpy as np
@@ -246,13 +285,34 @@ def _add_spec_rows(ws: Workspace, run_id: int, spec: RowSpec, source: str) -> li
     con = ws.store.con
     predicted = con.execute("SELECT DISTINCT data_row_id FROM predictions WHERE run_id = ? AND source = ?",
                             [run_id, source]).fetchnumpy()["data_row_id"].astype(np.int64)
+    warnings: list[Problem] = []
+    if not len(predicted) and spec.keyword in ("same-dataset", "same-split"):
+        spec, note = _spec_without_predictions(con, spec, source)
+        warnings.append(note)
     ids = resolve(con, spec, predicted)
     ensure_run_rows(ws.store, run_id, ids, bump=False)
     outside = len(np.setdiff1d(predicted, ids))
     if outside and spec.keyword is None:
-        return [Problem(f"{outside:,} predicted data rows are outside rows {describe(spec)}; they are in the run "
-                        "anyway", source, "rows", "check the spec, or delete those predictions")]
-    return []
+        warnings.append(Problem(f"{outside:,} predicted data rows are outside rows {describe(spec)}; they are in "
+                                "the run anyway", source, "rows", "check the spec, or delete those predictions"))
+    return warnings
+
+
+def _spec_without_predictions(con: Any, spec: RowSpec, source: str) -> tuple[RowSpec, Problem]:
+    """A file with no predictions (a model that found nothing) names no image, so 'the predicted images'
+    dataset' means the workspace's only dataset (and split); with several, the user must say which."""
+    by = "d.name" + (", r.split" if spec.keyword == "same-split" else "")
+    groups = con.execute(f"SELECT {by} FROM data_rows r JOIN datasets d ON d.id = r.dataset_id GROUP BY ALL").fetchall()
+    if len(groups) != 1:
+        have = "; ".join("/".join(f"{k}:{v}" for k, v in zip(("dataset", "split"), g, strict=False))
+                         for g in sorted(groups)[:10]) or "(no data rows yet)"
+        raise ValidationError(Problem("the file has no predictions, so it names no image: which rows the run covers "
+                                      "is not known", source, "rows",
+                                      f"say it with --rows (rows=...), e.g. --rows dataset:NAME; the workspace has {have}"))
+    chosen = RowSpec(datasets=(groups[0][0],), splits=tuple(groups[0][1:]))
+    return chosen, Problem(f"the file has no predictions: the run covers every row of {describe(chosen)}, whose "
+                           "labels all count as false negatives", source, "rows",
+                           "if the model did find objects, export its predictions again")
 
 
 def one_per_record(problems: Sequence[Problem]) -> list[Problem]:

@@ -37,6 +37,7 @@ from slicewise.io.common import (
     read_ndjson,
     source_name,
 )
+from slicewise.io.media import MediaFolder
 from slicewise.io.runrows import parse_spec
 from slicewise.types.frame import ObjectFrame
 
@@ -164,10 +165,11 @@ def _mask(m: Any, folder: Path) -> dict[str, Any]:
         if uri.startswith(("http://", "https://", "gs://", "s3://")):
             raise _Bad(f"mask {uri} is remote; slicewise does not download", "mask.instanceURI",
                        "save the PNG beside the file and give its path")
-        p = Path(uri.removeprefix("file://"))
-        src = p if p.is_absolute() else folder / p
-        if not Path(src).exists():
-            raise _Bad(f"mask file {src} is missing", "mask.instanceURI", "give the PNG's path")
+        placed, bad = MediaFolder(folder, what="mask", option="", later=False).place(uri, "", "mask.instanceURI")
+        if bad is not None or placed is None:
+            raise _Bad(bad.reason if bad else "no mask path", "mask.instanceURI",
+                       (bad.fix if bad else "give the PNG's path") + " (mask paths are relative to the NDJSON file)")
+        src = placed
     else:
         raise _Bad("mask has neither png nor instanceURI", "mask", "give {\"png\": base64 PNG}")
     try:
@@ -183,12 +185,19 @@ def _mask(m: Any, folder: Path) -> dict[str, Any]:
 
 
 # -- data rows ----------------------------------------------------------------------------------
-def import_rows(ws: Any, path: str | Path, *, dataset: str | None = None, skip_invalid: bool = False,
-                progress: Progress | None = None) -> ImportResult:
+def import_rows(ws: Any, path: str | Path, *, dataset: str | None = None, images: str | Path | None = None,
+                skip_invalid: bool = False, progress: Progress | None = None, check_media: bool = True) -> ImportResult:
     """Data rows from JSON (a list) or NDJSON, in Labelbox's shape or ours: ``global_key``/``globalKey``,
     ``row_data``, ``media_type`` (IMAGE/TEXT), ``width``, ``height``, ``split``, ``tags`` and
-    ``metadata`` (a dict) or ``metadata_fields`` ([{"name", "value"}])."""
+    ``metadata`` (a dict) or ``metadata_fields`` ([{"name", "value"}]).
+
+    ``images``: the folder of the images; every local ``row_data`` of an image row must then lie inside
+    it (relative to it, or an absolute path inside it) and exist (see :mod:`slicewise.io.media`;
+    ``check_media=False`` skips the existence check). URLs are kept and never downloaded."""
     path = Path(path)
+    media = MediaFolder(Path(images) if images else None, check=check_media)
+    if (bad := media.folder_problem(path.name)) is not None:
+        raise ValidationError(bad)
     rep = Report()
     data = read_bytes(path)
     if data.lstrip()[:1] == b"[":
@@ -206,9 +215,18 @@ def import_rows(ws: Any, path: str | Path, *, dataset: str | None = None, skip_i
         md = o.get("metadata")
         if md is None and isinstance(o.get("metadata_fields"), list):
             md = {m.get("name"): m.get("value") for m in o["metadata_fields"] if isinstance(m, dict)}
-        rows.append({"global_key": o.get("global_key", o.get("globalKey")), "row_data": o.get("row_data", o.get("rowData")),
-                     "media_type": o.get("media_type", o.get("mediaType")), "width": o.get("width"),
+        row_data, media_type = o.get("row_data", o.get("rowData")), o.get("media_type", o.get("mediaType"))
+        if isinstance(row_data, str) and row_data and str(media_type or "image").lower() == "image":
+            row_data, bad = media.place(row_data, loc, "row_data")
+            if bad is not None:
+                rep.problems.append(bad)
+                continue
+        rows.append({"global_key": o.get("global_key", o.get("globalKey")), "row_data": row_data,
+                     "media_type": media_type, "width": o.get("width"),
                      "height": o.get("height"), "split": o.get("split"), "metadata": md or {},
                      "tags": o.get("tags") or [], "location": loc})
-    batch = Batch(report=rep, rows=rows, dataset=dataset or path.stem, source=source_name("rows", path))
+    if (none := media.none_found(path.name)) is not None:
+        raise ValidationError(none)
+    batch = Batch(report=rep, rows=rows, dataset=dataset or path.stem, source=source_name("rows", path),
+                  media_roots=[media.root])
     return commit(ws, batch, skip_invalid=skip_invalid, progress=progress)

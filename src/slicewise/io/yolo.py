@@ -29,10 +29,13 @@ from slicewise.io.common import (
     image_size,
     read_bytes,
     source_name,
+    unknown_rows_first,
 )
+from slicewise.io.media import MediaFolder
 from slicewise.io.runrows import parse_spec
 from slicewise.types.frame import ObjectFrame
 
+_EPS = 1e-6  # rounding slack of normalised coordinates written as text
 _SPLITS = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
 
 
@@ -102,7 +105,8 @@ def import_yolo(ws: Any, folder: str | Path, *, dataset: str | None = None, skip
         raise ValidationError(Problem("data.yaml names no existing train/val/test image folder", yml.name, "train",
                                       "set train: train/images (relative to data.yaml)"))
     rep = Report()
-    batch = Batch(report=rep, dataset=dataset or root.name, source=source_name("yolo", root))
+    batch = Batch(report=rep, dataset=dataset or root.name, source=source_name("yolo", root),
+                  media_roots=[str(images) for _, images in splits])
     cols: dict[str, list[Any]] = {k: [] for k in ("data_row", "feature", "kind", "x", "y", "w", "h", "geometry",
                                                   "location")}
     has_poly: set[int] = set()
@@ -115,14 +119,19 @@ def import_yolo(ws: Any, folder: str | Path, *, dataset: str | None = None, skip
                 if lab.stem not in stems:
                     rep.error(f"label file has no image (looked for {lab.stem}.jpg/.png in {images})",
                               f"{lab.parent.name}/{lab.name}", "image", "add the image, or delete the label file")
+        media = MediaFolder(images, later=False)
         for img in files:
             loc = str(img.relative_to(root))
+            row_data, bad = media.place(img.name, loc, "image")
+            if bad is not None:
+                rep.problems.append(bad)
+                continue
             try:
                 w, h = image_size(img, loc)
             except ValidationError as exc:
                 rep.problems += exc.problems
                 continue
-            batch.rows.append({"global_key": img.name, "row_data": str(img.resolve()), "width": w, "height": h,
+            batch.rows.append({"global_key": img.name, "row_data": row_data, "width": w, "height": h,
                                "split": split, "location": loc})
             lab = labels / f"{img.stem}.txt"
             if lab.exists():
@@ -176,6 +185,13 @@ def _read_labels(lab: Path, key: str, names: list[str], w: int, h: int, cols: di
         if not np.isfinite(vals).all():
             rep.error("a coordinate is NaN or infinite", loc, "bbox", "write finite numbers in [0, 1]")
             continue
+        off = [(j, val) for j, val in enumerate(vals) if not -_EPS <= val <= 1 + _EPS]
+        if off:
+            j, bad = off[0]
+            what = ("cx", "cy", "w", "h")[j] if len(vals) == 4 else f"{'xy'[j % 2]}{j // 2 + 1}"
+            rep.error(f"{what} = {bad:g} is outside [0, 1]", loc, "bbox",
+                      "write class cx cy w h with numbers in [0, 1] (normalised by the image's width and height)")
+            continue
         if len(vals) == 4:
             cx, cy, bw, bh = vals
             x, y, ww, hh, geom = (cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h, None
@@ -217,7 +233,10 @@ def import_yolo_predictions(ws: Any, path: str | Path, run: str, *, skip_invalid
         rep = Report()
         cols: dict[str, list[Any]] = {k: [] for k in ("data_row", "feature", "kind", "x", "y", "w", "h",
                                                       "geometry", "location", "confidence")}
-        for lab in sorted(path.glob("*.txt")):
+        labs = sorted(path.glob("*.txt"))
+        unknown_rows_first([lab.stem for lab in labs if lab.stem not in by_stem], len(labs), path.name, "data_row",
+                           not by_stem)
+        for lab in labs:
             if lab.stem not in by_stem:
                 rep.error(f"prediction for unknown data row {lab.stem!r}", lab.name, "data_row",
                           "import the images first, or check the file name")

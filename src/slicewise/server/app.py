@@ -25,12 +25,13 @@ Run <code>make web</code> (or <code>cd web &amp;&amp; npm ci &amp;&amp; npm run 
 
 
 def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = None,
-               cache_dir: str | Path | None = None) -> FastAPI:
-    """The app serving one workspace: the JSON API under ``/api``, the built web app everywhere else."""
+               cache_dir: str | Path | None = None, remote_media: bool = False) -> FastAPI:
+    """The app serving one workspace: the JSON API under ``/api``, the built web app everywhere else.
+    ``remote_media``: answer http(s) media with a redirect to them (the server itself never fetches)."""
     import slicewise
     import slicewise.workspace
     from slicewise.server.imports import ImportJobs
-    from slicewise.server.media import Thumbnails
+    from slicewise.server.media import MediaFiles, Thumbnails
     from slicewise.server.routers import ROUTERS
     from slicewise.state import cache_path
 
@@ -46,7 +47,8 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
     app = FastAPI(lifespan=lifespan, title="slicewise", version=slicewise.__version__ if hasattr(slicewise, "__version__") else "0",
                   description="Model error analysis: data rows, model runs, metrics, filters and slices.",
                   docs_url=None, redoc_url=None)
-    app.state.sw = AppState(ws=ws, base=path.parent, thumbs=Thumbnails(path.parent, cache))
+    files = MediaFiles(path.parent, ws.media_roots, remote_media=remote_media)
+    app.state.sw = AppState(ws=ws, base=path.parent, thumbs=Thumbnails(files, cache), media=files)
     app.state.imports = ImportJobs(ws)  # POST /api/imports
     app.state.cli_token = None  # POST /api/cli takes commands only with this token (set by serve)
     app.add_middleware(GZipMiddleware, minimum_size=4000, compresslevel=3)
@@ -77,7 +79,7 @@ def _mount_spa(app: FastAPI, static: Path) -> None:
         return HTMLResponse(_NO_UI)
 
 
-def serve(workspace_path: str | Path, host: str = "127.0.0.1", port: int = 8765) -> None:
+def serve(workspace_path: str | Path, host: str = "127.0.0.1", port: int = 8765, *, remote_media: bool = False) -> None:
     """Serve the workspace (blocking) and print the address once it listens (``port=0``: any free port).
 
     While it runs, the server is the workspace's single writer: it records its URL, PID and a secret
@@ -89,7 +91,7 @@ def serve(workspace_path: str | Path, host: str = "127.0.0.1", port: int = 8765)
 
     from slicewise import discovery
 
-    app = create_app(workspace_path)
+    app = create_app(workspace_path, remote_media=remote_media)
     token = secrets.token_urlsafe(32)
     app.state.cli_token = token
     path = app.state.sw.ws.path

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import Query, Request
 
 from slicewise.errors import NotFoundError
-from slicewise.server.media import Thumbnails
+from slicewise.server.media import MediaFiles, Thumbnails
 from slicewise.types.domain import DataRow, ModelRun
 from slicewise.view import View
 from slicewise.workspace import Workspace
@@ -25,6 +25,7 @@ class AppState:
     ws: Workspace
     base: Path  # relative media paths are resolved against this folder
     thumbs: Thumbnails
+    media: MediaFiles  # finds and checks a row's media file (media roots, image check)
     rows: dict[int, DataRow] = field(default_factory=dict)  # media lookups (row_data never changes)
     jobs: dict[int, Any] = field(default_factory=dict)  # run id -> background metrics thread
 

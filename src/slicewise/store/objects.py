@@ -113,6 +113,7 @@ def check_objects(cur: Any, frame: ObjectFrame, features: Mapping[str, Feature],
         elif frame.mask_size[i] is not None and width and height and tuple(frame.mask_size[i]) != (height, width):
             rep.error(f"RLE size {list(frame.mask_size[i])} differs from the image's [{height}, {width}]",
                       frame.location[i], "mask.size", "encode the mask at the image's height x width")
+    _check_boxes_in_image(frame, info, keys, key_code, rep)
     bad = np.zeros(n_all, bool)
     if rep.errors:
         bad_locs = {p.location for p in rep.errors}
@@ -257,6 +258,42 @@ def read_objects(cur: Any, table: str, run_id: int | None, key: str | Sequence[s
         obj["source"] = d["source"]
         out.append(obj)
     return out
+
+
+#: how far beyond an edge of its image a box may reach, as a share of the image's width or height
+BOX_SLACK = 0.5
+
+
+def _check_boxes_in_image(frame: ObjectFrame, info: Mapping[str, tuple[Any, ...]], keys: Sequence[str],
+                          key_code: np.ndarray, rep: Report) -> None:
+    """Boxes (and the bounding boxes of polygons, lines and points) against their image, when its size
+    is known: a box with an area entirely outside the image, or anything reaching more than
+    :data:`BOX_SLACK` of the image's width/height beyond an edge, is refused (a pixel box such as [1, 2, 1e308, 1e308] is finite and
+    still nonsense). Detectors often reach a few pixels beyond the image: that is accepted. Without a
+    known size only the frame's own checks apply (finite numbers, positive width and height)."""
+    if not len(frame):
+        return
+    wk = np.array([float((info.get(k) or (0, 0, None))[2] or np.nan) for k in keys], np.float64)
+    hk = np.array([float((info.get(k) or (0, 0, None, None))[3] or np.nan) for k in keys], np.float64)
+    W, H = wk[key_code], hk[key_code]
+    x0, y0 = frame.x, frame.y
+    with np.errstate(invalid="ignore", over="ignore"):
+        x1, y1 = x0 + frame.w, y0 + frame.h
+        known = np.isfinite(W) & np.isfinite(H) & np.isfinite(x0) & np.isfinite(y0) & np.isfinite(x1) & np.isfinite(y1)
+        # (a point has no area: one just outside the frame, e.g. an occluded keypoint, is kept)
+        outside = ((x0 > W) | (x1 < 0) | (y0 > H) | (y1 < 0)) & (frame.w > 0) & (frame.h > 0)
+        far = (x0 < -BOX_SLACK * W) | (x1 > (1 + BOX_SLACK) * W) | (y0 < -BOX_SLACK * H) | (y1 > (1 + BOX_SLACK) * H)
+    for i in np.flatnonzero(known & (outside | far)):
+        box = f"[{x0[i]:g}, {y0[i]:g}, {frame.w[i]:g}, {frame.h[i]:g}]"
+        how = "lies entirely outside" if outside[i] else f"reaches more than {BOX_SLACK:.0%} of its size beyond"
+        rep.error(f"box {box} {how} the image ({W[i]:g} x {H[i]:g} pixels)", frame.location[i], _box_field(frame, int(i)),
+                  f"write [x, y, width, height] in pixels of the image; a box may reach at most {BOX_SLACK:.0%} of "
+                  "the image's width/height beyond its edges")
+
+
+def _box_field(frame: ObjectFrame, i: int) -> str:
+    kind = frame.kind[i]
+    return "bbox" if kind in ("bbox", "mask") else {"polyline": "line"}.get(kind, kind)
 
 
 def row_info(cur: Any, keys: Sequence[str]) -> dict[str, tuple[int, str, int | None, int | None, int]]:

@@ -84,6 +84,26 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX row_metadata_row ON row_metadata (data_row_id)",
         "CREATE INDEX tags_row ON tags (data_row_id)",
     ],
+    # 4: the folders a dataset's media files may be served from, recorded at import (see slicewise.io.media
+    # and slicewise.server.media). A root is an absolute path, or relative to the workspace's folder.
+    # Workspaces made before: each dataset gets the deepest folder that holds all of its local image paths
+    # (absolute and relative ones apart), except "/" and folders reached through "..": such a dataset gets
+    # no root, and the server refuses its media with a message saying how to record one.
+    [
+        """CREATE TABLE media_roots (
+            dataset_id INTEGER NOT NULL, root VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (dataset_id, root))""",
+        r"""INSERT INTO media_roots
+            WITH paths AS (
+              SELECT dataset_id, regexp_replace(row_data, '^file://', '') AS p FROM data_rows
+              WHERE media_type = 'image' AND NOT regexp_matches(lower(row_data), '^(https?|s3|gs)://')),
+            b AS (SELECT dataset_id, starts_with(p, '/') AS absolute, min(p) AS lo, max(p) AS hi FROM paths GROUP BY ALL),
+            c AS (SELECT dataset_id, absolute, lo, list_max(list_filter(range(0, least(length(lo), length(hi)) + 1),
+                    i -> left(lo, i) = left(hi, i))) AS n FROM b),
+            d AS (SELECT dataset_id, absolute, regexp_extract(left(lo, n), '^(.*)/', 1) AS parent FROM c)
+            SELECT DISTINCT dataset_id, CASE WHEN parent = '' THEN '.' ELSE parent END, now()::TIMESTAMP FROM d
+            WHERE NOT (absolute AND parent = '') AND NOT regexp_matches(parent, '(^|/)\.\.(/|$)')""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -158,7 +158,8 @@ def _num(v: Any, field: str) -> float:
     try:
         return float(v)
     except (TypeError, ValueError):
-        raise _BadRecord(f"{v!r} is not a number", field, "write a plain number") from None
+        fix = "give a probability between 0 and 1" if field == "confidence" else "write a plain number"
+        raise _BadRecord(f"{field} {v!r} is not a number", field, fix) from None
 
 
 def _points(v: Any, field: str) -> list[tuple[float, float]]:
