@@ -8,6 +8,7 @@ after a write that was not interrupted: it must be one of the two, nothing betwe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -144,10 +145,8 @@ def run_child(kind: str, ws: Path, arg: str, *, kill_after: float | None = None,
     while proc.is_alive() and time.perf_counter() < deadline:
         if kill_after is not None and time.perf_counter() - t0 >= kill_after:
             break
-        try:
+        with contextlib.suppress(FileNotFoundError):
             biggest = max(biggest, wal.stat().st_size)
-        except FileNotFoundError:
-            pass
         if wal_bytes is not None and biggest >= wal_bytes:
             break
         time.sleep(0.0005)

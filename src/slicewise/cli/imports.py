@@ -17,6 +17,7 @@ from slicewise.cli.common import (
     WorkspaceOpt,
     cli_path,
     console,
+    esc,
     open_workspace,
     print_problems,
     progress,
@@ -60,14 +61,14 @@ def _run_import(workspace: Path, source: Path, skip_invalid: bool, rejects: Path
 
     with open_workspace(workspace) as ws, progress(f"importing {source.name}") as advance:
         res = call(ws, skip_invalid=skip_invalid, progress=advance)
-    console.print(res.summary())
+    console.print(esc(res.summary()))
     if res.warnings:
         print_problems(res.warnings, "warning")
     if res.rejected:
         out = rejects or Path(f"{source.name}.rejects.jsonl")
         write_rejects(cli_path(out), res.rejected)
         print_problems(res.rejected, "rejected", limit=5)
-        console.print(f"{len(res.rejected):,} rejected records written to {typed_path(out)}")
+        console.print(f"{len(res.rejected):,} rejected records written to {esc(typed_path(out))}")
 
 
 @imp.command("coco")
@@ -197,7 +198,7 @@ def export_coco(out: Path, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, dataset:
 
     with open_workspace(workspace, read_only=True) as ws:
         n = io.export_coco_results(ws, run, out) if run else io.export_coco(ws, out, dataset=dataset)
-    console.print(f"wrote {n:,} {'predictions' if run else 'annotations'} to {typed_path(out)}")
+    console.print(f"wrote {n:,} {'predictions' if run else 'annotations'} to {esc(typed_path(out))}")
 
 
 @exp.command("parquet")
@@ -208,4 +209,4 @@ def export_parquet(table_name: Annotated[str, typer.Argument(metavar="TABLE", he
 
     with open_workspace(workspace, read_only=True) as ws:
         n = _export(ws, table_name, out)
-    console.print(f"wrote {n:,} rows of {table_name} to {typed_path(out)}")
+    console.print(f"wrote {n:,} rows of {esc(table_name)} to {esc(typed_path(out))}")

@@ -23,7 +23,7 @@ from typing import Any, cast
 import duckdb
 import numpy as np
 
-from slicewise.errors import (BusyError, DiskFullError, Interrupted, ReadOnlyError, SlicewiseError, StoreError)
+from slicewise.errors import BusyError, DiskFullError, Interrupted, ReadOnlyError, SlicewiseError, StoreError
 from slicewise.state import Change
 from slicewise.store import ledger
 from slicewise.store.schema import MIGRATIONS, SCHEMA_VERSION

@@ -37,6 +37,7 @@ Read-only opens check the same way and refuse a torn state (a read-only open can
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -132,10 +133,8 @@ def mark(path: Path, op: int) -> None:
         size = wal.stat().st_size
     except FileNotFoundError:
         size = 0  # checkpointed (DuckDB checkpoints a log past its threshold at commit)
-    try:
+    with contextlib.suppress(OSError):  # without a mark, an interrupted next write is refused, not repaired
         marks_path(path).write_text(f"{op} {size} {os.getpid()}\n")
-    except OSError:
-        pass  # without a mark, an interrupted next write is refused rather than repaired
 
 
 def read_mark(path: Path) -> tuple[int, int] | None:
