@@ -181,7 +181,7 @@ def run_app(app: typer.Typer) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not interrupt the message
         if DEBUG:
             _traceback()
-        err_console.print("interrupted: nothing of the interrupted operation was written", markup=False,
+        err_console.print("interrupted: the operation stopped; a write it had not completed was rolled back", markup=False,
                           highlight=False)
         sys.exit(EXIT_INTERRUPTED)
     except SlicewiseError as exc:

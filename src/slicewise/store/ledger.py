@@ -184,7 +184,7 @@ def recover(path: Path, connect_ro: Any, *, read_only: bool) -> Recovery | None:
     from slicewise.errors import BusyError, RecoveryError, SlicewiseError
 
     wal = wal_path(path)
-    if not wal.exists() or not path.exists():
+    if not wal.is_file() or not path.exists():
         return None
     size = wal.stat().st_size
     mk = read_mark(path)
