@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ N_PREDS = 200_000
 @pytest.fixture(scope="session")
 def base(tmp_path_factory) -> tuple[Path, Path]:
     """The images and labels imported once (shared by the xdist workers through a lock), and the results file."""
-    root = tmp_path_factory.getbasetemp().parent / "faults-base"
+    tmp = tmp_path_factory.getbasetemp()
+    root = (tmp.parent if os.environ.get("PYTEST_XDIST_WORKER") else tmp) / "faults-base"  # one per test run
     root.mkdir(exist_ok=True)
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

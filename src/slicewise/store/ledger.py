@@ -21,16 +21,21 @@ can be assumed.
 file: a clean close checkpoints and removes it; a normal open costs nothing):
 
 1. The log ends where the marks file says: the last write completed; nothing to do.
-2. It is longer: the process died during (or just after) a COMMIT. The file is opened read-only (DuckDB
-   replays the log in memory) and its last ledger line is checked against the tables: the op is there and
-   every table it wrote has the count (and checksum) it recorded: the write completed (the process died
-   before noting it); keep it.
-3. Otherwise the tail is a torn transaction: the log is cut back to the last complete write (the original
-   is kept as ``<file>.wal.torn-<time>``), so the workspace opens exactly as it was before the interrupted
-   write, which :attr:`Recovery.message` reports.
+2. It is longer: the process died during (or just after) a COMMIT, or during a checkpoint. The file is
+   opened read-only (DuckDB replays the log in memory) and every table is compared with the most recent
+   ledger line that recorded it (count, and checksum where recorded). All match: the tail is a complete
+   write (the process died before noting it) or harmless (a checkpoint's entry); keep it.
+3. Otherwise the tail holds part of a write (rows of a write whose ledger line is missing, or a ledger line
+   whose rows are): the log is cut back to the last complete write (the original is kept as
+   ``<file>.wal.torn-<time>``) and checked again, so the workspace opens exactly as it was before the
+   interrupted write, which :attr:`Recovery.message` reports. If even that does not check out, the log is
+   put back as it was and the open refused.
 4. Without a usable mark (a marks file from another log, or none), a log whose replay does not check out
    is not touched: the open is refused (:class:`~slicewise.errors.RecoveryError`) with what happened and
    how to recover.
+
+Limits: a write whose only trace in a torn tail is a change of values in a large table (no checksum
+there), with neither its ledger line nor a change of row counts, is not found.
 
 Read-only opens check the same way and refuse a torn state (a read-only open cannot repair).
 """
@@ -118,6 +123,10 @@ def record(con: Any, tables: set[str], what: str) -> int:
     """Inside the write transaction, just before COMMIT: a ledger line for it. Returns its op number."""
     (last,) = con.execute("SELECT coalesce(max(op), 0) FROM ledger").fetchone()
     op = int(last) + 1
+    if op % 100 == 0:  # older lines go: this one records every table, so that each stays in the kept lines
+        tables = set(tables) | {r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
+            "AND table_name <> 'ledger'").fetchall()}
     state = _state(con, sorted(tables))
     con.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, ?)",
                 [op, what[:500], os.getpid(), datetime.now(UTC).replace(tzinfo=None), json.dumps(state)])
@@ -146,18 +155,23 @@ def read_mark(path: Path) -> tuple[int, int] | None:
 
 
 def check(con: Any) -> tuple[bool, str, int]:
-    """Whether the last ledger line matches the tables: (ok, what is wrong, its op; 0 when none)."""
+    """Whether every table holds what the ledger says the writes left in it: (ok, what differs, the last op;
+    0 when none). Each table is compared with the most recent ledger line that recorded it (its count, and
+    its checksum when recorded), so rows of a write whose own line is missing are found as well."""
     if not has_table(con):
         return True, "", 0
-    row = con.execute("SELECT op, what, committed_at, tables FROM ledger ORDER BY op DESC LIMIT 1").fetchone()
-    if row is None:
+    lines = con.execute("SELECT op, tables FROM ledger ORDER BY op DESC").fetchall()
+    if not lines:
         return True, "", 0
-    op, what, at, tables = row
-    recorded: dict[str, list[Any]] = json.loads(tables)
-    now = _state(con, list(recorded), {t for t, v in recorded.items() if v[1] is not None})
-    bad = [f"{t}: {now[t][0]} rows, {v[0]} written" if now[t][0] != v[0] else f"{t}: content differs"
-           for t, v in recorded.items() if now[t] != v]
-    return not bad, "; ".join(bad), int(op)
+    expected: dict[str, list[Any]] = {}
+    for _, tables in lines:
+        for t, v in json.loads(tables).items():
+            expected.setdefault(t, v)
+    now = _state(con, list(expected), {t for t, v in expected.items() if v[1] is not None})
+    bad = [f"{t}: {now[t][0]} rows where the last write of it left {v[0]}" if now[t][0] != v[0]
+           else f"{t}: content differs from what the last write of it left"
+           for t, v in expected.items() if now[t] != v]
+    return not bad, "; ".join(bad), int(lines[0][0])
 
 
 def describe(con: Any, after: int) -> list[str]:
@@ -204,30 +218,44 @@ def recover(path: Path, connect_ro: Any, *, read_only: bool) -> Recovery | None:
             ops = describe(con, mk[0] if mk else op - 1)
         finally:
             con.close()
+    if ok:
+        return None  # every table holds what the ledger says: the log's tail (if any) is complete or harmless
     if mk is None:
-        if ok:
-            return None  # nothing to compare the log with, and its last write checks out
         raise RecoveryError(f"the last write ({ops[-1] if ops else 'unknown'}) was interrupted and only part of it "
                             f"is in the file ({bad})", where=str(path),
                             fix=f"the state at the last checkpoint is intact: move {wal.name} aside (e.g. rename it "
                                 f"to {wal.name}.torn) and open the workspace again; writes since that checkpoint are "
                                 "then lost (redo the last import or edit)")
-    if ok and op > mk[0]:
-        return None  # the last write completed; the process died before noting it
-    if not bad:
-        bad = "its ledger line is missing"
     if read_only:
         raise RecoveryError(f"the last write was interrupted and part of it is in the file ({bad})", where=str(path),
                             fix=f"open it once read-write (any slicewise command that writes, or slicewise.open("
                                 f"{str(path)!r})): that rolls the interrupted write back")
     kept = wal.with_name(f"{wal.name}.torn-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
     shutil.copyfile(wal, kept)
+    _cut(wal, mk[1])
+    try:  # the log, cut back, must check out
+        con = connect_ro()
+        try:
+            ok2, bad2, last = check(con)
+        finally:
+            con.close()
+    except SlicewiseError as exc:
+        ok2, bad2, last = False, exc.message, 0
+    if not ok2:
+        shutil.copyfile(kept, wal)  # leave everything as it was found
+        raise RecoveryError(f"the last write was interrupted and part of it is in the file ({bad}); cutting the "
+                            f"write-ahead log back to the last complete write did not give a consistent state ({bad2})",
+                            where=str(path), fix=f"the state at the last checkpoint is intact: move {wal.name} aside "
+                                                 "and open the workspace again; writes since that checkpoint are then lost")
+    return Recovery(f"the last write was interrupted before it completed and has been rolled back ({bad}): the "
+                    f"workspace is as it was after op {last}; redo that write. The interrupted log is kept as "
+                    f"{kept.name} (safe to delete)", kept)
+
+
+def _cut(wal: Path, size: int) -> None:
     with open(wal, "r+b") as fh:  # back to the end of the last complete write
-        fh.truncate(mk[1])
+        fh.truncate(size)
         fh.flush()
         os.fsync(fh.fileno())
-    if mk[1] == 0:
+    if size == 0:
         wal.unlink()
-    return Recovery(f"the last write was interrupted before it completed and has been rolled back ({bad}): the "
-                    f"workspace is as it was before it; redo that write. The interrupted log is kept as {kept.name} "
-                    "(safe to delete)", kept)
