@@ -95,30 +95,39 @@ def test_disk_full(base, tmp_path):
     assert state(ws) == before
 
 
-def test_ctrl_c(base, tmp_path):
+MSG_INT = "interrupted: the operation stopped; a write it had not completed was rolled back"
+
+
+@pytest.mark.parametrize("when", ["start", "import"])
+def test_ctrl_c(base, tmp_path, when):
+    """Ctrl-C while the CLI starts, and once the import runs: exit 130, one line, no traceback; the workspace
+    holds the state before the import (or, when the signal came after its commit, the whole import)."""
     ws = h.copy(base[0], tmp_path / "int.duckdb")
     before = state(ws)
     proc = subprocess.Popen([*CLI, "import", "coco-results", str(base[1]), "--run", "det/int", "-w", str(ws)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "SLICEWISE_PROGRESS": "1", "COLUMNS": "200"})
     assert proc.stderr is not None
-    # wait until the import runs (its progress bar appears), then Ctrl-C
-    deadline = time.monotonic() + 60
     seen = ""
-    while time.monotonic() < deadline and "import" not in seen.lower():
-        seen += os.read(proc.stderr.fileno(), 1024).decode(errors="replace")
+    if when == "start":
+        time.sleep(0.3)
+    else:  # wait until the import runs (its progress bar appears)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "import" not in seen.lower():
+            seen += os.read(proc.stderr.fileno(), 1024).decode(errors="replace")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     err = (seen + err).replace("\r", "\n")
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    msg = "interrupted: the operation stopped; a write it had not completed was rolled back"
-    assert err.count("interrupted") == 1 and err.rstrip().endswith(msg), err  # (after the progress bar, if any)
+    assert err.count("interrupted") == 1 and err.rstrip().endswith(MSG_INT), err  # (after the progress bar, if any)
     # KNOWN GAP (reported): the COCO results importer creates the (empty) run in a transaction of its own before
     # the one that writes the predictions, so an interrupted import can leave that empty run behind
-    after = state(ws)
-    assert {t: v for t, v in after.items() if t not in ("models", "model_runs")} == \
-        {t: v for t, v in before.items() if t not in ("models", "model_runs")}
+    now = {t: v for t, v in state(ws).items() if t not in ("models", "model_runs")}
+    if when == "start":
+        assert now == {t: v for t, v in before.items() if t not in ("models", "model_runs")}
+    else:
+        assert now["predictions"][0] in (0, 200_000) and now["run_rows"][0] in (0, 2_000)
 
 
 def test_two_writers(small_ws):

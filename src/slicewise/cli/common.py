@@ -181,8 +181,9 @@ def run_app(app: typer.Typer) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not interrupt the message
         if DEBUG:
             _traceback()
-        err_console.print("interrupted: the operation stopped; a write it had not completed was rolled back", markup=False,
-                          highlight=False)
+        from slicewise.cli_start import MESSAGE
+
+        err_console.print(MESSAGE, markup=False, highlight=False)
         sys.exit(EXIT_INTERRUPTED)
     except SlicewiseError as exc:
         if DEBUG:

@@ -123,7 +123,7 @@ def record(con: Any, tables: set[str], what: str) -> int:
     """Inside the write transaction, just before COMMIT: a ledger line for it. Returns its op number."""
     (last,) = con.execute("SELECT coalesce(max(op), 0) FROM ledger").fetchone()
     op = int(last) + 1
-    if op % 100 == 0:  # older lines go: this one records every table, so that each stays in the kept lines
+    if op == 1 or op % 100 == 0:  # the first line, and before older lines go: every table (each stays recorded)
         tables = set(tables) | {r[0] for r in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
             "AND table_name <> 'ledger'").fetchall()}
