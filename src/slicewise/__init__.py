@@ -5,9 +5,21 @@
 ['ConflictError', 'DataRow', 'Dataset']
 """
 
-from typing import TYPE_CHECKING
+import sys as _sys
 
-from slicewise.errors import (
+if _sys.argv and (_sys.argv[0] == "-m" or _sys.argv[0].replace("\\", "/").rsplit("/", 1)[-1] in ("slicewise", "slicewise.exe")):
+    # the CLI is starting (``slicewise ...`` or ``python -m slicewise``): Ctrl-C before it runs a command is one
+    # line and exit 130, not a traceback of whatever was being imported (see slicewise.cli.common.run_app)
+    import signal as _signal
+
+    from slicewise.cli_start import interrupted_at_start as _at_start
+
+    if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+        _signal.signal(_signal.SIGINT, _at_start)
+
+from typing import TYPE_CHECKING  # noqa: E402
+
+from slicewise.errors import (  # noqa: E402
     ConflictError,
     LimitError,
     MetricsError,

@@ -22,6 +22,11 @@ __all__ = [
     "ConflictError",
     "LimitError",
     "StoreError",
+    "BusyError",
+    "ReadOnlyError",
+    "DiskFullError",
+    "RecoveryError",
+    "Interrupted",
     "QueryError",
     "MetricsError",
     "did_you_mean",
@@ -90,6 +95,27 @@ class LimitError(SlicewiseError):
 
 class StoreError(SlicewiseError):
     """The workspace file cannot be opened, migrated or written."""
+
+
+class BusyError(StoreError):
+    """Another process holds the workspace file (DuckDB: one process per file)."""
+
+
+class ReadOnlyError(StoreError):
+    """The workspace's file or folder cannot be written (permissions, a read-only file system)."""
+
+
+class DiskFullError(StoreError):
+    """A write ran out of room: the disk is full or the process's file size limit was reached."""
+
+
+class RecoveryError(StoreError):
+    """The workspace holds the partial trace of an interrupted write that could not be rolled back by itself
+    (see :mod:`slicewise.store.ledger`); the message says what happened and how to recover."""
+
+
+class Interrupted(SlicewiseError):
+    """The user interrupted the operation (Ctrl-C); what it was writing was rolled back."""
 
 
 class QueryError(SlicewiseError):

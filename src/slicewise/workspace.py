@@ -71,6 +71,10 @@ class Workspace:
         #: every cache of this workspace (row caches, metric levels, memoised catalogs...); see slicewise.state
         self.state = State(self.store)
         self.store.on_commit = self.state.publish
+        if self.store.unclean and not read_only:  # the last writer died: a metrics job it ran is not running
+            from slicewise.metrics.engine import mark_interrupted
+
+            mark_interrupted(self)
 
     def close(self) -> None:
         """Drop this workspace's caches and close the file."""
@@ -579,9 +583,11 @@ def schema_areas() -> dict[str, list[list[str]]]:
     """Every area's migrations, core first (each area owns its ``schema`` module)."""
     from slicewise.metrics import schema as metrics_schema
     from slicewise.slices import schema as slices_schema
+    from slicewise.store import ledger
     from slicewise.store import schema as core_schema
 
-    return {"core": core_schema.MIGRATIONS, "metrics": metrics_schema.MIGRATIONS, "slices": slices_schema.MIGRATIONS}
+    return {"core": core_schema.MIGRATIONS, ledger.AREA: ledger.MIGRATIONS, "metrics": metrics_schema.MIGRATIONS,
+            "slices": slices_schema.MIGRATIONS}
 
 
 def open(path: str | Path, *, read_only: bool = False, wait: float = 0.0,  # noqa: A001

@@ -19,6 +19,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error (for reports).")) -> None:
+    from slicewise.cli import common
+
+    common.DEBUG = debug
+
+
 _AREAS = ["data", "imports", "metrics", "query", "slices", "serve", "demo"]
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table as RichTable
 
 if TYPE_CHECKING:
     from slicewise.cli.remote import Forwarded
@@ -123,21 +124,79 @@ def typed_path(path: Path | str) -> str:
     return str(path) if fwd is None else fwd.typed.get(str(path), str(path))
 
 
-def print_error(exc: Exception) -> None:
+def esc(value: object) -> str:
+    """THE way user or library text goes into anything Rich renders with markup (a ``console.print`` with
+    styling, a table cell, a title): escaped, so that it reaches the user character for character. Without
+    it Rich reads ``[x, y, width, height]`` or ``[bbox]`` as markup tags and drops them."""
+    return escape(str(value))
+
+
+class Table(RichTable):
+    """A Rich table whose title and string cells are text, never markup (see :func:`esc`)."""
+
+    def __init__(self, *args: Any, title: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, title=None if title is None else esc(title), **kwargs)
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        super().add_row(*[esc(c) if isinstance(c, str) else c for c in cells], **kwargs)
+
+
+#: set by the global --debug option: errors then come with their traceback
+DEBUG = False
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def print_error(exc: BaseException) -> None:
     """``error: <what> (fix: ...)`` on stderr, as ``run_app`` prints slicewise's errors."""
     fwd = FORWARDED.get()
     text = str(exc) if fwd is None else fwd.untyped(str(exc))
-    err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, markup=True, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {esc(text)}", highlight=False, markup=True, soft_wrap=True)
+
+
+def _traceback() -> None:
+    import traceback
+
+    err_console.print(traceback.format_exc(), markup=False, highlight=False, soft_wrap=True)
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    from slicewise.errors import Interrupted
+
+    raise Interrupted("interrupted", fix="run the command again")
 
 
 def run_app(app: typer.Typer) -> None:
-    from slicewise.errors import SlicewiseError
+    """Run the CLI: slicewise's errors as one ``error:`` line (exit 2), Ctrl-C as one line (exit 130; what
+    the command was writing is rolled back), anything else as one line naming the failure (exit 1); never a
+    traceback unless ``--debug``. Usage errors are click's (exit 2)."""
+    import signal
 
+    from slicewise.errors import Interrupted, SlicewiseError
+
+    signal.signal(signal.SIGINT, _on_sigint)  # not click's "Aborted!" (exit 1): ours, exit 130
     try:
         app(standalone_mode=True)
+    except (KeyboardInterrupt, Interrupted):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not interrupt the message
+        if DEBUG:
+            _traceback()
+        from slicewise.cli_start import MESSAGE
+
+        err_console.print(MESSAGE, markup=False, highlight=False)
+        sys.exit(EXIT_INTERRUPTED)
     except SlicewiseError as exc:
+        if DEBUG:
+            _traceback()
         print_error(exc)
-        sys.exit(2)
+        sys.exit(EXIT_ERROR)
+    except Exception as exc:
+        if DEBUG:
+            _traceback()
+        err_console.print(f"[bold red]error:[/] unexpected failure: {esc(type(exc).__name__)}: {esc(exc)} (fix: run "
+                          "it again with --debug to see where, and report it)", highlight=False, markup=True,
+                          soft_wrap=True)
+        sys.exit(1)
 
 
 @contextmanager
@@ -162,7 +221,7 @@ def progress(description: str, total: int | None = None) -> Iterator[Any]:
 
 def print_problems(problems: list[Any], title: str, limit: int = 20) -> None:
     for p in problems[:limit]:
-        err_console.print(f"[yellow]{title}:[/] {escape(str(p))}", highlight=False, markup=True, soft_wrap=True)
+        err_console.print(f"[yellow]{esc(title)}:[/] {esc(p)}", highlight=False, markup=True, soft_wrap=True)
     if len(problems) > limit:
         err_console.print(f"[yellow]{title}:[/] ... and {len(problems) - limit} more", markup=True)
 
@@ -170,6 +229,4 @@ def print_problems(problems: list[Any], title: str, limit: int = 20) -> None:
 def print_job_state(job: Any, run: str, *, err: bool = False) -> None:
     """A yellow line when the metrics shown are not up to date (the job is stale, running or failed)."""
     if getattr(job, "outdated", False):
-        from rich.markup import escape
-
-        (err_console if err else console).print(f"[yellow]{escape(job.describe(run))}[/]", highlight=False)
+        (err_console if err else console).print(f"[yellow]{esc(job.describe(run))}[/]", highlight=False)

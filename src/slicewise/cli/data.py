@@ -7,9 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from slicewise.cli.common import DEFAULT_WORKSPACE, WorkspaceOpt, console, open_workspace, typed_path
+from slicewise.cli.common import (
+    DEFAULT_WORKSPACE,
+    Table,
+    WorkspaceOpt,
+    console,
+    esc,
+    open_workspace,
+    typed_path,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -34,10 +41,10 @@ def info(workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
         console.print(t)
         for d in ws.datasets():
             n = ws.sql("SELECT count(*) FROM data_rows WHERE dataset_id = ?", [d.id]).fetchone()[0]
-            console.print(f"dataset [bold]{d.name}[/]: {n:,} data rows")
+            console.print(f"dataset [bold]{esc(d.name)}[/]: {n:,} data rows")
         for r in ws.runs():
             n = ws.sql("SELECT count(*) FROM predictions WHERE run_id = ?", [r.id]).fetchone()[0]
-            console.print(f"run [bold]{r.ref}[/]: {n:,} predictions")
+            console.print(f"run [bold]{esc(r.ref)}[/]: {n:,} predictions")
 
 
 def rows(workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
@@ -90,7 +97,7 @@ def create_run(ref: Annotated[str, typer.Argument(help="model/run")],
         raise typer.BadParameter("give the run as model/run", param_hint="REF")
     with open_workspace(workspace) as ws:
         r = ws.create_run(model, name, json.loads(config))
-        console.print(f"created run [bold]{r.ref}[/] (id {r.id})")
+        console.print(f"created run [bold]{esc(r.ref)}[/] (id {r.id})")
 
 
 def _keys(keys: list[str], from_file: Path | None) -> list[str]:
@@ -110,7 +117,7 @@ def tag(tag_name: Annotated[str, typer.Argument(help="the tag, e.g. re-label")],
     """Tag data rows."""
     with open_workspace(workspace) as ws:
         n = ws.add_tags(_keys(keys or [], from_file), [tag_name])
-        console.print(f"tagged {n} data row(s) with {tag_name!r}")
+        console.print(f"tagged {n} data row(s) with {esc(repr(tag_name))}")
 
 
 def untag(tag_name: str, keys: Annotated[list[str] | None, typer.Argument()] = None,
@@ -119,7 +126,7 @@ def untag(tag_name: str, keys: Annotated[list[str] | None, typer.Argument()] = N
     """Remove a tag from data rows."""
     with open_workspace(workspace) as ws:
         n = ws.remove_tags(_keys(keys or [], from_file), [tag_name])
-        console.print(f"removed {tag_name!r} from {n} data row(s)")
+        console.print(f"removed {esc(repr(tag_name))} from {n} data row(s)")
 
 
 def split(split_name: Annotated[str, typer.Argument(help="train, valid, test or none")],
@@ -129,4 +136,4 @@ def split(split_name: Annotated[str, typer.Argument(help="train, valid, test or 
     """Assign data rows to a split."""
     with open_workspace(workspace) as ws:
         n = ws.set_split(_keys(keys or [], from_file), split_name)
-        console.print(f"{n} data row(s) now in split {split_name!r}")
+        console.print(f"{n} data row(s) now in split {esc(repr(split_name))}")

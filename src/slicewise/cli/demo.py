@@ -32,7 +32,7 @@ def demo(
 
     The workspace must be new, empty or an earlier demo build: any other workspace is refused.
     """
-    from slicewise.cli.common import console, err_console, refuse_if_served
+    from slicewise.cli.common import console, err_console, esc, refuse_if_served
     from slicewise.demo import build_demo
 
     refuse_if_served(workspace, "demo")  # the demo (re)builds the workspace: not while a server holds it
@@ -42,7 +42,7 @@ def demo(
         try:
             from slicewise.server import serve as server
         except ImportError as exc:
-            err_console.print(f"[bold red]error:[/] the web server is not available in this build ({exc}); "
+            err_console.print(f"[bold red]error:[/] the web server is not available in this build ({esc(exc)}); "
                               "run `slicewise demo` without --serve and use the SDK or CLI", highlight=False)
             raise typer.Exit(3) from None
     with console.status("building the demo workspace") as status:
@@ -52,22 +52,20 @@ def demo(
     _print_headlines(summary.headlines)
     _print_breakdown(summary.breakdown)
     for hint in summary.hints:
-        console.print(f"[bold]try:[/] {hint}", highlight=False)
+        console.print(f"[bold]try:[/] {esc(hint)}", highlight=False)
     if server is not None:
         server(summary.workspace, host=host, port=port)
     else:
-        console.print(f"\nBrowse it with: [bold]slicewise serve {workspace}[/]  (or add --serve)")
+        console.print(f"\nBrowse it with: [bold]slicewise serve {esc(workspace)}[/]  (or add --serve)")
 
 
 def _print_summary(s: object) -> None:
-    from rich.table import Table
-
-    from slicewise.cli.common import console
+    from slicewise.cli.common import Table, console, esc
     from slicewise.demo import DemoSummary
 
     assert isinstance(s, DemoSummary)
     verb = "reused" if s.reused else "built"
-    console.print(f"[bold]demo workspace {verb}[/] in {s.seconds:.1f} s: {s.workspace}  (images in {s.media})")
+    console.print(f"[bold]demo workspace {verb}[/] in {s.seconds:.1f} s: {esc(s.workspace)}  (images in {esc(s.media)})")
     t = Table(show_header=True)
     t.add_column("what")
     t.add_column("count", justify="right")
@@ -75,16 +73,14 @@ def _print_summary(s: object) -> None:
         t.add_row(k.replace("_", " "), f"{v:,}")
     console.print(t)
     acc = ", ".join(f"{k} {v:.1%}" for k, v in s.digits_accuracy.items())
-    console.print(f"digits classifier accuracy (argmax, all confidences): {acc}")
+    console.print(f"digits classifier accuracy (argmax, all confidences): {esc(acc)}")
     console.print(f"shape detector: {s.shapes_predictions:,} boxes predicted")
     for run, state in s.metrics.items():
-        console.print(f"metrics of {run}: {state}")
+        console.print(f"metrics of {esc(run)}: {esc(state)}")
 
 
 def _print_headlines(by_run: dict[str, list[dict[str, object]]]) -> None:
-    from rich.table import Table
-
-    from slicewise.cli.common import console
+    from slicewise.cli.common import Table, console
 
     def pct(v: object) -> str:
         return "" if v is None else f"{float(v):.1%}"  # type: ignore[arg-type]
@@ -102,9 +98,7 @@ def _print_headlines(by_run: dict[str, list[dict[str, object]]]) -> None:
 
 
 def _print_breakdown(items: list[dict[str, object]]) -> None:
-    from rich.table import Table
-
-    from slicewise.cli.common import console
+    from slicewise.cli.common import Table, console
 
     if not items:
         return

@@ -17,6 +17,7 @@ from slicewise.cli.common import (
     WorkspaceOpt,
     cli_path,
     console,
+    esc,
     open_workspace,
     print_problems,
     progress,
@@ -73,14 +74,14 @@ def _run_import(workspace: Path, source: Path, skip_invalid: bool, rejects: Path
         if created:  # the import made the file: a failed import leaves no empty workspace behind
             remove_new_workspace(cli_path(workspace))
         raise
-    console.print(res.summary())
+    console.print(esc(res.summary()))
     if res.warnings:
         print_problems(res.warnings, "warning")
     if res.rejected:
         out = rejects or Path(f"{source.name}.rejects.jsonl")
         write_rejects(cli_path(out), res.rejected)
         print_problems(res.rejected, "rejected", limit=5)
-        console.print(f"{len(res.rejected):,} rejected records written to {typed_path(out)}")
+        console.print(f"{len(res.rejected):,} rejected records written to {esc(typed_path(out))}")
 
 
 def remove_new_workspace(path: Path) -> None:
@@ -90,6 +91,7 @@ def remove_new_workspace(path: Path) -> None:
     import shutil
 
     from slicewise.state import cache_path
+    from slicewise.store.ledger import marks_path, wal_path
 
     try:
         import duckdb
@@ -99,7 +101,7 @@ def remove_new_workspace(path: Path) -> None:
                 return
     except Exception:  # noqa: BLE001 - unreadable: it is ours and half-made; remove it
         pass
-    for p in (path, path.with_name(path.name + ".wal")):
+    for p in (path, wal_path(path), marks_path(path)):
         with contextlib.suppress(OSError):
             p.unlink()
     shutil.rmtree(cache_path(path).parent, ignore_errors=True)
@@ -239,7 +241,7 @@ def export_coco(out: Path, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, dataset:
 
     with open_workspace(workspace, read_only=True) as ws:
         n = io.export_coco_results(ws, run, out) if run else io.export_coco(ws, out, dataset=dataset)
-    console.print(f"wrote {n:,} {'predictions' if run else 'annotations'} to {typed_path(out)}")
+    console.print(f"wrote {n:,} {'predictions' if run else 'annotations'} to {esc(typed_path(out))}")
 
 
 @exp.command("parquet")
@@ -250,7 +252,7 @@ def export_parquet(table_name: Annotated[str, typer.Argument(metavar="TABLE", he
 
     with open_workspace(workspace, read_only=True) as ws:
         n = _export(ws, table_name, out)
-    console.print(f"wrote {n:,} rows of {table_name} to {typed_path(out)}")
+    console.print(f"wrote {n:,} rows of {esc(table_name)} to {esc(typed_path(out))}")
 
 
 def media_roots(dataset: Annotated[str, typer.Argument(help="The dataset")],

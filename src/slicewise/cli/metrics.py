@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from slicewise.cli.common import (
     DEFAULT_WORKSPACE,
+    Table,
     WorkspaceOpt,
     console,
+    esc,
     open_workspace,
     print_job_state,
     progress,
@@ -54,7 +55,7 @@ def compute(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
             last[0] = done
 
         st = compute_metrics(ws, run, on_progress=on_progress, full=full)
-    console.print(f"metrics of run {run}: {st.state} ({st.done:,} data rows)")
+    console.print(f"metrics of run {esc(run)}: {st.state} ({st.done:,} data rows)")
 
 
 @metrics_app.command("status")
@@ -68,7 +69,7 @@ def status(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, as_json: Js
         console.print_json(json.dumps(st.to_dict()))
         return
     extra = f", {st.stale_rows:,} rows to update" if st.state == "stale" else ""
-    console.print(f"{st.state}: {st.done:,}/{st.total:,} data rows{extra}" + (f"\nerror: {st.error}" if st.error else ""))
+    console.print(esc(f"{st.state}: {st.done:,}/{st.total:,} data rows{extra}" + (f"\nerror: {st.error}" if st.error else "")))
 
 
 @metrics_app.command("retry")
@@ -78,7 +79,7 @@ def retry(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
 
     with open_workspace(workspace) as ws:
         st = do_retry(ws, run)
-    console.print(f"metrics of run {run}: {st.state}")
+    console.print(f"metrics of run {esc(run)}: {st.state}")
 
 
 def _floats(text: str) -> list[float]:
@@ -195,7 +196,7 @@ def export(run: RunArg, out: Annotated[Path, typer.Argument(help="Output file, .
 
     with open_workspace(workspace, read_only=True) as ws:
         n = export_row_metrics(ws, run, confidence, iou, out, per_feature=per_feature)
-    console.print(f"wrote {n:,} rows to {typed_path(out)}")
+    console.print(f"wrote {n:,} rows to {esc(typed_path(out))}")
 
 
 @metrics_app.command("coco")

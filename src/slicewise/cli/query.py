@@ -6,10 +6,15 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from slicewise.cli.common import DEFAULT_WORKSPACE, WorkspaceOpt, console, open_workspace
+from slicewise.cli.common import (
+    DEFAULT_WORKSPACE,
+    Table,
+    WorkspaceOpt,
+    console,
+    esc,
+    open_workspace,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -56,9 +61,9 @@ def query(run: Annotated[str, typer.Argument(help="model/run (or '-' for every d
         t.add_column("#", justify="right")
         t.add_column("global key")
         for k in keys:
-            t.add_column(escape(k), justify="right")
+            t.add_column(esc(k), justify="right")
         for i, row in enumerate(page.rows):
-            t.add_row(str(offset + i + 1), escape(row.global_key), *[escape(_fmt(v)) for v in row.sort_values])
+            t.add_row(str(offset + i + 1), row.global_key, *[_fmt(v) for v in row.sort_values])
         console.print(t)
         console.print((f"confidence {page.confidence:g}, IoU {page.iou:g}; " if page.confidence is not None else "")
                       + (f"filter: {v.text}" if v.text else "no filter")
@@ -75,12 +80,12 @@ def _print_facets(f: Any) -> None:
                           ("annotations (rows)", f.annotations), ("predictions (rows)", f.predictions),
                           *[(f"metadata.{k}", v) for k, v in f.metadata.items()]]:
         if counts:
-            console.print(f"[bold]{escape(title)}[/]: " + escape(", ".join(f"{k} {v:,}" for k, v in list(counts.items())[:12])),
+            console.print(f"[bold]{esc(title)}[/]: " + esc(", ".join(f"{k} {v:,}" for k, v in list(counts.items())[:12])),
                           highlight=False)
     for name, h in f.histograms.items():
         if h.counts:
-            console.print(f"[bold]{escape(name)}[/] \\[{h.edges[0]:.3g}, {h.edges[-1]:.3g}]: "
+            console.print(f"[bold]{esc(name)}[/] \\[{h.edges[0]:.3g}, {h.edges[-1]:.3g}]: "
                           + " ".join(str(c) for c in h.counts) + (f" (missing {h.missing})" if h.missing else ""),
                           highlight=False)
     if f.metrics_error:
-        console.print(f"[yellow]metrics:[/] {f.metrics_error}", highlight=False)
+        console.print(f"[yellow]metrics:[/] {esc(f.metrics_error)}", highlight=False)

@@ -7,14 +7,14 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from slicewise.cli.common import (
     DEFAULT_WORKSPACE,
+    Table,
     WorkspaceOpt,
     console,
     err_console,
+    esc,
     open_workspace,
     print_job_state,
 )
@@ -39,8 +39,8 @@ def _table(items: list[Any], with_count: bool) -> Table:
         t.add_column(c, justify="right" if c in ("id", "rows") else "left")
     for s in items:
         cnt = ["-" if s.count is None else f"{s.count:,}"] if with_count else []
-        t.add_row(str(s.id), escape(s.name), escape(s.filter or "(all rows)"), escape(s.sort), *cnt,
-                  escape(s.description or ""))
+        t.add_row(str(s.id), s.name, s.filter or "(all rows)", s.sort, *cnt,
+                  s.description or "")
     return t
 
 
@@ -55,7 +55,7 @@ def create(name: Annotated[str, typer.Argument(help="3 to 30 characters")],
 
     with open_workspace(workspace) as ws:
         s = slices.create_slice(ws, name, filter, description=description, sort=sort)
-        console.print(f"created slice [bold]{escape(s.name)}[/] (id {s.id}): {escape(s.filter)}", highlight=False)
+        console.print(f"created slice [bold]{esc(s.name)}[/] (id {s.id}): {esc(s.filter)}", highlight=False)
 
 
 @slice_app.command("list")
@@ -85,8 +85,8 @@ def show(name: Annotated[str, typer.Argument(help="slice name or id (or an auto 
 
     with open_workspace(workspace) as ws:
         s = slices.resolve_slice(ws, name, run)
-        console.print(f"[bold]{escape(s.name)}[/] (id {s.id}, {s.kind})"
-                      + escape(f": {s.description}" if s.description else ""), highlight=False)
+        console.print(f"[bold]{esc(s.name)}[/] (id {s.id}, {s.kind})"
+                      + esc(f": {s.description}" if s.description else ""), highlight=False)
         console.print(f"filter: {s.filter or '(all rows)'}" + (f"\nsort: {s.sort}" if s.sort else ""), highlight=False,
                       markup=False)
         if s.params:
@@ -107,7 +107,7 @@ def show(name: Annotated[str, typer.Argument(help="slice name or id (or an auto 
                 return "-" if v is None else f"{v:.3f}"
             for name_, f in [("(overall)", m.overall)] + [(f.feature, f) for f in m.features]:
                 a = m.overall_all if name_ == "(overall)" else m.features_all.get(name_)
-                t.add_row(escape(str(name_)), f3(f.precision), f3(f.recall), f3(f.f1),
+                t.add_row(str(name_), f3(f.precision), f3(f.recall), f3(f.f1),
                           *((f3(a.precision), f3(a.recall), f3(a.f1)) if a is not None else ("-",) * 3))
             console.print(t)
             print_job_state(m.job, ws.run(run).ref)
@@ -125,8 +125,8 @@ def update(name: Annotated[str, typer.Argument(help="slice name or id")],
 
     with open_workspace(workspace) as ws:
         s = slices.update_slice(ws, name, filter=filter, sort=sort, description=description, save_as=save_as)
-        console.print(f"{'created' if save_as else 'updated'} slice [bold]{escape(s.name)}[/] (id {s.id}): "
-                      f"{escape(s.filter)}", highlight=False)
+        console.print(f"{'created' if save_as else 'updated'} slice [bold]{esc(s.name)}[/] (id {s.id}): "
+                      f"{esc(s.filter)}", highlight=False)
 
 
 @slice_app.command("rename")
@@ -136,7 +136,7 @@ def rename(name: str, new_name: str, workspace: WorkspaceOpt = DEFAULT_WORKSPACE
 
     with open_workspace(workspace) as ws:
         s = slices.rename_slice(ws, name, new_name)
-        console.print(f"renamed to [bold]{escape(s.name)}[/]", highlight=False)
+        console.print(f"renamed to [bold]{esc(s.name)}[/]", highlight=False)
 
 
 @slice_app.command("delete")
@@ -147,7 +147,7 @@ def delete(name: str, workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
     with open_workspace(workspace) as ws:
         s = slices.get_slice(ws, name)
         slices.delete_slice(ws, s)
-        console.print(f"deleted slice [bold]{escape(s.name)}[/]", highlight=False)
+        console.print(f"deleted slice [bold]{esc(s.name)}[/]", highlight=False)
 
 
 @slice_app.command("auto")

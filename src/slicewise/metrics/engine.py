@@ -190,6 +190,25 @@ def _job_status(ws: Workspace, r: ModelRun) -> JobStatus:
     return JobStatus(r.id, "ready", total, total, finished_at=finished)
 
 
+def mark_interrupted(ws: Workspace) -> list[int]:
+    """After the last writer died (see :mod:`slicewise.store.ledger`): jobs it left ``running`` are not, so
+    they become ``failed`` with the reason (the records of their previous computation stay readable, and
+    the next compute redoes the run in full). Returns the runs concerned."""
+    cur = ws.store.cursor()
+    if not cur.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                       "AND table_name = 'metric_jobs'").fetchone()[0]:  # type: ignore[index]
+        return []
+    runs = [int(r[0]) for r in cur.execute("SELECT run_id FROM metric_jobs WHERE state = 'running'").fetchall()]
+    if runs:
+        with ws.store.transaction() as con:
+            con.execute("UPDATE metric_jobs SET state = 'failed', error = ?, finished_at = ? WHERE state = 'running'",
+                        ["interrupted: the process computing it stopped before it finished (compute it again)",
+                         _now()])
+            for r in runs:
+                ws.store.touch("metric_job", run=r)
+    return runs
+
+
 def retry(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, int], None] | None = None) -> JobStatus:
     """Re-run a run's metrics job (after a failure, or to force it): a full recomputation."""
     return compute_metrics(ws, run, on_progress=on_progress, full=True)

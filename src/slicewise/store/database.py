@@ -3,6 +3,11 @@
 All writes go through :meth:`Store.transaction`, which holds the writer lock and rolls back on
 any error, so a failed operation leaves the file exactly as it was. Readers call
 :meth:`Store.cursor` (DuckDB cursors are cheap and safe to use from another thread).
+
+Every committed write is recorded in the ledger, and a write that a crash left half-replayed is rolled
+back when the file is next opened (see :mod:`slicewise.store.ledger`). DuckDB and OS errors inside a
+transaction leave it as :class:`~slicewise.errors.StoreError` subclasses that say what happened and how
+to fix it (:func:`store_error`).
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import numpy as np
 
-from slicewise.errors import StoreError
+from slicewise.errors import BusyError, DiskFullError, Interrupted, ReadOnlyError, SlicewiseError, StoreError
 from slicewise.state import Change
+from slicewise.store import ledger
 from slicewise.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 LOG_ROWS = 200_000  # a change of more rows is logged as "every row" (caches rebuild rather than patch)
@@ -43,7 +49,14 @@ class Store:
         elif not self.path.exists():
             raise StoreError("no workspace here", where=str(self.path),
                              fix="check the path (-w/--workspace), or create it with an import or `slicewise demo`")
-        self._con = self._connect(read_only, wait, on_wait)
+        self.unclean = ledger.wal_path(self.path).exists()  # the last writer did not close the file
+        #: what the open found after an unclean end of the last writer (see slicewise.store.ledger), if anything
+        self.recovery: ledger.Recovery | None = ledger.recover(
+            self.path, lambda: self._connect(True, wait, on_wait), read_only=read_only)
+        self._raw = self._connect(read_only, wait, on_wait)
+        self._con = cast(duckdb.DuckDBPyConnection, _Writer(self._raw, self))
+        self._written: set[str] = set()  # the tables the open transaction wrote (see _Writer)
+        self._ledger: bool | None = None  # whether the ledger table exists (None: not known yet)
         self._lock = threading.RLock()
         self._depth = 0
         self._tx_thread: int | None = None
@@ -54,7 +67,12 @@ class Store:
         self.commits = 0
         self.read_only = read_only
         if not read_only:
-            self._migrate()
+            try:
+                self._migrate()
+                ledger.mark(self.path, self.last_op())
+            except BaseException:
+                self._raw.close()
+                raise
         elif self.schema_version() != SCHEMA_VERSION:
             raise StoreError(f"workspace has schema version {self.schema_version()}, this slicewise needs {SCHEMA_VERSION}",
                              where=str(self.path), fix="open it once without read_only to migrate it")
@@ -71,12 +89,15 @@ class Store:
             except duckdb.Error as exc:
                 holder = discovery.lock_holder(exc)
                 if holder is None:
+                    mapped = store_error(exc, self.path, "open")
+                    if type(mapped) is not StoreError:
+                        raise mapped from None
                     raise StoreError(f"cannot open workspace: {exc}", where=str(self.path),
                                      fix="check the path and that the file is a slicewise workspace") from None
             pid, exe = holder
             server = discovery.find_server(self.path)
             if server is not None and server.pid == pid:  # a server holds it for as long as it runs
-                raise StoreError(f"{server.describe()} is serving this workspace and holds it open", where=str(self.path),
+                raise BusyError(f"{server.describe()} is serving this workspace and holds it open", where=str(self.path),
                                  fix="the slicewise CLI sends its commands through that server; this one could not reach "
                                      f"it (does {server.url} answer?). From Python, use the server's HTTP API (e.g. "
                                      f"POST {server.url}/api/imports), or stop the server (Ctrl+C in its terminal, or "
@@ -84,7 +105,7 @@ class Store:
             who = discovery.describe_process(pid, exe)
             left = deadline - time.monotonic()
             if left <= 0:
-                raise StoreError(f"the workspace is in use by {who}" + (f" (waited {wait:g} s)" if wait > 0 else ""),
+                raise BusyError(f"the workspace is in use by {who}" + (f" (waited {wait:g} s)" if wait > 0 else ""),
                                  where=str(self.path),
                                  fix=f"let it finish and run again, or stop it (kill {pid}); a CLI command waits up to "
                                      "SLICEWISE_WAIT seconds (default 30) for the workspace. To work on it while "
@@ -103,12 +124,12 @@ class Store:
         """
         if self.in_my_transaction:
             return _Borrowed(self._con)  # type: ignore[return-value]
-        return self._con.cursor()
+        return self._raw.cursor()
 
     def own_cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor of its own even inside this thread's write transaction (it sees committed data only):
         for work that must not join the transaction, such as the caches' own tables."""
-        return self._con.cursor()
+        return self._raw.cursor()
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -116,7 +137,7 @@ class Store:
         return self._con
 
     def close(self) -> None:
-        self._con.close()
+        self._raw.close()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -131,40 +152,72 @@ class Store:
         with self._lock:
             outer = self._depth == 0
             if outer:
-                self._con.execute("BEGIN TRANSACTION")
+                try:
+                    self._raw.execute("BEGIN TRANSACTION")
+                except duckdb.Error as exc:
+                    raise store_error(exc, self.path, "begin") from None
                 self._tx_thread = threading.get_ident()
                 self._changes = []
+                self._written = set()
             self._depth += 1
             try:
                 yield self._con
-            except BaseException:
+            except BaseException as exc:
                 self._depth -= 1
                 if outer:
                     self._changes = []
+                    self._written = set()
                     self._tx_thread = None
                     with contextlib.suppress(duckdb.Error):  # already rolled back by DuckDB: the original error is what matters
-                        self._con.execute("ROLLBACK")
+                        self._raw.execute("ROLLBACK")
+                    if isinstance(exc, duckdb.Error | OSError) and not isinstance(exc, SlicewiseError):
+                        raise store_error(exc, self.path, "write") from exc
                 raise
             else:
                 self._depth -= 1
                 if outer:
                     changes, self._changes = self._changes, []
+                    written, self._written = self._written, set()
                     self._tx_thread = None
                     self.commits += 1
                     try:
+                        op = 0
                         try:
                             if changes:
                                 changes = self._stamp(changes)
-                            self._con.execute("COMMIT")
-                        except duckdb.Error as exc:
+                            if (changes or written) and self._has_ledger():
+                                op = ledger.record(self._raw, written | ({"meta", "change_log"} if changes else set()),
+                                                   _what(changes, written))
+                            self._raw.execute("COMMIT")
+                        except BaseException as exc:
                             with contextlib.suppress(duckdb.Error):  # a failed COMMIT has usually ended the transaction already
-                                self._con.execute("ROLLBACK")
-                            raise StoreError(f"commit failed: {exc}", where=str(self.path),
-                                             fix="check that the disk has room and the folder is writable") from None
+                                self._raw.execute("ROLLBACK")
+                            if isinstance(exc, duckdb.Error | OSError):
+                                raise store_error(exc, self.path, "commit") from exc
+                            raise
+                        if op:
+                            ledger.mark(self.path, op)
                         if self.on_commit is not None and changes:
                             self.on_commit(changes)
                     finally:
                         self.commits += 1
+
+    def _has_ledger(self) -> bool:
+        if not self._ledger:
+            self._ledger = ledger.has_table(self._raw)
+        return self._ledger
+
+    def last_op(self) -> int:
+        """The number of the last write in the ledger (0: none yet)."""
+        if not ledger.has_table(self._raw):
+            return 0
+        row = self._raw.cursor().execute("SELECT coalesce(max(op), 0) FROM ledger").fetchone()
+        return int(row[0]) if row else 0
+
+    def check(self) -> tuple[bool, str]:
+        """Whether the tables hold what the last write recorded: (ok, what differs)."""
+        ok, bad, _ = ledger.check(self.cursor())
+        return ok, bad
 
     def touch(self, topic: str, *, rows: Any = None, run: int | None = None) -> None:
         """Record, inside a write transaction, what it changes (see :mod:`slicewise.state`): a topic,
@@ -285,6 +338,66 @@ class Store:
                 migrated = True
             if migrated:
                 self.touch("all")
+
+
+def _what(changes: list[Change], written: set[str]) -> str:
+    """A ledger line's description of a write: its topics (with runs), else the tables it wrote."""
+    topics = sorted({c.topic + (f":{c.run}" if c.run is not None else "") for c in changes})
+    return ", ".join(topics) if topics else "tables " + ", ".join(sorted(written))
+
+
+def store_error(exc: BaseException, path: Path, doing: str) -> SlicewiseError:
+    """A DuckDB or OS error met while ``doing`` something with the workspace, as the slicewise error that says
+    what happened, where and how to fix it. Anything unrecognised becomes a plain :class:`StoreError`."""
+    import errno
+
+    text = str(exc)
+    low = text.lower()
+    where = str(path)
+    code = getattr(exc, "errno", None)
+    if isinstance(exc, duckdb.InterruptException) or "interrupted" in low or isinstance(exc, KeyboardInterrupt):
+        return Interrupted("interrupted; nothing of this operation was written", where=where,
+                           fix="run the command again")
+    if code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or any(
+            m in low for m in ("no space left", "file too large", "disk quota", "out of disk")):
+        return DiskFullError(f"no room to write the workspace ({text.strip()}); nothing of this operation was written",
+                             where=where, fix="free disk space (or raise the file size limit: ulimit -f) and run it again")
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS) or any(
+            m in low for m in ("permission denied", "read-only file system", "read only file system",
+                               "operation not permitted", "database is read-only", "read-only mode")):
+        return ReadOnlyError(f"the workspace cannot be written ({text.strip()}); nothing of this operation was written",
+                             where=where, fix="make the file and its folder writable (the write-ahead log is created "
+                                              "beside the file), or copy the workspace somewhere writable")
+    if "could not set lock" in low or "conflicting lock" in low:
+        return BusyError(f"another process holds the workspace ({text.strip()})", where=where,
+                         fix="let it finish, or stop it, and run again")
+    return StoreError(f"{doing} failed: {type(exc).__name__}: {text.strip()}; nothing of this operation was written",
+                      where=where, fix="run it again; if it keeps failing, run with --debug and report the error")
+
+
+class _Writer:
+    """The writer connection, noting which workspace tables the open transaction writes (for the ledger)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, store: Store) -> None:
+        self._con = con
+        self._store = store
+
+    def execute(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        table = ledger.written_table(query) if isinstance(query, str) else None
+        if table is not None:
+            self._store._written.add(table)
+        self._con.execute(query, *args, **kwargs)
+        return self
+
+    def executemany(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        table = ledger.written_table(query) if isinstance(query, str) else None
+        if table is not None:
+            self._store._written.add(table)
+        self._con.executemany(query, *args, **kwargs)
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
 
 
 class _Borrowed:
