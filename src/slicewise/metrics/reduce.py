@@ -40,14 +40,14 @@ RATIO_DECIMALS = 12
 
 
 @overload
-def round_ratio(x: None) -> None: ...
+def round_ratio(x: None, *, _owned: bool = False) -> None: ...
 @overload
-def round_ratio(x: Number) -> float: ...
+def round_ratio(x: Number, *, _owned: bool = False) -> float: ...
 @overload
-def round_ratio(x: np.ndarray) -> np.ndarray: ...
+def round_ratio(x: np.ndarray, *, _owned: bool = False) -> np.ndarray: ...
 
 
-def round_ratio(x: np.ndarray | Number | None) -> np.ndarray | float | None:
+def round_ratio(x: np.ndarray | Number | None, *, _owned: bool = False) -> np.ndarray | float | None:
     """A ratio rounded to :data:`RATIO_DECIMALS` decimals (NaN and None stay as they are).
 
     >>> round_ratio(0.1 + 0.2), round_ratio(np.array([2.8 / 7, np.nan, 1 / 3]))
@@ -56,7 +56,8 @@ def round_ratio(x: np.ndarray | Number | None) -> np.ndarray | float | None:
     if x is None:
         return None
     if isinstance(x, np.ndarray):
-        return np.round(x.astype(np.float64, copy=False), RATIO_DECIMALS)
+        x = x.astype(np.float64, copy=False)
+        return np.round(x, RATIO_DECIMALS, out=x if _owned else None)
     return float(np.round(float(x), RATIO_DECIMALS))
 
 
@@ -74,7 +75,8 @@ def ratio(a: np.ndarray | Number, b: np.ndarray | Number) -> np.ndarray | float 
     >>> ratio(2.8, 7), ratio(1, 0)
     (0.4, None)
     """
-    return round_ratio(safe_divide(a, b))  # type: ignore[arg-type]
+    # (safe_divide made a new array: it is rounded in place)
+    return round_ratio(safe_divide(a, b), _owned=True)  # type: ignore[arg-type]
 
 
 @overload
@@ -169,7 +171,7 @@ def overlap_iou(matched_iou: np.ndarray, n_pred: np.ndarray, n_gt: np.ndarray, j
     """
     val = safe_divide(matched_iou, np.maximum(n_pred, n_gt))
     val[jaccard] = safe_divide(matched_iou[jaccard], n_pred[jaccard] + n_gt[jaccard] - matched_iou[jaccard])
-    return round_ratio(val)
+    return round_ratio(val, _owned=True)
 
 
 def tp_above(owner: np.ndarray, iou: np.ndarray, n: int, t: float) -> np.ndarray:
@@ -207,8 +209,8 @@ def ranking_curve(confidence: np.ndarray, is_tp: np.ndarray, n_pos: int) -> tupl
     """
     ctp = np.cumsum(is_tp.astype(bool))
     last = np.flatnonzero(np.r_[confidence[1:] != confidence[:-1], True])
-    rec = round_ratio(ctp[last] / n_pos) if n_pos else np.zeros(len(last))
-    return confidence[last], round_ratio(ctp[last] / (last + 1)), rec
+    rec = round_ratio(ctp[last] / n_pos, _owned=True) if n_pos else np.zeros(len(last))
+    return confidence[last], round_ratio(ctp[last] / (last + 1), _owned=True), rec
 
 
 def best_f1(confidence: tuple[float, ...] | list[float], f1s: tuple[float | None, ...] | list[float | None]
