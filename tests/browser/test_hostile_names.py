@@ -125,7 +125,12 @@ def test_hostile_names_show_as_text_everywhere(page, hostile):
     page.locator("tr.run").first.hover()
     safe(page)
 
-    # the gallery: global keys, tags, slices and features in the left panel, metadata in the filter panel
+    # all data rows without a run, then the run's gallery: global keys, tags, slices and features in the left
+    # panel, metadata in the filter panel
+    page.goto(hostile.url + "/data")
+    page.locator(".tile[data-key]").first.wait_for()
+    safe(page)
+    assert HOSTILE[2] + " #5" in page.locator("body").inner_text()
     page.goto(hostile.url + f"/runs/{run.id}/gallery")
     page.locator(".tile[data-key]").first.wait_for()
     page.wait_for_timeout(300)
