@@ -60,7 +60,7 @@ TOPICS = frozenset({
     "custom_metrics",   # a run's custom metric values
     "slices",           # saved and auto slices
 })
-CACHE_FORMAT = 1  # bump when the layout of a cached table changes: older cache files are then emptied
+CACHE_FORMAT = 2  # bump when the layout of a cached table changes: older cache files are then emptied
 ROW_TOPICS = frozenset({"rows", "split", "metadata", "tags", "labels", "predictions", "run_rows"})
 LOG_LIMIT = 10_000  # changes kept for incremental refresh; a cache older than that rebuilds
 RETIRE_AFTER = 30.0  # seconds a replaced table stays readable

@@ -101,7 +101,7 @@ def row_feature_columns(ws: Workspace, run_id: int, gen: int, k: int, t: float) 
         "data_row_id": ex["data_row_id"], "feature_id": ex["feature_id"], "tp": tp.astype(np.int32),
         "fp": fp.astype(np.int32), "fn": fn.astype(np.int32), "tn": np.zeros(len(tp), np.int32),
         "precision": reduce.precision(tp, fp), "recall": reduce.recall(tp, fn), "f1": reduce.f1(tp, fp, fn),
-        "iou": ex["iou"], "conf_min": ex["conf_min"], "conf_max": ex["conf_max"],
+        "iou": reduce.round_ratio(ex["iou"]), "conf_min": ex["conf_min"], "conf_max": ex["conf_max"],
         "conf_mean": reduce.safe_divide(ex["conf_sum"], lv.n_pred),
         "n_predictions": lv.n_pred.astype(np.int32), "n_annotations": lv.n_gt.astype(np.int32)}
 
@@ -118,10 +118,10 @@ def row_arrays(lv: Level, rows: np.ndarray, tp: np.ndarray, n_features: int) -> 
     return {
         "data_row_id": rows, "tp": tp_r.astype(np.int32), "fp": (c["n_pred"] - tp_r).astype(np.int32),
         "fn": (c["n_gt"] - tp_r).astype(np.int32), "tn": np.maximum(n_features - c["n_feat"], 0).astype(np.int32),
-        "precision": reduce.safe_divide(np.bincount(pos, weights=tp * w["p"], minlength=nr), c["n_p"]),
-        "recall": reduce.safe_divide(np.bincount(pos, weights=tp * w["r"], minlength=nr), c["n_r"]),
-        "f1": reduce.safe_divide(np.bincount(pos, weights=tp * w["f"], minlength=nr), c["n_f"]),
-        "iou": c["iou"], "conf_min": c["conf_min"], "conf_max": c["conf_max"], "conf_mean": c["conf_mean"],
+        "precision": reduce.ratio(np.bincount(pos, weights=tp * w["p"], minlength=nr), c["n_p"]),
+        "recall": reduce.ratio(np.bincount(pos, weights=tp * w["r"], minlength=nr), c["n_r"]),
+        "f1": reduce.ratio(np.bincount(pos, weights=tp * w["f"], minlength=nr), c["n_f"]),
+        "iou": reduce.round_ratio(c["iou"]), "conf_min": c["conf_min"], "conf_max": c["conf_max"], "conf_mean": c["conf_mean"],
         "n_predictions": c["n_pred"].astype(np.int32), "n_annotations": c["n_gt"].astype(np.int32)}
 
 

@@ -11,13 +11,22 @@ Every precision, recall, F1 and IoU slicewise reports goes through these, whethe
 >>> safe_divide(np.array([1.0, 0.0, 2.0]), np.array([2.0, 0.0, 0.0]))
 array([0.5, nan, nan])
 >>> prf(3, 1, 2)  # precision tp/(tp+fp), recall tp/(tp+fn), F1 2tp/(2tp+fp+fn)
-(0.75, 0.6, 0.6666666666666666)
+(0.75, 0.6, 0.666666666667)
 >>> prf(0, 0, 5)  # nothing predicted: precision undefined, recall and F1 are 0
 (None, 0.0, 0.0)
 >>> prf(0, 0, 0)
 (None, None, None)
 
 A pair of objects is a match at IoU threshold ``t`` when its IoU is *above* ``t`` (equal is not a match).
+
+**Ratios are rounded to 12 decimals** (:func:`round_ratio`) before they are reported or stored, so a
+ratio that is a short decimal is stored as that decimal: F1 = 2.8 / 7 is 0.4 (not 0.39999999999999997),
+and ``f1 = 0.4``, ``f1 >= 0.4``, ``f1 between 0.4 and 0.6`` and the histogram bin [0.4, 0.5) all hold it.
+Ratios lie in [0, 1], so this changes a value by at most 5e-13. (The IoU of a pair of objects, which
+decides matches against thresholds as pycocotools does, is not rounded.)
+
+>>> f1(1.4, 0.0, 4.2), safe_divide(2.8, 7.0)  # 2.8 / 7 in floating point is 0.39999999999999997
+(0.4, 0.39999999999999997)
 """
 
 from __future__ import annotations
@@ -27,6 +36,47 @@ from typing import overload
 import numpy as np
 
 Number = int | float
+RATIO_DECIMALS = 12
+
+
+@overload
+def round_ratio(x: None, *, _owned: bool = False) -> None: ...
+@overload
+def round_ratio(x: Number, *, _owned: bool = False) -> float: ...
+@overload
+def round_ratio(x: np.ndarray, *, _owned: bool = False) -> np.ndarray: ...
+
+
+def round_ratio(x: np.ndarray | Number | None, *, _owned: bool = False) -> np.ndarray | float | None:
+    """A ratio rounded to :data:`RATIO_DECIMALS` decimals (NaN and None stay as they are).
+
+    >>> round_ratio(0.1 + 0.2), round_ratio(np.array([2.8 / 7, np.nan, 1 / 3]))
+    (0.3, array([0.4       ,        nan, 0.33333333]))
+    """
+    if x is None:
+        return None
+    if isinstance(x, np.ndarray):
+        x = x.astype(np.float64, copy=False)
+        return np.round(x, RATIO_DECIMALS, out=x if _owned else None)
+    return float(np.round(float(x), RATIO_DECIMALS))
+
+
+@overload
+def ratio(a: Number, b: Number) -> float | None: ...
+@overload
+def ratio(a: np.ndarray | Number, b: np.ndarray) -> np.ndarray: ...
+@overload
+def ratio(a: np.ndarray, b: np.ndarray | Number) -> np.ndarray: ...
+
+
+def ratio(a: np.ndarray | Number, b: np.ndarray | Number) -> np.ndarray | float | None:
+    """``safe_divide(a, b)`` rounded as a reported ratio (:func:`round_ratio`): undefined where ``b`` is 0.
+
+    >>> ratio(2.8, 7), ratio(1, 0)
+    (0.4, None)
+    """
+    # (safe_divide made a new array: it is rounded in place)
+    return round_ratio(safe_divide(a, b), _owned=True)  # type: ignore[arg-type]
 
 
 @overload
@@ -63,7 +113,7 @@ def precision(tp: np.ndarray, fp: np.ndarray) -> np.ndarray: ...
 
 def precision(tp: np.ndarray | Number, fp: np.ndarray | Number) -> np.ndarray | float | None:
     """tp / (tp + fp): the share of kept predictions that are true positives."""
-    return safe_divide(tp, tp + fp)  # type: ignore[operator, no-any-return]
+    return ratio(tp, tp + fp)  # type: ignore[operator, no-any-return]
 
 
 @overload
@@ -74,7 +124,7 @@ def recall(tp: np.ndarray, fn: np.ndarray) -> np.ndarray: ...
 
 def recall(tp: np.ndarray | Number, fn: np.ndarray | Number) -> np.ndarray | float | None:
     """tp / (tp + fn): the share of labels found."""
-    return safe_divide(tp, tp + fn)  # type: ignore[operator, no-any-return]
+    return ratio(tp, tp + fn)  # type: ignore[operator, no-any-return]
 
 
 @overload
@@ -89,7 +139,7 @@ def f1(tp: np.ndarray | Number, fp: np.ndarray | Number, fn: np.ndarray | Number
     >>> f1(np.array([1.0, 0.0]), np.array([1.0, 0.0]), np.array([0.0, 0.0]))
     array([0.66666667,        nan])
     """
-    return safe_divide(2 * tp, 2 * tp + fp + fn)  # type: ignore[operator, no-any-return]
+    return ratio(2 * tp, 2 * tp + fp + fn)  # type: ignore[operator, no-any-return]
 
 
 def prf(tp: Number, fp: Number, fn: Number) -> tuple[float | None, float | None, float | None]:
@@ -121,7 +171,7 @@ def overlap_iou(matched_iou: np.ndarray, n_pred: np.ndarray, n_gt: np.ndarray, j
     """
     val = safe_divide(matched_iou, np.maximum(n_pred, n_gt))
     val[jaccard] = safe_divide(matched_iou[jaccard], n_pred[jaccard] + n_gt[jaccard] - matched_iou[jaccard])
-    return val
+    return round_ratio(val, _owned=True)
 
 
 def tp_above(owner: np.ndarray, iou: np.ndarray, n: int, t: float) -> np.ndarray:
@@ -159,8 +209,8 @@ def ranking_curve(confidence: np.ndarray, is_tp: np.ndarray, n_pos: int) -> tupl
     """
     ctp = np.cumsum(is_tp.astype(bool))
     last = np.flatnonzero(np.r_[confidence[1:] != confidence[:-1], True])
-    rec = ctp[last] / n_pos if n_pos else np.zeros(len(last))
-    return confidence[last], ctp[last] / (last + 1), rec
+    rec = round_ratio(ctp[last] / n_pos, _owned=True) if n_pos else np.zeros(len(last))
+    return confidence[last], round_ratio(ctp[last] / (last + 1), _owned=True), rec
 
 
 def best_f1(confidence: tuple[float, ...] | list[float], f1s: tuple[float | None, ...] | list[float | None]

@@ -215,7 +215,7 @@ def _rows(k: int, ln: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {"conf_idx": np.full(nrow, k, np.int16), "data_row_id": r_ids[starts], "n_pred": npred_r,
             "n_gt": tot(a_ng), "n_feat": (ends - starts).astype(np.float64), "n_p": tot((a_np > 0).astype(np.float64)),
             "n_r": tot((a_ng > 0).astype(np.float64)), "n_f": tot((a_np + a_ng > 0).astype(np.float64)),
-            "iou": reduce.group_mean(grp, ln["iou"], nrow),
+            "iou": reduce.round_ratio(reduce.group_mean(grp, ln["iou"], nrow)),
             "conf_min": np.fmin.reduceat(ln["conf_min"], starts), "conf_max": np.fmax.reduceat(ln["conf_max"], starts),
             "conf_mean": reduce.safe_divide(tot(np.nan_to_num(ln["conf_sum"])), npred_r)}
 
@@ -229,4 +229,4 @@ def union_mask_iou(P: Objects, G: Objects, pk: np.ndarray, gk: np.ndarray) -> fl
         return 0.0
     up = mask_utils.merge(as_rles(P, pk), intersect=0)
     ug = mask_utils.merge(as_rles(G, gk), intersect=0)
-    return float(np.asarray(mask_utils.iou([up], [ug], [0])).reshape(-1)[0])
+    return reduce.round_ratio(float(np.asarray(mask_utils.iou([up], [ug], [0])).reshape(-1)[0]))

@@ -85,7 +85,7 @@ def feature_metrics(ws: Workspace, run: RunRef, confidence: float, iou: float, r
     for fid, name, kind, tp, fp, fn, miou, n_rows, n_pred, n_ann in records.feature_totals(ws.store.cursor(), rf, rows):
         p, rc, f1 = reduce.prf(int(tp), int(fp), int(fn))
         out.append(FeatureRow(int(fid), str(name), str(kind), int(tp), int(fp), int(fn), p, rc, f1,
-                              None if miou is None else float(miou), int(n_rows), int(n_pred), int(n_ann)))
+                              None if miou is None else reduce.round_ratio(float(miou)), int(n_rows), int(n_pred), int(n_ann)))
     return FeatureMetrics(tuple(out), float(s.confidence[conf_index(s, confidence, r.ref)]), check_iou(iou), job)
 
 

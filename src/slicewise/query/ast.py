@@ -19,14 +19,28 @@ True
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from slicewise.errors import QueryError
 
 Op = Literal["=", "!=", "<", "<=", ">", ">=", "between", "in", "not in", "contains", "is none", "is any"]
 OPS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=", "between", "in", "not in", "contains", "is none", "is any")
 Scalar = float | int | str | bool
 Value = Scalar | list[Scalar] | None
+#: how deeply ``and`` / ``or`` / ``not`` may nest (``not not ... x`` counts one a ``not``); deeper filters
+#: are refused before anything recurses over them
+MAX_DEPTH = 100
+
+
+def _finite(v: Any) -> Any:
+    """Refuse NaN and infinities: they compare false with everything (or true with everything, under ``not``)."""
+    for x in v if isinstance(v, list) else [v]:
+        if isinstance(x, float) and not math.isfinite(x):
+            raise ValueError(f"{x} is not a finite number; give a finite value")
+    return v
 
 
 class _Node(BaseModel):
@@ -56,7 +70,12 @@ class Cond(_Node):
             raise ValueError(f"{op!r} takes no value")
         if op not in ("between", "in", "not in", "is none", "is any") and (v is None or isinstance(v, list)):
             raise ValueError(f"{op!r} needs one value")
-        return v
+        return _finite(v)
+
+    @field_validator("at_confidence")
+    @classmethod
+    def _at(cls, v: Any) -> Any:
+        return _finite(v)
 
 
 class Has(_Node):
@@ -99,12 +118,56 @@ class Sort(_Node):
     feature: str | None = None
     at_confidence: float | None = None
 
+    @field_validator("at_confidence")
+    @classmethod
+    def _at(cls, v: Any) -> Any:
+        return _finite(v)
+
 
 class Query(_Node):
     """A filter (``None`` = every data row of the run) and its sort keys (ties broken by data row id)."""
 
     filter: FilterNode | None = None
     sort: list[Sort] = Field(default_factory=list)
+
+
+_NESTING = {"and": "all", "or": "any", "not": "of"}
+
+
+def nesting_depth(node: Any) -> int:
+    """How deeply ``and`` / ``or`` / ``not`` nest in a filter node or its JSON form (a condition alone: 0),
+    counted without recursion, so any input can be measured.
+
+    >>> nesting_depth({"type": "not", "of": {"type": "and", "all": [{"type": "has", "what": "tag"}]}})
+    2
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(node, 0)]
+    while stack:
+        n, d = stack.pop()
+        if isinstance(n, And | Or | Not):
+            d += 1
+            kids: Any = n.all if isinstance(n, And) else n.any if isinstance(n, Or) else [n.of]
+        elif isinstance(n, dict):
+            if n.get("type") in _NESTING:
+                d += 1
+            kids = list(n.values())
+        elif isinstance(n, list | tuple):
+            kids = n
+        else:
+            continue
+        deepest = max(deepest, d)
+        stack.extend((k, d) for k in kids)
+    return deepest
+
+
+def check_depth(node: Any, depth: int | None = None) -> None:
+    """Raise QueryError when a filter nests ``and`` / ``or`` / ``not`` deeper than :data:`MAX_DEPTH`."""
+    d = nesting_depth(node) if depth is None else depth
+    if d > MAX_DEPTH:
+        raise QueryError(f"the filter nests and/or/not {d} levels deep; at most {MAX_DEPTH} are allowed",
+                         where="filter", fix="write it flatter: drop doubled 'not's (not not x is x) and join "
+                         "conditions in one list (a and b and c) instead of nesting them")
 
 
 def and_(*nodes: Any) -> Any:

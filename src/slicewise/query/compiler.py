@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from slicewise.errors import MetricsError, QueryError
-from slicewise.query.ast import And, Cond, Filter, Has, Not, Or, Sort
+from slicewise.query.ast import And, Cond, Filter, Has, Not, Or, Sort, check_depth
 from slicewise.query.fields import Catalog, FieldSpec, did_you_mean
 
 SQL = tuple[str, list[Any]]
@@ -48,16 +48,22 @@ def as_filter(node: Any) -> Any:
     """Accept a filter node, its JSON-like dict, its text, or None."""
     from slicewise.query.text import parse
 
-    if node is None or isinstance(node, Cond | Has | And | Or | Not):
+    if node is None:
         return node
     if isinstance(node, str):
         return parse(node) if node.strip() else None
+    check_depth(node)  # before anything recurses over it
+    if isinstance(node, Cond | Has | And | Or | Not):
+        return node
     try:
         return Filter.validate_python(node)
     except PydanticValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err.get("loc", ()))
-        raise QueryError(f"invalid filter: {err.get('msg')}", where=loc or "filter",
+        if len(loc) > 200:
+            loc = loc[:100] + " ... " + loc[-95:]
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        raise QueryError(f"invalid filter: {msg}", where=loc or "filter",
                          fix="see slicewise.query.ast for the node shapes") from None
 
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from slicewise.errors import QueryError
 from slicewise.query.compiler import as_filter
 from slicewise.query.fields import COUNT_METRICS, RATIO_METRICS
+from slicewise.query.rowcache import EDGE_TOLERANCE
 
 BINS = 10
 TOP_VALUES = 50
@@ -202,9 +203,8 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
     out.metadata = {k: counts.get(f"metadata.{k}", {}) for k in strings}
     for i, (n, (_, lo, hi, nb)) in enumerate(hist.items()):
         hc = [int(x) for x in bincount(f"h{i}", 256)[:nb]]
-        step = (hi - lo) / nb if hi > lo else 0.0
         mn, mx = mm[2 * ranged.index(n): 2 * ranged.index(n) + 2] if n in ranged else (None, None)
-        out.histograms[n] = Histogram(edges=[lo + k * step for k in range(nb)] + [hi], counts=hc,
+        out.histograms[n] = Histogram(edges=edges(lo, hi, nb), counts=hc,
                                       missing=max(total - sum(hc), 0),
                                       min=None if mn is None else float(mn), max=None if mx is None else float(mx))
     fnames = {v: k for k, v in cat.features.items()}
@@ -232,6 +232,18 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
             h.missing = max(total - sum(h.counts), 0)
             out.histograms[name] = h
     return out
+
+
+def edges(lo: float, hi: float, nb: int) -> list[float]:
+    """The ``nb + 1`` edges of equal bins over [lo, hi], each the double nearest its decimal value
+    (``lo + (hi - lo) * k / nb``: 0.3, not 0 + 3 * 0.1 = 0.30000000000000004).
+
+    >>> edges(0.0, 1.0, 10)[3], edges(0.0, 1.0, 10)[-1]
+    (0.3, 1.0)
+    """
+    if hi <= lo:
+        return [lo] * nb + [hi]
+    return [lo + (hi - lo) * k / nb for k in range(nb)] + [hi]
 
 
 def _top(h: dict[Any, int], limit: int = TOP_VALUES) -> dict[Any, int]:
@@ -274,15 +286,15 @@ def _histograms(cur: Any, values_sql: str, params: list[Any], fixed: dict[Any, t
         WITH v AS ({values_sql}),
         s AS (SELECT unnest(?) AS name, unnest(?) AS lo, unnest(?) AS hi, unnest(?) AS nb)
         SELECT v.name, CASE WHEN s.hi = s.lo THEN 0
-                            ELSE least(greatest(CAST(floor((v.x - s.lo) / (s.hi - s.lo) * s.nb) AS BIGINT), 0), s.nb - 1)
+                            ELSE least(greatest(CAST(floor((v.x - s.lo) / (s.hi - s.lo) * s.nb + {EDGE_TOLERANCE!r}) AS BIGINT), 0),
+                                                 s.nb - 1)
                        END AS bin, count(*)
         FROM v JOIN s ON s.name = v.name WHERE v.x IS NOT NULL AND isfinite(v.x) GROUP BY ALL""",
                          params + [names, [spec[n][0] for n in names], [spec[n][1] for n in names],
                                    [spec[n][2] for n in names]]).fetchall()
     for n in names:
         lo, hi, nb = spec[n]
-        step = (hi - lo) / nb if hi > lo else 0.0
-        out[n] = Histogram(edges=[lo + i * step for i in range(nb)] + [hi], counts=[0] * nb, min=None, max=None)
+        out[n] = Histogram(edges=edges(lo, hi, nb), counts=[0] * nb, min=None, max=None)
     for name, b, c in counts:
         out[name].counts[int(b)] += int(c)
     for name, lo, hi, _ in stats:

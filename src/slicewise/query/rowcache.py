@@ -297,6 +297,11 @@ def _with_metrics(ws: Workspace, base: RowCache, metric_table: str) -> RowCache:
                     ranged=base.ranged + tuple(n for n in bins if n not in RATIOS), units=base.units + units)
 
 
+#: a value within this fraction of a bin's width below an edge counts as on the edge (in the upper bin):
+#: 0.3 is on the edge 0.3 of ten bins over [0, 1] although (0.3 - 0) / 1 * 10 may round to 2.9999999999999996
+EDGE_TOLERANCE = 1e-9
+
+
 def _bin_spec(cur: Any, table: str, cols: dict[str, str], fixed: set[str]
               ) -> tuple[dict[str, tuple[float, float, int]], tuple[str, ...]]:
     """((low, high, bins) per field, the fields with unit bins): [0, 1] in ten for ``fixed`` fields, one
@@ -327,7 +332,8 @@ def _bin_expr(col: str, spec: tuple[float, float, int], n: int) -> str:
         e = f"CASE WHEN {col} IS NOT NULL THEN 0 END"
     else:  # float(...) literals come from the data's own range, never from the user
         e = (f"CASE WHEN {col} IS NULL OR NOT isfinite({col}) THEN NULL WHEN {col} >= {hi!r} THEN {nb - 1} "
-             f"WHEN {col} <= {lo!r} THEN 0 ELSE floor(({col} - {lo!r}) / {hi - lo!r} * {nb}) END")
+             f"WHEN {col} <= {lo!r} THEN 0 ELSE least(floor(({col} - {lo!r}) / {hi - lo!r} * {nb} + {EDGE_TOLERANCE!r}), "
+             f"{nb - 1}) END")
     return f"CAST({e} AS UTINYINT) AS b_{n}"  # (least/greatest would turn NULL into a bin)
 
 

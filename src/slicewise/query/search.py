@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -190,7 +191,8 @@ def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None
     if cursor is not None:
         if offset:
             raise QueryError("give either an offset or a cursor, not both", where="cursor")
-        vals, last_id = _decode_cursor(cursor, len(q.sort))
+        kinds = [(s.field, comp.catalog.resolve(s.field, s.feature, s.at_confidence).kind) for s in q.sort]
+        vals, last_id = _decode_cursor(cursor, kinds)
         k_sql, k_params = _keyset(exprs, [s.desc for s in q.sort], vals, last_id)
         page_where, page_params = f"{where} AND ({k_sql})", params + k_params
     select = ", ".join(["r.id", "r.global_key"] + [f"{e} AS sv{i}" for i, e in enumerate(exprs)])
@@ -231,13 +233,46 @@ def _encode_cursor(vals: list[Any], last_id: int) -> str:
     return base64.urlsafe_b64encode(json.dumps([enc, last_id]).encode()).decode()
 
 
-def _decode_cursor(cursor: str, n: int) -> tuple[list[Any], int]:
+def _decode_cursor(cursor: str, kinds: list[tuple[str, str]]) -> tuple[list[Any], int]:
+    """The sort values and last row id of a cursor, each checked against the kind of its sort key
+    (a number for number fields, text for string and enum fields, a date-time for date-time fields,
+    or null), so that a forged or stale cursor is refused here and never reaches SQL."""
+    def bad(why: str = "") -> QueryError:
+        return QueryError("the page cursor is not valid for this query" + (f": {why}" if why else ""), where="cursor",
+                          fix="use the next_cursor of the previous page of the same query and sort")
+
+    if not isinstance(cursor, str) or len(cursor) > 100_000:
+        raise bad()
     try:
         enc, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        vals = [datetime.fromisoformat(v["t"]) if isinstance(v, dict) else v for v in enc]
-        if len(vals) != n or not isinstance(last_id, int):
-            raise ValueError
-    except (ValueError, TypeError, KeyError, AttributeError):
-        raise QueryError("the page cursor is not valid for this query", where="cursor",
-                         fix="use the next_cursor of the previous page of the same query and sort") from None
+    except (ValueError, TypeError):
+        raise bad() from None
+    if not isinstance(enc, list) or len(enc) != len(kinds):
+        raise bad(f"it holds {len(enc) if isinstance(enc, list) else 'no'} sort values, the sort has {len(kinds)}")
+    if isinstance(last_id, bool) or not isinstance(last_id, int) or not -2**63 <= last_id < 2**63:
+        raise bad(f"its row id {last_id!r} is not a whole number")
+    vals = []
+    for v, (name, kind) in zip(enc, kinds, strict=True):
+        try:
+            vals.append(_cursor_value(v, kind))
+        except (ValueError, TypeError):
+            want = {"number": "a number", "datetime": "a date-time"}.get(kind, "text")
+            raise bad(f"its value for {name} must be {want} or null, not {json.dumps(v)[:60]}") from None
     return vals, last_id
+
+
+def _cursor_value(v: Any, kind: str) -> Any:
+    """One decoded sort value of a cursor, or ValueError when its type does not fit the field's kind."""
+    if v is None:
+        return None
+    if kind == "number":
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ValueError
+        return v
+    if kind == "datetime":
+        if not isinstance(v, dict) or set(v) != {"t"} or not isinstance(v["t"], str):
+            raise ValueError
+        return datetime.fromisoformat(v["t"])
+    if not isinstance(v, str):  # string and enum fields
+        raise ValueError
+    return v

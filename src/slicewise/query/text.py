@@ -24,11 +24,12 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from pydantic import ValidationError as PydanticValidationError
 
 from slicewise.errors import QueryError
-from slicewise.query.ast import And, Cond, Filter, Has, Not, Or, Sort
+from slicewise.query.ast import And, Cond, Filter, Has, Not, Or, Sort, check_depth
 from slicewise.query.fields import normalise_field
 
 GRAMMAR = r"""
@@ -219,6 +220,25 @@ def _explain(text: str, exc: UnexpectedInput, what: str) -> QueryError:
                       "quote values with spaces or symbols")
 
 
+_NESTING_RULES = {"not_", "or_expr", "and_expr"}
+
+
+def _tree_depth(tree: Any) -> int:
+    """How deeply and/or/not nest in a parse tree, without recursion (the transformer recurses, so a
+    tree deeper than :data:`~slicewise.query.ast.MAX_DEPTH` is refused before it runs)."""
+    deepest = 0
+    stack = [(tree, 0)]
+    while stack:
+        node, d = stack.pop()
+        if not isinstance(node, Tree):
+            continue
+        if node.data in _NESTING_RULES:
+            d += 1
+            deepest = max(deepest, d)
+        stack.extend((c, d) for c in node.children)
+    return deepest
+
+
 def _run(text: str, start: str) -> Any:
     if not isinstance(text, str):
         raise QueryError(f"a {start} must be text, not {type(text).__name__}")
@@ -228,11 +248,16 @@ def _run(text: str, start: str) -> Any:
         tree = _parser().parse(text, start=start)
     except UnexpectedInput as exc:
         raise _explain(text, exc, "filter" if start == "filter" else "sort") from None
+    check_depth(None, _tree_depth(tree))
     try:
         return _ToAst().transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, QueryError):
             raise exc.orig_exc from None
+        if isinstance(exc.orig_exc, PydanticValidationError):
+            msg = exc.orig_exc.errors()[0].get("msg", "")
+            raise QueryError(f"invalid {start}: {msg.removeprefix('Value error, ')}",
+                             fix="check the values given to each operator") from None
         raise QueryError(f"invalid {start}: {exc.orig_exc}", fix="check the values given to each operator") from None
 
 

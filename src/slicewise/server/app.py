@@ -54,12 +54,52 @@ def create_app(workspace_path: str | Path, *, static_dir: str | Path | None = No
     app.add_middleware(GZipMiddleware, minimum_size=4000, compresslevel=3)
     errors.install(app)
     for router in ROUTERS:
-        app.include_router(router, prefix="/api")
+        app.include_router(router, prefix="/api", responses=error_responses())
+    _document_naive_datetimes(app)
     static = Path(static_dir) if static_dir else STATIC
     install_docs(app, static.resolve())  # before the web app's catch-all route
     _mount_spa(app, static.resolve())
 
     return app
+
+
+def error_responses() -> dict[int | str, dict[str, Any]]:
+    """The refusals every API route may answer (see server/errors.py), so that the schema documents them."""
+    from slicewise.server import models as M
+
+    refusal = {"model": M.ErrorBody | M.HTTPErrorBody}
+    return {400: {**refusal, "description": "Bad request"}, 404: {**refusal, "description": "Not found"},
+            409: {**refusal, "description": "Conflicts with the workspace's state (e.g. metrics not computed)"},
+            422: {"model": M.ErrorBody | M.RequestErrors | M.HTTPErrorBody,
+                  "description": "Invalid input: a slicewise error (what, where, fix) or FastAPI's parameter errors"},
+            503: {**refusal, "description": "The workspace is busy or unavailable"}}
+
+
+def _document_naive_datetimes(app: FastAPI) -> None:
+    """Date-times are stored and sent without an offset (``2024-05-01T12:00:00.123456``), which is not an
+    RFC 3339 ``date-time``: the schema says so with a pattern instead of that format."""
+    from fastapi.openapi.utils import get_openapi
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("format") == "date-time" and node.get("type") == "string":
+                del node["format"]
+                node["pattern"] = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$"
+                node.setdefault("description", "ISO 8601 date-time without an offset")
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            walk(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _mount_spa(app: FastAPI, static: Path) -> None:

@@ -7,6 +7,7 @@ the store's single writer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,15 @@ def workspace(request: Request) -> Workspace:
     return state(request).ws
 
 
+def as_id(ref: int | str) -> int | str:
+    """An id when ``ref`` is ASCII digits (at most 18 of them), else the text itself: a name. (``str.isdigit``
+    is also true of '²', which ``int`` refuses.)"""
+    s = str(ref)
+    return int(s) if re.fullmatch(r"[0-9]{1,18}", s) else s
+
+
 def get_run(ws: Workspace, run_id: int | str) -> ModelRun:
-    return ws.run(int(run_id) if str(run_id).isdigit() else str(run_id))
+    return ws.run(as_id(run_id))
 
 
 def get_row(st: AppState, row_id: int) -> DataRow:

@@ -279,3 +279,42 @@ class FilterText(_Out):
 # -- slices ------------------------------------------------------------------------------------
 class Deleted(_Out):
     deleted: str
+
+
+# -- errors ------------------------------------------------------------------------------------
+class ErrorProblem(_Out):
+    reason: str
+    location: str = ""
+    field: str = ""
+    fix: str = ""
+
+
+class ErrorBody(_Out):
+    """Every refusal of a slicewise error (see server/errors.py): what, where and how to fix it."""
+
+    error: str  # the exception's class name, e.g. QueryError
+    detail: str  # the whole message, as the CLI prints it
+    message: str
+    where: str = ""
+    fix: str = ""
+    problems: list[ErrorProblem] | None = None  # one per bad record (ValidationError)
+
+
+class RequestErrorItem(_Out):
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class RequestErrors(_Out):
+    """A request whose parameters or body do not fit the schema (FastAPI's own validation)."""
+
+    detail: list[RequestErrorItem]
+
+
+class HTTPErrorBody(_Out):
+    """An HTTP error without a slicewise error behind it (no such API path, bad token, ...)."""
+
+    detail: str | list[Any] | dict[str, Any]

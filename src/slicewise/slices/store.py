@@ -108,7 +108,8 @@ def get_slice(ws: Any, ref: str | int | Slice) -> Slice:
         ref = ref.id
     cur = ws.store.cursor()
     row = None
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isascii() and ref.strip().isdigit()
+                                and len(ref.strip()) <= 18):
         row = cur.execute(f"SELECT {COLUMNS} FROM slices WHERE id = ?", [int(ref)]).fetchone()
     if row is None and isinstance(ref, str):
         row = cur.execute(f"SELECT {COLUMNS} FROM slices WHERE auto_key IS NULL AND lower(name) = lower(?)",

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from slicewise import slices
 from slicewise.server import models as M
-from slicewise.server.deps import AppState, get_run, state
+from slicewise.server.deps import AppState, as_id, get_run, state
 from slicewise.slices import Slice
 from slicewise.view import View
 
@@ -33,7 +33,7 @@ class SliceUpdate(BaseModel):
 
 
 def _ref(slice_id: str) -> int | str:
-    return int(slice_id) if slice_id.isdigit() else slice_id
+    return as_id(slice_id)
 
 
 @router.get("/slices", response_model=list[Slice], summary="Every saved slice, with its count for a run when one is given")
