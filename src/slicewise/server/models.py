@@ -279,3 +279,34 @@ class FilterText(_Out):
 # -- slices ------------------------------------------------------------------------------------
 class Deleted(_Out):
     deleted: str
+
+
+# -- the projector ------------------------------------------------------------------------------
+class ProjectionStatus(_Out):
+    """A projection's job: ``none`` (never asked), ``running``, ``done`` or ``failed``."""
+
+    space: str
+    method: str
+    dims: int
+    state: str
+    done: int
+    total: int
+    stage: str
+    error: str | None = None
+    seconds: float | None = None
+
+
+class ProjectionColors(_Out):
+    """The colour value of each point, in the order of the projection's ids: category codes (int16, -1 =
+    none, indexing ``legend``) or numbers (float32, NaN = none, between ``min`` and ``max``), as
+    little-endian bytes in base64."""
+
+    by: str
+    kind: str  # category | number
+    count: int
+    legend: list[str]
+    counts: list[int]
+    min: float | None = None
+    max: float | None = None
+    dtype: str
+    data: str
