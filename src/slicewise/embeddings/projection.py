@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from slicewise.errors import NotFoundError, QueryError
+from slicewise.errors import QueryError
 
 if TYPE_CHECKING:
     from slicewise.workspace import Workspace
@@ -79,12 +79,7 @@ def _check(method: str, dims: int) -> None:
 def _space(ws: Workspace, space: str) -> Any:
     from slicewise import embeddings
 
-    for s in embeddings.spaces(ws):
-        if s.name == space:
-            return s
-    names = [s.name for s in embeddings.spaces(ws)]
-    raise NotFoundError(f"no embedding space {space!r}", where="space",
-                        fix=f"use one of {', '.join(names)}" if names else "add vectors first (slicewise embed)")
+    return embeddings.space(ws, space)  # a NotFoundError naming the spaces there are
 
 
 def _key(space: str, method: str, dims: int) -> str:
@@ -340,10 +335,9 @@ def colors(ws: Workspace, ids: Sequence[int] | np.ndarray, by: str, *, run: Any 
         if kind == "slice":
             v = View(run=run or None, confidence=confidence, iou=iou, slice=ref).resolve(ws)
         else:
-            from slicewise.query import Cond
+            import json
 
-            v = View(run=run or None, confidence=confidence, iou=iou,
-                     filter=Cond(field="tag", op="=", value=ref)).resolve(ws)
+            v = View(run=run or None, confidence=confidence, iou=iou, filter=f"tag:{json.dumps(ref)}").resolve(ws)
         _, members, _ = v.ids(10_000_000)
         inside = np.isin(ids, np.asarray(members, dtype=np.int64))
         codes = np.where(inside, 0, 1).astype(np.int16)
