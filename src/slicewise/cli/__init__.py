@@ -19,7 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-_AREAS = ["data", "imports", "metrics", "query", "slices", "serve", "demo"]
+_AREAS = ["data", "imports", "metrics", "query", "slices", "embeddings", "serve", "demo"]
 
 
 def _register() -> None:
