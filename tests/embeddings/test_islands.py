@@ -57,3 +57,20 @@ def test_query_field(labelled):
     assert sum(h.counts) == len(ids) and h.missing == 5
     with pytest.raises(QueryError, match="no embedding space 'nope'"):
         View(filter="island.nope > 0.5").resolve(ws).count()
+
+
+def test_islands_auto_slice(labelled):
+    from slicewise import slices
+
+    ws, ids, _, _, _ = labelled
+    run = ws.create_run("m", "v1")
+    ws.add_predictions(run, [{"data_row": f"k{i}", "feature": "kind", "answer": "a", "confidence": 0.9}
+                             for i in range(300)])
+    auto = {s.auto_key: s for s in slices.auto_slices(ws, run)}
+    assert auto["islands"].name == "Islands" and auto["islands"].filter == "island > 0.5"
+    _, dis = emb.islands(ws, "img")
+    assert auto["islands"].count == int((dis > 0.5).sum())
+    rows = View(run=run, slice="islands").resolve(ws).page(limit=3).rows
+    assert [r.sort_value for r in rows] == sorted(dis, reverse=True)[:3]
+    slices.set_auto_params(ws, run, island_disagreement=0.2)
+    assert View(run=run, slice="islands").resolve(ws).count() == int((dis > 0.2).sum())

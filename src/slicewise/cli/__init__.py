@@ -19,7 +19,11 @@ app = typer.Typer(
     add_completion=False,
 )
 
+<<<<<<< HEAD
 _AREAS = ["data", "imports", "metrics", "query", "slices", "project", "serve", "demo"]
+=======
+_AREAS = ["data", "imports", "metrics", "query", "slices", "embeddings", "serve", "demo"]
+>>>>>>> helper/embeddings
 
 
 def _register() -> None:

@@ -54,6 +54,7 @@ class RowOut(_Out):
     tags: list[str] = []
     text: str | None = None  # text rows (the first 4,000 characters in a page)
     sort_value: Any = None
+    similarity: float | None = None  # the similarity score when the view has a similarity search
     annotations: list[ObjectOut] = []
     predictions: list[ObjectOut] = []
 
@@ -67,6 +68,12 @@ class Thresholds(_Out):
     source: dict[str, str] = {}
 
 
+class SimilarOut(_Out):
+    space: str
+    anchors: list[int]
+    k: int | None = None
+
+
 class RowsPage(_Out):
     total: int
     offset: int
@@ -77,6 +84,7 @@ class RowsPage(_Out):
     thresholds: Thresholds
     filter: str = ""  # the view's whole filter (slice AND text AND dataset AND cell) as text
     sort: str = ""
+    similar: SimilarOut | None = None  # the view's similarity search (given, or the slice's)
     rows: list[RowOut]
 
 
@@ -281,6 +289,7 @@ class Deleted(_Out):
     deleted: str
 
 
+<<<<<<< HEAD
 # -- the projector ------------------------------------------------------------------------------
 class ProjectionStatus(_Out):
     """A projection's job: ``none`` (never asked), ``running``, ``done`` or ``failed``."""
@@ -310,3 +319,41 @@ class ProjectionColors(_Out):
     max: float | None = None
     dtype: str
     data: str
+=======
+# -- embeddings ------------------------------------------------------------------------------------
+class EmbedJob(_Out):
+    """A built-in embedder's job on a space: running | done | failed | interrupted (run again to resume)."""
+
+    space: str
+    embedder: str
+    state: str
+    done: int
+    total: int
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class Space(_Out):
+    name: str
+    kind: str  # image | text
+    dim: int
+    count: int  # vectors
+    metric: str  # cosine | ip
+    source: str  # custom, or the built-in embedder and its settings
+    created: str
+    index: str  # exact | hnsw | hnsw-building: how similarity searches are answered now
+    job: EmbedJob | None = None
+
+
+class SimilarRow(_Out):
+    id: int
+    global_key: str
+    score: float
+
+
+class EmbedRequest(BaseModel):
+    kind: str = Field("image", pattern="^(image|text)$")
+    embedder: str | None = Field(None, max_length=40, description="efficientnet-lite0; tfidf-svd or minilm for text")
+    size: int = Field(224, ge=32, le=512, description="images are resized to size x size")
+>>>>>>> helper/embeddings

@@ -2,6 +2,7 @@
 
 from slicewise.server.routers import (
            cli,
+           embeddings,
            imports,
            media,
            metrics,
@@ -14,4 +15,4 @@ from slicewise.server.routers import (
 )
 
 ROUTERS = [workspace.router, rows.router, runs.router, metrics.router, query.router, slices.router, media.router,
-           cli.router, imports.router, projector.router]
+           cli.router, imports.router, embeddings.router, projector.router]
