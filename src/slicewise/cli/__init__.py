@@ -19,11 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-<<<<<<< HEAD
-_AREAS = ["data", "imports", "metrics", "query", "slices", "project", "serve", "demo"]
-=======
-_AREAS = ["data", "imports", "metrics", "query", "slices", "embeddings", "serve", "demo"]
->>>>>>> helper/embeddings
+_AREAS = ["data", "imports", "metrics", "query", "slices", "embeddings", "project", "serve", "demo"]
 
 
 def _register() -> None:

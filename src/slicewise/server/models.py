@@ -289,37 +289,6 @@ class Deleted(_Out):
     deleted: str
 
 
-<<<<<<< HEAD
-# -- the projector ------------------------------------------------------------------------------
-class ProjectionStatus(_Out):
-    """A projection's job: ``none`` (never asked), ``running``, ``done`` or ``failed``."""
-
-    space: str
-    method: str
-    dims: int
-    state: str
-    done: int
-    total: int
-    stage: str
-    error: str | None = None
-    seconds: float | None = None
-
-
-class ProjectionColors(_Out):
-    """The colour value of each point, in the order of the projection's ids: category codes (int16, -1 =
-    none, indexing ``legend``) or numbers (float32, NaN = none, between ``min`` and ``max``), as
-    little-endian bytes in base64."""
-
-    by: str
-    kind: str  # category | number
-    count: int
-    legend: list[str]
-    counts: list[int]
-    min: float | None = None
-    max: float | None = None
-    dtype: str
-    data: str
-=======
 # -- embeddings ------------------------------------------------------------------------------------
 class EmbedJob(_Out):
     """A built-in embedder's job on a space: running | done | failed | interrupted (run again to resume)."""
@@ -356,4 +325,34 @@ class EmbedRequest(BaseModel):
     kind: str = Field("image", pattern="^(image|text)$")
     embedder: str | None = Field(None, max_length=40, description="efficientnet-lite0; tfidf-svd or minilm for text")
     size: int = Field(224, ge=32, le=512, description="images are resized to size x size")
->>>>>>> helper/embeddings
+
+
+# -- the projector ------------------------------------------------------------------------------
+class ProjectionStatus(_Out):
+    """A projection's job: ``none`` (never asked), ``running``, ``done`` or ``failed``."""
+
+    space: str
+    method: str
+    dims: int
+    state: str
+    done: int
+    total: int
+    stage: str
+    error: str | None = None
+    seconds: float | None = None
+
+
+class ProjectionColors(_Out):
+    """The colour value of each point, in the order of the projection's ids: category codes (int16, -1 =
+    none, indexing ``legend``) or numbers (float32, NaN = none, between ``min`` and ``max``), as
+    little-endian bytes in base64."""
+
+    by: str
+    kind: str  # category | number
+    count: int
+    legend: list[str]
+    counts: list[int]
+    min: float | None = None
+    max: float | None = None
+    dtype: str
+    data: str
