@@ -72,10 +72,13 @@ def test_lasso_becomes_the_gallery_selection_and_filter(page, live, space, snap)
     page.get_by_role("button", name="Lasso").click()
     stage = page.get_by_test_id("projector").bounding_box()
     left, top, right, bottom = stage["x"] + 4, stage["y"] + 4, stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] - 4
+    corners = [(left, top), (right, top), (right, bottom), (left, bottom), (left, top + 2)]
     page.mouse.move(left, top)
     page.mouse.down()
-    for x, y in [(right, top), (right, bottom), (left, bottom), (left, top + 1)]:
-        page.mouse.move(x, y, steps=12)
+    for (x0, y0), (x1, y1) in zip(corners, corners[1:]):
+        for t in np.linspace(0, 1, 8)[1:]:  # the lasso takes a point every 15 ms or more
+            page.mouse.move(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t)
+            page.wait_for_timeout(25)
     page.mouse.up()
     bar = page.get_by_test_id("projector-selection")
     bar.wait_for()

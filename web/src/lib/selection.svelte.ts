@@ -24,5 +24,6 @@ export function keysFilter(keys: string[]): string {
 
 /** The Find-similar parameters of a view's URL (absent ones as null). */
 export function similarParams(p: Record<string, string>) {
-  return { similar_space: p.similar_space ?? null, similar_to: p.similar_to ?? null, similar_k: p.similar_k ?? null };
+  const k = p.similar_k && /^\d+$/.test(p.similar_k) ? Number(p.similar_k) : null;
+  return { similar_space: p.similar_space ?? null, similar_to: p.similar_to ?? null, similar_k: k };
 }
