@@ -46,7 +46,7 @@ def wait_total(page, want: int) -> None:
 
 def test_catalog_is_in_the_navigation_and_holds_every_row(page, live, pool, snap):
     page.goto(live.url + "/")
-    page.get_by_role("link", name="Catalog").click()
+    page.get_by_role("link", name="Catalog", exact=True).click()
     page.wait_for_url("**/catalog")
     wait_total(page, len(pool))
     box = page.get_by_label("Filter query")
