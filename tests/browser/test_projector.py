@@ -75,7 +75,7 @@ def test_lasso_becomes_the_gallery_selection_and_filter(page, live, space, snap)
     corners = [(left, top), (right, top), (right, bottom), (left, bottom), (left, top + 2)]
     page.mouse.move(left, top)
     page.mouse.down()
-    for (x0, y0), (x1, y1) in zip(corners, corners[1:]):
+    for (x0, y0), (x1, y1) in zip(corners[:-1], corners[1:], strict=True):
         for t in np.linspace(0, 1, 8)[1:]:  # the lasso takes a point every 15 ms or more
             page.mouse.move(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t)
             page.wait_for_timeout(25)
