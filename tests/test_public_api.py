@@ -7,7 +7,7 @@ from types import ModuleType
 
 import pytest
 
-PACKAGES = ["slicewise", "slicewise.metrics", "slicewise.query", "slicewise.slices", "slicewise.io"]
+PACKAGES = ["slicewise", "slicewise.metrics", "slicewise.query", "slicewise.slices", "slicewise.io", "slicewise.embeddings"]
 #: names a module holds for its own annotations, not API
 NOT_API = {"annotations", "TYPE_CHECKING", "Any"}
 

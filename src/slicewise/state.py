@@ -59,6 +59,8 @@ TOPICS = frozenset({
     "metrics",          # a run's stored match records (a metrics job finished)
     "custom_metrics",   # a run's custom metric values
     "slices",           # saved and auto slices
+    "embeddings",       # an embedding space's vectors (rows = the rows whose vectors changed) or the spaces
+    "embed_job",        # a built-in embedder job's state and progress
 })
 CACHE_FORMAT = 2  # bump when the layout of a cached table changes: older cache files are then emptied
 ROW_TOPICS = frozenset({"rows", "split", "metadata", "tags", "labels", "predictions", "run_rows"})

@@ -34,6 +34,7 @@ from slicewise.query import (
     Or,
     Page,
     Query,
+    Similar,
     Sort,
     and_,
     as_filter,
@@ -68,6 +69,7 @@ class View:
     cell: tuple[str | None, str | None] | str | None = None  # confusion-matrix cell (true, predicted); "None" = none
     sort: str | Sequence[Sort] | None = None  # overrides the slice's sort
     order: str | None = None  # "asc" / "desc": the direction of a single sort key given without one
+    similar: Similar | dict[str, Any] | None = None  # rows similar to anchor rows (overrides the slice's)
 
     def resolve(self, ws: Workspace) -> ResolvedView:
         """Look the run, slice and thresholds up, parse the filter and sort, combine them."""
@@ -85,6 +87,7 @@ class View:
         sl = None
         parts: list[Any] = []
         keys: list[Sort] = []
+        similar = None
         if self.slice not in (None, ""):
             from slicewise.slices import resolve_slice
 
@@ -92,6 +95,7 @@ class View:
             base = Query.model_validate(sl.query)
             parts.append(base.filter)
             keys = list(base.sort)
+            similar = base.similar
         parts.append(as_filter(self.filter))
         if self.dataset not in (None, ""):
             parts.append(Cond(field="dataset", op="=", value=self.dataset))
@@ -101,7 +105,11 @@ class View:
             parts.append(_cell_filter(ws, run, self.cell, c, t))  # type: ignore[arg-type]
         if self.sort not in (None, "") and self.sort != []:
             keys = _sort_keys(self.sort, self.order)
-        return ResolvedView(ws, run, c, t, source, sl, Query(filter=and_(*parts), sort=keys))
+        if self.similar is not None:
+            from slicewise.query.search import as_similar
+
+            similar = as_similar(self.similar)
+        return ResolvedView(ws, run, c, t, source, sl, Query(filter=and_(*parts), sort=keys, similar=similar))
 
 
 @dataclass
@@ -132,18 +140,19 @@ class ResolvedView:
                        with_total=with_total)
 
     def count(self) -> int:
-        return count(self.ws, self.run, self.query.filter, self.confidence, self.iou)
+        return count(self.ws, self.run, self.query.filter, self.confidence, self.iou, similar=self.query.similar)
 
     def rows_sql(self) -> tuple[str, list[Any]] | None:
         """``(sql, params)`` selecting ``data_row_id`` of the matching rows, for the metrics functions'
-        ``rows=``; None when the view has no filter (every row of the run)."""
-        if self.query.filter is None:
+        ``rows=``; None when the view has no filter and no similarity search (every row of the run)."""
+        if self.query.filter is None and self.query.similar is None:
             return None
-        return row_ids_sql(self.ws, self.run, self.query.filter, self.confidence, self.iou)
+        return row_ids_sql(self.ws, self.run, self.query.filter, self.confidence, self.iou, similar=self.query.similar)
 
     def facets(self, bins: int | None = None) -> Facets:
-        extra = {"bins": bins} if bins is not None else {}
-        return facets(self.ws, self.run, self.query.filter, self.confidence, self.iou, **extra)
+        extra: dict[str, Any] = {"bins": bins} if bins is not None else {}
+        return facets(self.ws, self.run, self.query.filter, self.confidence, self.iou, similar=self.query.similar,
+                      **extra)
 
     def ids(self, cap: int) -> tuple[int, list[int], list[str]]:
         """(total, ids, global keys) of every matching row up to ``cap``, in the view's order."""

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slicewise.query.ast import And, Cond, Filter, Has, Not, Or, Query, Sort, and_
+from slicewise.query.ast import And, Cond, Filter, Has, Not, Or, Query, Similar, Sort, and_
 from slicewise.query.compiler import Compiler, as_filter
 from slicewise.query.facets import Facets, Histogram, facets
 from slicewise.query.search import Page, PageRow, as_query, count, counts, row_ids_sql, search, thresholds
@@ -63,6 +63,6 @@ def parse_ast(ast: Any) -> Any:
 
 __all__ = [
     "And", "Compiler", "Cond", "Facets", "Filter", "Has", "Histogram", "Not", "Or", "Page", "PageRow", "Query",
-    "Sort", "and_", "as_filter", "as_query", "compile_filter", "count", "counts", "facets", "parse", "parse_ast", "parse_sort",
+    "Similar", "Sort", "and_", "as_filter", "as_query", "compile_filter", "count", "counts", "facets", "parse", "parse_ast", "parse_sort",
     "row_ids_sql", "search", "sort_to_text", "thresholds", "to_text",
 ]

@@ -124,11 +124,23 @@ class Sort(_Node):
         return _finite(v)
 
 
+class Similar(_Node):
+    """Similarity to anchor rows in an embedding space: with ``k``, only the ``k`` rows nearest to the
+    anchors among those matching the rest of the query; without, every row with a vector in the space.
+    It gives the sort key ``similarity`` (the score, higher is closer)."""
+
+    space: str = Field(min_length=1, max_length=64)
+    anchors: list[int] = Field(min_length=1, max_length=20)
+    k: int | None = Field(default=None, ge=1, le=10_000)
+
+
 class Query(_Node):
-    """A filter (``None`` = every data row of the run) and its sort keys (ties broken by data row id)."""
+    """A filter (``None`` = every data row of the run), its sort keys (ties broken by data row id), and
+    optionally a similarity search (whose anchors a saved slice keeps, so it picks up new rows)."""
 
     filter: FilterNode | None = None
     sort: list[Sort] = Field(default_factory=list)
+    similar: Similar | None = None
 
 
 _NESTING = {"and": "all", "or": "any", "not": "of"}

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from slicewise.errors import MetricsError, QueryError
-from slicewise.query.ast import And, Cond, Filter, Has, Not, Or, Sort, check_depth
+from slicewise.query.ast import And, Cond, Filter, Has, Not, Or, Similar, Sort, check_depth
 from slicewise.query.fields import Catalog, FieldSpec, did_you_mean
 
 SQL = tuple[str, list[Any]]
@@ -77,6 +77,7 @@ class Compiler:
     iou: float
     check_only: bool = False  # validate names and values only (no run, no metrics tables needed)
     use_cache: bool = True  # read row-level fields from the row cache (slicewise.query.rowcache)
+    similar: Similar | None = None  # a similarity search restricting the rows (and giving ``similarity``)
     catalog: Catalog = field(init=False)
     _tables: dict[tuple[float, bool], str] = field(default_factory=dict, init=False)
     _rc: Any = field(default=None, init=False)
@@ -145,12 +146,38 @@ class Compiler:
         return "r.id IN (SELECT data_row_id FROM run_rows WHERE run_id = ?)", [self.run_id]
 
     def where(self, node: Any) -> SQL:
-        """The full WHERE condition: the run's rows, and the filter."""
+        """The full WHERE condition: the run's rows, the filter, and the similarity search."""
         b_sql, b_params = self.base()
-        if node is None:
+        if node is not None:
+            f_sql, f_params = self.node(node)
+            b_sql, b_params = f"{b_sql} AND ({f_sql})", b_params + f_params
+        if self.similar is None:
             return b_sql, b_params
-        f_sql, f_params = self.node(node)
-        return f"{b_sql} AND ({f_sql})", b_params + f_params
+        rel, r_params = self.scores()
+        if self.similar.k is None:
+            return f"{b_sql} AND r.id IN (SELECT id FROM {rel})", b_params + r_params
+        # the k nearest among the rows matching the rest (the inner r is the inner FROM's)
+        return (f"{b_sql} AND r.id IN (SELECT s.id FROM {rel} s WHERE s.id IN "
+                f"(SELECT r.id FROM {self.from_table()} r WHERE {b_sql}) ORDER BY s.score DESC, s.id LIMIT ?)",
+                b_params + r_params + b_params + [int(self.similar.k)])
+
+    def scores(self) -> SQL:
+        """The similarity scores (relation with ``id``, ``score``) of the search; QueryError without one."""
+        if self.similar is None:
+            raise QueryError("sorting or filtering by similarity needs anchor rows", where="similarity",
+                             fix="pick rows and use Find similar (API: similar_space and similar_to)")
+        if self.check_only:
+            self._check_space(self.similar.space)
+            return "(SELECT 0::BIGINT AS id, 0.0::FLOAT AS score)", []
+        from slicewise.embeddings.search import scores_relation
+
+        return scores_relation(self.ws, self.similar.space, self.similar.anchors)
+
+    def _check_space(self, name: str) -> None:
+        if name not in self.catalog.spaces:
+            raise QueryError(f"no embedding space {name!r}", where="similar_space",
+                             fix=did_you_mean(name, list(self.catalog.spaces)) or
+                             "spaces: " + (", ".join(self.catalog.spaces) or "none yet (run `slicewise embed`)"))
 
     # -- nodes -------------------------------------------------------------------------------------
     def node(self, node: Any) -> SQL:
@@ -252,6 +279,16 @@ class Compiler:
             run = self._need_run(spec.name)
             return (f"SELECT data_row_id, {_AGG[spec.key]}(confidence) AS v FROM predictions WHERE run_id = ?{fcond} "
                     "GROUP BY data_row_id", [run] + fid)
+        if spec.category == "similarity":
+            rel, rel_params = self.scores()
+            return f"SELECT id AS data_row_id, score AS v FROM {rel}", rel_params
+        if spec.category == "island":
+            if self.check_only:
+                return "SELECT 0::BIGINT AS data_row_id, 0.0 AS v WHERE FALSE", []
+            from slicewise.embeddings.islands import islands_relation
+
+            rel = islands_relation(self.ws, spec.key)
+            return f"SELECT data_row_id, disagreement AS v FROM {rel}", []
         if spec.category == "count":
             table = "annotations" if spec.key == "annotation" else "predictions"
             params: list[Any] = []

@@ -58,13 +58,13 @@ class Facets(BaseModel):
 
 
 def facets(ws: Any, run: Any, filter: Any = None, confidence: float | None = None, iou: float | None = None,
-           *, bins: int = BINS) -> Facets:
+           *, bins: int = BINS, similar: Any = None) -> Facets:
     """Value counts of every string/enum metadata field, tag and feature, and histograms of every
     numeric metadata field, metric (at the thresholds viewed), confidence and custom metric, over the
     run's rows matching ``filter``."""
     from slicewise.query.search import compiler_for
 
-    comp = compiler_for(ws, run, confidence, iou)
+    comp = compiler_for(ws, run, confidence, iou, similar=similar)
     node = as_filter(filter)
     if comp.cache() is not None:
         return _facets_cached(ws, comp, node, bins)
@@ -142,9 +142,50 @@ def facets(ws: Any, run: Any, filter: Any = None, confidence: float | None = Non
                 out.histograms[name] = h
         for k in numbers:
             out.histograms.setdefault(f"metadata.{k}", Histogram(edges=[], counts=[], missing=out.total))
+        _embedding_histograms(ws, comp, cur, "SELECT data_row_id FROM _sw_m", [], out, bins)
     finally:
         cur.unregister("_sw_m")
     return out
+
+
+ISLAND_FACET_MAX = 100_000  # island histograms for spaces up to this many vectors (larger ones: filter/sort only)
+
+
+def _embedding_histograms(ws: Any, comp: Any, cur: Any, ids_sql: str, params: list[Any], out: Facets,
+                          bins: int) -> None:
+    """Histograms of the kNN label disagreement (``island``, per space) and of the similarity score."""
+    cat = comp.catalog
+    if not cat.spaces:
+        return
+    from slicewise.embeddings.islands import islands_relation
+
+    try:
+        default = cat.island_space("island")
+    except QueryError:
+        default = None
+    sources: list[tuple[str, list[Any], dict[str, tuple[float, float]]]] = []
+    sizes = {s.name: s.count for s in _spaces(ws)}
+    for sp in cat.spaces:
+        if sizes.get(sp, 0) > ISLAND_FACET_MAX:
+            continue
+        name = "island" if sp == default else f"island.{sp}"
+        rel = islands_relation(ws, sp)
+        sources.append((f"SELECT ? AS name, disagreement AS x FROM {rel} WHERE data_row_id IN ({ids_sql})",
+                        [name] + params, {name: (0.0, 1.0)}))
+    if comp.similar is not None:
+        rel, rps = comp.scores()
+        sources.append((f"SELECT 'similarity' AS name, CAST(score AS DOUBLE) AS x FROM {rel} WHERE id IN ({ids_sql})",
+                        rps + params, {}))
+    for sql, ps, fixed in sources:
+        for name, h in _histograms(cur, sql, ps, fixed, bins).items():
+            h.missing = max(out.total - sum(h.counts), 0)
+            out.histograms[name] = h
+
+
+def _spaces(ws: Any) -> list[Any]:
+    from slicewise.embeddings.store import spaces
+
+    return spaces(ws)
 
 
 def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
@@ -231,6 +272,7 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
                                    [comp.run_id] + params, {}, bins).items():
             h.missing = max(total - sum(h.counts), 0)
             out.histograms[name] = h
+    _embedding_histograms(ws, comp, cur, f"SELECT id FROM {filtered}", params, out, bins)
     return out
 
 

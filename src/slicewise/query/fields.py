@@ -41,9 +41,10 @@ _ALIASES = {
     "key": "global_key", "globalkey": "global_key", "media": "media_type", "true_positives": "tp",
     "false_positives": "fp", "false_negatives": "fn", "true_negatives": "tn", "created": "created_at",
     "annotations": "annotation", "predictions": "prediction", "tags": "tag",
+    "knn_disagreement": "island", "islands": "island", "score": "similarity",
 }
 _PREFIXES = {"metadata": "metadata", "md": "metadata", "meta": "metadata", "metric": "metric",
-             "custom": "metric", "metrics": "metric"}
+             "custom": "metric", "metrics": "metric", "island": "island", "knn_disagreement": "island"}
 
 
 def normalise_field(parts: Sequence[str]) -> str:
@@ -75,7 +76,7 @@ class Catalog:
     custom metric names of the run."""
 
     #: the changes that make a catalog out of date (see slicewise.state)
-    TOPICS = ("metadata_fields", "features", "datasets", "custom_metrics")
+    TOPICS = ("metadata_fields", "features", "datasets", "custom_metrics", "embeddings")
 
     def __init__(self, ws: Any, run_id: int | None) -> None:
         cur = ws.store.cursor()
@@ -85,6 +86,10 @@ class Catalog:
         self.features: dict[str, int] = dict(cur.execute("SELECT name, id FROM features").fetchall())
         self.datasets: dict[str, int] = dict(cur.execute("SELECT name, id FROM datasets").fetchall())
         self.run_id = run_id
+        has_spaces = cur.execute("SELECT count(*) FROM information_schema.tables "
+                                 "WHERE table_name = 'embedding_spaces'").fetchone()
+        self.spaces: dict[str, str] = dict(cur.execute("SELECT name, kind FROM embedding_spaces ORDER BY name").fetchall()) \
+            if has_spaces and has_spaces[0] else {}
         self.custom: set[str] = set()
         has_custom = cur.execute("SELECT count(*) FROM information_schema.tables "
                                  "WHERE table_name = 'custom_metrics'").fetchone()
@@ -96,7 +101,24 @@ class Catalog:
     def all_names(self) -> list[str]:
         names = list(ROW_FIELDS) + list(METRICS) + list(CONFIDENCE) + list(COUNTS)
         names += [f"metadata.{m}" for m in self.metadata] + [f"metric.{m}" for m in sorted(self.custom)]
+        names += ["similarity"] + (["island"] if self.spaces else []) + [f"island.{s}" for s in self.spaces]
         return names + ["annotation", "prediction", "tag"]
+
+    def island_space(self, name: str) -> str:
+        """The space of an ``island[.<space>]`` field: the one named, else the only space (or ``image``)."""
+        _, _, sp = name.partition(".")
+        if sp:
+            if sp not in self.spaces:
+                raise QueryError(f"no embedding space {sp!r}", where=name,
+                                 fix=did_you_mean(sp, list(self.spaces)) or "spaces: " + (", ".join(self.spaces) or "none"))
+            return sp
+        if len(self.spaces) == 1:
+            return next(iter(self.spaces))
+        if "image" in self.spaces:
+            return "image"
+        raise QueryError(f"{name} needs an embedding space" if not self.spaces else f"{name}: which embedding space?",
+                         where=name, fix="compute one with `slicewise embed`" if not self.spaces else
+                         "name it: " + ", ".join(f"island.{s}" for s in self.spaces))
 
     def feature_id(self, name: str) -> int:
         if name not in self.features:
@@ -131,6 +153,10 @@ class Catalog:
             return FieldSpec(name, "confidence", "number", None, name.split(".")[1])
         if name in COUNTS:
             return FieldSpec(name, "count", "number", None, name.split(".")[0])
+        if name == "similarity":
+            return FieldSpec(name, "similarity", "number", None, "")
+        if name in ("island", "knn_disagreement") or name.startswith(("island.", "knn_disagreement.")):
+            return FieldSpec(name, "island", "number", None, self.island_space(name))
         if name.startswith("metadata."):
             md = name[len("metadata."):]
             if md in self.metadata:

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from slicewise.errors import LimitError, QueryError
-from slicewise.query.ast import Query, Sort
+from slicewise.query.ast import Query, Similar, Sort
 from slicewise.query.compiler import Compiler, as_filter
 
 MAX_LIMIT = 10_000
@@ -33,6 +33,7 @@ class PageRow(BaseModel):
     global_key: str
     sort_value: Any = None  # the first sort key's value (None without a sort)
     sort_values: list[Any] = []
+    similarity: float | None = None  # the row's similarity score when the query has a similarity search
 
 
 class Page(BaseModel):
@@ -99,9 +100,10 @@ def as_query(query: Any = None, sort: Any = None) -> Query:
 
     if isinstance(query, Query):
         q = query
-    elif isinstance(query, dict) and set(query) <= {"filter", "sort"} and query:
+    elif isinstance(query, dict) and set(query) <= {"filter", "sort", "similar"} and query:
         try:
-            q = Query.model_validate({"filter": as_filter(query.get("filter")), "sort": query.get("sort") or []})
+            q = Query.model_validate({"filter": as_filter(query.get("filter")), "sort": query.get("sort") or [],
+                                      "similar": query.get("similar")})
         except ValidationError as exc:
             raise QueryError(f"invalid query: {exc.errors()[0]['msg']}", where="sort") from None
     else:
@@ -117,23 +119,38 @@ def as_query(query: Any = None, sort: Any = None) -> Query:
     return q
 
 
-def compiler_for(ws: Any, run: Any, confidence: float | None, iou: float | None, *, use_cache: bool = True) -> Compiler:
+def compiler_for(ws: Any, run: Any, confidence: float | None, iou: float | None, *, use_cache: bool = True,
+                 similar: Any = None) -> Compiler:
     c, t = thresholds(ws, run, confidence, iou)
-    return Compiler(ws, run_id_of(ws, run), c, t, use_cache=use_cache)
+    return Compiler(ws, run_id_of(ws, run), c, t, use_cache=use_cache, similar=as_similar(similar))
+
+
+def as_similar(similar: Any) -> Similar | None:
+    """A :class:`Similar` from itself, its dict, or None."""
+    if similar is None or isinstance(similar, Similar):
+        return similar
+    try:
+        return Similar.model_validate(similar)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise QueryError(f"invalid similarity search: {err.get('msg')}",
+                         where="similar." + ".".join(str(x) for x in err.get("loc", ())),
+                         fix="give a space, 1 to 20 anchor row ids and optionally k (1 to 10,000)") from None
 
 
 def row_ids_sql(ws: Any, run: Any, filter: Any = None, confidence: float | None = None,
-                iou: float | None = None) -> tuple[str, list[Any]]:
-    """``(sql, params)`` selecting one column ``data_row_id``: the run's rows that match the filter.
-    This is what the metrics functions take as ``rows=``."""
-    comp = compiler_for(ws, run, confidence, iou)
+                iou: float | None = None, *, similar: Any = None) -> tuple[str, list[Any]]:
+    """``(sql, params)`` selecting one column ``data_row_id``: the run's rows that match the filter
+    (and the similarity search). This is what the metrics functions take as ``rows=``."""
+    comp = compiler_for(ws, run, confidence, iou, similar=similar)
     where, params = comp.where(as_filter(filter))
     return f"SELECT r.id AS data_row_id FROM {comp.from_table()} r WHERE {where}", params
 
 
-def count(ws: Any, run: Any, filter: Any = None, confidence: float | None = None, iou: float | None = None) -> int:
-    """How many of the run's data rows match the filter."""
-    comp = compiler_for(ws, run, confidence, iou)
+def count(ws: Any, run: Any, filter: Any = None, confidence: float | None = None, iou: float | None = None,
+          *, similar: Any = None) -> int:
+    """How many of the run's data rows match the filter (and the similarity search)."""
+    comp = compiler_for(ws, run, confidence, iou, similar=similar)
     where, params = comp.where(as_filter(filter))
     row = ws.store.cursor().execute(f"SELECT count(*) FROM {comp.from_table()} r WHERE {where}", params).fetchone()
     return int(row[0]) if row else 0
@@ -176,7 +193,7 @@ def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise QueryError(f"offset {offset!r} must be a whole number >= 0", where="offset")
     q = as_query(query, sort)
-    comp = compiler_for(ws, run, confidence, iou)
+    comp = compiler_for(ws, run, confidence, iou, similar=q.similar)
     where, params = comp.where(q.filter)
     joins, exprs, jparams, order = [], [], [], []
     for i, s in enumerate(q.sort):
@@ -196,6 +213,11 @@ def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None
         k_sql, k_params = _keyset(exprs, [s.desc for s in q.sort], vals, last_id)
         page_where, page_params = f"{where} AND ({k_sql})", params + k_params
     select = ", ".join(["r.id", "r.global_key"] + [f"{e} AS sv{i}" for i, e in enumerate(exprs)])
+    if q.similar is not None:  # each row's score, whatever the sort
+        rel, rel_params = comp.scores()
+        joins.append(f"LEFT JOIN {rel} sim ON sim.id = r.id")
+        jparams += rel_params
+        select += ", sim.score AS similarity"
     sql = (f"SELECT {select} FROM {comp.from_table()} r {' '.join(joins)} WHERE {page_where} "
            f"ORDER BY {', '.join(order)} LIMIT ? OFFSET ?")
     cur = ws.store.cursor()
@@ -204,9 +226,12 @@ def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None
     if with_total:
         total = int(cur.execute(f"SELECT count(*) FROM {comp.from_table()} r WHERE {where}",  # type: ignore[index]
                                 params).fetchone()[0])
-    out = [PageRow(data_row_id=r[0], global_key=r[1], sort_value=r[2] if len(r) > 2 else None,
-                   sort_values=list(r[2:])) for r in rows]
-    nxt = _encode_cursor(list(rows[-1][2:]), rows[-1][0]) if len(rows) == limit else None
+    n_sort = len(exprs)
+    out = [PageRow(data_row_id=r[0], global_key=r[1], sort_value=r[2] if n_sort else None,
+                   sort_values=list(r[2:2 + n_sort]),
+                   similarity=float(r[2 + n_sort]) if q.similar is not None and r[2 + n_sort] is not None else None)
+           for r in rows]
+    nxt = _encode_cursor(list(rows[-1][2:2 + n_sort]), rows[-1][0]) if len(rows) == limit else None
     return Page(total=total, rows=out, limit=limit, offset=offset, next_cursor=nxt,
                 confidence=comp.confidence if comp.run_id is not None else None,
                 iou=comp.iou if comp.run_id is not None else None)

@@ -29,6 +29,7 @@ class AppState:
     media: MediaFiles  # finds and checks a row's media file (media roots, image check)
     rows: dict[int, DataRow] = field(default_factory=dict)  # media lookups (row_data never changes)
     jobs: dict[int, Any] = field(default_factory=dict)  # run id -> background metrics thread
+    embed_jobs: dict[str, Any] = field(default_factory=dict)  # space -> (embedder thread, stop event)
 
 
 def state(request: Request) -> AppState:
@@ -77,9 +78,39 @@ def view_params(run: str | None = Query(None, max_length=200, description="model
                                           description="a saved slice (id or name) or an auto slice of the run"),
                 dataset: str | None = Query(None, max_length=200),
                 cell: str | None = Query(None, max_length=2000,
-                                         description='a confusion-matrix cell: JSON [true class, predicted class]')
+                                         description='a confusion-matrix cell: JSON [true class, predicted class]'),
+                similar_space: str | None = Query(None, max_length=64, description="embedding space of a similarity search"),
+                similar_to: str | None = Query(None, max_length=400,
+                                               description="1 to 20 anchor data row ids, comma-separated: rows are "
+                                                           "then those with a vector in similar_space, sort key "
+                                                           "'similarity' gives their score"),
+                similar_k: int | None = Query(None, ge=1, le=10_000,
+                                              description="keep only the k rows nearest the anchors (among those "
+                                                          "matching the rest of the view)"),
                 ) -> View:
     """A view from query parameters: the rows of ``run`` in ``slice`` AND matching ``q`` AND in ``dataset`` AND
-    in the confusion-matrix ``cell``, at (``confidence``, ``iou``), sorted by ``sort`` (see slicewise.view)."""
+    in the confusion-matrix ``cell`` (AND, with ``similar_to``, similar to those rows), at (``confidence``,
+    ``iou``), sorted by ``sort`` (see slicewise.view)."""
     return View(run=run or None, confidence=confidence, iou=iou, slice=slice or None, filter=q.strip() or None,
-                dataset=dataset or None, cell=cell or None, sort=(sort or "").strip() or None, order=order)
+                dataset=dataset or None, cell=cell or None, sort=(sort or "").strip() or None, order=order,
+                similar=similar_params(similar_space, similar_to, similar_k))
+
+
+def similar_params(space: str | None, to: str | None, k: int | None) -> dict[str, Any] | None:
+    """The similarity search of ``similar_space`` / ``similar_to`` / ``similar_k`` (None without anchors)."""
+    from slicewise.errors import QueryError
+
+    if not (to or "").strip():
+        if space:
+            raise QueryError("similar_space needs anchor rows", where="similar_to",
+                             fix="give similar_to=ID,ID,... (data row ids)")
+        return None
+    if not space:
+        raise QueryError("similar_to needs the embedding space", where="similar_space",
+                         fix="give similar_space (see GET /api/embeddings)")
+    try:
+        anchors = [int(a) for a in (to or "").split(",") if a.strip()]
+    except ValueError:
+        raise QueryError(f"similar_to={to!r} is not a list of data row ids", where="similar_to",
+                         fix="give comma-separated whole numbers, e.g. 12,40") from None
+    return {"space": space, "anchors": anchors, "k": k}

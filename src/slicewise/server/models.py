@@ -54,6 +54,7 @@ class RowOut(_Out):
     tags: list[str] = []
     text: str | None = None  # text rows (the first 4,000 characters in a page)
     sort_value: Any = None
+    similarity: float | None = None  # the similarity score when the view has a similarity search
     annotations: list[ObjectOut] = []
     predictions: list[ObjectOut] = []
 
@@ -67,6 +68,12 @@ class Thresholds(_Out):
     source: dict[str, str] = {}
 
 
+class SimilarOut(_Out):
+    space: str
+    anchors: list[int]
+    k: int | None = None
+
+
 class RowsPage(_Out):
     total: int
     offset: int
@@ -77,6 +84,7 @@ class RowsPage(_Out):
     thresholds: Thresholds
     filter: str = ""  # the view's whole filter (slice AND text AND dataset AND cell) as text
     sort: str = ""
+    similar: SimilarOut | None = None  # the view's similarity search (given, or the slice's)
     rows: list[RowOut]
 
 
@@ -318,3 +326,72 @@ class HTTPErrorBody(_Out):
     """An HTTP error without a slicewise error behind it (no such API path, bad token, ...)."""
 
     detail: str | list[Any] | dict[str, Any]
+
+
+# -- embeddings ------------------------------------------------------------------------------------
+class EmbedJob(_Out):
+    """A built-in embedder's job on a space: running | done | failed | interrupted (run again to resume)."""
+
+    space: str
+    embedder: str
+    state: str
+    done: int
+    total: int
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class Space(_Out):
+    name: str
+    kind: str  # image | text
+    dim: int
+    count: int  # vectors
+    metric: str  # cosine | ip
+    source: str  # custom, or the built-in embedder and its settings
+    created: str
+    index: str  # exact | hnsw | hnsw-building: how similarity searches are answered now
+    job: EmbedJob | None = None
+
+
+class SimilarRow(_Out):
+    id: int
+    global_key: str
+    score: float
+
+
+class EmbedRequest(BaseModel):
+    kind: str = Field("image", pattern="^(image|text)$")
+    embedder: str | None = Field(None, max_length=40, description="efficientnet-lite0; tfidf-svd or minilm for text")
+    size: int = Field(224, ge=32, le=512, description="images are resized to size x size")
+
+
+# -- the projector ------------------------------------------------------------------------------
+class ProjectionStatus(_Out):
+    """A projection's job: ``none`` (never asked), ``running``, ``done`` or ``failed``."""
+
+    space: str
+    method: str
+    dims: int
+    state: str
+    done: int
+    total: int
+    stage: str
+    error: str | None = None
+    seconds: float | None = None
+
+
+class ProjectionColors(_Out):
+    """The colour value of each point, in the order of the projection's ids: category codes (int16, -1 =
+    none, indexing ``legend``) or numbers (float32, NaN = none, between ``min`` and ``max``), as
+    little-endian bytes in base64."""
+
+    by: str
+    kind: str  # category | number
+    count: int
+    legend: list[str]
+    counts: list[int]
+    min: float | None = None
+    max: float | None = None
+    dtype: str
+    data: str

@@ -27,6 +27,7 @@ def rows_page(v: ResolvedView, *, limit: int, offset: int, overlays: bool) -> di
     ids = [r.data_row_id for r in page.rows]
     keys = [r.global_key for r in page.rows]
     sort_values = {r.data_row_id: r.sort_value for r in page.rows}
+    scores = {r.data_row_id: r.similarity for r in page.rows}
     rows = {r.id: r for r in ws.data_rows(ids=ids)} if ids else {}
     anns: dict[str, list[dict[str, Any]]] = {}
     preds: dict[str, list[dict[str, Any]]] = {}
@@ -39,7 +40,8 @@ def rows_page(v: ResolvedView, *, limit: int, offset: int, overlays: bool) -> di
     return {"total": page.total, "offset": offset, "limit": limit, "run": v.run.id if v.run else None,
             "confidence": v.confidence, "iou": v.iou, "thresholds": thresholds(v), "filter": v.text,
             "sort": v.sort_text,
-            "rows": [{**row_json(rows[i]), "sort_value": sort_values.get(i),
+            "similar": v.query.similar.model_dump() if v.query.similar is not None else None,
+            "rows": [{**row_json(rows[i]), "sort_value": sort_values.get(i), "similarity": scores.get(i),
                       "annotations": anns.get(rows[i].global_key, []),
                       "predictions": preds.get(rows[i].global_key, [])} for i in ids if i in rows]}
 

@@ -18,6 +18,10 @@ Low confidence         ``confidence.min < low_confidence``                     c
 Candidate mislabels    ``fp@mislabel_confidence > 0`` (a prediction at least   confidence.max, desc.
                        that confident is unmatched: a false positive or a
                        class confusion)
+Islands                ``island > island_disagreement`` (0.5): most of the     island, descending
+                       row's nearest neighbours in the embedding space have
+                       another label (only when the workspace has a space;
+                       see slicewise.embeddings.islands)
 =====================  =====================================================  ====================
 """
 
@@ -32,15 +36,34 @@ from slicewise.query.search import fresh_run
 from slicewise.slices.store import COLUMNS, Slice, counted, dump_query, slice_from_row, utc_now
 
 DEFAULTS = {"low_metric": 0.5, "low_confidence": 0.5, "mislabel_confidence": 0.9}
+ISLAND_DEFAULTS = {"island_disagreement": 0.5}  # present when the workspace has an embedding space
 KEYS = ("true-positive", "false-positive", "false-negative", "true-negative", "low-precision", "low-recall",
         "low-f1", "low-confidence", "candidate-mislabels")
+
+
+def has_islands(ws: Any) -> bool:
+    """Whether the query field ``island`` resolves (an embedding space to take it from)."""
+    from slicewise.query.fields import Catalog
+
+    cat = ws.state.memo(("catalog", None), Catalog.TOPICS, lambda: Catalog(ws, None))
+    try:
+        cat.island_space("island")
+    except QueryError:
+        return False
+    return True
+
+
+def keys_for(ws: Any) -> tuple[str, ...]:
+    return KEYS + (("islands",) if has_islands(ws) else ())
 
 
 def auto_params(ws: Any, run: Any) -> dict[str, float]:
     """The run's auto-slice parameters (defaults merged with config ``auto_slices``), the mislabel
     confidence snapped up to the run's confidence grid (the metrics exist only at grid values)."""
     r = fresh_run(ws, run)
-    p = {**DEFAULTS, **(r.config.get("auto_slices") or {})}
+    p = {**DEFAULTS, **(ISLAND_DEFAULTS if has_islands(ws) else {}), **(r.config.get("auto_slices") or {})}
+    if not has_islands(ws):
+        p.pop("island_disagreement", None)
     try:
         from slicewise import metrics
 
@@ -55,9 +78,10 @@ def auto_params(ws: Any, run: Any) -> dict[str, float]:
 
 def set_auto_params(ws: Any, run: Any, **params: float) -> list[Slice]:
     """Change the auto slices' parameters for a run (e.g. ``low_confidence=0.4``) and re-store them."""
-    bad = set(params) - set(DEFAULTS)
+    bad = set(params) - set(DEFAULTS) - set(ISLAND_DEFAULTS)
     if bad:
-        raise QueryError(f"unknown auto-slice parameter(s) {sorted(bad)}", fix=f"use {sorted(DEFAULTS)}")
+        raise QueryError(f"unknown auto-slice parameter(s) {sorted(bad)}",
+                         fix=f"use {sorted(DEFAULTS) + sorted(ISLAND_DEFAULTS)}")
     for k, v in params.items():
         if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
             raise QueryError(f"{k} = {v!r} is not a number in [0, 1]", where=k, fix="give e.g. 0.5")
@@ -72,6 +96,8 @@ def definitions(p: dict[str, float]) -> dict[str, tuple[str, Query]]:
         return Query(filter=f, sort=[Sort(field=field, desc=desc)])
 
     zero: list[Any] = [Cond(field=m, op="=", value=0) for m in ("tp", "fp", "fn")]
+    islands = {"islands": ("Islands", q(Cond(field="island", op=">", value=p["island_disagreement"]), "island", True))} \
+        if "island_disagreement" in p else {}
     return {
         "true-positive": ("True positives", q(Cond(field="tp", op=">", value=0), "tp", True)),
         "false-positive": ("False positives", q(Cond(field="fp", op=">", value=0), "fp", True)),
@@ -84,7 +110,7 @@ def definitions(p: dict[str, float]) -> dict[str, tuple[str, Query]]:
                                                "confidence.min", False)),
         "candidate-mislabels": ("Candidate mislabels", q(
             Cond(field="fp", op=">", value=0, at_confidence=p["mislabel_confidence"]), "confidence.max", True)),
-    }
+    } | islands
 
 
 def has_ground_truth(ws: Any, run: Any) -> bool:
@@ -109,16 +135,17 @@ def auto_slices(ws: Any, run: Any, confidence: float | None = None, iou: float |
         return []
     p = auto_params(ws, r)
     want = definitions(p)
+    keys = keys_for(ws) if "island_disagreement" in p else KEYS
     cur = ws.store.cursor()
     have = {row[5]: row for row in cur.execute(
         f"SELECT {COLUMNS} FROM slices WHERE run_id = ? AND auto_key IS NOT NULL", [r.id]).fetchall()}
     params_json = json.dumps(p, sort_keys=True)
-    stale = [k for k in KEYS if k not in have or have[k][3] != dump_query(want[k][1]) or have[k][6] != params_json]
+    stale = [k for k in keys if k not in have or have[k][3] != dump_query(want[k][1]) or have[k][6] != params_json]
     if stale and not ws.store.read_only:
         with ws.store.transaction() as con:  # (look again as the writer: another thread may have stored them)
             have = {row[5]: row for row in con.execute(
                 f"SELECT {COLUMNS} FROM slices WHERE run_id = ? AND auto_key IS NOT NULL", [r.id]).fetchall()}
-            stale = [k for k in KEYS if k not in have or have[k][3] != dump_query(want[k][1]) or have[k][6] != params_json]
+            stale = [k for k in keys if k not in have or have[k][3] != dump_query(want[k][1]) or have[k][6] != params_json]
             if stale:
                 ws.store.touch("slices")
             now = utc_now()
@@ -133,7 +160,7 @@ def auto_slices(ws: Any, run: Any, confidence: float | None = None, iou: float |
         have = {row[5]: row for row in ws.store.cursor().execute(
             f"SELECT {COLUMNS} FROM slices WHERE run_id = ? AND auto_key IS NOT NULL", [r.id]).fetchall()}
     out = []
-    for k in KEYS:
+    for k in keys:
         if k in have and k not in stale or (k in have and not ws.store.read_only):
             s = slice_from_row(have[k])
         else:  # read-only workspace: serve the definition without storing it
@@ -152,4 +179,4 @@ def auto_slice(ws: Any, run: Any, key: str) -> Slice:
     from slicewise.query.fields import did_you_mean
 
     raise QueryError(f"no auto slice {key!r} for this run", where="slice",
-                     fix=did_you_mean(key, list(KEYS)) or "the run needs ground truth; keys: " + ", ".join(KEYS))
+                     fix=did_you_mean(key, list(keys_for(ws))) or "the run needs ground truth; keys: " + ", ".join(keys_for(ws)))

@@ -21,7 +21,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from slicewise.errors import ConflictError, LimitError, NotFoundError, Problem, ValidationError
+from slicewise.errors import (
+    ConflictError,
+    LimitError,
+    NotFoundError,
+    Problem,
+    SlicewiseError,
+    ValidationError,
+)
 from slicewise.query import Page, Query, as_query, count, counts, search, sort_to_text, to_text
 from slicewise.query.fields import did_you_mean
 
@@ -37,6 +44,7 @@ class Slice(BaseModel):
     filter: str  # the filter as text ("" = every row)
     sort: str = ""  # the sort keys as text
     query: dict[str, Any]  # the canonical AST (JSON)
+    similar: dict[str, Any] | None = None  # the similarity search kept in the query (space, anchors, k)
     kind: str = "user"  # user | auto
     run_id: int | None = None  # auto slices belong to one run
     auto_key: str | None = None
@@ -78,11 +86,15 @@ def _validated(ws: Any, query: Query) -> Query:
     """Check every field, feature and value against the store (the run-independent part) by compiling."""
     from slicewise.query.compiler import Compiler
 
-    comp = Compiler(ws, None, 0.5, 0.5, check_only=True)
-    if query.filter is not None:
+    comp = Compiler(ws, None, 0.5, 0.5, check_only=True, similar=query.similar)
+    if query.filter is not None or query.similar is not None:
         comp.where(query.filter)
     for i, s in enumerate(query.sort):
         comp.sort_expr(s, i)
+    if query.similar is not None:
+        from slicewise.embeddings.search import check_anchors, index_for
+
+        check_anchors(ws, index_for(ws, query.similar.space), query.similar.space, query.similar.anchors)
     return query
 
 
@@ -91,6 +103,7 @@ def slice_from_row(row: tuple[Any, ...]) -> Slice:
     q = Query.model_validate_json(qjson)
     return Slice(id=sid, name=name, description=desc, filter=to_text(q.filter) if q.filter is not None else "",
                  sort=sort_to_text(q.sort), query=json.loads(qjson), kind="auto" if auto_key else "user",
+                 similar=q.similar.model_dump() if q.similar is not None else None,
                  run_id=run_id, auto_key=auto_key, params=json.loads(params) if params else {},
                  created_at=created, updated_at=updated)
 
@@ -137,15 +150,28 @@ def counted(ws: Any, items: list[Slice], run: Any, confidence: float | None, iou
     """The slices with their ``count`` of the run's rows (in one scan; None where it cannot be evaluated,
     e.g. a metric filter while the run's metrics are not computed)."""
     found = counts(ws, run, [s.query.get("filter") for s in items], confidence, iou)
+    for i, s in enumerate(items):  # a similarity search is not one of the scan's conditions: count it alone
+        if s.query.get("similar"):
+            try:
+                found[i] = count(ws, run, s.query.get("filter"), confidence, iou, similar=s.query["similar"])
+            except SlicewiseError:
+                found[i] = None
     return [s.model_copy(update={"count": n}) for s, n in zip(items, found, strict=True)]
 
 
 def create_slice(ws: Any, name: str, filter: Any = None, *, description: str | None = None,
-                 sort: Any = None) -> Slice:
-    """Save a filter (text, AST or Query) as a slice. Names are unique (case-insensitive); at most 100."""
+                 sort: Any = None, similar: Any = None) -> Slice:
+    """Save a filter (text, AST or Query) as a slice. Names are unique (case-insensitive); at most 100.
+    ``similar`` (a :class:`slicewise.query.Similar` or its dict) keeps a similarity search's anchors in
+    the slice, so it collects rows added later that are close to them."""
+    from slicewise.query.search import as_similar
+
     name = check_name(name)
     description = _check_description(description)
-    q = _validated(ws, as_query(filter, sort))
+    q = as_query(filter, sort)
+    if similar is not None:
+        q = q.model_copy(update={"similar": as_similar(similar)})
+    q = _validated(ws, q)
     with ws.store.transaction() as con:
         _check_unique(con, name, None)
         n = con.execute("SELECT count(*) FROM slices WHERE auto_key IS NULL").fetchone()[0]
@@ -168,7 +194,7 @@ def _check_unique(con: Any, name: str, own_id: int | None) -> None:
 
 
 def update_slice(ws: Any, ref: str | int | Slice, *, filter: Any = None, sort: Any = None, name: str | None = None,
-                 description: str | None = None, save_as: str | None = None) -> Slice:
+                 description: str | None = None, save_as: str | None = None, similar: Any = None) -> Slice:
     """Change a user slice's filter / sort / name / description in place; with ``save_as=NAME`` leave it
     as it is and save the changed query as a new slice instead. A ``filter`` of "" means every row."""
     s = get_slice(ws, ref)
@@ -178,7 +204,10 @@ def update_slice(ws: Any, ref: str | int | Slice, *, filter: Any = None, sort: A
     old = Query.model_validate(s.query)
     new_filter = old.filter if filter is None else as_query(filter).filter
     new_sort = old.sort if sort is None else as_query(None, sort).sort
-    q = _validated(ws, Query(filter=new_filter, sort=new_sort))
+    from slicewise.query.search import as_similar
+
+    new_similar = old.similar if similar is None else as_similar(similar)
+    q = _validated(ws, Query(filter=new_filter, sort=new_sort, similar=new_similar))
     if save_as is not None:
         return create_slice(ws, save_as, q, description=description if description is not None else s.description)
     new_name = check_name(name) if name is not None else s.name
@@ -209,7 +238,7 @@ def slice_count(ws: Any, ref: str | int | Slice, run: Any, confidence: float | N
                 iou: float | None = None) -> int:
     """How many of the run's rows are in the slice now (None run = every data row of the workspace)."""
     s = ref if isinstance(ref, Slice) else get_slice(ws, ref)
-    return count(ws, run, s.query.get("filter"), confidence, iou)
+    return count(ws, run, s.query.get("filter"), confidence, iou, similar=s.query.get("similar"))
 
 
 def slice_rows(ws: Any, ref: str | int | Slice, run: Any, confidence: float | None = None, iou: float | None = None,

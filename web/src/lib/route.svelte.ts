@@ -1,13 +1,16 @@
 // Every view's state lives in the URL: /runs/:id/gallery?q=&sort=&c=&t=&slice=&dataset=&cell=&row=
+// (a run's gallery, metrics or projector) and /catalog[/projector]?... (every data row of the workspace).
 // `route` is reactive; `go()` changes it (pushState) and every view re-reads it.
 //
 // What the server reads: the view's filter is (the open slice `slice`) AND (the text filter `q`) AND
 // `dataset` AND the confusion `cell`; `c` / `t` are the thresholds (absent: the run's own). UI-only:
 // `edit=ID` names the slice whose filter is being edited (then `q` holds the whole edited filter and
 // there is no `slice`), `auto=1` says that the slice is an auto slice (it cannot be updated in place).
+// Find similar: `similar_space`, `similar_to` (anchor row ids, comma-separated), `similar_k` (the server ANDs
+// the top-k similar rows with the rest and sorts by `similarity`). The projector: `space`, `method`, `dims`, `by`.
 
 export interface RouteState {
-  view: "runs" | "gallery" | "metrics";
+  view: "runs" | "gallery" | "metrics" | "projector";
   run: string | null;
   params: Record<string, string>;
 }
@@ -17,9 +20,11 @@ function parse(): RouteState {
   const params: Record<string, string> = {};
   new URLSearchParams(location.search).forEach((v, k) => (params[k] = v));
   if (parts[0] === "runs" && parts[1]) {
-    return { view: parts[2] === "metrics" ? "metrics" : "gallery", run: decodeURIComponent(parts[1]), params };
+    const view = parts[2] === "metrics" ? "metrics" : parts[2] === "projector" ? "projector" : "gallery";
+    return { view, run: decodeURIComponent(parts[1]), params };
   }
-  if (parts[0] === "data") return { view: "gallery", run: null, params };
+  // the catalog: every data row (/data is its older address)
+  if (parts[0] === "catalog" || parts[0] === "data") return { view: parts[1] === "projector" ? "projector" : "gallery", run: null, params };
   return { view: "runs", run: null, params };
 }
 
@@ -34,7 +39,8 @@ function apply(r: RouteState) {
 window.addEventListener("popstate", () => apply(parse()));
 
 export function href(view: RouteState["view"], run: string | null, params: Record<string, string | null | undefined> = {}): string {
-  const path = view === "runs" ? "/" : run === null ? "/data" : `/runs/${encodeURIComponent(run)}/${view}`;
+  const path = view === "runs" ? "/" : run === null ? (view === "projector" ? "/catalog/projector" : "/catalog")
+    : `/runs/${encodeURIComponent(run)}/${view}`;
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== "") p.set(k, v);
   const s = p.toString();

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from slicewise import slices
 from slicewise.server import models as M
-from slicewise.server.deps import AppState, as_id, get_run, state
+from slicewise.server.deps import AppState, as_id, get_run, similar_params, state
 from slicewise.slices import Slice
 from slicewise.view import View
 
@@ -21,6 +21,9 @@ class SliceIn(BaseModel):
     description: str | None = Field(None, max_length=2000)
     filter: str = Field("", max_length=20_000, description="the filter, in the query language")
     sort: str | None = Field(None, max_length=2000, description="sort keys, e.g. -iou")
+    similar_space: str | None = Field(None, max_length=64, description="keep a similarity search in the slice: its space")
+    similar_to: str | None = Field(None, max_length=400, description="... its anchor data row ids, comma-separated")
+    similar_k: int | None = Field(None, ge=1, le=10_000, description="... and how many nearest rows (none: all, ranked)")
 
 
 class SliceUpdate(BaseModel):
@@ -45,7 +48,8 @@ def list_slices(run: str | None = Query(None, max_length=200), confidence: float
 
 @router.post("/slices", status_code=201, response_model=Slice, summary="Save a filter as a slice")
 def create(body: SliceIn, st: AppState = Depends(state)) -> Slice:
-    return slices.create_slice(st.ws, body.name, body.filter, description=body.description, sort=body.sort or None)
+    return slices.create_slice(st.ws, body.name, body.filter, description=body.description, sort=body.sort or None,
+                               similar=similar_params(body.similar_space, body.similar_to, body.similar_k))
 
 
 @router.get("/slices/{slice_id}", response_model=Slice, summary="One slice (by id or name)")

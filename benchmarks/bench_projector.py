@@ -1,0 +1,163 @@
+"""The Projector's speed: PCA of 1,000,000 x 512 vectors, UMAP of 100,000 x 512, and the Projector tab drawing a
+1,000,000-point projection in headless Chromium (first frame, then frames per second while panning).
+
+    .venv/bin/python benchmarks/bench_projector.py [--rows 1000000] [--dim 512] [--repeat 3]
+        [--umap-rows 100000] [--no-umap] [--no-browser] [--workspace PATH]
+
+Targets (issue 9): PCA of 1M x 512 <= 10 s; UMAP of 100k x 512 <= 90 s on 2 cores; the first frame of 1M points
+<= 2 s and panning at >= 30 fps. The reference for PCA is scikit-learn's PCA (randomized solver) on the same
+array; UMAP is umap-learn itself (slicewise adds only the sampling above 200k rows). The browser part builds
+(once, kept at --workspace) a workspace of --rows data rows with 16-dimensional clustered vectors and opens
+/catalog/projector; "first frame" is the time from the projection's bytes arriving to regl-scatterplot's
+first drawn frame (data-first-frame-ms, measured in the page), and the fps count the frames the scatterplot
+draws while Playwright drags the mouse across it for 2 s. Headless Chromium renders WebGL with SwiftShader
+(on the CPU), so the fps is a floor: a real GPU is faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+
+
+def clustered(n: int, dim: int, seed: int = 0, k: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, dim)).astype(np.float32) * 4
+    labels = rng.integers(0, k, n)
+    out = np.empty((n, dim), dtype=np.float32)
+    step = 100_000
+    for i in range(0, n, step):
+        out[i:i + step] = centres[labels[i:i + step]] + rng.normal(size=(min(step, n - i), dim)).astype(np.float32)
+    return out, labels
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def bench_pca(rows: int, dim: int, repeat: int) -> None:
+    from sklearn.decomposition import PCA
+
+    from slicewise.embeddings.projection import pca
+
+    x, _ = clustered(rows, dim)
+    ours, ref = [], []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        a = pca(x, 2)
+        ours.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        b = PCA(2, svd_solver="randomized", random_state=0).fit_transform(x)
+        ref.append(time.perf_counter() - t)
+    agree = min(abs(np.corrcoef(a[:, j], b[:, j])[0, 1]) for j in range(2))
+    print(f"PCA {rows:,} x {dim} -> 2D: slicewise median {statistics.median(ours):.2f} s "
+          f"({', '.join(f'{s:.2f}' for s in ours)}), scikit-learn PCA(randomized) median {statistics.median(ref):.2f} s "
+          f"({statistics.median(ours) / statistics.median(ref):.2f}x); |corr| of the components >= {agree:.4f}; "
+          f"target 10 s; load {load()}")
+
+
+def bench_umap(rows: int, dim: int) -> None:
+    from slicewise.embeddings.projection import umap
+
+    x, _ = clustered(rows, dim, seed=1)
+    umap(x[:500], 2)  # numba compiles once per machine (cached): not part of the figure
+    t = time.perf_counter()
+    umap(x, 2)
+    took = time.perf_counter() - t
+    print(f"UMAP {rows:,} x {dim} -> 2D: {took:.1f} s (one run); target 90 s on 2 cores; load {load()}")
+
+
+def build(path: Path, rows: int) -> None:
+    import slicewise
+    from slicewise import embeddings
+
+    x, labels = clustered(rows, 16, seed=2)
+    with slicewise.open(path) as ws:
+        step = 200_000
+        for i in range(0, rows, step):
+            ws.add_data_rows("bench", [{"global_key": f"p{j}", "row_data": "none.jpg",
+                                        "metadata": {"cluster": int(labels[j])}} for j in range(i, min(rows, i + step))])
+        embeddings.add_vectors(ws, "bench", [f"p{j}" for j in range(rows)], x)
+
+
+def bench_browser(path: Path, rows: int, repeat: int) -> None:
+    from conftest import ARGS, CHROMIUM, LiveServer, _free_port
+    from playwright.sync_api import sync_playwright
+
+    from slicewise.embeddings import projection
+    from slicewise.server import create_app
+
+    if not path.exists():
+        t = time.perf_counter()
+        build(path, rows)
+        print(f"(built {path} with {rows:,} rows in {time.perf_counter() - t:.0f} s)")
+    with LiveServer(create_app(path), _free_port()) as srv:
+        t = time.perf_counter()
+        projection.project(srv.ws, "bench", "pca", 2)
+        print(f"(PCA of the workspace's {rows:,} x 16 vectors, cached: {time.perf_counter() - t:.1f} s)")
+        firsts, fps, loads = [], [], []
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            for _ in range(repeat):
+                pg = b.new_page(viewport={"width": 1440, "height": 900})
+                t = time.perf_counter()
+                pg.goto(f"{srv.url}/catalog/projector?space=bench&by=metadata.cluster")
+                pg.wait_for_function("document.querySelector('[data-testid=projector]')?.dataset.firstFrameMs > 0",
+                                     timeout=120_000)
+                loads.append(time.perf_counter() - t)
+                firsts.append(float(pg.get_by_test_id("projector").get_attribute("data-first-frame-ms")))
+                box = pg.get_by_test_id("projector").bounding_box()
+                cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+                pg.mouse.move(cx, cy)
+                pg.mouse.down()
+                f0 = int(pg.get_by_test_id("projector").get_attribute("data-frames"))
+                t0 = time.perf_counter()
+                i = 0
+                while time.perf_counter() - t0 < 2.0:
+                    i += 1
+                    pg.mouse.move(cx + 200 * np.sin(i / 10), cy + 120 * np.cos(i / 10))
+                    pg.wait_for_timeout(8)
+                took = time.perf_counter() - t0
+                pg.mouse.up()
+                f1 = int(pg.get_by_test_id("projector").get_attribute("data-frames"))
+                fps.append((f1 - f0) / took)
+                pg.close()
+            b.close()
+    print(f"Projector tab, {rows:,} points, headless Chromium (SwiftShader WebGL): first frame median "
+          f"{statistics.median(firsts) / 1000:.2f} s ({', '.join(f'{f / 1000:.2f}' for f in firsts)}; target 2 s); "
+          f"panning median {statistics.median(fps):.1f} fps ({', '.join(f'{f:.1f}' for f in fps)}; target 30); "
+          f"page open to first frame median {statistics.median(loads):.1f} s; load {load()}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--umap-rows", type=int, default=100_000)
+    ap.add_argument("--no-umap", action="store_true")
+    ap.add_argument("--no-pca", action="store_true")
+    ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--workspace", type=Path, default=Path(tempfile.gettempdir()) / "slicewise-bench-projector" / "ws.duckdb")
+    a = ap.parse_args()
+    if not a.no_pca:
+        bench_pca(a.rows, a.dim, a.repeat)
+    if not a.no_umap:
+        bench_umap(a.umap_rows, a.dim)
+    if not a.no_browser:
+        a.workspace.parent.mkdir(parents=True, exist_ok=True)
+        bench_browser(a.workspace, a.rows, a.repeat)
+
+
+if __name__ == "__main__":
+    main()

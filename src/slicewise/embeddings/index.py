@@ -1,0 +1,147 @@
+"""Nearest-neighbour search over one space's vectors: exact (FAISS flat, inner product on normalised
+vectors for cosine) below :data:`ANN_MIN_ROWS`, an HNSW index above it, built in the background.
+
+While the HNSW index builds, searches are exact. When rows are added to a space, the next index takes
+the finished HNSW index of the previous one and adds the new vectors to it (changed vectors of
+existing rows make it rebuild, in the background again).
+
+Filtered search: a filter that keeps few rows (under :data:`SUBSET_SHARE` of the space) is searched
+exactly over just those rows; a broader one searches the HNSW index for more neighbours than asked
+and drops those outside the filter, falling back to exact when too few remain.
+
+Ties: exact results are ordered by decreasing score, then increasing data row id.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+ANN_MIN_ROWS = 200_000  # below this an exact search is fast enough (see benchmarks/bench_embeddings.py)
+SUBSET_SHARE = 0.05
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 192
+
+
+def normalise(vecs: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), float32, contiguous."""
+    v = np.ascontiguousarray(vecs, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.ascontiguousarray(v / np.where(norms == 0, 1, norms), dtype=np.float32)
+
+
+def top_k(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best (ids, scores) by decreasing score, ties by increasing id (ids sorted ascending)."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return ids[:0], scores[:0]
+    if k < len(scores):
+        part = np.argpartition(-scores, k - 1)[:k]
+        kth = scores[part].min()
+        part = np.flatnonzero(scores >= kth)  # every row tied with the k-th, so ties resolve by id
+    else:
+        part = np.arange(len(scores))
+    order = np.lexsort((ids[part], -scores[part]))[:k]
+    sel = part[order]
+    return ids[sel], scores[sel]
+
+
+@dataclass
+class SpaceIndex:
+    """The search structure of one space's vectors at one version."""
+
+    ids: np.ndarray  # int64, ascending
+    vecs: np.ndarray  # float32 (n, dim): unit rows for cosine, as given for ip
+    metric: str
+    ann: Any = None  # a faiss HNSW index over vecs (labels = positions), once built
+    building: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        """Positions of the given ids that are in the space."""
+        ids = np.asarray(ids, np.int64)
+        pos = np.searchsorted(self.ids, ids)
+        pos = np.minimum(pos, max(self.n - 1, 0))
+        return pos[self.ids[pos] == ids] if self.n else pos[:0]
+
+    def query_vector(self, anchors: np.ndarray) -> np.ndarray:
+        """The one vector searched for: the mean of the anchors' vectors (unit length for cosine)."""
+        q = self.vecs[self.positions(anchors)].mean(axis=0, keepdims=True)
+        return normalise(q)[0] if self.metric == "cosine" else q[0].astype(np.float32)
+
+    def scores(self, q: np.ndarray, pos: np.ndarray | None = None) -> np.ndarray:
+        """Exact similarity of every vector (or of those at ``pos``) to ``q``."""
+        v = self.vecs if pos is None else self.vecs[pos]
+        return v @ q
+
+    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None, *, exact: bool = False
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (ids, scores) for the query vector, among the rows at positions ``allowed`` (sorted) when given."""
+        n_allowed = self.n if allowed is None else len(allowed)
+        if k <= 0 or n_allowed == 0:
+            return self.ids[:0], np.zeros(0, np.float32)
+        ann = None if exact else self.ann
+        if ann is not None and (allowed is None or n_allowed >= SUBSET_SHARE * self.n):
+            got = self._ann_search(ann, q, k, allowed, n_allowed)
+            if got is not None:
+                return got
+        if allowed is None:
+            return top_k(self.scores(q), self.ids, k)
+        return top_k(self.scores(q, allowed), self.ids[allowed], k)
+
+    def _ann_search(self, ann: Any, q: np.ndarray, k: int, allowed: np.ndarray | None, n_allowed: int
+                    ) -> tuple[np.ndarray, np.ndarray] | None:
+        import faiss
+
+        want = k if allowed is None else min(self.n, int(np.ceil(k * self.n / n_allowed * 2)) + k)
+        params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, want))  # type: ignore[attr-defined]
+        d, lab = ann.search(q.reshape(1, -1), want, params=params)
+        lab, d = lab[0], d[0]
+        keep = lab >= 0
+        lab, d = lab[keep], d[keep]
+        if allowed is not None:
+            ok = np.isin(lab, allowed, assume_unique=False)
+            lab, d = lab[ok], d[ok]
+            if len(lab) < min(k, n_allowed):
+                return None
+        ids = self.ids[lab]
+        order = np.lexsort((ids, -d))[:k]
+        return ids[order], d[order].astype(np.float32)
+
+    # -- the HNSW index ------------------------------------------------------------------------
+    def build_ann(self, previous: SpaceIndex | None = None) -> None:
+        """Build (or extend ``previous``'s) HNSW index; meant to run in a background thread."""
+        import faiss
+
+        with self._lock:
+            if self.ann is not None:
+                return
+            self.building = True
+        try:
+            index = None
+            if previous is not None and previous.ann is not None and previous.n <= self.n:
+                old = previous.ids
+                if np.array_equal(self.ids[: previous.n], old) and np.array_equal(self.vecs[: previous.n], previous.vecs):
+                    index = faiss.clone_index(previous.ann)  # the new rows have larger ids: append them
+                    if self.n > previous.n:
+                        index.add(self.vecs[previous.n:])
+            if index is None:
+                index = faiss.IndexHNSWFlat(self.vecs.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+                index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+                index.add(self.vecs)
+            self.ann = index
+        finally:
+            self.building = False
+
+    def start_ann(self, previous: SpaceIndex | None = None) -> threading.Thread:
+        t = threading.Thread(target=self.build_ann, args=(previous,), name="slicewise-hnsw", daemon=True)
+        t.start()
+        return t
