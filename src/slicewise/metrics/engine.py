@@ -20,10 +20,9 @@ import numpy as np
 import pyarrow as pa
 
 from slicewise.errors import MetricsError
-from slicewise.metrics import records
+from slicewise.metrics import ontologies, records
 from slicewise.metrics.objects import FAMILY
 from slicewise.metrics.results import JobStatus
-from slicewise.metrics.schema import MIGRATIONS
 from slicewise.types.domain import ModelRun
 
 if TYPE_CHECKING:
@@ -34,6 +33,9 @@ DEFAULT_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 MODES = ("class-agnostic", "within-class")
 CHUNK_ROWS = 50_000
 #: what a job's state depends on: a change of one of these makes :func:`job_status` look again
+#: the metrics migration that last changed what a job writes (migration 4, the run ontology, is backfilled
+#: in SQL and does not make records stale); bump to the new migration's number when one does
+RECORDS_FORMAT = 3
 JOB_TOPICS = ("labels", "predictions", "run_rows", "runs", "metric_job", "metrics")
 
 
@@ -46,9 +48,9 @@ class Settings:
 
     def key(self) -> dict[str, Any]:
         """What the stored records depend on; a job computed under another key is stale. ``format``
-        is the metrics schema version, so records written before a migration added derived tables
-        are recomputed instead of being read half-filled."""
-        return {"mode": self.mode, "radius": self.radius, "format": len(MIGRATIONS)}
+        is the layout of the stored records (:data:`RECORDS_FORMAT`), so records written before a
+        migration added derived tables are recomputed instead of being read half-filled."""
+        return {"mode": self.mode, "radius": self.radius, "format": RECORDS_FORMAT}
 
 
 def _now() -> datetime:
@@ -260,6 +262,7 @@ def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, i
             con.execute("""UPDATE metric_jobs SET state = 'ready', done = total, confidence_grid = ?, iou_grid = ?,
                            settings = ?, finished_at = ?, generation = ? WHERE run_id = ?""",
                         [list(s.confidence), list(s.iou), json.dumps(s.key()), _now(), previous + 1, r.id])
+            ontologies.rederive(con, r.id)
             ws.store.touch("metrics", run=r.id)
             ws.store.touch("metric_job", run=r.id)
     except Exception as exc:

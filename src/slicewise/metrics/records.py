@@ -206,11 +206,6 @@ def run_rows(cur: Any, run_id: int) -> np.ndarray:
     return np.asarray(r["data_row_id"], np.int64)
 
 
-def n_features(cur: Any) -> int:
-    """Features of the ontology (a row's TN counts those neither labelled nor predicted on it)."""
-    return int(cur.execute("SELECT count(*) FROM features").fetchone()[0])
-
-
 # -- the match records ------------------------------------------------------------------------------------
 def record_arrays(cur: Any, run_id: int) -> dict[str, np.ndarray]:
     """Every record of a run: conf_idx, has_pred, has_gt, pred_class / true_class (-1 when absent), iou (-1)."""

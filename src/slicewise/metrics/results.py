@@ -102,11 +102,12 @@ class FeatureRow:
     n_rows: int
     n_predictions: int
     n_annotations: int
+    tn: int | None = None  # rows where the feature applies (run ontology) and is neither labelled nor predicted
 
     def to_dict(self) -> dict[str, Any]:
         return {"feature_id": self.feature_id, "feature": self.feature, "kind": self.kind, "tp": self.tp,
-                "fp": self.fp, "fn": self.fn, "precision": self.precision, "recall": self.recall, "f1": self.f1,
-                "iou": self.iou, "n_rows": self.n_rows, "n_predictions": self.n_predictions,
+                "fp": self.fp, "fn": self.fn, "tn": self.tn, "precision": self.precision, "recall": self.recall,
+                "f1": self.f1, "iou": self.iou, "n_rows": self.n_rows, "n_predictions": self.n_predictions,
                 "n_annotations": self.n_annotations}
 
 
