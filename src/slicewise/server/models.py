@@ -191,6 +191,35 @@ class RunOut(_Out):
     headline: Headline | None = None
 
 
+class AutoParamsIn(BaseModel):
+    """Auto-slice parameters to change (the others keep their values)."""
+
+    low_metric: float | None = Field(None, ge=0, le=1)
+    low_confidence: float | None = Field(None, ge=0, le=1)
+    mislabel_confidence: float | None = Field(None, ge=0, le=1)
+
+
+class OntologyFeature(_Out):
+    feature_id: int
+    feature: str
+    kind: str
+    media_types: list[str]
+    datasets: list[str] | None = None  # None: every dataset
+
+
+class OntologyOut(_Out):
+    run_id: int
+    explicit: bool  # set by a user; else derived from the run's predictions and labels
+    features: list[OntologyFeature]
+
+
+class OntologyIn(BaseModel):
+    """feature name -> media types (image, text); ``null`` goes back to the derived ontology."""
+
+    features: dict[str, list[str]] | None = None
+    datasets: list[str] | None = None
+
+
 class GridsIn(BaseModel):
     confidence: list[float] | None = Field(None, min_length=1, max_length=101)
     iou: list[float] | None = Field(None, min_length=1, max_length=101)
@@ -204,6 +233,7 @@ class FeatureRow(_Out):
     tp: int
     fp: int
     fn: int
+    tn: int | None = None  # rows where the feature applies (run ontology) and is neither labelled nor predicted
     precision: float | None = None
     recall: float | None = None
     f1: float | None = None
