@@ -29,6 +29,9 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
 - ``ontology(ws, run) -> Ontology``; ``set_ontology(ws, run, features, datasets=None)``: the features a
   run predicts, each applicable to some media types (and datasets); derived from the run's predictions
   and labels unless set (see :mod:`slicewise.metrics.ontologies`).
+- ``class_metrics(ws, run, confidence, iou, rows=None) -> ClassMetrics``: per class of the confusion matrix
+  (object features, each radio answer, each checklist option): tp, fp, fn, precision, recall, f1,
+  support, and ``overall`` (micro and macro); see :mod:`slicewise.metrics.classes`.
 - ``confusion_matrix(ws, run, confidence, iou, rows=None) -> ConfusionMatrix``; ``confusion_cell_rows(ws,
   run, confidence, iou, true_class, pred_class, rows=None) -> (sql, params)`` selecting ``data_row_id`` of
   that cell.
@@ -111,6 +114,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers and IDEs
+    from slicewise.metrics.classes import class_metrics
     from slicewise.metrics.coco import coco_eval
     from slicewise.metrics.custom import add_custom_metrics, custom_metrics_table
     from slicewise.metrics.engine import compute_metrics, grids, job_status, retry, set_grids
@@ -118,6 +122,8 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
     from slicewise.metrics.ontologies import Ontology, OntologyFeature, ontology, set_ontology
     from slicewise.metrics.outcomes import OUTCOMES, row_matches
     from slicewise.metrics.results import (
+        ClassMetrics,
+        ClassRow,
         CocoResult,
         ConfusionMatrix,
         F1Optimal,
@@ -126,6 +132,7 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
         FineCurve,
         GridMetrics,
         JobStatus,
+        Overall,
         PRCurve,
         StaleMetricsWarning,
     )
@@ -142,12 +149,13 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
 
 # Lazy: the store imports slicewise.metrics.schema on every open; numba/shapely load on first use.
 _LAZY = {
-    "coco_eval": "coco",
+    "coco_eval": "coco", "class_metrics": "classes",
     "add_custom_metrics": "custom", "custom_metrics_table": "custom",
     "compute_metrics": "engine", "grids": "engine", "job_status": "engine", "retry": "engine", "set_grids": "engine",
     "grid_metrics": "grid",
     "OUTCOMES": "outcomes", "row_matches": "outcomes",
     "Ontology": "ontologies", "OntologyFeature": "ontologies", "ontology": "ontologies", "set_ontology": "ontologies",
+    "ClassMetrics": "results", "ClassRow": "results", "Overall": "results",
     "CocoResult": "results", "ConfusionMatrix": "results", "F1Optimal": "results", "FeatureMetrics": "results",
     "FeatureRow": "results", "FineCurve": "results", "GridMetrics": "results", "JobStatus": "results",
     "PRCurve": "results", "StaleMetricsWarning": "results",
@@ -157,8 +165,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "OUTCOMES", "CocoResult", "ConfusionMatrix", "F1Optimal", "FeatureMetrics", "FeatureRow", "FineCurve",
-    "GridMetrics", "JobStatus", "Ontology", "OntologyFeature", "PRCurve", "StaleMetricsWarning", "add_custom_metrics", "coco_eval",
+    "OUTCOMES", "ClassMetrics", "ClassRow", "CocoResult", "ConfusionMatrix", "F1Optimal", "FeatureMetrics", "FeatureRow", "FineCurve",
+    "GridMetrics", "JobStatus", "Ontology", "OntologyFeature", "Overall", "PRCurve", "StaleMetricsWarning", "add_custom_metrics", "class_metrics", "coco_eval",
     "compute_metrics", "confusion_cell_rows", "confusion_matrix", "custom_metrics_table", "export_row_metrics",
     "f1_optimal_confidences", "feature_metrics", "grid_metrics", "grids", "job_status", "ontology", "pr_curve", "retry",
     "row_feature_metrics_table", "row_matches", "row_metrics_table", "set_grids", "set_ontology",

@@ -281,3 +281,74 @@ class FrozenMap(Mapping[str, Any]):
 def frozen_mapping(d: Mapping[str, Any]) -> Mapping[str, Any]:
     """A read-only copy of ``d``."""
     return FrozenMap(d)
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    """One class of the confusion matrix at (c, t): an object feature, or one answer of a radio question /
+    one option of a checklist. ``support`` is its number of labels (tp + fn)."""
+
+    class_id: int
+    name: str
+    feature_id: int
+    feature: str
+    answer: str | None
+    kind: str
+    tp: int
+    fp: int
+    fn: int
+    precision: float | None
+    recall: float | None
+    f1: float | None
+
+    @property
+    def support(self) -> int:
+        return self.tp + self.fn
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"class_id": self.class_id, "name": self.name, "feature_id": self.feature_id, "feature": self.feature,
+                "answer": self.answer, "kind": self.kind, "tp": self.tp, "fp": self.fp, "fn": self.fn,
+                "precision": self.precision, "recall": self.recall, "f1": self.f1, "support": self.support}
+
+
+@dataclass(frozen=True)
+class Overall:
+    """A summary row: ``micro`` (precision / recall / F1 of the summed counts) and ``macro`` (the mean of
+    the per-class values over the classes where each is defined; None when none is)."""
+
+    tp: int
+    fp: int
+    fn: int
+    micro_precision: float | None
+    micro_recall: float | None
+    micro_f1: float | None
+    macro_precision: float | None
+    macro_recall: float | None
+    macro_f1: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("tp", "fp", "fn", "micro_precision", "micro_recall", "micro_f1",
+                                             "macro_precision", "macro_recall", "macro_f1")}
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    """Per-class metrics at (c, t) (classes in the confusion matrix's order, "None" left out; classes with no
+    label and no prediction in the view left out), with the overall row."""
+
+    classes: tuple[ClassRow, ...]
+    overall: Overall
+    confidence: float
+    iou: float
+    job: JobStatus
+
+    def __iter__(self) -> Iterator[ClassRow]:
+        return iter(self.classes)
+
+    def get(self, name: str) -> ClassRow | None:
+        """The row of a class by name ("digit: 7" for an answer), None when it has nothing at (c, t)."""
+        return next((c for c in self.classes if c.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"confidence": self.confidence, "iou": self.iou, "classes": [c.to_dict() for c in self.classes],
+                "overall": self.overall.to_dict(), "job": self.job.to_dict()}

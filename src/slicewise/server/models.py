@@ -251,6 +251,43 @@ class FeatureTable(_Out):
     features: list[FeatureRow]
 
 
+class ClassRow(_Out):
+    class_id: int
+    name: str  # "feature" for objects, "feature: answer" for radio answers and checklist options
+    feature_id: int
+    feature: str
+    answer: str | None = None
+    kind: str
+    tp: int
+    fp: int
+    fn: int
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    support: int
+
+
+class Overall(_Out):
+    tp: int
+    fp: int
+    fn: int
+    micro_precision: float | None = None
+    micro_recall: float | None = None
+    micro_f1: float | None = None
+    macro_precision: float | None = None
+    macro_recall: float | None = None
+    macro_f1: float | None = None
+
+
+class ClassTable(_Out):
+    confidence: float
+    iou: float
+    filter: str = ""
+    job: Job | None = None
+    classes: list[ClassRow]
+    overall: Overall
+
+
 class Confusion(_Out):
     classes: list[str]  # "None" last
     class_ids: list[int | None]

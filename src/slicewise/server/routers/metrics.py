@@ -1,5 +1,5 @@
 """Metrics views of a run at a (confidence, IoU) pair, over a view's rows: per-feature table, confusion
-matrix, precision-recall curves."""
+matrix, precision-recall curves, per-class metrics."""
 
 from __future__ import annotations
 
@@ -32,6 +32,16 @@ def features(run_id: str, view: View = Depends(view_params), st: AppState = Depe
     v = _resolve(st, run_id, view)
     table = metrics.feature_metrics(st.ws, v.run, v.confidence, v.iou, rows=v.rows_sql(), warn=False)  # type: ignore[arg-type]
     return {**_head(v, table), "features": [f.to_dict() for f in table.features]}
+
+
+@router.get("/runs/{run_id}/metrics/classes", response_model=M.ClassTable,
+            summary="Per-class TP, FP, FN, precision, recall, F1 (each radio answer and checklist option a class), "
+                    "with micro and macro overall rows")
+def classes(run_id: str, view: View = Depends(view_params), st: AppState = Depends(state)) -> dict[str, Any]:
+    v = _resolve(st, run_id, view)
+    cm = metrics.class_metrics(st.ws, v.run, v.confidence, v.iou, rows=v.rows_sql(), warn=False)  # type: ignore[arg-type]
+    d = cm.to_dict()
+    return {**_head(v, cm), "classes": d["classes"], "overall": d["overall"]}
 
 
 @router.get("/runs/{run_id}/metrics/confusion", response_model=M.ConfusionOut,
