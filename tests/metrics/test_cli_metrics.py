@@ -91,3 +91,17 @@ def test_classes_and_ontology_commands(tmp_path):
     assert tn == {"cat": 0, "dog": None}  # the run rows r0 and r1 both have a cat; dog is outside the ontology now
     res = runner.invoke(app, ["metrics", "ontology", "det/v1", "--set", "kat", *w])
     assert res.exit_code != 0 and "no feature named 'kat'" in str(res.exception)  # main() prints it without a traceback
+
+
+def test_calibration_command(tmp_path):
+    path = tmp_path / "w.duckdb"
+    _ws(path)
+    w = ["-w", str(path)]
+    assert runner.invoke(app, ["metrics", "compute", "det/v1", *w]).exit_code == 0
+    res = runner.invoke(app, ["metrics", "show", "det/v1", "--calibration", "-c", "0.5", "--json", *w])
+    assert res.exit_code == 0, res.output
+    cal = json.loads(res.output)
+    # r0: cat 0.9, a TP; r1: cat 0.6 on a dog, wrong. ECE = (|1 - 0.9| + |0 - 0.6|) / 2
+    assert cal["overall"]["n"] == 2 and abs(cal["overall"]["ece"] - 0.35) < 1e-9 and abs(cal["overall"]["mce"] - 0.6) < 1e-9
+    res = runner.invoke(app, ["metrics", "show", "det/v1", "--calibration", *w])
+    assert res.exit_code == 0 and "ECE" in res.output and "reliability" in res.output

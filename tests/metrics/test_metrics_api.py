@@ -68,3 +68,11 @@ def test_auto_params_endpoint(api):
     bad = client.put("/api/runs/1/auto-slices/params", json={"mislabel_confidence": 0.85})
     assert bad.status_code == 422 and "not on the run's confidence grid" in bad.text
     assert slices.auto_params(ws, 1)["mislabel_confidence"] == 0.8
+
+
+def test_calibration_endpoint(api):
+    client, ws = api
+    body = client.get("/api/runs/1/metrics/calibration", params={"confidence": 0.5, "iou": 0.5, "bins": 5}).json()
+    ref = json.loads(json.dumps(metrics.calibration(ws, 1, 0.5, 0.5, n_bins=5).to_dict()))
+    assert body["overall"] == ref["overall"] and body["classes"] == ref["classes"] and body["n_bins"] == 5
+    assert body["overall"]["n"] == 3  # cat 0.9 (TP), rain 0.95 (wrong), rain 0.7 (right)

@@ -112,10 +112,16 @@ def show(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, confidence: C
          as_json: JsonOpt = False,
          classes: Annotated[bool, typer.Option("--classes", help="One row per class: each radio answer and "
                                                "checklist option apart, with micro and macro overall rows")] = False,
+         calibration: Annotated[bool, typer.Option("--calibration", help="ECE and MCE of the predictions kept at "
+                                                   "the confidence (correct: a TP), overall and per class")] = False,
+         bins: Annotated[int, typer.Option("--bins", help="Reliability bins (with --calibration)")] = 10,
          ) -> None:
     """The per-feature table at the chosen thresholds (and a yellow line when the metrics are not up to date)."""
     from slicewise.metrics import class_metrics, feature_metrics
 
+    if calibration:
+        _calibration(run, workspace, confidence, iou, bins, as_json)
+        return
     with open_workspace(workspace, read_only=True) as ws:
         res: Any = class_metrics(ws, run, confidence, iou, warn=False) if classes else \
             feature_metrics(ws, run, confidence, iou, warn=False)
@@ -142,6 +148,31 @@ def show(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, confidence: C
             t.add_row(*[_fmt(vals[c]) for c in cols], style="bold")
     console.print(t)
     print_job_state(res.job, run)
+
+
+def _calibration(run: str, workspace: Path, confidence: float, iou: float, bins: int, as_json: bool) -> None:
+    from slicewise.metrics import calibration
+
+    with open_workspace(workspace, read_only=True) as ws:
+        cal = calibration(ws, run, confidence, iou, n_bins=bins, warn=False)
+    if as_json:
+        console.print_json(json.dumps(cal.to_dict()))
+        print_job_state(cal.job, run, err=True)
+        return
+    t = Table(title=f"calibration of {run} at confidence {confidence}, IoU {iou} ({bins} bins)")
+    for c in ("class", "predictions", "ECE", "MCE"):
+        t.add_column(c, justify="left" if c == "class" else "right")
+    for r in (cal.overall, *cal.classes):
+        t.add_row(escape(r.name), str(r.n), _fmt(r.ece), _fmt(r.mce), style="bold" if r is cal.overall else None)
+    console.print(t)
+    d = Table(title="reliability diagram (all predictions)")
+    for c in ("confidence bin", "predictions", "mean confidence", "accuracy"):
+        d.add_column(c, justify="right")
+    for b in cal.overall.bins:
+        if b.n:
+            d.add_row(f"{b.lo:.2f}-{b.hi:.2f}", str(b.n), _fmt(b.confidence), _fmt(b.accuracy))
+    console.print(d)
+    print_job_state(cal.job, run)
 
 
 @metrics_app.command("ontology")

@@ -32,6 +32,9 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
 - ``class_metrics(ws, run, confidence, iou, rows=None) -> ClassMetrics``: per class of the confusion matrix
   (object features, each radio answer, each checklist option): tp, fp, fn, precision, recall, f1,
   support, and ``overall`` (micro and macro); see :mod:`slicewise.metrics.classes`.
+- ``calibration(ws, run, confidence, iou, rows=None, n_bins=10) -> Calibration``: ECE and MCE of the
+  predictions kept at c (correct = TP at (c, t)), for the run and per predicted class, with the
+  reliability-diagram bins; see :mod:`slicewise.metrics.calibration`.
 - ``confusion_matrix(ws, run, confidence, iou, rows=None) -> ConfusionMatrix``; ``confusion_cell_rows(ws,
   run, confidence, iou, true_class, pred_class, rows=None) -> (sql, params)`` selecting ``data_row_id`` of
   that cell.
@@ -114,6 +117,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers and IDEs
+    from slicewise.metrics.calibration import calibration
     from slicewise.metrics.classes import class_metrics
     from slicewise.metrics.coco import coco_eval
     from slicewise.metrics.custom import add_custom_metrics, custom_metrics_table
@@ -122,6 +126,9 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
     from slicewise.metrics.ontologies import Ontology, OntologyFeature, ontology, set_ontology
     from slicewise.metrics.outcomes import OUTCOMES, row_matches
     from slicewise.metrics.results import (
+        Calibration,
+        CalibrationBin,
+        CalibrationRow,
         ClassMetrics,
         ClassRow,
         CocoResult,
@@ -149,13 +156,14 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
 
 # Lazy: the store imports slicewise.metrics.schema on every open; numba/shapely load on first use.
 _LAZY = {
-    "coco_eval": "coco", "class_metrics": "classes",
+    "coco_eval": "coco", "class_metrics": "classes", "calibration": "calibration",
     "add_custom_metrics": "custom", "custom_metrics_table": "custom",
     "compute_metrics": "engine", "grids": "engine", "job_status": "engine", "retry": "engine", "set_grids": "engine",
     "grid_metrics": "grid",
     "OUTCOMES": "outcomes", "row_matches": "outcomes",
     "Ontology": "ontologies", "OntologyFeature": "ontologies", "ontology": "ontologies", "set_ontology": "ontologies",
-    "ClassMetrics": "results", "ClassRow": "results", "Overall": "results",
+    "ClassMetrics": "results", "ClassRow": "results", "Overall": "results", "Calibration": "results",
+    "CalibrationBin": "results", "CalibrationRow": "results",
     "CocoResult": "results", "ConfusionMatrix": "results", "F1Optimal": "results", "FeatureMetrics": "results",
     "FeatureRow": "results", "FineCurve": "results", "GridMetrics": "results", "JobStatus": "results",
     "PRCurve": "results", "StaleMetricsWarning": "results",
@@ -165,8 +173,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "OUTCOMES", "ClassMetrics", "ClassRow", "CocoResult", "ConfusionMatrix", "F1Optimal", "FeatureMetrics", "FeatureRow", "FineCurve",
-    "GridMetrics", "JobStatus", "Ontology", "OntologyFeature", "Overall", "PRCurve", "StaleMetricsWarning", "add_custom_metrics", "class_metrics", "coco_eval",
+    "OUTCOMES", "Calibration", "CalibrationBin", "CalibrationRow", "ClassMetrics", "ClassRow", "CocoResult", "ConfusionMatrix", "F1Optimal", "FeatureMetrics", "FeatureRow", "FineCurve",
+    "GridMetrics", "JobStatus", "Ontology", "OntologyFeature", "Overall", "PRCurve", "StaleMetricsWarning", "add_custom_metrics", "calibration", "class_metrics", "coco_eval",
     "compute_metrics", "confusion_cell_rows", "confusion_matrix", "custom_metrics_table", "export_row_metrics",
     "f1_optimal_confidences", "feature_metrics", "grid_metrics", "grids", "job_status", "ontology", "pr_curve", "retry",
     "row_feature_metrics_table", "row_matches", "row_metrics_table", "set_grids", "set_ontology",

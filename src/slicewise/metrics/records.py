@@ -269,6 +269,18 @@ def pr_counts(cur: Any, run_id: int, feature_id: int | None, t: float, rows: Row
     return {int(k): (int(a), int(b), int(c)) for k, a, b, c in agg}
 
 
+def scored_predictions(cur: Any, run_id: int, k: int, t: float, rows: Rows) -> dict[str, np.ndarray]:
+    """The predictions kept at conf index k: ``pred_class``, ``confidence`` and ``correct`` (a TP at IoU t:
+    matched with IoU above t to a label of its class)."""
+    clause, params = rows_clause(rows)
+    got = cur.execute(f"""
+        SELECT pred_class, confidence, (gt_id IS NOT NULL AND iou > ? AND pred_class = true_class) AS ok
+        FROM match_records WHERE run_id = ? AND conf_idx = ? AND pred_id IS NOT NULL {clause}""",
+                      [t, run_id, k, *params]).fetchnumpy()
+    return {"pred_class": np.asarray(got["pred_class"], np.int64), "confidence": np.asarray(got["confidence"], np.float64),
+            "correct": np.asarray(got["ok"], bool)}
+
+
 def ranked_predictions(cur: Any, run_id: int, feature_id: int | None, t: float, rows: Rows
                        ) -> tuple[np.ndarray, np.ndarray]:
     """(confidence, TP at t) of the predictions kept at the lowest grid confidence, by decreasing confidence."""

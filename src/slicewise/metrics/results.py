@@ -352,3 +352,49 @@ class ClassMetrics:
     def to_dict(self) -> dict[str, Any]:
         return {"confidence": self.confidence, "iou": self.iou, "classes": [c.to_dict() for c in self.classes],
                 "overall": self.overall.to_dict(), "job": self.job.to_dict()}
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    """Predictions whose confidence falls in [lo, hi) (the last bin includes 1): how many, their mean
+    confidence and the share of them that are correct (TP at (c, t)); None for an empty bin."""
+
+    lo: float
+    hi: float
+    n: int
+    confidence: float | None
+    accuracy: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lo": self.lo, "hi": self.hi, "n": self.n, "confidence": self.confidence, "accuracy": self.accuracy}
+
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    """ECE and MCE of one group of predictions (the run, or one class); None without predictions."""
+
+    name: str
+    n: int
+    ece: float | None
+    mce: float | None
+    bins: tuple[CalibrationBin, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "n": self.n, "ece": self.ece, "mce": self.mce, "bins": [b.to_dict() for b in self.bins]}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Confidence calibration at (c, t) over a view's rows: ``overall`` (every prediction kept at c) and
+    ``classes`` (one row per predicted class), each with its reliability-diagram bins."""
+
+    overall: CalibrationRow
+    classes: tuple[CalibrationRow, ...]
+    confidence: float
+    iou: float
+    n_bins: int
+    job: JobStatus
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"confidence": self.confidence, "iou": self.iou, "n_bins": self.n_bins, "overall": self.overall.to_dict(),
+                "classes": [c.to_dict() for c in self.classes], "job": self.job.to_dict()}

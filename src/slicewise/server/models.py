@@ -288,6 +288,32 @@ class ClassTable(_Out):
     overall: Overall
 
 
+class CalibrationBin(_Out):
+    lo: float
+    hi: float
+    n: int
+    confidence: float | None = None
+    accuracy: float | None = None
+
+
+class CalibrationRow(_Out):
+    name: str
+    n: int
+    ece: float | None = None
+    mce: float | None = None
+    bins: list[CalibrationBin]
+
+
+class CalibrationOut(_Out):
+    confidence: float
+    iou: float
+    filter: str = ""
+    job: Job | None = None
+    n_bins: int
+    overall: CalibrationRow
+    classes: list[CalibrationRow]
+
+
 class Confusion(_Out):
     classes: list[str]  # "None" last
     class_ids: list[int | None]

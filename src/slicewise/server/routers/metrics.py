@@ -44,6 +44,16 @@ def classes(run_id: str, view: View = Depends(view_params), st: AppState = Depen
     return {**_head(v, cm), "classes": d["classes"], "overall": d["overall"]}
 
 
+@router.get("/runs/{run_id}/metrics/calibration", response_model=M.CalibrationOut,
+            summary="ECE, MCE and reliability bins of the predictions kept at the confidence, overall and per class")
+def calibration(run_id: str, bins: int = Query(10, ge=1, le=100), view: View = Depends(view_params),
+                st: AppState = Depends(state)) -> dict[str, Any]:
+    v = _resolve(st, run_id, view)
+    cal = metrics.calibration(st.ws, v.run, v.confidence, v.iou, rows=v.rows_sql(), n_bins=bins, warn=False)  # type: ignore[arg-type]
+    d = cal.to_dict()
+    return {**_head(v, cal), "n_bins": d["n_bins"], "overall": d["overall"], "classes": d["classes"]}
+
+
 @router.get("/runs/{run_id}/metrics/confusion", response_model=M.ConfusionOut,
             summary="The confusion matrix over the view's rows, with the None row and column")
 def confusion(run_id: str, view: View = Depends(view_params), st: AppState = Depends(state)) -> dict[str, Any]:
