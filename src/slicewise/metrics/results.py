@@ -130,6 +130,12 @@ class FeatureMetrics:
         """The row of a feature by name, None when the feature has nothing at (c, t)."""
         return next((f for f in self.features if f.feature == feature), None)
 
+    def overall(self) -> Overall:
+        """Micro (summed counts) and macro (mean over the features where defined) precision, recall, F1."""
+        from slicewise.metrics.classes import overall
+
+        return overall(*(np.array([getattr(f, k) for f in self.features], np.int64) for k in ("tp", "fp", "fn")))
+
     def to_dict(self) -> dict[str, Any]:
         return {"confidence": self.confidence, "iou": self.iou, "features": [f.to_dict() for f in self.features],
                 "job": self.job.to_dict()}

@@ -243,12 +243,25 @@ class FeatureRow(_Out):
     n_annotations: int
 
 
+class Overall(_Out):
+    tp: int
+    fp: int
+    fn: int
+    micro_precision: float | None = None
+    micro_recall: float | None = None
+    micro_f1: float | None = None
+    macro_precision: float | None = None
+    macro_recall: float | None = None
+    macro_f1: float | None = None
+
+
 class FeatureTable(_Out):
     confidence: float
     iou: float
     filter: str = ""
     job: Job | None = None
     features: list[FeatureRow]
+    overall: Overall | None = None  # micro (summed counts) and macro (mean over features) of the rows above
 
 
 class ClassRow(_Out):
@@ -265,18 +278,6 @@ class ClassRow(_Out):
     recall: float | None = None
     f1: float | None = None
     support: int
-
-
-class Overall(_Out):
-    tp: int
-    fp: int
-    fn: int
-    micro_precision: float | None = None
-    micro_recall: float | None = None
-    micro_f1: float | None = None
-    macro_precision: float | None = None
-    macro_recall: float | None = None
-    macro_f1: float | None = None
 
 
 class ClassTable(_Out):

@@ -31,7 +31,7 @@ def _head(v: ResolvedView, result: Any) -> dict[str, Any]:
 def features(run_id: str, view: View = Depends(view_params), st: AppState = Depends(state)) -> dict[str, Any]:
     v = _resolve(st, run_id, view)
     table = metrics.feature_metrics(st.ws, v.run, v.confidence, v.iou, rows=v.rows_sql(), warn=False)  # type: ignore[arg-type]
-    return {**_head(v, table), "features": [f.to_dict() for f in table.features]}
+    return {**_head(v, table), "features": [f.to_dict() for f in table.features], "overall": table.overall().to_dict()}
 
 
 @router.get("/runs/{run_id}/metrics/classes", response_model=M.ClassTable,
