@@ -32,6 +32,7 @@ RunRef = str | int | ModelRun
 DEFAULT_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 MODES = ("class-agnostic", "within-class")
 CHUNK_ROWS = 50_000
+PROGRESS_CHUNK = 1_000  # the smallest chunk: below it, per-chunk overhead would show
 #: what a job's state depends on: a change of one of these makes :func:`job_status` look again
 #: the metrics migration that last changed what a job writes (migration 4, the run ontology, is backfilled
 #: in SQL and does not make records stale); bump to the new migration's number when one does
@@ -185,10 +186,11 @@ def _job_status(ws: Workspace, r: ModelRun) -> JobStatus:
     except MetricsError as exc:
         return JobStatus(r.id, "stale", int(done), int(jtotal), str(exc), finished_at=finished)
     n_stale = int(cur.execute(f"SELECT count(*) FROM ({_stale_rows_sql()})", [r.id]).fetchone()[0])  # type: ignore[index]
-    changed = (tuple(cgrid or ()) != s.confidence or tuple(igrid or ()) != s.iou
-               or json.loads(sett or "{}") != s.key())
+    grids_changed = tuple(cgrid or ()) != s.confidence or tuple(igrid or ()) != s.iou
+    changed = grids_changed or json.loads(sett or "{}") != s.key()
     if n_stale or changed:
-        return JobStatus(r.id, "stale", int(done), total, None, total if changed else n_stale, finished)
+        reason = "grids" if grids_changed else "settings" if changed else "data"
+        return JobStatus(r.id, "stale", int(done), total, None, total if changed else n_stale, finished, reason)
     return JobStatus(r.id, "ready", total, total, finished_at=finished)
 
 
@@ -289,8 +291,10 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
     classes = records.ClassBook(con, run.id)
     offsets: dict[int, int] = {}
     done = 0
-    for start in range(0, max(len(todo), 1), CHUNK_ROWS):
-        chunk = todo[start:start + CHUNK_ROWS]
+    # chunks of at most CHUNK_ROWS, and about 20 of them on a large job so that progress moves
+    step = min(CHUNK_ROWS, max(PROGRESS_CHUNK, -(-len(todo) // 20)))
+    for start in range(0, max(len(todo), 1), step):
+        chunk = todo[start:start + step]
         if not len(chunk):
             break
         con.register("_sw_rows", pa.table({"data_row_id": chunk}))

@@ -40,6 +40,9 @@ class JobStatus:
     error: str | None = None
     stale_rows: int = 0
     finished_at: datetime | None = None
+    #: why a ``stale`` job is stale: ``grids`` (the threshold grids were edited), ``settings`` (matching
+    #: settings) or ``data`` (labels, predictions or the run's rows changed); None otherwise
+    reason: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -60,7 +63,9 @@ class JobStatus:
         fix = f"run `slicewise metrics compute {ref}`"
         if self.state == "stale":
             what = f"{self.stale_rows:,} of {self.total:,} rows changed" if self.stale_rows < self.total else \
-                "labels, predictions, grids or settings changed"
+                {"grids": "the threshold grids changed", "settings": "the matching settings changed",
+                 "data": "the labels or predictions of every row changed"}.get(
+                    self.reason or "", "labels, predictions, grids or settings changed")
             return f"metrics of run {ref} are stale: {what} since they were computed; {fix}"
         if self.state == "running":
             return (f"metrics of run {ref} are being recomputed ({self.done:,}/{self.total:,} rows); "
@@ -74,7 +79,7 @@ class JobStatus:
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "state": self.state, "done": self.done, "total": self.total,
                 "error": self.error, "stale_rows": self.stale_rows,
-                "finished_at": self.finished_at.isoformat() if self.finished_at else None}
+                "finished_at": self.finished_at.isoformat() if self.finished_at else None, "reason": self.reason}
 
 
 def warn_if_outdated(job: JobStatus, run_ref: str | None = None, *, stacklevel: int = 3) -> None:

@@ -160,6 +160,7 @@ class Job(_Out):
     error: str | None = None
     stale_rows: int = 0
     finished_at: str | None = None
+    reason: str | None = None  # stale because of: grids | settings | data
 
 
 class Grids(_Out):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -101,7 +102,15 @@ def set_grids(run_id: str, grids: M.GridsIn, st: AppState = Depends(state)) -> A
         metrics.set_grids(st.ws, r, confidence=grids.confidence, iou=grids.iou)
     except MetricsError as exc:  # a bad grid is bad input, not a conflict
         return JSONResponse(body_for(exc), status_code=422)
-    return _run_json(st.ws, get_run(st.ws, r.id), headline=False)
+    r = get_run(st.ws, r.id)
+    # a grid edit recomputes in the background at once (the banner shows its progress); a run whose
+    # metrics were never computed waits for its first "Compute"
+    if metrics.job_status(st.ws, r).state == "stale":
+        _start(st, r, full=False)
+        deadline = time.monotonic() + 2.0  # answer once the job says "running", so the page polls its progress
+        while metrics.job_status(st.ws, r).state == "stale" and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return _run_json(st.ws, r, headline=False)
 
 
 @router.get("/runs/{run_id}/ontology", response_model=M.OntologyOut,
