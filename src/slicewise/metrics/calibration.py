@@ -39,6 +39,8 @@ def calibration_row(name: str, conf: np.ndarray, correct: np.ndarray, n_bins: in
     bins = []
     gaps = []
     for b in range(n_bins):
+        mc: float | None
+        acc: float | None
         if n[b]:
             mc, acc = float(sc[b] / n[b]), float(sa[b] / n[b])
             gaps.append((int(n[b]), abs(acc - mc)))
