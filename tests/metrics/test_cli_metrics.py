@@ -65,3 +65,43 @@ def test_metrics_errors_are_clear(tmp_path):
     res = runner.invoke(app, ["metrics", "grids", "det/v1", "--iou", "0.9,0.1", "-w", str(path)])
     assert res.exit_code != 0
     assert "not sorted" in str(res.exception) or "not sorted" in res.output
+
+
+def test_classes_and_ontology_commands(tmp_path):
+    path = tmp_path / "w.duckdb"
+    _ws(path)
+    w = ["-w", str(path)]
+    assert runner.invoke(app, ["metrics", "compute", "det/v1", *w]).exit_code == 0
+    res = runner.invoke(app, ["metrics", "show", "det/v1", "--classes", "--json", *w])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    rows = {r["name"]: r for r in out["classes"]}
+    # cat: one TP (r0), one FP (the cat predicted on r1's dog); dog: one FN
+    assert (rows["cat"]["tp"], rows["cat"]["fp"], rows["dog"]["fn"], rows["dog"]["support"]) == (1, 1, 1, 1)
+    assert out["overall"]["micro_precision"] == 0.5 and out["overall"]["macro_recall"] == 0.5
+    res = runner.invoke(app, ["metrics", "show", "det/v1", "--classes", *w])
+    assert res.exit_code == 0 and "overall (macro)" in res.output
+    res = runner.invoke(app, ["metrics", "ontology", "det/v1", "--json", *w])
+    onto = json.loads(res.output)
+    assert not onto["explicit"] and {f["feature"] for f in onto["features"]} == {"cat", "dog"}
+    res = runner.invoke(app, ["metrics", "ontology", "det/v1", "--set", "cat", "--datasets", "d", *w])
+    assert res.exit_code == 0 and "set" in res.output and "cat" in res.output
+    res = runner.invoke(app, ["metrics", "show", "det/v1", "--json", *w])
+    tn = {r["feature"]: r["tn"] for r in json.loads(res.output)["features"]}
+    assert tn == {"cat": 0, "dog": None}  # the run rows r0 and r1 both have a cat; dog is outside the ontology now
+    res = runner.invoke(app, ["metrics", "ontology", "det/v1", "--set", "kat", *w])
+    assert res.exit_code != 0 and "no feature named 'kat'" in str(res.exception)  # main() prints it without a traceback
+
+
+def test_calibration_command(tmp_path):
+    path = tmp_path / "w.duckdb"
+    _ws(path)
+    w = ["-w", str(path)]
+    assert runner.invoke(app, ["metrics", "compute", "det/v1", *w]).exit_code == 0
+    res = runner.invoke(app, ["metrics", "show", "det/v1", "--calibration", "-c", "0.5", "--json", *w])
+    assert res.exit_code == 0, res.output
+    cal = json.loads(res.output)
+    # r0: cat 0.9, a TP; r1: cat 0.6 on a dog, wrong. ECE = (|1 - 0.9| + |0 - 0.6|) / 2
+    assert cal["overall"]["n"] == 2 and abs(cal["overall"]["ece"] - 0.35) < 1e-9 and abs(cal["overall"]["mce"] - 0.6) < 1e-9
+    res = runner.invoke(app, ["metrics", "show", "det/v1", "--calibration", *w])
+    assert res.exit_code == 0 and "ECE" in res.output and "reliability" in res.output

@@ -109,6 +109,10 @@ def test_rows_with_only_labels_or_only_predictions_and_true_negatives(ws):
     run = _setup(ws, _img("lab", "pred", "empty"), [("cat", "bbox"), ("dog", "bbox"), ("cow", "bbox")],
                  [{"data_row": "lab", "feature": "cat", "bbox": BOX}],
                  [{"data_row": "pred", "feature": "dog", "bbox": BOX, "confidence": 0.5}])
+    # the derived ontology holds the features labelled or predicted (cat, dog): cow gives no TN
+    tns = {k: row(ws, run, 0.0, 0.5, k)["tn"] for k in ("lab", "pred", "empty")}
+    assert tns == {"lab": 1, "pred": 1, "empty": 2}
+    M.set_ontology(ws, run, ["cat", "dog", "cow"])  # the model's ontology says cow too
     lab, pred, empty = (row(ws, run, 0.0, 0.5, k) for k in ("lab", "pred", "empty"))
     assert (lab["tp"], lab["fp"], lab["fn"], lab["tn"]) == (0, 0, 1, 2)
     assert lab["precision"] is None and lab["recall"] == 0.0 and lab["f1"] == 0.0 and lab["iou"] == 0.0

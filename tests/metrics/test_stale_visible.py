@@ -52,7 +52,7 @@ def test_results_carry_the_job_and_warn_when_stale(ws):
         with pytest.warns(StaleMetricsWarning, match=r"stale: 1 of 4 rows changed") as got:
             res = fn()
         assert len(got) == 1 and got[0].filename == __file__, name  # points at the caller
-        assert (res.job.state, res.job.stale_rows) == ("stale", 1), name
+        assert (res.job.state, res.job.stale_rows, res.job.reason) == ("stale", 1, "data"), name
         assert res.to_dict()["job"]["state"] == "stale"
     # the numbers are those computed, and say so
     assert M.feature_metrics(ws, run, 0.5, 0.5, warn=False).features == before.features
@@ -69,9 +69,10 @@ def test_changed_grids_make_every_row_stale(ws):
     run = _ws(ws)
     M.compute_metrics(ws, run)
     M.set_grids(ws, run, iou=[0.5, 0.75])
-    with pytest.warns(StaleMetricsWarning, match="labels, predictions, grids or settings changed"):
+    with pytest.warns(StaleMetricsWarning, match="the threshold grids changed"):
         fm = M.feature_metrics(ws, run, 0.5, 0.5)
-    assert (fm.job.state, fm.job.stale_rows, fm.job.total) == ("stale", 4, 4)
+    assert (fm.job.state, fm.job.stale_rows, fm.job.total, fm.job.reason) == ("stale", 4, 4, "grids")
+    assert "the threshold grids changed" in fm.job.describe()
 
 
 def test_job_status_is_remembered_until_what_it_depends_on_changes(ws, monkeypatch):

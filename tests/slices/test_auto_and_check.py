@@ -49,19 +49,25 @@ def test_auto_slices_match_their_definitions(gen):
     assert auto["low-confidence"].params == {"low_metric": 0.5, "low_confidence": 0.5, "mislabel_confidence": 0.9}
     assert auto["low-confidence"].filter == "confidence.min < 0.5"
     assert auto["candidate-mislabels"].filter == "fp@0.9 > 0"
-    assert ws.sql("SELECT count(*) FROM slices WHERE run_id = ?", [run.id]).fetchone()[0] == 9
+    assert auto["candidate-mislabels"].description.startswith("FP with confidence >= 0.9: ")
+    assert auto["low-recall"].description == "recall < 0.5: the mean over the row's features"
+    assert ws.sql("SELECT count(*) FROM slices WHERE run_id = ?", [run.id]).fetchone()[0] == 10
     slices.auto_slices(ws, run)  # idempotent
-    assert ws.sql("SELECT count(*) FROM slices WHERE run_id = ?", [run.id]).fetchone()[0] == 9
+    assert ws.sql("SELECT count(*) FROM slices WHERE run_id = ?", [run.id]).fetchone()[0] == 10
 
 
 def test_auto_slice_parameters(gen):
     ws, run = gen.ws, gen.run
-    slices.set_auto_params(ws, run, low_confidence=0.2, mislabel_confidence=0.85)
+    slices.set_auto_params(ws, run, low_confidence=0.2, mislabel_confidence=0.8)
     lc = slices.auto_slice(ws, run, "low-confidence")
-    assert lc.filter == "confidence.min < 0.2"
+    assert lc.filter == "confidence.min < 0.2" and lc.description == "a prediction with confidence < 0.2"
     assert slices.slice_count(ws, lc, run) == sum(1 for r in gen.run_rows() if r.pred and _conf(r, "min") < 0.2)
-    # the mislabel confidence snaps up to the run's confidence grid (metrics exist only there)
-    assert slices.auto_slice(ws, run, "Candidate mislabels").params["mislabel_confidence"] == 0.9
+    cm = slices.auto_slice(ws, run, "Candidate mislabels")
+    assert cm.params["mislabel_confidence"] == 0.8 and cm.filter == "fp@0.8 > 0"
+    # metrics exist only at grid values: a mislabel confidence off the grid is refused, not moved
+    with pytest.raises(QueryError, match=r"0.85 is not on the run's confidence grid .*add 0.85 to the grid, or set it to 0.9"):
+        slices.set_auto_params(ws, run, mislabel_confidence=0.85)
+    assert slices.auto_slice(ws, run, "Candidate mislabels").params["mislabel_confidence"] == 0.8
     with pytest.raises(QueryError, match="unknown auto-slice parameter"):
         slices.set_auto_params(ws, run, low_confidnce=0.2)
     with pytest.raises(QueryError, match=r"\[0, 1\]"):

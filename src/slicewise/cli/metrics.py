@@ -109,24 +109,103 @@ def grids_cmd(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
 
 @metrics_app.command("show")
 def show(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, confidence: ConfOpt = 0.5, iou: IouOpt = 0.5,
-         as_json: JsonOpt = False) -> None:
-    """The per-class table at the chosen thresholds (and a yellow line when the metrics are not up to date)."""
-    from slicewise.metrics import feature_metrics
+         as_json: JsonOpt = False,
+         classes: Annotated[bool, typer.Option("--classes", help="One row per class: each radio answer and "
+                                               "checklist option apart, with micro and macro overall rows")] = False,
+         calibration: Annotated[bool, typer.Option("--calibration", help="ECE and MCE of the predictions kept at "
+                                                   "the confidence (correct: a TP), overall and per class")] = False,
+         bins: Annotated[int, typer.Option("--bins", help="Reliability bins (with --calibration)")] = 10,
+         ) -> None:
+    """The per-feature table at the chosen thresholds (and a yellow line when the metrics are not up to date)."""
+    from slicewise.metrics import class_metrics, feature_metrics
 
+    if calibration:
+        _calibration(run, workspace, confidence, iou, bins, as_json)
+        return
     with open_workspace(workspace, read_only=True) as ws:
-        fm = feature_metrics(ws, run, confidence, iou, warn=False)
+        res: Any = class_metrics(ws, run, confidence, iou, warn=False) if classes else \
+            feature_metrics(ws, run, confidence, iou, warn=False)
     if as_json:  # the job's state is in the JSON; the line goes to stderr
-        console.print_json(json.dumps(fm.to_dict()))
-        print_job_state(fm.job, run, err=True)
+        console.print_json(json.dumps(res.to_dict()))
+        print_job_state(res.job, run, err=True)
         return
     t = Table(title=f"{run} at confidence {confidence}, IoU {iou}")
-    cols = ("feature", "kind", "tp", "fp", "fn", "precision", "recall", "f1", "iou", "n_rows")
+    if classes:
+        cols: tuple[str, ...] = ("name", "kind", "tp", "fp", "fn", "precision", "recall", "f1", "support")
+        items = res.classes
+    else:
+        cols = ("feature", "kind", "tp", "fp", "fn", "tn", "precision", "recall", "f1", "iou", "n_rows")
+        items = res.features
     for c in cols:
-        t.add_column(c, justify="left" if c in ("feature", "kind") else "right")
-    for r in fm.features:
+        t.add_column(c, justify="left" if c in ("feature", "name", "kind") else "right")
+    for r in items:  # names may hold [...]: no markup
         t.add_row(*[_fmt(getattr(r, c)) for c in cols])
+    if classes:
+        o = res.overall
+        for label in ("micro", "macro"):
+            vals = {"name": f"overall ({label})", "kind": "", "tp": o.tp, "fp": o.fp, "fn": o.fn, "support": o.tp + o.fn,
+                    **{m: getattr(o, f"{label}_{m}") for m in ("precision", "recall", "f1")}}
+            t.add_row(*[_fmt(vals[c]) for c in cols], style="bold")
     console.print(t)
-    print_job_state(fm.job, run)
+    print_job_state(res.job, run)
+
+
+def _calibration(run: str, workspace: Path, confidence: float, iou: float, bins: int, as_json: bool) -> None:
+    from slicewise.metrics import calibration
+
+    with open_workspace(workspace, read_only=True) as ws:
+        cal = calibration(ws, run, confidence, iou, n_bins=bins, warn=False)
+    if as_json:
+        console.print_json(json.dumps(cal.to_dict()))
+        print_job_state(cal.job, run, err=True)
+        return
+    t = Table(title=f"calibration of {run} at confidence {confidence}, IoU {iou} ({bins} bins)")
+    for c in ("class", "predictions", "ECE", "MCE"):
+        t.add_column(c, justify="left" if c == "class" else "right")
+    for r in (cal.overall, *cal.classes):
+        t.add_row(r.name, str(r.n), _fmt(r.ece), _fmt(r.mce), style="bold" if r is cal.overall else None)
+    console.print(t)
+    d = Table(title="reliability diagram (all predictions)")
+    for c in ("confidence bin", "predictions", "mean confidence", "accuracy"):
+        d.add_column(c, justify="right")
+    for b in cal.overall.bins:
+        if b.n:
+            d.add_row(f"{b.lo:.2f}-{b.hi:.2f}", str(b.n), _fmt(b.confidence), _fmt(b.accuracy))
+    console.print(d)
+    print_job_state(cal.job, run)
+
+
+@metrics_app.command("ontology")
+def ontology_cmd(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+                 features: Annotated[str | None, typer.Option("--set", help="Comma-separated feature names: the "
+                                                              "run's ontology (media types by kind)")] = None,
+                 datasets: Annotated[str | None, typer.Option("--datasets", help="Comma-separated dataset names "
+                                                              "the features apply to (with --set)")] = None,
+                 derived: Annotated[bool, typer.Option("--derived", help="Go back to the ontology derived from "
+                                                       "the run's predictions and labels")] = False,
+                 as_json: JsonOpt = False) -> None:
+    """The run's ontology: the features it predicts, each with the media types and datasets it applies to
+    (a row's TN counts only those)."""
+    from slicewise.metrics import ontology, set_ontology
+
+    split = lambda v: [x.strip() for x in v.split(",") if x.strip()]  # noqa: E731
+    with open_workspace(workspace, read_only=not (features or derived)) as ws:
+        if derived:
+            onto = set_ontology(ws, run, None)
+        elif features:
+            onto = set_ontology(ws, run, split(features), datasets=split(datasets) if datasets else None)
+        else:
+            onto = ontology(ws, run)
+    if as_json:
+        console.print_json(json.dumps(onto.to_dict()))
+        return
+    t = Table(title=f"ontology of {run} ({'set' if onto.explicit else 'derived from its predictions and labels'})")
+    for c in ("feature", "kind", "media types", "datasets"):
+        t.add_column(c)
+    for f in onto.features:
+        t.add_row(f.feature, f.kind, ", ".join(f.media_types),
+                  "any" if f.datasets is None else ", ".join(f.datasets))
+    console.print(t)
 
 
 @metrics_app.command("confusion")

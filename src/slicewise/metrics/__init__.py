@@ -15,7 +15,9 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
   Other run settings (``ws.update_run_config``): ``metrics_matching`` = "class-agnostic" (default) or
   "within-class"; ``metrics_radius`` = buffer radius in px for points and polylines (default 70).
 - ``row_metrics_table(ws, run, confidence, iou) -> str``: name of a DuckDB table with ONE row per data row
-  of the run: data_row_id, tp, fp, fn, tn (INTEGER), precision, recall, f1, iou (DOUBLE, NULL when
+  of the run: data_row_id, tp, fp, fn, tn (INTEGER; tn counts the run's ontology features applicable to the
+  row's media type and dataset that are neither labelled nor predicted on it, see ``ontology``), precision,
+  recall, f1, iou (DOUBLE, NULL when
   undefined), conf_min, conf_max, conf_mean (over the predictions kept at c), n_predictions,
   n_annotations. ``confidence`` must be a value of the run's confidence grid; ``iou`` may be any value.
   The name is qualified (``sw_cache_....metrics_row_...``, the workspace's cache database, see
@@ -24,6 +26,15 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
 - ``row_feature_metrics_table(ws, run, confidence, iou) -> str``: the same per (data_row_id, feature_id)
   for the features labelled or predicted (kept at c) on the row (tn is 0 there).
 - ``feature_metrics(ws, run, confidence, iou, rows=None) -> FeatureMetrics``: per feature totals.
+- ``ontology(ws, run) -> Ontology``; ``set_ontology(ws, run, features, datasets=None)``: the features a
+  run predicts, each applicable to some media types (and datasets); derived from the run's predictions
+  and labels unless set (see :mod:`slicewise.metrics.ontologies`).
+- ``class_metrics(ws, run, confidence, iou, rows=None) -> ClassMetrics``: per class of the confusion matrix
+  (object features, each radio answer, each checklist option): tp, fp, fn, precision, recall, f1,
+  support, and ``overall`` (micro and macro); see :mod:`slicewise.metrics.classes`.
+- ``calibration(ws, run, confidence, iou, rows=None, n_bins=10) -> Calibration``: ECE and MCE of the
+  predictions kept at c (correct = TP at (c, t)), for the run and per predicted class, with the
+  reliability-diagram bins; see :mod:`slicewise.metrics.calibration`.
 - ``confusion_matrix(ws, run, confidence, iou, rows=None) -> ConfusionMatrix``; ``confusion_cell_rows(ws,
   run, confidence, iou, true_class, pred_class, rows=None) -> (sql, params)`` selecting ``data_row_id`` of
   that cell.
@@ -55,7 +66,7 @@ Result types (frozen dataclasses in :mod:`slicewise.metrics.results`; sequences 
 
 - ``FeatureMetrics``: ``features`` (a tuple of ``FeatureRow``: feature_id, feature, kind, tp, fp, fn,
   precision, recall, f1 (None when undefined), iou (mean over rows), n_rows, n_predictions,
-  n_annotations; sorted by feature name), ``confidence``, ``iou``, ``job``; iterating it gives the rows,
+  n_annotations, tn (rows where the feature applies and is absent); sorted by feature name), ``confidence``, ``iou``, ``job``; iterating it gives the rows,
   ``get(name)`` one. ``to_dict()``: ``{"confidence", "iou", "features": [row dicts], "job"}``.
 - ``ConfusionMatrix``: ``classes`` ("None" last), ``class_ids`` (None last), ``counts`` [true][pred],
   ``confidence``, ``iou``, ``job``.
@@ -106,12 +117,20 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers and IDEs
+    from slicewise.metrics.calibration import calibration
+    from slicewise.metrics.classes import class_metrics
     from slicewise.metrics.coco import coco_eval
     from slicewise.metrics.custom import add_custom_metrics, custom_metrics_table
     from slicewise.metrics.engine import compute_metrics, grids, job_status, retry, set_grids
     from slicewise.metrics.grid import grid_metrics
+    from slicewise.metrics.ontologies import Ontology, OntologyFeature, ontology, set_ontology
     from slicewise.metrics.outcomes import OUTCOMES, row_matches
     from slicewise.metrics.results import (
+        Calibration,
+        CalibrationBin,
+        CalibrationRow,
+        ClassMetrics,
+        ClassRow,
         CocoResult,
         ConfusionMatrix,
         F1Optimal,
@@ -120,6 +139,7 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
         FineCurve,
         GridMetrics,
         JobStatus,
+        Overall,
         PRCurve,
         StaleMetricsWarning,
     )
@@ -136,11 +156,14 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
 
 # Lazy: the store imports slicewise.metrics.schema on every open; numba/shapely load on first use.
 _LAZY = {
-    "coco_eval": "coco",
+    "coco_eval": "coco", "class_metrics": "classes", "calibration": "calibration",
     "add_custom_metrics": "custom", "custom_metrics_table": "custom",
     "compute_metrics": "engine", "grids": "engine", "job_status": "engine", "retry": "engine", "set_grids": "engine",
     "grid_metrics": "grid",
     "OUTCOMES": "outcomes", "row_matches": "outcomes",
+    "Ontology": "ontologies", "OntologyFeature": "ontologies", "ontology": "ontologies", "set_ontology": "ontologies",
+    "ClassMetrics": "results", "ClassRow": "results", "Overall": "results", "Calibration": "results",
+    "CalibrationBin": "results", "CalibrationRow": "results",
     "CocoResult": "results", "ConfusionMatrix": "results", "F1Optimal": "results", "FeatureMetrics": "results",
     "FeatureRow": "results", "FineCurve": "results", "GridMetrics": "results", "JobStatus": "results",
     "PRCurve": "results", "StaleMetricsWarning": "results",
@@ -150,11 +173,11 @@ _LAZY = {
 }
 
 __all__ = [
-    "OUTCOMES", "CocoResult", "ConfusionMatrix", "F1Optimal", "FeatureMetrics", "FeatureRow", "FineCurve",
-    "GridMetrics", "JobStatus", "PRCurve", "StaleMetricsWarning", "add_custom_metrics", "coco_eval",
+    "OUTCOMES", "Calibration", "CalibrationBin", "CalibrationRow", "ClassMetrics", "ClassRow", "CocoResult", "ConfusionMatrix", "F1Optimal", "FeatureMetrics", "FeatureRow", "FineCurve",
+    "GridMetrics", "JobStatus", "Ontology", "OntologyFeature", "Overall", "PRCurve", "StaleMetricsWarning", "add_custom_metrics", "calibration", "class_metrics", "coco_eval",
     "compute_metrics", "confusion_cell_rows", "confusion_matrix", "custom_metrics_table", "export_row_metrics",
-    "f1_optimal_confidences", "feature_metrics", "grid_metrics", "grids", "job_status", "pr_curve", "retry",
-    "row_feature_metrics_table", "row_matches", "row_metrics_table", "set_grids",
+    "f1_optimal_confidences", "feature_metrics", "grid_metrics", "grids", "job_status", "ontology", "pr_curve", "retry",
+    "row_feature_metrics_table", "row_matches", "row_metrics_table", "set_grids", "set_ontology",
 ]
 
 

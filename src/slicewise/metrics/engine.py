@@ -20,10 +20,9 @@ import numpy as np
 import pyarrow as pa
 
 from slicewise.errors import MetricsError
-from slicewise.metrics import records
+from slicewise.metrics import ontologies, records
 from slicewise.metrics.objects import FAMILY
 from slicewise.metrics.results import JobStatus
-from slicewise.metrics.schema import MIGRATIONS
 from slicewise.types.domain import ModelRun
 
 if TYPE_CHECKING:
@@ -33,7 +32,11 @@ RunRef = str | int | ModelRun
 DEFAULT_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 MODES = ("class-agnostic", "within-class")
 CHUNK_ROWS = 50_000
+PROGRESS_CHUNK = 1_000  # the smallest chunk: below it, per-chunk overhead would show
 #: what a job's state depends on: a change of one of these makes :func:`job_status` look again
+#: the metrics migration that last changed what a job writes (migration 4, the run ontology, is backfilled
+#: in SQL and does not make records stale); bump to the new migration's number when one does
+RECORDS_FORMAT = 3
 JOB_TOPICS = ("labels", "predictions", "run_rows", "runs", "metric_job", "metrics")
 
 
@@ -46,9 +49,9 @@ class Settings:
 
     def key(self) -> dict[str, Any]:
         """What the stored records depend on; a job computed under another key is stale. ``format``
-        is the metrics schema version, so records written before a migration added derived tables
-        are recomputed instead of being read half-filled."""
-        return {"mode": self.mode, "radius": self.radius, "format": len(MIGRATIONS)}
+        is the layout of the stored records (:data:`RECORDS_FORMAT`), so records written before a
+        migration added derived tables are recomputed instead of being read half-filled."""
+        return {"mode": self.mode, "radius": self.radius, "format": RECORDS_FORMAT}
 
 
 def _now() -> datetime:
@@ -183,10 +186,11 @@ def _job_status(ws: Workspace, r: ModelRun) -> JobStatus:
     except MetricsError as exc:
         return JobStatus(r.id, "stale", int(done), int(jtotal), str(exc), finished_at=finished)
     n_stale = int(cur.execute(f"SELECT count(*) FROM ({_stale_rows_sql()})", [r.id]).fetchone()[0])  # type: ignore[index]
-    changed = (tuple(cgrid or ()) != s.confidence or tuple(igrid or ()) != s.iou
-               or json.loads(sett or "{}") != s.key())
+    grids_changed = tuple(cgrid or ()) != s.confidence or tuple(igrid or ()) != s.iou
+    changed = grids_changed or json.loads(sett or "{}") != s.key()
     if n_stale or changed:
-        return JobStatus(r.id, "stale", int(done), total, None, total if changed else n_stale, finished)
+        reason = "grids" if grids_changed else "settings" if changed else "data"
+        return JobStatus(r.id, "stale", int(done), total, None, total if changed else n_stale, finished, reason)
     return JobStatus(r.id, "ready", total, total, finished_at=finished)
 
 
@@ -279,6 +283,7 @@ def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, i
             con.execute("""UPDATE metric_jobs SET state = 'ready', done = total, confidence_grid = ?, iou_grid = ?,
                            settings = ?, finished_at = ?, generation = ? WHERE run_id = ?""",
                         [list(s.confidence), list(s.iou), json.dumps(s.key()), _now(), previous + 1, r.id])
+            ontologies.rederive(con, r.id)
             ws.store.touch("metrics", run=r.id)
             ws.store.touch("metric_job", run=r.id)
     except Exception as exc:
@@ -305,8 +310,10 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
     classes = records.ClassBook(con, run.id)
     offsets: dict[int, int] = {}
     done = 0
-    for start in range(0, max(len(todo), 1), CHUNK_ROWS):
-        chunk = todo[start:start + CHUNK_ROWS]
+    # chunks of at most CHUNK_ROWS, and about 20 of them on a large job so that progress moves
+    step = min(CHUNK_ROWS, max(PROGRESS_CHUNK, -(-len(todo) // 20)))
+    for start in range(0, max(len(todo), 1), step):
+        chunk = todo[start:start + step]
         if not len(chunk):
             break
         con.register("_sw_rows", pa.table({"data_row_id": chunk}))

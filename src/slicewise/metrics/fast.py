@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from slicewise.metrics import records, reduce
+from slicewise.metrics import ontologies, records, reduce
 
 if TYPE_CHECKING:
     from slicewise.workspace import Workspace
@@ -25,8 +25,9 @@ MAX_LEVELS = 4  # conf indexes whose arrays a workspace keeps
 
 
 def view_topics(run_id: int) -> list[str]:
-    """What a run's metrics views are made of: its stored records, and the ontology (TN counts features)."""
-    return [f"metrics:{run_id}", "features"]
+    """What a run's metrics views are made of: its stored records, and the ontology (TN counts its
+    features applicable to each row, see :mod:`slicewise.metrics.ontologies`)."""
+    return [f"metrics:{run_id}", "features", *ontologies.topics(run_id)]
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,21 @@ def row_feature_columns(ws: Workspace, run_id: int, gen: int, k: int, t: float) 
         "n_predictions": lv.n_pred.astype(np.int32), "n_annotations": lv.n_gt.astype(np.int32)}
 
 
-def row_arrays(lv: Level, rows: np.ndarray, tp: np.ndarray, n_features: int) -> dict[str, np.ndarray]:
-    """Per-row columns (in ``rows`` order) given the tp of every (row, feature) of a conf index.
+def row_tn(ws: Workspace, run_id: int, gen: int, k: int) -> np.ndarray:
+    """TN of every run row at conf index k: the run's ontology features applicable to the row that are
+    neither labelled nor predicted (kept at c) on it."""
+    lv = level(ws, run_id, gen, k)
+    ap = ontologies.applicability(ws, run_id)
+    nr = len(run_row_ids(ws, run_id, gen))
+    if len(ap.group) != nr:  # rows changed since the job: the ontology's view of them is not the records'
+        return np.zeros(nr, np.int32)
+    present = ap.applies(lv.row_pos, _details(ws, run_id, gen, k)["feature_id"].astype(np.int64))
+    return (ap.n_applicable - np.bincount(lv.row_pos, weights=present, minlength=nr)).astype(np.int32)
+
+
+def row_arrays(lv: Level, rows: np.ndarray, tp: np.ndarray, tn: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-row columns (in ``rows`` order) given the tp of every (row, feature) of a conf index and the
+    rows' TN (:func:`row_tn`).
 
     precision, recall, f1 and iou are means over the row's features where defined."""
     nr = len(rows)
@@ -117,7 +131,7 @@ def row_arrays(lv: Level, rows: np.ndarray, tp: np.ndarray, n_features: int) -> 
     tp_r = np.bincount(pos, weights=tp, minlength=nr)
     return {
         "data_row_id": rows, "tp": tp_r.astype(np.int32), "fp": (c["n_pred"] - tp_r).astype(np.int32),
-        "fn": (c["n_gt"] - tp_r).astype(np.int32), "tn": np.maximum(n_features - c["n_feat"], 0).astype(np.int32),
+        "fn": (c["n_gt"] - tp_r).astype(np.int32), "tn": tn,
         "precision": reduce.ratio(np.bincount(pos, weights=tp * w["p"], minlength=nr), c["n_p"]),
         "recall": reduce.ratio(np.bincount(pos, weights=tp * w["r"], minlength=nr), c["n_r"]),
         "f1": reduce.ratio(np.bincount(pos, weights=tp * w["f"], minlength=nr), c["n_f"]),
@@ -125,7 +139,7 @@ def row_arrays(lv: Level, rows: np.ndarray, tp: np.ndarray, n_features: int) -> 
         "n_predictions": c["n_pred"].astype(np.int32), "n_annotations": c["n_gt"].astype(np.int32)}
 
 
-def row_columns(ws: Workspace, run_id: int, gen: int, k: int, t: float, n_features: int) -> dict[str, np.ndarray]:
+def row_columns(ws: Workspace, run_id: int, gen: int, k: int, t: float) -> dict[str, np.ndarray]:
     """The per-row table at (k, t) as columns (NaN: undefined)."""
     lv = level(ws, run_id, gen, k)
-    return row_arrays(lv, run_row_ids(ws, run_id, gen), lv.tp(t), n_features)
+    return row_arrays(lv, run_row_ids(ws, run_id, gen), lv.tp(t), row_tn(ws, run_id, gen, k))

@@ -32,15 +32,15 @@ def grid_metrics(ws: Workspace, run: RunRef, *, warn: bool = True) -> GridMetric
     cur = ws.state.cursor()
     rows = fast.run_row_ids(ws, r.id, gen)
     NR = len(rows)
-    nfeat = records.n_features(cur)
 
     def build(name: str) -> None:
         parts = []
         for k in range(K):
             lv = fast.level(ws, r.id, gen, k)
             tp_all = reduce.tp_at_levels(lv.tp_line, lv.tp_iou, len(lv.n_pred), tgrid)  # (lines, T)
+            tn = fast.row_tn(ws, r.id, gen, k)
             for ti in range(T):
-                cols = fast.row_arrays(lv, rows, tp_all[:, ti].astype(np.float64), nfeat)
+                cols = fast.row_arrays(lv, rows, tp_all[:, ti].astype(np.float64), tn)
                 parts.append({"conf_idx": np.full(NR, k, np.int16), "iou_idx": np.full(NR, ti, np.int16), **cols})
         records.cache_table(cur, name, {c: np.concatenate([p[c] for p in parts]) for c in parts[0]})
 

@@ -206,11 +206,6 @@ def run_rows(cur: Any, run_id: int) -> np.ndarray:
     return np.asarray(r["data_row_id"], np.int64)
 
 
-def n_features(cur: Any) -> int:
-    """Features of the ontology (a row's TN counts those neither labelled nor predicted on it)."""
-    return int(cur.execute("SELECT count(*) FROM features").fetchone()[0])
-
-
 # -- the match records ------------------------------------------------------------------------------------
 def record_arrays(cur: Any, run_id: int) -> dict[str, np.ndarray]:
     """Every record of a run: conf_idx, has_pred, has_gt, pred_class / true_class (-1 when absent), iou (-1)."""
@@ -272,6 +267,18 @@ def pr_counts(cur: Any, run_id: int, feature_id: int | None, t: float, rows: Row
           count(*) FILTER (WHERE gt_id IS NOT NULL {tf})
         FROM r GROUP BY conf_idx ORDER BY conf_idx""", [run_id, *params, *fp_, t, *fp_, *fp_]).fetchall()
     return {int(k): (int(a), int(b), int(c)) for k, a, b, c in agg}
+
+
+def scored_predictions(cur: Any, run_id: int, k: int, t: float, rows: Rows) -> dict[str, np.ndarray]:
+    """The predictions kept at conf index k: ``pred_class``, ``confidence`` and ``correct`` (a TP at IoU t:
+    matched with IoU above t to a label of its class)."""
+    clause, params = rows_clause(rows)
+    got = cur.execute(f"""
+        SELECT pred_class, confidence, (gt_id IS NOT NULL AND iou > ? AND pred_class = true_class) AS ok
+        FROM match_records WHERE run_id = ? AND conf_idx = ? AND pred_id IS NOT NULL {clause}""",
+                      [t, run_id, k, *params]).fetchnumpy()
+    return {"pred_class": np.asarray(got["pred_class"], np.int64), "confidence": np.asarray(got["confidence"], np.float64),
+            "correct": np.asarray(got["ok"], bool)}
 
 
 def ranked_predictions(cur: Any, run_id: int, feature_id: int | None, t: float, rows: Rows

@@ -40,6 +40,9 @@ class JobStatus:
     error: str | None = None
     stale_rows: int = 0
     finished_at: datetime | None = None
+    #: why a ``stale`` job is stale: ``grids`` (the threshold grids were edited), ``settings`` (matching
+    #: settings) or ``data`` (labels, predictions or the run's rows changed); None otherwise
+    reason: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -60,7 +63,9 @@ class JobStatus:
         fix = f"run `slicewise metrics compute {ref}`"
         if self.state == "stale":
             what = f"{self.stale_rows:,} of {self.total:,} rows changed" if self.stale_rows < self.total else \
-                "labels, predictions, grids or settings changed"
+                {"grids": "the threshold grids changed", "settings": "the matching settings changed",
+                 "data": "the labels or predictions of every row changed"}.get(
+                    self.reason or "", "labels, predictions, grids or settings changed")
             return f"metrics of run {ref} are stale: {what} since they were computed; {fix}"
         if self.state == "running":
             return (f"metrics of run {ref} are being recomputed ({self.done:,}/{self.total:,} rows); "
@@ -74,7 +79,7 @@ class JobStatus:
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "state": self.state, "done": self.done, "total": self.total,
                 "error": self.error, "stale_rows": self.stale_rows,
-                "finished_at": self.finished_at.isoformat() if self.finished_at else None}
+                "finished_at": self.finished_at.isoformat() if self.finished_at else None, "reason": self.reason}
 
 
 def warn_if_outdated(job: JobStatus, run_ref: str | None = None, *, stacklevel: int = 3) -> None:
@@ -102,11 +107,12 @@ class FeatureRow:
     n_rows: int
     n_predictions: int
     n_annotations: int
+    tn: int | None = None  # rows where the feature applies (run ontology) and is neither labelled nor predicted
 
     def to_dict(self) -> dict[str, Any]:
         return {"feature_id": self.feature_id, "feature": self.feature, "kind": self.kind, "tp": self.tp,
-                "fp": self.fp, "fn": self.fn, "precision": self.precision, "recall": self.recall, "f1": self.f1,
-                "iou": self.iou, "n_rows": self.n_rows, "n_predictions": self.n_predictions,
+                "fp": self.fp, "fn": self.fn, "tn": self.tn, "precision": self.precision, "recall": self.recall,
+                "f1": self.f1, "iou": self.iou, "n_rows": self.n_rows, "n_predictions": self.n_predictions,
                 "n_annotations": self.n_annotations}
 
 
@@ -128,6 +134,12 @@ class FeatureMetrics:
     def get(self, feature: str) -> FeatureRow | None:
         """The row of a feature by name, None when the feature has nothing at (c, t)."""
         return next((f for f in self.features if f.feature == feature), None)
+
+    def overall(self) -> Overall:
+        """Micro (summed counts) and macro (mean over the features where defined) precision, recall, F1."""
+        from slicewise.metrics.classes import overall
+
+        return overall(*(np.array([getattr(f, k) for f in self.features], np.int64) for k in ("tp", "fp", "fn")))
 
     def to_dict(self) -> dict[str, Any]:
         return {"confidence": self.confidence, "iou": self.iou, "features": [f.to_dict() for f in self.features],
@@ -280,3 +292,120 @@ class FrozenMap(Mapping[str, Any]):
 def frozen_mapping(d: Mapping[str, Any]) -> Mapping[str, Any]:
     """A read-only copy of ``d``."""
     return FrozenMap(d)
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    """One class of the confusion matrix at (c, t): an object feature, or one answer of a radio question /
+    one option of a checklist. ``support`` is its number of labels (tp + fn)."""
+
+    class_id: int
+    name: str
+    feature_id: int
+    feature: str
+    answer: str | None
+    kind: str
+    tp: int
+    fp: int
+    fn: int
+    precision: float | None
+    recall: float | None
+    f1: float | None
+
+    @property
+    def support(self) -> int:
+        return self.tp + self.fn
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"class_id": self.class_id, "name": self.name, "feature_id": self.feature_id, "feature": self.feature,
+                "answer": self.answer, "kind": self.kind, "tp": self.tp, "fp": self.fp, "fn": self.fn,
+                "precision": self.precision, "recall": self.recall, "f1": self.f1, "support": self.support}
+
+
+@dataclass(frozen=True)
+class Overall:
+    """A summary row: ``micro`` (precision / recall / F1 of the summed counts) and ``macro`` (the mean of
+    the per-class values over the classes where each is defined; None when none is)."""
+
+    tp: int
+    fp: int
+    fn: int
+    micro_precision: float | None
+    micro_recall: float | None
+    micro_f1: float | None
+    macro_precision: float | None
+    macro_recall: float | None
+    macro_f1: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("tp", "fp", "fn", "micro_precision", "micro_recall", "micro_f1",
+                                             "macro_precision", "macro_recall", "macro_f1")}
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    """Per-class metrics at (c, t) (classes in the confusion matrix's order, "None" left out; classes with no
+    label and no prediction in the view left out), with the overall row."""
+
+    classes: tuple[ClassRow, ...]
+    overall: Overall
+    confidence: float
+    iou: float
+    job: JobStatus
+
+    def __iter__(self) -> Iterator[ClassRow]:
+        return iter(self.classes)
+
+    def get(self, name: str) -> ClassRow | None:
+        """The row of a class by name ("digit: 7" for an answer), None when it has nothing at (c, t)."""
+        return next((c for c in self.classes if c.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"confidence": self.confidence, "iou": self.iou, "classes": [c.to_dict() for c in self.classes],
+                "overall": self.overall.to_dict(), "job": self.job.to_dict()}
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    """Predictions whose confidence falls in [lo, hi) (the last bin includes 1): how many, their mean
+    confidence and the share of them that are correct (TP at (c, t)); None for an empty bin."""
+
+    lo: float
+    hi: float
+    n: int
+    confidence: float | None
+    accuracy: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lo": self.lo, "hi": self.hi, "n": self.n, "confidence": self.confidence, "accuracy": self.accuracy}
+
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    """ECE and MCE of one group of predictions (the run, or one class); None without predictions."""
+
+    name: str
+    n: int
+    ece: float | None
+    mce: float | None
+    bins: tuple[CalibrationBin, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "n": self.n, "ece": self.ece, "mce": self.mce, "bins": [b.to_dict() for b in self.bins]}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Confidence calibration at (c, t) over a view's rows: ``overall`` (every prediction kept at c) and
+    ``classes`` (one row per predicted class), each with its reliability-diagram bins."""
+
+    overall: CalibrationRow
+    classes: tuple[CalibrationRow, ...]
+    confidence: float
+    iou: float
+    n_bins: int
+    job: JobStatus
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"confidence": self.confidence, "iou": self.iou, "n_bins": self.n_bins, "overall": self.overall.to_dict(),
+                "classes": [c.to_dict() for c in self.classes], "job": self.job.to_dict()}

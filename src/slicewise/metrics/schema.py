@@ -15,9 +15,29 @@
 - (2) ``metric_rf``: per (conf index, data row, feature) the counts, confidence stats and iou that do
   not depend on t, numbered ``rf_ord`` within a conf index; ``metric_tp``: the IoU of every same-class
   recorded pair, by ``rf_ord``. A new (c, t) is then a count of IoUs above t, in NumPy.
+- (3) ``metric_row_const``: the per-row constants of each conf index.
+- (4) ``run_ontology``: a run's ontology: the features it predicts, each with the media types
+  (``image``, ``text``) and datasets (NULL: any) it applies to; ``explicit`` when set with
+  :func:`slicewise.metrics.set_ontology`, else derived from the run's predictions and the labels of its
+  rows (rewritten by every metrics job). Existing runs are backfilled here with the derived ontology.
+  A row's TN counts only the run's ontology features applicable to the row (see
+  :mod:`slicewise.metrics.ontologies`).
 """
 
 from __future__ import annotations
+
+#: the ontology a run's data implies: per (run, feature) the media types and datasets of the rows where the
+#: feature is predicted by the run or labelled on a row of the run ({run}: a condition on ``run_id``)
+DERIVED_ONTOLOGY_SQL = """
+SELECT run_id, feature_id, list_sort(list_distinct(list(media_type))), list_sort(list_distinct(list(dataset_id))),
+       FALSE
+FROM (SELECT p.run_id, p.feature_id, d.media_type, d.dataset_id
+      FROM predictions p JOIN data_rows d ON d.id = p.data_row_id
+      UNION ALL
+      SELECT rr.run_id, a.feature_id, d.media_type, d.dataset_id
+      FROM annotations a JOIN run_rows rr ON rr.data_row_id = a.data_row_id JOIN data_rows d ON d.id = a.data_row_id)
+WHERE {run}
+GROUP BY run_id, feature_id"""
 
 MIGRATIONS: list[list[str]] = [
     [
@@ -59,5 +79,11 @@ MIGRATIONS: list[list[str]] = [
             n_pred INTEGER NOT NULL, n_gt INTEGER NOT NULL, n_feat INTEGER NOT NULL, n_p INTEGER NOT NULL,
             n_r INTEGER NOT NULL, n_f INTEGER NOT NULL, iou DOUBLE, conf_min DOUBLE, conf_max DOUBLE,
             conf_mean DOUBLE)""",
+    ],
+    [
+        """CREATE TABLE run_ontology (
+            run_id INTEGER NOT NULL, feature_id INTEGER NOT NULL, media_types VARCHAR[] NOT NULL,
+            datasets INTEGER[], explicit BOOLEAN NOT NULL)""",
+        "INSERT INTO run_ontology " + DERIVED_ONTOLOGY_SQL.format(run="TRUE"),
     ],
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from slicewise.errors import MetricsError, NotFoundError
-from slicewise.metrics import fast, records, reduce
+from slicewise.metrics import fast, ontologies, records, reduce
 from slicewise.metrics.engine import RunRef, Settings, check_iou, conf_index, job_of, require_ready
 from slicewise.metrics.records import Rows
 from slicewise.metrics.results import (
@@ -44,7 +44,7 @@ def _materialise(ws: Workspace, run: RunRef, view: str, confidence: float, iou: 
     def build(name: str) -> None:
         cur = ws.state.cursor()
         if view == "row":
-            cols = fast.row_columns(ws, r.id, gen, k, t, records.n_features(cur))
+            cols = fast.row_columns(ws, r.id, gen, k, t)
         else:
             cols = fast.row_feature_columns(ws, r.id, gen, k, t)
         records.cache_table(cur, name, cols)
@@ -81,11 +81,15 @@ def feature_metrics(ws: Workspace, run: RunRef, confidence: float, iou: float, r
     ready, job = _ready(ws, run, warn)
     r, s, _ = ready
     rf = _materialise(ws, r, "rowfeature", confidence, iou, ready)
+    cur = ws.store.cursor()
+    clause, params = records.rows_clause(rows, "rr.data_row_id")
+    tns = {int(f): int(n) for f, n in cur.execute(ontologies.feature_tn_sql(r.id, rf, clause), params).fetchall()}
     out = []
-    for fid, name, kind, tp, fp, fn, miou, n_rows, n_pred, n_ann in records.feature_totals(ws.store.cursor(), rf, rows):
+    for fid, name, kind, tp, fp, fn, miou, n_rows, n_pred, n_ann in records.feature_totals(cur, rf, rows):
         p, rc, f1 = reduce.prf(int(tp), int(fp), int(fn))
         out.append(FeatureRow(int(fid), str(name), str(kind), int(tp), int(fp), int(fn), p, rc, f1,
-                              None if miou is None else reduce.round_ratio(float(miou)), int(n_rows), int(n_pred), int(n_ann)))
+                              None if miou is None else reduce.round_ratio(float(miou)), int(n_rows), int(n_pred), int(n_ann),
+                              tns.get(int(fid))))
     return FeatureMetrics(tuple(out), float(s.confidence[conf_index(s, confidence, r.ref)]), check_iou(iou), job)
 
 

@@ -168,6 +168,7 @@ class Job(_Out):
     error: str | None = None
     stale_rows: int = 0
     finished_at: str | None = None
+    reason: str | None = None  # stale because of: grids | settings | data
 
 
 class Grids(_Out):
@@ -199,6 +200,35 @@ class RunOut(_Out):
     headline: Headline | None = None
 
 
+class AutoParamsIn(BaseModel):
+    """Auto-slice parameters to change (the others keep their values)."""
+
+    low_metric: float | None = Field(None, ge=0, le=1)
+    low_confidence: float | None = Field(None, ge=0, le=1)
+    mislabel_confidence: float | None = Field(None, ge=0, le=1)
+
+
+class OntologyFeature(_Out):
+    feature_id: int
+    feature: str
+    kind: str
+    media_types: list[str]
+    datasets: list[str] | None = None  # None: every dataset
+
+
+class OntologyOut(_Out):
+    run_id: int
+    explicit: bool  # set by a user; else derived from the run's predictions and labels
+    features: list[OntologyFeature]
+
+
+class OntologyIn(BaseModel):
+    """feature name -> media types (image, text); ``null`` goes back to the derived ontology."""
+
+    features: dict[str, list[str]] | None = None
+    datasets: list[str] | None = None
+
+
 class GridsIn(BaseModel):
     confidence: list[float] | None = Field(None, min_length=1, max_length=101)
     iou: list[float] | None = Field(None, min_length=1, max_length=101)
@@ -212,6 +242,7 @@ class FeatureRow(_Out):
     tp: int
     fp: int
     fn: int
+    tn: int | None = None  # rows where the feature applies (run ontology) and is neither labelled nor predicted
     precision: float | None = None
     recall: float | None = None
     f1: float | None = None
@@ -221,12 +252,76 @@ class FeatureRow(_Out):
     n_annotations: int
 
 
+class Overall(_Out):
+    tp: int
+    fp: int
+    fn: int
+    micro_precision: float | None = None
+    micro_recall: float | None = None
+    micro_f1: float | None = None
+    macro_precision: float | None = None
+    macro_recall: float | None = None
+    macro_f1: float | None = None
+
+
 class FeatureTable(_Out):
     confidence: float
     iou: float
     filter: str = ""
     job: Job | None = None
     features: list[FeatureRow]
+    overall: Overall | None = None  # micro (summed counts) and macro (mean over features) of the rows above
+
+
+class ClassRow(_Out):
+    class_id: int
+    name: str  # "feature" for objects, "feature: answer" for radio answers and checklist options
+    feature_id: int
+    feature: str
+    answer: str | None = None
+    kind: str
+    tp: int
+    fp: int
+    fn: int
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    support: int
+
+
+class ClassTable(_Out):
+    confidence: float
+    iou: float
+    filter: str = ""
+    job: Job | None = None
+    classes: list[ClassRow]
+    overall: Overall
+
+
+class CalibrationBin(_Out):
+    lo: float
+    hi: float
+    n: int
+    confidence: float | None = None
+    accuracy: float | None = None
+
+
+class CalibrationRow(_Out):
+    name: str
+    n: int
+    ece: float | None = None
+    mce: float | None = None
+    bins: list[CalibrationBin]
+
+
+class CalibrationOut(_Out):
+    confidence: float
+    iou: float
+    filter: str = ""
+    job: Job | None = None
+    n_bins: int
+    overall: CalibrationRow
+    classes: list[CalibrationRow]
 
 
 class Confusion(_Out):

@@ -50,6 +50,7 @@ class Slice(BaseModel):
     auto_key: str | None = None
     params: dict[str, Any] = {}
     count: int | None = None  # rows of the run viewed (when one was given)
+    note: str | None = None  # auto slices: why the slice cannot be evaluated as its parameters say (or None)
     created_at: datetime
     updated_at: datetime
 

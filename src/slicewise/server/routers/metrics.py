@@ -1,5 +1,5 @@
 """Metrics views of a run at a (confidence, IoU) pair, over a view's rows: per-feature table, confusion
-matrix, precision-recall curves."""
+matrix, precision-recall curves, per-class metrics."""
 
 from __future__ import annotations
 
@@ -31,7 +31,27 @@ def _head(v: ResolvedView, result: Any) -> dict[str, Any]:
 def features(run_id: str, view: View = Depends(view_params), st: AppState = Depends(state)) -> dict[str, Any]:
     v = _resolve(st, run_id, view)
     table = metrics.feature_metrics(st.ws, v.run, v.confidence, v.iou, rows=v.rows_sql(), warn=False)  # type: ignore[arg-type]
-    return {**_head(v, table), "features": [f.to_dict() for f in table.features]}
+    return {**_head(v, table), "features": [f.to_dict() for f in table.features], "overall": table.overall().to_dict()}
+
+
+@router.get("/runs/{run_id}/metrics/classes", response_model=M.ClassTable,
+            summary="Per-class TP, FP, FN, precision, recall, F1 (each radio answer and checklist option a class), "
+                    "with micro and macro overall rows")
+def classes(run_id: str, view: View = Depends(view_params), st: AppState = Depends(state)) -> dict[str, Any]:
+    v = _resolve(st, run_id, view)
+    cm = metrics.class_metrics(st.ws, v.run, v.confidence, v.iou, rows=v.rows_sql(), warn=False)  # type: ignore[arg-type]
+    d = cm.to_dict()
+    return {**_head(v, cm), "classes": d["classes"], "overall": d["overall"]}
+
+
+@router.get("/runs/{run_id}/metrics/calibration", response_model=M.CalibrationOut,
+            summary="ECE, MCE and reliability bins of the predictions kept at the confidence, overall and per class")
+def calibration(run_id: str, bins: int = Query(10, ge=1, le=100), view: View = Depends(view_params),
+                st: AppState = Depends(state)) -> dict[str, Any]:
+    v = _resolve(st, run_id, view)
+    cal = metrics.calibration(st.ws, v.run, v.confidence, v.iou, rows=v.rows_sql(), n_bins=bins, warn=False)  # type: ignore[arg-type]
+    d = cal.to_dict()
+    return {**_head(v, cal), "n_bins": d["n_bins"], "overall": d["overall"], "classes": d["classes"]}
 
 
 @router.get("/runs/{run_id}/metrics/confusion", response_model=M.ConfusionOut,

@@ -1,16 +1,18 @@
-"""Model runs: list, detail, the metrics job (status, compute, retry) and the threshold grids."""
+"""Model runs: list, detail, the metrics job (status, compute, retry), the threshold grids, the run's
+ontology and its auto-slice parameters."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from slicewise import metrics
-from slicewise.errors import MetricsError
+from slicewise import metrics, slices
+from slicewise.errors import MetricsError, NotFoundError, QueryError
 from slicewise.server import models as M
 from slicewise.server.deps import AppState, get_run, state
 from slicewise.server.errors import body_for
@@ -100,4 +102,42 @@ def set_grids(run_id: str, grids: M.GridsIn, st: AppState = Depends(state)) -> A
         metrics.set_grids(st.ws, r, confidence=grids.confidence, iou=grids.iou)
     except MetricsError as exc:  # a bad grid is bad input, not a conflict
         return JSONResponse(body_for(exc), status_code=422)
-    return _run_json(st.ws, get_run(st.ws, r.id), headline=False)
+    r = get_run(st.ws, r.id)
+    # a grid edit recomputes in the background at once (the banner shows its progress); a run whose
+    # metrics were never computed waits for its first "Compute"
+    if metrics.job_status(st.ws, r).state == "stale":
+        _start(st, r, full=False)
+        deadline = time.monotonic() + 2.0  # answer once the job says "running", so the page polls its progress
+        while metrics.job_status(st.ws, r).state == "stale" and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return _run_json(st.ws, r, headline=False)
+
+
+@router.get("/runs/{run_id}/ontology", response_model=M.OntologyOut,
+            summary="The run's ontology: the features it predicts and the media types (and datasets) each applies to")
+def get_ontology(run_id: str, st: AppState = Depends(state)) -> dict[str, Any]:
+    return metrics.ontology(st.ws, get_run(st.ws, run_id)).to_dict()
+
+
+@router.put("/runs/{run_id}/ontology", response_model=M.OntologyOut,
+            responses={422: {"description": "an unknown feature, media type or dataset"}},
+            summary="Set the run's ontology (TN counts only its features applicable to a row); null: derived")
+def put_ontology(run_id: str, body: M.OntologyIn, st: AppState = Depends(state)) -> Any:
+    r = get_run(st.ws, run_id)
+    try:
+        return metrics.set_ontology(st.ws, r, body.features, datasets=body.datasets).to_dict()
+    except (MetricsError, NotFoundError) as exc:
+        return JSONResponse(body_for(exc), status_code=422)
+
+
+@router.put("/runs/{run_id}/auto-slices/params", response_model=list[slices.Slice],
+            responses={422: {"description": "a mislabel confidence off the run's confidence grid"}},
+            summary="Change the run's auto-slice parameters (low_metric, low_confidence, mislabel_confidence)")
+def put_auto_params(run_id: str, body: M.AutoParamsIn, st: AppState = Depends(state)) -> Any:
+    r = get_run(st.ws, run_id)
+    try:
+        slices.set_auto_params(st.ws, r, **body.model_dump(exclude_none=True))
+    except QueryError as exc:
+        return JSONResponse(body_for(exc), status_code=422)
+    v = View(run=get_run(st.ws, r.id)).resolve(st.ws)
+    return slices.auto_slices(st.ws, v.run, v.confidence, v.iou)
