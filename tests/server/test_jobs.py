@@ -50,6 +50,45 @@ def test_failed_job_and_retry(client, app_ws, monkeypatch):
     assert _wait(client, 1, {"ready"})["state"] == "ready"
 
 
+def test_a_started_job_reads_running_at_once(client, app_ws, monkeypatch):
+    """The banner polls only a job that answers "running": the answer to compute (and to a grid edit)
+    says so even while the job's thread has not yet written its state (it waits for the writer here)."""
+    import threading
+
+    from slicewise.metrics import engine
+
+    gate = threading.Event()
+    real = engine._compute_job
+
+    def held(*args, **kwargs):
+        gate.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_compute_job", held)
+    try:
+        assert client.post("/api/runs/1/job/retry").json()["state"] == "running"
+        assert client.get("/api/runs/1/job").json()["state"] == "running"
+        assert client.get("/api/runs/1").json()["job"]["state"] == "running"
+    finally:
+        gate.set()
+    assert _wait(client, 1, {"ready", "failed"})["state"] == "ready"
+    res = client.put("/api/runs/1/grids", json={"confidence": [0.5, 0.7]})
+    assert res.json()["job"]["state"] in ("running", "ready")
+    assert _wait(client, 1, {"ready", "failed"})["state"] == "ready"
+
+
+def test_a_job_that_cannot_start_is_not_left_running(client, app_ws, monkeypatch):
+    from slicewise.metrics import engine
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("refused before the job started")
+
+    monkeypatch.setattr(engine, "_compute_job", refuse)
+    client.post("/api/runs/1/job/retry")
+    job = _wait(client, 1, {"ready", "stale", "pending", "failed"})
+    assert job["state"] != "running"
+
+
 def test_job_of_unknown_run(client):
     assert client.get("/api/runs/77/job").status_code == 404
     assert client.post("/api/runs/77/job/retry").status_code == 404

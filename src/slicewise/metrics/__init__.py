@@ -9,7 +9,8 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
 - ``job_status(ws, run) -> JobStatus`` (``state`` pending|running|ready|failed|stale, ``done``, ``total``,
   ``error``, ``stale_rows``, ``finished_at``; ``ready``, ``describe(ref)`` a line for people); remembered
   by the workspace until labels, predictions, run rows, run settings or a job change, so it is cheap.
-  ``retry(ws, run) -> JobStatus`` re-runs a failed (or any) job.
+  ``retry(ws, run) -> JobStatus`` re-runs a failed (or any) job; ``start_metrics(ws, run, full=False)``
+  runs ``compute_metrics`` in a thread (the job reads ``running`` from the moment it returns).
 - ``grids(ws, run) -> (confidence_grid, iou_grid)``; ``set_grids(ws, run, confidence=None, iou=None)``
   validates (sorted, in [0, 1]) and stores them in the run config (the job becomes stale).
   Other run settings (``ws.update_run_config``): ``metrics_matching`` = "class-agnostic" (default) or
@@ -121,7 +122,7 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
     from slicewise.metrics.classes import class_metrics
     from slicewise.metrics.coco import coco_eval
     from slicewise.metrics.custom import add_custom_metrics, custom_metrics_table
-    from slicewise.metrics.engine import compute_metrics, grids, job_status, retry, set_grids
+    from slicewise.metrics.engine import compute_metrics, grids, job_status, retry, set_grids, start_metrics
     from slicewise.metrics.grid import grid_metrics
     from slicewise.metrics.ontologies import Ontology, OntologyFeature, ontology, set_ontology
     from slicewise.metrics.outcomes import OUTCOMES, row_matches
@@ -159,6 +160,7 @@ _LAZY = {
     "coco_eval": "coco", "class_metrics": "classes", "calibration": "calibration",
     "add_custom_metrics": "custom", "custom_metrics_table": "custom",
     "compute_metrics": "engine", "grids": "engine", "job_status": "engine", "retry": "engine", "set_grids": "engine",
+    "start_metrics": "engine",
     "grid_metrics": "grid",
     "OUTCOMES": "outcomes", "row_matches": "outcomes",
     "Ontology": "ontologies", "OntologyFeature": "ontologies", "ontology": "ontologies", "set_ontology": "ontologies",
@@ -177,7 +179,7 @@ __all__ = [
     "GridMetrics", "JobStatus", "Ontology", "OntologyFeature", "Overall", "PRCurve", "StaleMetricsWarning", "add_custom_metrics", "calibration", "class_metrics", "coco_eval",
     "compute_metrics", "confusion_cell_rows", "confusion_matrix", "custom_metrics_table", "export_row_metrics",
     "f1_optimal_confidences", "feature_metrics", "grid_metrics", "grids", "job_status", "ontology", "pr_curve", "retry",
-    "row_feature_metrics_table", "row_matches", "row_metrics_table", "set_grids", "set_ontology",
+    "row_feature_metrics_table", "row_matches", "row_metrics_table", "set_grids", "set_ontology", "start_metrics",
 ]
 
 

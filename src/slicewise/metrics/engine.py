@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -163,9 +165,11 @@ def job_status(ws: Workspace, run: RunRef) -> JobStatus:
 def job_of(ws: Workspace, r: ModelRun) -> JobStatus:
     """:func:`job_status` of a run just read from the store (``get_run``)."""
     st = ws.state.memo(("metrics-job", r.id), JOB_TOPICS, lambda: _job_status(ws, r))
-    if st.state == "running":  # progress moves without a write: read it live
-        d, t = ws.state.progress.get(r.id, (st.done, st.total))
-        st = dataclasses.replace(st, done=d, total=t)
+    live = ws.state.progress.get(r.id)
+    if st.state == "running" and live:  # progress moves without a write: read it live
+        st = dataclasses.replace(st, done=live[0], total=live[1])
+    elif live is not None:  # a job of this process that has not written its "running" state yet
+        st = JobStatus(r.id, "running", live[0], live[1] or st.total)
     return st
 
 
@@ -250,8 +254,43 @@ def _check_kinds(cur: Any, run: ModelRun) -> None:
 
 def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, int], None] | None = None,
                     full: bool = False) -> JobStatus:
-    """Match a run and store its records; only stale rows when the job was ready (unless ``full``)."""
+    """Match a run and store its records; only stale rows when the job was ready (unless ``full``).
+
+    From its call to its end, :func:`job_status` in this process says ``running`` (also while the job
+    waits for the writer), so that a caller that started it in a thread sees it running at once."""
     r = get_run(ws, run)
+    ws.state.progress[r.id] = (0, 0)
+    try:
+        _compute_job(ws, r, on_progress, full)
+    finally:
+        ws.state.progress.pop(r.id, None)
+    return job_status(ws, r.id)
+
+
+def start_metrics(ws: Workspace, run: RunRef, *, full: bool = False) -> threading.Thread:
+    """:func:`compute_metrics` in a daemon thread; :func:`job_status` says ``running`` from the moment this
+    returns. A failure of the job is recorded in its status (``failed`` with the error); one found before
+    the job starts (a run with no rows, geometry kinds that cannot match) is logged."""
+    r = get_run(ws, run)
+    ws.state.progress[r.id] = (0, 0)
+
+    def work() -> None:
+        try:
+            compute_metrics(ws, r.id, full=full)
+        except Exception:  # noqa: BLE001 - recorded in the job's status (or, before it started, logged)
+            if job_status(ws, r.id).state != "failed":
+                logging.getLogger(__name__).exception("metrics of run %s did not start", r.ref)
+
+    th = threading.Thread(target=work, name=f"metrics-{r.id}", daemon=True)
+    try:
+        th.start()
+    except BaseException:
+        ws.state.progress.pop(r.id, None)
+        raise
+    return th
+
+
+def _compute_job(ws: Workspace, r: ModelRun, on_progress: Callable[[int, int], None] | None, full: bool) -> None:
     s = settings(r)
     cur = ws.store.cursor()
     total = int(cur.execute("SELECT count(*) FROM run_rows WHERE run_id = ?", [r.id]).fetchone()[0])  # type: ignore[index]
@@ -293,9 +332,6 @@ def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, i
                         [msg, _now(), r.id])
             ws.store.touch("metric_job", run=r.id)
         raise
-    finally:
-        ws.state.progress.pop(r.id, None)
-    return job_status(ws, r.id)
 
 
 def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarray, redo_all: bool,

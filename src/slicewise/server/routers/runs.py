@@ -3,9 +3,6 @@ ontology and its auto-slice parameters."""
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -69,16 +66,8 @@ def job(run_id: str, st: AppState = Depends(state)) -> dict[str, Any]:
 
 def _start(st: AppState, run: ModelRun, full: bool) -> dict[str, Any]:
     alive = st.jobs.get(run.id)
-    if alive is None or not alive.is_alive():
-        def work() -> None:
-            # a failure is recorded in the job status, which the banner shows
-            with contextlib.suppress(Exception):
-                metrics.compute_metrics(st.ws, run, full=full)
-
-        th = threading.Thread(target=work, name=f"metrics-{run.id}", daemon=True)
-        st.jobs[run.id] = th
-        th.start()
-        th.join(0.05)
+    if alive is None or not alive.is_alive():  # (a failure is recorded in the job status, which the banner shows)
+        st.jobs[run.id] = metrics.start_metrics(st.ws, run, full=full)
     return metrics.job_status(st.ws, run).to_dict()
 
 
@@ -106,10 +95,7 @@ def set_grids(run_id: str, grids: M.GridsIn, st: AppState = Depends(state)) -> A
     # a grid edit recomputes in the background at once (the banner shows its progress); a run whose
     # metrics were never computed waits for its first "Compute"
     if metrics.job_status(st.ws, r).state == "stale":
-        _start(st, r, full=False)
-        deadline = time.monotonic() + 2.0  # answer once the job says "running", so the page polls its progress
-        while metrics.job_status(st.ws, r).state == "stale" and time.monotonic() < deadline:
-            time.sleep(0.02)
+        _start(st, r, full=False)  # (the job says "running" at once, so the page polls its progress)
     return _run_json(st.ws, r, headline=False)
 
 
