@@ -309,6 +309,8 @@ CASES = [
     Case("empty-file", _results(""), "file is empty", "r.json", "", "export the data again"),
     Case("yolo-class-out-of-range", _folder("yolo", lambda tmp: _yolo(tmp, "3 0.5 0.5 0.2 0.2\n")),
          "class '3' is not an index of data.yaml's 1 names", "labels/a.txt:1", "class", "add the class"),
+    Case("yolo-class-not-ascii-digits", _folder("yolo", lambda tmp: _yolo(tmp, "\u00b2 0.5 0.5 0.2 0.2\n")),
+         "class '\u00b2' is not an index of data.yaml's 1 names", "labels/a.txt:1", "class", "add the class"),
     Case("yolo-coordinate-out-of-range", _folder("yolo", lambda tmp: _yolo(tmp, "0 1.5 0.5 0.2 0.2\n")),
          "cx = 1.5 is outside [0, 1]", "labels/a.txt:1", "bbox", "write class cx cy w h with numbers in [0, 1]"),
     # image paths: inside the images folder, existing (see slicewise.io.media)

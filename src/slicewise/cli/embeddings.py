@@ -8,10 +8,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from slicewise.cli.common import DEFAULT_WORKSPACE, WorkspaceOpt, cli_path, console, open_workspace, progress
+from slicewise.cli.common import (
+    DEFAULT_WORKSPACE,
+    Table,
+    WorkspaceOpt,
+    cli_path,
+    console,
+    esc,
+    open_workspace,
+    progress,
+)
+from slicewise.types.ids import ascii_int
 
 emb_app = typer.Typer(name="embeddings", help="Embedding spaces: import custom vectors, list, drop, find similar rows.",
                       no_args_is_help=True)
@@ -43,10 +51,10 @@ def embed(space: Annotated[str | None, typer.Option(help="space name (default: t
             last[0] = done
 
         st = jobs.embed(ws, space, kind, embedder=embedder, size=size, batch=batch, on_progress=step)
-        console.print(f"space [bold]{escape(st.space)}[/]: {st.done:,} of {st.total:,} rows embedded "
-                      f"({escape(st.embedder)})", highlight=False)
+        console.print(f"space [bold]{esc(st.space)}[/]: {st.done:,} of {st.total:,} rows embedded "
+                      f"({esc(st.embedder)})", highlight=False)
         if st.error:
-            console.print(f"[yellow]{escape(st.error)}[/]", highlight=False)
+            console.print(f"[yellow]{esc(st.error)}[/]", highlight=False)
 
 
 @emb_app.command("import")
@@ -64,7 +72,7 @@ def import_(space: Annotated[str, typer.Argument(help="space name (created when 
     kpath = cli_path(keys) if keys is not None else None
     with open_workspace(workspace) as ws:
         info = embeddings.import_file(ws, space, str(path), str(kpath) if kpath else None, kind=kind, metric=metric)
-        console.print(f"space [bold]{escape(info.name)}[/]: {info.count:,} vectors of {info.dim} dimensions",
+        console.print(f"space [bold]{esc(info.name)}[/]: {info.count:,} vectors of {info.dim} dimensions",
                       highlight=False)
 
 
@@ -84,7 +92,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json")] = False, workspace: W
         for c in ("name", "kind", "dim", "vectors", "metric", "source"):
             t.add_column(c, justify="right" if c in ("dim", "vectors") else "left")
         for s in items:
-            t.add_row(escape(s.name), s.kind, str(s.dim), f"{s.count:,}", s.metric, escape(s.source))
+            t.add_row(s.name, s.kind, str(s.dim), f"{s.count:,}", s.metric, s.source)
         console.print(t)
 
 
@@ -95,7 +103,7 @@ def drop(space: Annotated[str, typer.Argument()], workspace: WorkspaceOpt = DEFA
 
     with open_workspace(workspace) as ws:
         embeddings.drop_space(ws, space)
-        console.print(f"dropped space [bold]{escape(space)}[/]", highlight=False)
+        console.print(f"dropped space [bold]{esc(space)}[/]", highlight=False)
 
 
 @emb_app.command("status")
@@ -107,10 +115,10 @@ def status(space: Annotated[str, typer.Argument(help="space name")] = "image",
     with open_workspace(workspace) as ws:
         st = job_status(ws, space)
         if st is None:
-            console.print(f"no embedding job for space {escape(space)!r}", highlight=False)
+            console.print(f"no embedding job for space {esc(space)!r}", highlight=False)
             return
-        console.print(f"{escape(st.space)}: {st.state}, {st.done:,} of {st.total:,} rows ({escape(st.embedder)})"
-                      + (f"; {escape(st.error)}" if st.error else ""), highlight=False)
+        console.print(f"{esc(st.space)}: {st.state}, {st.done:,} of {st.total:,} rows ({esc(st.embedder)})"
+                      + (f"; {esc(st.error)}" if st.error else ""), highlight=False)
 
 
 @emb_app.command("similar")
@@ -128,7 +136,8 @@ def similar(space: Annotated[str, typer.Argument()],
     with open_workspace(workspace) as ws:
         ids = []
         for a in anchors:
-            ids.append(int(a) if a.isdigit() and not _is_key(ws, a) else ws.data_row(a).id)
+            n = ascii_int(a)
+            ids.append(n if n is not None and not _is_key(ws, a) else ws.data_row(a).id)
         view = View(run=run, filter=filter or None) if (filter or run) else None
         hits = embeddings.similar(ws, space, ids, k=k, view=view)
         keys = {r.id: r.global_key for r in ws.data_rows(ids=[i for i, _ in hits])} if hits else {}
@@ -139,7 +148,7 @@ def similar(space: Annotated[str, typer.Argument()],
         for c in ("rank", "id", "global key", "score"):
             t.add_column(c, justify="left" if c == "global key" else "right")
         for n, (i, s) in enumerate(hits, 1):
-            t.add_row(str(n), str(i), escape(keys.get(i, "")), f"{s:.4f}")
+            t.add_row(str(n), str(i), keys.get(i, ""), f"{s:.4f}")
         console.print(t)
 
 

@@ -6,9 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from slicewise.cli.common import DEFAULT_WORKSPACE, WorkspaceOpt, cli_path, console, open_workspace, progress
+from slicewise.cli.common import (
+    DEFAULT_WORKSPACE,
+    WorkspaceOpt,
+    cli_path,
+    console,
+    esc,
+    open_workspace,
+    progress,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -40,14 +47,14 @@ def project(space: Annotated[str, typer.Argument(help="the embedding space (see 
 
             p = projection.project(ws, space, method, dims, progress=step)
         how = f"computed in {p.seconds:.1f} s" if p.seconds else "from the cache"
-        console.print(f"{escape(space)}: {len(p):,} points, {method} {dims}D ({how})", highlight=False)
+        console.print(f"{esc(space)}: {len(p):,} points, {method} {dims}D ({how})", highlight=False)
         if len(p):
             lo, hi = p.coords.min(axis=0), p.coords.max(axis=0)
             ranges = ", ".join(f"{'xyz'[j]} {lo[j]:.3g}..{hi[j]:.3g}" for j in range(dims))
             console.print(f"range: {ranges}", highlight=False)
         if out is not None:
             _write(cli_path(out), p.ids, p.coords)
-            console.print(f"wrote {escape(str(out))}", highlight=False)
+            console.print(f"wrote {esc(out)}", highlight=False)
 
 
 def _write(path: Path, ids: object, coords: object) -> None:

@@ -327,7 +327,7 @@ def one_per_record(problems: Sequence[Problem]) -> list[Problem]:
             seen.add(key)
             out.append(p)
     natural = lambda p: [(0, int(t), "") if t.isdigit() else (1, 0, t)  # noqa: E731
-                         for t in re.split(r"(\d+)", p.location)]
+                         for t in re.split(r"([0-9]+)", p.location)]
     return sorted(out, key=natural)
 
 

@@ -16,18 +16,19 @@ import orjson
 
 from slicewise.errors import NotFoundError, Problem, ValidationError
 from slicewise.io.coco import IMAGE_ID_FIELD
+from slicewise.types.ids import ascii_int
 
 REGION = ("bbox", "polygon", "mask")
 
 
 def _categories(ws: Any) -> tuple[list[dict[str, Any]], dict[int, int]]:
     feats = [f for f in ws.features() if f.kind in REGION]
-    used = {int(f.external_id) for f in feats if f.external_id and f.external_id.lstrip("-").isdigit()}
+    used = {n for f in feats if (n := ascii_int(f.external_id, negative=True)) is not None}
     nxt = max(used, default=0) + 1
     cats, fid_to_cat = [], {}
     for f in feats:
-        if f.external_id and f.external_id.lstrip("-").isdigit():
-            cid = int(f.external_id)
+        if (n := ascii_int(f.external_id, negative=True)) is not None:
+            cid = n
         else:
             cid, nxt = nxt, nxt + 1
         fid_to_cat[f.id] = cid
@@ -96,14 +97,14 @@ def coco_dict(ws: Any, *, dataset: str | None = None) -> dict[str, Any]:
                a.iscrowd, a.external_id, r.width, r.height
         FROM annotations a JOIN data_rows r ON r.id = a.data_row_id
         WHERE list_contains(?, a.kind) ORDER BY a.id""", [list(REGION)]).fetchall()
-    used = {int(r[11]) for r in rows if r[11] and r[11].isdigit()}
+    used = {n for r in rows if (n := ascii_int(r[11])) is not None}
     nxt = max(used, default=0) + 1
     anns = []
     for rid, fid, kind, x, y, w, h, geom, rle, area, crowd, ext, iw, ih in rows:
         if rid not in row_to_img or fid not in fid_to_cat:
             continue
-        if ext and ext.isdigit():
-            aid = int(ext)
+        if (n := ascii_int(ext)) is not None:
+            aid = n
         else:
             aid, nxt = nxt, nxt + 1
         seg = _segmentation(kind, geom, rle, ih, iw, bool(crowd))

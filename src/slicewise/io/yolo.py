@@ -34,6 +34,7 @@ from slicewise.io.common import (
 from slicewise.io.media import MediaFolder
 from slicewise.io.runrows import parse_spec
 from slicewise.types.frame import ObjectFrame
+from slicewise.types.ids import ascii_int
 
 _EPS = 1e-6  # rounding slack of normalised coordinates written as text
 _SPLITS = {"train": "train", "val": "valid", "valid": "valid", "test": "test"}
@@ -167,11 +168,12 @@ def _read_labels(lab: Path, key: str, names: list[str], w: int, h: int, cols: di
             rep.error(f"{line.strip()!r} has a value that is not a number", loc, "line",
                       "write class cx cy w h with numbers in [0, 1]")
             continue
-        if not tok[0].isdigit() or int(tok[0]) >= len(names):
+        index = ascii_int(tok[0])
+        if index is None or index >= len(names):
             rep.error(f"class {tok[0]!r} is not an index of data.yaml's {len(names)} names", loc, "class",
                       f"use 0..{len(names) - 1}, or add the class to data.yaml")
             continue
-        cls = int(tok[0])
+        cls = index
         conf = np.nan
         if conf_col:
             if len(vals) != 5:
@@ -226,7 +228,7 @@ def import_yolo_predictions(ws: Any, path: str | Path, run: str, *, skip_invalid
     else:
         if not path.is_dir():
             raise ValidationError(Problem("no such file or folder", str(path), "", "check the path"))
-        by_cls = {int(f.external_id): f.name for f in ws.features() if f.external_id and f.external_id.isdigit()}
+        by_cls = {n: f.name for f in ws.features() if (n := ascii_int(f.external_id)) is not None}
         names = names or [by_cls.get(i, str(i)) for i in range(max(by_cls, default=-1) + 1)]
         by_stem = {Path(k).stem: (k, w, h) for k, w, h in ws.store.cursor().execute(
             "SELECT global_key, width, height FROM data_rows").fetchall()}

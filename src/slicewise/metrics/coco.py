@@ -19,6 +19,7 @@ from slicewise.errors import MetricsError
 from slicewise.metrics.cocokernels import accumulate, box_ious, match_images
 from slicewise.metrics.engine import RunRef, get_run, job_of
 from slicewise.metrics.results import CocoResult, JobStatus, frozen_array, frozen_mapping
+from slicewise.types.ids import ascii_int
 
 if TYPE_CHECKING:
     from slicewise.workspace import Workspace
@@ -108,7 +109,7 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
     fx = cur.execute("SELECT id, name, external_id FROM features WHERE list_contains(?, kind) ORDER BY id",
                      [kinds]).fetchall()
     names = {int(i): n for i, n, _ in fx}
-    if fx and all(e is not None and str(e).lstrip("-").isdigit() for _, _, e in fx):
+    if fx and all(ascii_int(e, negative=True) is not None for _, _, e in fx):
         fx.sort(key=lambda f: (int(f[2]), f[0]))
     order = [int(f[0]) for f in fx]
     used = set(np.asarray(gt["feature_id"], np.int64).tolist()) | set(np.asarray(dt["feature_id"], np.int64).tolist())

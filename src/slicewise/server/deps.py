@@ -7,7 +7,6 @@ the store's single writer.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from fastapi import Query, Request
 from slicewise.errors import NotFoundError
 from slicewise.server.media import MediaFiles, Thumbnails
 from slicewise.types.domain import DataRow, ModelRun
+from slicewise.types.ids import ascii_int
 from slicewise.view import View
 from slicewise.workspace import Workspace
 
@@ -43,8 +43,8 @@ def workspace(request: Request) -> Workspace:
 def as_id(ref: int | str) -> int | str:
     """An id when ``ref`` is ASCII digits (at most 18 of them), else the text itself: a name. (``str.isdigit``
     is also true of '²', which ``int`` refuses.)"""
-    s = str(ref)
-    return int(s) if re.fullmatch(r"[0-9]{1,18}", s) else s
+    n = ascii_int(ref)
+    return str(ref) if n is None else n
 
 
 def get_run(ws: Workspace, run_id: int | str) -> ModelRun:
