@@ -33,7 +33,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def load() -> str:
-    return "load average %.2f %.2f %.2f" % os.getloadavg()
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def fmt(xs: list[float]) -> str:
+    return "[" + ", ".join(f"{x:.1f}" for x in xs) + "]"
 
 
 def median_ms(fn, repeat: int) -> tuple[float, list[float]]:
@@ -70,17 +74,17 @@ def bench_search(n: int, dim: int, repeat: int) -> None:
     queries = vecs[rng.choice(n, 50, replace=False)]
     q_iter = iter(range(10**9))
     ms, all_ms = median_ms(lambda: idx.search(queries[next(q_iter) % 50], 50, exact=True), repeat)
-    print(f"exact (slicewise, NumPy):      median {ms:7.1f} ms  {['%.1f' % x for x in all_ms]}  target <= 250  ({load()})")
+    print(f"exact (slicewise, NumPy):      median {ms:7.1f} ms  {fmt(all_ms)}  target <= 250  ({load()})")
     flat = faiss.IndexFlatIP(dim)
     flat.add(vecs)
     ms, all_ms = median_ms(lambda: flat.search(queries[next(q_iter) % 50:][:1], 50), repeat)
-    print(f"exact (FAISS IndexFlatIP):     median {ms:7.1f} ms  {['%.1f' % x for x in all_ms]}  (reference)")
-    del flat
+    print(f"exact (FAISS IndexFlatIP):     median {ms:7.1f} ms  {fmt(all_ms)}  (reference)")
+    flat.reset()
     t = time.perf_counter()
     idx.ann = new_ivf(vecs)
     print(f"IVF index: {idx.ann.nlist} lists, built in {time.perf_counter() - t:.1f} s ({load()})")
     ms, all_ms = median_ms(lambda: idx.search(queries[next(q_iter) % 50], 50), repeat)
-    print(f"ANN (IVF):                     median {ms:7.1f} ms  {['%.1f' % x for x in all_ms]}  target <= 20  ({load()})")
+    print(f"ANN (IVF):                     median {ms:7.1f} ms  {fmt(all_ms)}  target <= 20  ({load()})")
     recalls = []
     for q in queries:
         a = set(idx.search(q, 50)[0].tolist())
@@ -90,7 +94,7 @@ def bench_search(n: int, dim: int, repeat: int) -> None:
           f"min {np.min(recalls):.2f}  target >= 0.95")
     allowed = np.sort(rng.choice(n, n // 100, replace=False))
     ms, all_ms = median_ms(lambda: idx.search(queries[next(q_iter) % 50], 50, allowed), repeat)
-    print(f"1%-selective, index level:     median {ms:7.1f} ms  {['%.1f' % x for x in all_ms]}")
+    print(f"1%-selective, index level:     median {ms:7.1f} ms  {fmt(all_ms)}")
 
 
 def bench_filtered(n: int, dim: int, repeat: int) -> None:
@@ -129,7 +133,7 @@ def bench_filtered(n: int, dim: int, repeat: int) -> None:
         print(f"first query (loads the vectors, builds the row cache): {(time.perf_counter() - t) * 1000:.0f} ms")
         anchors = iter(range(7, 10**9, 100))
         ms, all_ms = median_ms(lambda: emb.similar(ws, "s", [next(anchors)], k=50, view=view), repeat)
-        print(f"filtered top-50 (1%):          median {ms:7.1f} ms  {['%.1f' % x for x in all_ms]}  target <= 100  ({load()})")
+        print(f"filtered top-50 (1%):          median {ms:7.1f} ms  {fmt(all_ms)}  target <= 100  ({load()})")
         ws.close()
 
 
@@ -156,7 +160,7 @@ def bench_embedder(repeat: int) -> None:
                     m.embed(paths[s:s + 64])
                 rates.append(len(paths) / (time.perf_counter() - t))
             print(f"EfficientNet-Lite0 @ {size} px: median {statistics.median(rates):6.1f} images/s  "
-                  f"{['%.1f' % r for r in rates]}  ({load()})")
+                  f"{fmt(rates)}  ({load()})")
 
 
 def main() -> None:

@@ -104,7 +104,7 @@ class SpaceIndex:
 
         want = k if allowed is None else min(self.n, int(np.ceil(k * self.n / n_allowed * 2)) + k)
         nprobe = min(ann.nlist, max(MIN_NPROBE, int(ann.nlist * NPROBE_SHARE)))
-        params = faiss.SearchParametersIVF(nprobe=nprobe)  # type: ignore[attr-defined]
+        params = faiss.SearchParametersIVF(nprobe=nprobe)  # type: ignore[attr-defined,call-arg]
         d, lab = ann.search(q.reshape(1, -1).astype(np.float32), want, params=params)
         lab, d = lab[0], d[0]
         keep = lab >= 0
