@@ -235,18 +235,18 @@ def test_detector_errors_concentrate_in_dark_and_blurred_images(dws):
 # -- re-running, refusing, serving -----------------------------------------------------------------
 def test_rerun_reuses_and_changed_settings_rebuild(tmp_path):
     path = tmp_path / "d.duckdb"
-    first = build_demo(path, rows=20, compute=False)
+    first = build_demo(path, rows=20, compute=False, embed=False)
     assert not first.reused
     t0 = time.perf_counter()
-    again = build_demo(path, rows=20, compute=False)
+    again = build_demo(path, rows=20, compute=False, embed=False)
     assert again.reused and again.counts == first.counts and time.perf_counter() - t0 < 10
-    other = build_demo(path, rows=25, compute=False)  # other settings: a clean rebuild, nothing left over
+    other = build_demo(path, rows=25, compute=False, embed=False)  # other settings: a clean rebuild, nothing left over
     assert not other.reused and other.counts["data_rows"] == 50 + 2 * (25 // 2)  # (and the unlabeled pool)
     assert len(list((tmp_path / "d-media" / "shapes").iterdir())) == 25
-    forced = build_demo(path, rows=25, compute=False, rebuild=True)
+    forced = build_demo(path, rows=25, compute=False, embed=False, rebuild=True)
     assert not forced.reused and forced.counts == other.counts
     (tmp_path / "d-media" / "digits" / "digit-0003.png").unlink()  # a lost image: the demo is rebuilt
-    healed = build_demo(path, rows=25, compute=False)
+    healed = build_demo(path, rows=25, compute=False, embed=False)
     assert not healed.reused and (tmp_path / "d-media" / "digits" / "digit-0003.png").is_file()
 
 

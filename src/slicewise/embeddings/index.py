@@ -1,6 +1,6 @@
 """Nearest-neighbour search over one space's vectors: exact (a NumPy matrix-vector product: inner
 product on unit vectors for cosine) below :data:`ANN_MIN_ROWS`, a FAISS IVF index above it
-(``IndexIVFFlat``, about 4 sqrt(n) lists, k-means trained on a sample), built in the background.
+(``IndexIVFFlat``, about 2 sqrt(n) lists, k-means trained on a sample), built in the background.
 
 While the IVF index builds, searches are exact. When rows are added to a space, the next index takes
 the finished IVF index of the previous one and adds the new vectors to it (they go to the nearest
@@ -148,17 +148,18 @@ class SpaceIndex:
 
 
 def new_ivf(vecs: np.ndarray, seed: int = 0) -> Any:
-    """An inner-product ``IndexIVFFlat`` over ``vecs`` (labels = row positions): about 4 sqrt(n) lists
-    (fewer when there are not :data:`TRAIN_PER_LIST` points a list), k-means on a sample."""
+    """An inner-product ``IndexIVFFlat`` over ``vecs`` (labels = row positions): about 2 sqrt(n) lists
+    (fewer when there are not :data:`TRAIN_PER_LIST` points a list), 10 k-means iterations on a sample."""
     import faiss
 
     n, dim = vecs.shape
-    nlist = int(max(1, min(4 * np.sqrt(n), n // TRAIN_PER_LIST)))
+    nlist = int(max(1, min(2 * np.sqrt(n), n // TRAIN_PER_LIST)))
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
     rng = np.random.default_rng(seed)
     sample = vecs[np.sort(rng.choice(n, min(n, nlist * TRAIN_PER_LIST), replace=False))]
     index.cp.seed = seed
+    index.cp.niter = 10
     index.train(np.ascontiguousarray(sample, dtype=np.float32))
     for start in range(0, n, 100_000):
         index.add(np.ascontiguousarray(vecs[start:start + 100_000], dtype=np.float32))
