@@ -235,18 +235,18 @@ def test_detector_errors_concentrate_in_dark_and_blurred_images(dws):
 # -- re-running, refusing, serving -----------------------------------------------------------------
 def test_rerun_reuses_and_changed_settings_rebuild(tmp_path):
     path = tmp_path / "d.duckdb"
-    first = build_demo(path, rows=20, compute=False)
+    first = build_demo(path, rows=20, compute=False, embed=False)
     assert not first.reused
     t0 = time.perf_counter()
-    again = build_demo(path, rows=20, compute=False)
+    again = build_demo(path, rows=20, compute=False, embed=False)
     assert again.reused and again.counts == first.counts and time.perf_counter() - t0 < 10
-    other = build_demo(path, rows=25, compute=False)  # other settings: a clean rebuild, nothing left over
-    assert not other.reused and other.counts["data_rows"] == 50
+    other = build_demo(path, rows=25, compute=False, embed=False)  # other settings: a clean rebuild, nothing left over
+    assert not other.reused and other.counts["data_rows"] == 50 + 2 * (25 // 2)  # (and the unlabeled pool)
     assert len(list((tmp_path / "d-media" / "shapes").iterdir())) == 25
-    forced = build_demo(path, rows=25, compute=False, rebuild=True)
+    forced = build_demo(path, rows=25, compute=False, embed=False, rebuild=True)
     assert not forced.reused and forced.counts == other.counts
     (tmp_path / "d-media" / "digits" / "digit-0003.png").unlink()  # a lost image: the demo is rebuilt
-    healed = build_demo(path, rows=25, compute=False)
+    healed = build_demo(path, rows=25, compute=False, embed=False)
     assert not healed.reused and (tmp_path / "d-media" / "digits" / "digit-0003.png").is_file()
 
 
@@ -351,3 +351,37 @@ def test_candidate_mislabels_slice_finds_the_label_errors(demo, dws):
     target = load_digits().target
     wrong = {k for k in keys if int(truth[k]) != target[int(k.split("-")[1])]}
     assert found and len(found & wrong) >= 0.5 * len(found), (found, wrong)
+
+
+# -- the unlabeled pool, embeddings, Find similar ----------------------------------------------------
+def test_pool_is_unlabeled_and_embedded(demo, dws):
+    from slicewise import embeddings
+
+    path, summary = demo
+    assert summary.counts["data_rows_digits-pool"] == ROWS // 2 and summary.counts["data_rows_shapes-pool"] == ROWS // 2
+    pool = [r.global_key for d in ("digits-pool", "shapes-pool") for r in dws.data_rows(dataset=d)]
+    assert not dws.annotations(pool)
+    assert not dws.sql("SELECT count(*) FROM run_rows r JOIN data_rows d ON d.id = r.data_row_id "
+                       "WHERE d.global_key LIKE 'pool-%'").fetchone()[0]
+    space = embeddings.space(dws, "image")
+    assert summary.embeddings == "done" and space.count == dws.counts()["data_rows"] and space.dim == 1280
+
+
+def test_find_similar_story(dws):
+    """Night misses in the run -> Find similar among unlabeled rows -> mostly night scenes -> a slice
+    that keeps the anchors and so collects the new rows that look like them."""
+    from slicewise import slices
+    from slicewise.query import Similar
+    from slicewise.view import View
+
+    total, anchors, _ = View(run=SHAPES_RUN, filter='metadata.lighting = "night" and fn > 0').resolve(dws).ids(5)
+    assert total >= 5
+    similar = Similar(space="image", anchors=anchors, k=20)
+    found = View(filter="annotation is none and dataset = shapes-pool", similar=similar, sort="-similarity")
+    rows = dws.data_rows(ids=found.resolve(dws).ids(20)[1])
+    night = np.mean([r.metadata["lighting"] == "night" for r in rows])
+    base = np.mean([r.metadata["lighting"] == "night" for r in dws.data_rows(dataset="shapes-pool")])
+    assert len(rows) == 20 and night >= max(2 * base, 0.4), (night, base)
+    s = slices.create_slice(dws, "night look-alikes", "annotation is none", similar=similar, sort="-similarity")
+    assert slices.slice_count(dws, s.id, None) == 20
+    slices.delete_slice(dws, s.id)

@@ -1,5 +1,5 @@
 """Similarity search against brute-force NumPy top-k; the view's similarity sort and score; saved
-slices that keep their anchors; the HNSW index's recall; bad requests."""
+slices that keep their anchors; the IVF index's recall; bad requests."""
 
 from __future__ import annotations
 
@@ -124,8 +124,8 @@ def test_bad_requests(world):
         View(similar={"space": "s", "anchors": []}).resolve(ws)
 
 
-def test_hnsw_recall_and_incremental_add(ws, monkeypatch):
-    """Above ANN_MIN_ROWS an HNSW index answers; recall@50 against exact >= 0.95 on clustered data,
+def test_ann_recall_and_incremental_add(ws, monkeypatch):
+    """Above ANN_MIN_ROWS an IVF index answers; recall@50 against exact >= 0.95 on clustered data,
     and rows added later are appended to the built index."""
     monkeypatch.setattr(index_mod, "ANN_MIN_ROWS", 1000)
     rng = np.random.default_rng(3)

@@ -26,6 +26,8 @@ def demo(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild even if the workspace already holds the "
                                           "demo.")] = False,
     metrics: Annotated[bool, typer.Option("--metrics/--no-metrics", help="Compute the runs' metrics.")] = True,
+    embeddings: Annotated[bool, typer.Option("--embeddings/--no-embeddings",
+                                             help="Compute the image embeddings (space 'image').")] = True,
 ) -> None:
     """Build a demo workspace: scikit-learn's digits with a classifier trained on them, and rendered scenes
     with a detector trained on them; both models make real mistakes. Re-running reuses the demo.
@@ -46,7 +48,7 @@ def demo(
                               "run `slicewise demo` without --serve and use the SDK or CLI", highlight=False)
             raise typer.Exit(3) from None
     with console.status("building the demo workspace") as status:
-        summary = build_demo(workspace, rows=rows, rebuild=rebuild, compute=metrics,
+        summary = build_demo(workspace, rows=rows, rebuild=rebuild, compute=metrics, embed=embeddings,
                              on_progress=lambda msg: status.update(msg))
     _print_summary(summary)
     _print_headlines(summary.headlines)

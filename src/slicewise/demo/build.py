@@ -27,15 +27,16 @@ import numpy as np
 from PIL import Image
 
 from slicewise.demo import digits as dg
+from slicewise.demo import pool as pl
 from slicewise.demo import scenes as sc
 from slicewise.demo.detector import Detector, describe
 from slicewise.errors import ConflictError, Problem, ValidationError
 from slicewise.workspace import open as open_workspace
 
-DEMO_VERSION = 2  # bump when the data or the models change: older demo builds are then rebuilt
+DEMO_VERSION = 3  # bump when the data or the models change: older demo builds are then rebuilt
 DIGITS_RUN = "digits-classifier/logreg-v1"
 SHAPES_RUN = "shapes-detector/proposals-trees-v1"
-DATASETS = ("digits", "shapes")
+DATASETS = ("digits", "shapes", *pl.POOL_DATASETS)
 DEFAULT_SHAPES = 300
 _OWNER_FILE = ".slicewise-demo"  # in the media folder: this workspace and folder were made by build_demo
 
@@ -58,6 +59,7 @@ class DemoSummary:
     headlines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # see :func:`headlines`
     breakdown: list[dict[str, Any]] = field(default_factory=list)  # see :func:`breakdown`
     hints: list[str] = field(default_factory=list)  # see :func:`hints`
+    embeddings: str = ""  # the image embedding job's state
 
 
 def media_dir(workspace: Path) -> Path:
@@ -66,9 +68,12 @@ def media_dir(workspace: Path) -> Path:
 
 
 def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebuild: bool = False,
-               compute: bool = True, on_progress: Progress | None = None) -> DemoSummary:
+               compute: bool = True, on_progress: Progress | None = None, pool: int | None = None,
+               embed: bool = True) -> DemoSummary:
     """Build (or reuse) the demo workspace at ``path``; ``rows`` caps each dataset (digits at most 1,797).
 
+    ``pool``: rows of each unlabeled pool dataset (default 1,000 digits and 500 scenes, or ``rows // 2``
+    each when ``rows`` is given); ``embed`` computes the image embeddings (space ``image``).
     ``compute`` runs :func:`slicewise.metrics.compute_metrics` on both runs when that module exists.
     """
     say = on_progress or (lambda _m: None)
@@ -79,7 +84,14 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
                                       fix="use 10 rows or more (default: all 1,797 digits and 300 scenes)"))
     n_digits = min(rows or 1797, 1797)
     n_shapes = rows or DEFAULT_SHAPES
-    marker = {"version": DEMO_VERSION, "seed": seed, "digits": n_digits, "shapes": n_shapes}
+    if pool is not None:
+        n_pool_d = n_pool_s = max(int(pool), 0)
+    elif rows is not None:
+        n_pool_d = n_pool_s = rows // 2
+    else:
+        n_pool_d, n_pool_s = pl.DEFAULT_POOL_DIGITS, pl.DEFAULT_POOL_SCENES
+    marker = {"version": DEMO_VERSION, "seed": seed, "digits": n_digits, "shapes": n_shapes,
+              "pool": [n_pool_d, n_pool_s]}
     state = _state(path, marker)
     if state == "current" and not rebuild:
         say("the workspace already holds this demo: reusing it")
@@ -88,6 +100,8 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
             summary.digits_accuracy = ws.run(DIGITS_RUN).config.get("accuracy", {})
             summary.shapes_predictions = int(ws.sql("SELECT count(*) FROM predictions WHERE run_id = ?",
                                                     [ws.run(SHAPES_RUN).id]).fetchone()[0])
+            if embed:
+                summary.embeddings = pl.embed_images(ws, path.parent, say)  # resumes an interrupted build
             if compute:
                 _analyse(ws, summary, say)
         summary.seconds = time.perf_counter() - t0
@@ -106,7 +120,10 @@ def build_demo(path: str | Path, *, rows: int | None = None, seed: int = 0, rebu
     with open_workspace(path) as ws:
         acc = _build_digits(ws, media / "digits", n_digits, seed, marker, say)
         n_pred = _build_shapes(ws, media / "shapes", n_shapes, seed, marker, say)
+        pl.build_pool(ws, media, n_pool_d, n_pool_s, seed, _relative, say)
+        embedded = pl.embed_images(ws, path.parent, say) if embed else "not computed"
         summary = _summary(ws, path, reused=False, t0=t0)
+        summary.embeddings = embedded
         summary.digits_accuracy, summary.shapes_predictions = acc, n_pred
         if compute:
             _analyse(ws, summary, say)
@@ -138,7 +155,7 @@ def _state(path: Path, marker: dict[str, Any]) -> str:
             return "foreign"
         complete = set(runs) == {DIGITS_RUN, SHAPES_RUN} and all(
             r.config.get("demo") == marker and r.config.get("complete") for r in runs.values())
-        if complete and n_rows == marker["digits"] + marker["shapes"]:
+        if complete and n_rows == marker["digits"] + marker["shapes"] + sum(marker["pool"]):
             files = [path.parent / r[0] for r in ws.sql("SELECT row_data FROM data_rows").fetchall()]
             return "current" if all(f.is_file() for f in files) else "stale"  # images deleted: rebuild
         return "stale"
@@ -342,4 +359,12 @@ def hints(ws: Any, items: list[dict[str, Any]] | None = None) -> list[str]:
     if day and night and day["recall"] is not None and night["recall"] is not None:
         out.append(f"{SHAPES_RUN}: filter `{night['filter']}`: recall {night['recall']:.0%} at night "
                    f"against {day['recall']:.0%} by day; then sort by recall, ascending")
+    try:
+        from slicewise.embeddings import spaces
+
+        if any(s.name == pl.SPACE for s in spaces(ws)):
+            out.append("Find similar: select a few night misses of the detector, search the catalog with "
+                       "`annotation is none`: the unlabeled pool's night scenes come first; save it as a slice")
+    except Exception:  # noqa: BLE001 - a hint is optional
+        pass
     return out

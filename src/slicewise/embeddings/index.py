@@ -1,12 +1,13 @@
-"""Nearest-neighbour search over one space's vectors: exact (FAISS flat, inner product on normalised
-vectors for cosine) below :data:`ANN_MIN_ROWS`, an HNSW index above it, built in the background.
+"""Nearest-neighbour search over one space's vectors: exact (a NumPy matrix-vector product: inner
+product on unit vectors for cosine) below :data:`ANN_MIN_ROWS`, a FAISS IVF index above it
+(``IndexIVFFlat``, about 2 sqrt(n) lists, k-means trained on a sample), built in the background.
 
-While the HNSW index builds, searches are exact. When rows are added to a space, the next index takes
-the finished HNSW index of the previous one and adds the new vectors to it (changed vectors of
-existing rows make it rebuild, in the background again).
+While the IVF index builds, searches are exact. When rows are added to a space, the next index takes
+the finished IVF index of the previous one and adds the new vectors to it (they go to the nearest
+existing list; changed vectors of existing rows make it rebuild, in the background again).
 
 Filtered search: a filter that keeps few rows (under :data:`SUBSET_SHARE` of the space) is searched
-exactly over just those rows; a broader one searches the HNSW index for more neighbours than asked
+exactly over just those rows; a broader one searches the IVF index for more neighbours than asked
 and drops those outside the filter, falling back to exact when too few remain.
 
 Ties: exact results are ordered by decreasing score, then increasing data row id.
@@ -22,9 +23,9 @@ import numpy as np
 
 ANN_MIN_ROWS = 200_000  # below this an exact search is fast enough (see benchmarks/bench_embeddings.py)
 SUBSET_SHARE = 0.05
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 192
+TRAIN_PER_LIST = 40  # k-means training points per list
+NPROBE_SHARE = 1 / 20  # lists visited per search (at least MIN_NPROBE)
+MIN_NPROBE = 24
 
 
 def normalise(vecs: np.ndarray) -> np.ndarray:
@@ -57,7 +58,7 @@ class SpaceIndex:
     ids: np.ndarray  # int64, ascending
     vecs: np.ndarray  # float32 (n, dim): unit rows for cosine, as given for ip
     metric: str
-    ann: Any = None  # a faiss HNSW index over vecs (labels = positions), once built
+    ann: Any = None  # a faiss IVF index over vecs (labels = positions), once built
     building: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -102,8 +103,9 @@ class SpaceIndex:
         import faiss
 
         want = k if allowed is None else min(self.n, int(np.ceil(k * self.n / n_allowed * 2)) + k)
-        params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, want))  # type: ignore[attr-defined]
-        d, lab = ann.search(q.reshape(1, -1), want, params=params)
+        nprobe = min(ann.nlist, max(MIN_NPROBE, int(ann.nlist * NPROBE_SHARE)))
+        params = faiss.SearchParametersIVF(nprobe=nprobe)  # type: ignore[attr-defined,call-arg]
+        d, lab = ann.search(q.reshape(1, -1).astype(np.float32), want, params=params)
         lab, d = lab[0], d[0]
         keep = lab >= 0
         lab, d = lab[keep], d[keep]
@@ -116,9 +118,9 @@ class SpaceIndex:
         order = np.lexsort((ids, -d))[:k]
         return ids[order], d[order].astype(np.float32)
 
-    # -- the HNSW index ------------------------------------------------------------------------
+    # -- the IVF index -------------------------------------------------------------------------
     def build_ann(self, previous: SpaceIndex | None = None) -> None:
-        """Build (or extend ``previous``'s) HNSW index; meant to run in a background thread."""
+        """Build (or extend ``previous``'s) IVF index; meant to run in a background thread."""
         import faiss
 
         with self._lock:
@@ -134,14 +136,31 @@ class SpaceIndex:
                     if self.n > previous.n:
                         index.add(self.vecs[previous.n:])
             if index is None:
-                index = faiss.IndexHNSWFlat(self.vecs.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-                index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-                index.add(self.vecs)
+                index = new_ivf(self.vecs)
             self.ann = index
         finally:
             self.building = False
 
     def start_ann(self, previous: SpaceIndex | None = None) -> threading.Thread:
-        t = threading.Thread(target=self.build_ann, args=(previous,), name="slicewise-hnsw", daemon=True)
+        t = threading.Thread(target=self.build_ann, args=(previous,), name="slicewise-ivf", daemon=True)
         t.start()
         return t
+
+
+def new_ivf(vecs: np.ndarray, seed: int = 0) -> Any:
+    """An inner-product ``IndexIVFFlat`` over ``vecs`` (labels = row positions): about 2 sqrt(n) lists
+    (fewer when there are not :data:`TRAIN_PER_LIST` points a list), 10 k-means iterations on a sample."""
+    import faiss
+
+    n, dim = vecs.shape
+    nlist = int(max(1, min(2 * np.sqrt(n), n // TRAIN_PER_LIST)))
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(seed)
+    sample = vecs[np.sort(rng.choice(n, min(n, nlist * TRAIN_PER_LIST), replace=False))]
+    index.cp.seed = seed
+    index.cp.niter = 10
+    index.train(np.ascontiguousarray(sample, dtype=np.float32))
+    for start in range(0, n, 100_000):
+        index.add(np.ascontiguousarray(vecs[start:start + 100_000], dtype=np.float32))
+    return index

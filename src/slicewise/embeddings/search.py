@@ -15,7 +15,7 @@
 With several anchors the query is the mean of their (unit) vectors. Cosine spaces score by cosine
 similarity, ``ip`` spaces by inner product. Results are ordered by decreasing score, ties by data
 row id, exactly as a brute-force NumPy top-k would order them (below :data:`index.ANN_MIN_ROWS`
-rows, and for selective filters, the search is exact; above, an HNSW index answers).
+rows, and for selective filters, the search is exact; above, an IVF index answers).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ MAX_K = 10_000
 
 def index_for(ws: Workspace, info: SpaceInfo | str) -> _index.SpaceIndex:
     """The space's search index at the current version (kept in ``ws.state``); above
-    :data:`index.ANN_MIN_ROWS` rows its HNSW index is built (or extended) in a background thread."""
+    :data:`index.ANN_MIN_ROWS` rows its IVF index is built (or extended) in a background thread."""
     info = space(ws, info)
     st = ws.state
     key = ("embedding-index", info.id)
@@ -59,7 +59,7 @@ def index_for(ws: Workspace, info: SpaceInfo | str) -> _index.SpaceIndex:
 
 
 def wait_for_index(ws: Workspace, space_name: str, timeout: float | None = None) -> bool:
-    """Block until the space's HNSW index is built (True), or there is none to build (False)."""
+    """Block until the space's IVF index is built (True), or there is none to build (False)."""
     import time
 
     idx = index_for(ws, space_name)

@@ -445,7 +445,7 @@ class Space(_Out):
     metric: str  # cosine | ip
     source: str  # custom, or the built-in embedder and its settings
     created: str
-    index: str  # exact | hnsw | hnsw-building: how similarity searches are answered now
+    index: str  # exact | ivf | ivf-building: how similarity searches are answered now
     job: EmbedJob | None = None
 
 

@@ -35,7 +35,7 @@ def _space(ws: Any, info: emb.SpaceInfo) -> dict[str, Any]:
     index = "exact"
     if info.count >= ANN_MIN_ROWS:
         idx = emb.index_for(ws, info.name)
-        index = "hnsw" if idx.ann is not None else "hnsw-building"
+        index = "ivf" if idx.ann is not None else "ivf-building"
     return {"name": info.name, "kind": info.kind, "dim": info.dim, "count": info.count, "metric": info.metric,
             "source": info.source, "created": info.created.isoformat(), "index": index,
             "job": _job(jobs.job_status(ws, info.name))}
