@@ -53,8 +53,13 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
   (below c) | None (not covered by the records: row outside the run, or stale)) and ``counts_as``
   (TP|FP|FN as counted by row_metrics_table). In slicewise.metrics.outcomes (a submodule named
   row_matches would shadow the function once imported).
+- ``rows_outcomes(ws, run, data_row_ids, confidence, iou) -> dict``: ``{("label"|"prediction", object id):
+  outcome}`` of every object of some rows at (c, t), in one query (the gallery's overlays).
 - ``coco_eval(ws, run, iou_type="bbox"|"segm") -> CocoResult``: pycocotools-identical stats (12),
   per-class AP and the precision array.
+- ``feature_ap(ws, run) -> (dict[feature, FeatureAP], FeatureAP | None)``: COCO AP, AP50, AP75 and AR per
+  spatial feature (boxes by bbox IoU, polygons and masks by segm IoU) and their means (mAP), over all the
+  run's rows; computed once and kept in ``ws.state`` until labels, predictions or rows change.
 - ``add_custom_metrics(ws, run, records | path) -> int`` (records: dicts with ``data_row`` (global key),
   ``name``, ``value`` and optional ``feature``; path: CSV or Parquet with those columns);
   ``custom_metrics_table(ws, run) -> str`` ("custom_metrics": run_id, data_row_id, feature_id, name, value).
@@ -120,12 +125,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers and IDEs
     from slicewise.metrics.calibration import calibration
     from slicewise.metrics.classes import class_metrics
-    from slicewise.metrics.coco import coco_eval
+    from slicewise.metrics.coco import FeatureAP, coco_eval, feature_ap
     from slicewise.metrics.custom import add_custom_metrics, custom_metrics_table
     from slicewise.metrics.engine import compute_metrics, grids, job_status, retry, set_grids, start_metrics
     from slicewise.metrics.grid import grid_metrics
     from slicewise.metrics.ontologies import Ontology, OntologyFeature, ontology, set_ontology
-    from slicewise.metrics.outcomes import OUTCOMES, row_matches
+    from slicewise.metrics.outcomes import OUTCOMES, row_matches, rows_outcomes
     from slicewise.metrics.results import (
         Calibration,
         CalibrationBin,
@@ -157,12 +162,12 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
 
 # Lazy: the store imports slicewise.metrics.schema on every open; numba/shapely load on first use.
 _LAZY = {
-    "coco_eval": "coco", "class_metrics": "classes", "calibration": "calibration",
+    "coco_eval": "coco", "feature_ap": "coco", "FeatureAP": "coco", "class_metrics": "classes", "calibration": "calibration",
     "add_custom_metrics": "custom", "custom_metrics_table": "custom",
     "compute_metrics": "engine", "grids": "engine", "job_status": "engine", "retry": "engine", "set_grids": "engine",
     "start_metrics": "engine",
     "grid_metrics": "grid",
-    "OUTCOMES": "outcomes", "row_matches": "outcomes",
+    "OUTCOMES": "outcomes", "row_matches": "outcomes", "rows_outcomes": "outcomes",
     "Ontology": "ontologies", "OntologyFeature": "ontologies", "ontology": "ontologies", "set_ontology": "ontologies",
     "ClassMetrics": "results", "ClassRow": "results", "Overall": "results", "Calibration": "results",
     "CalibrationBin": "results", "CalibrationRow": "results",
@@ -175,11 +180,11 @@ _LAZY = {
 }
 
 __all__ = [
-    "OUTCOMES", "Calibration", "CalibrationBin", "CalibrationRow", "ClassMetrics", "ClassRow", "CocoResult", "ConfusionMatrix", "F1Optimal", "FeatureMetrics", "FeatureRow", "FineCurve",
+    "OUTCOMES", "Calibration", "CalibrationBin", "CalibrationRow", "ClassMetrics", "ClassRow", "CocoResult", "ConfusionMatrix", "F1Optimal", "FeatureAP", "FeatureMetrics", "FeatureRow", "FineCurve",
     "GridMetrics", "JobStatus", "Ontology", "OntologyFeature", "Overall", "PRCurve", "StaleMetricsWarning", "add_custom_metrics", "calibration", "class_metrics", "coco_eval",
     "compute_metrics", "confusion_cell_rows", "confusion_matrix", "custom_metrics_table", "export_row_metrics",
-    "f1_optimal_confidences", "feature_metrics", "grid_metrics", "grids", "job_status", "ontology", "pr_curve", "retry",
-    "row_feature_metrics_table", "row_matches", "row_metrics_table", "set_grids", "set_ontology", "start_metrics",
+    "f1_optimal_confidences", "feature_ap", "feature_metrics", "grid_metrics", "grids", "job_status", "ontology", "pr_curve", "retry",
+    "row_feature_metrics_table", "row_matches", "row_metrics_table", "rows_outcomes", "set_grids", "set_ontology", "start_metrics",
 ]
 
 

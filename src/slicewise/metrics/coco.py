@@ -244,3 +244,68 @@ def summarize(precision: np.ndarray, recall: np.ndarray) -> list[float]:
     return [one(1), one(1, 0.5, max_dets=100), one(1, 0.75, max_dets=100), one(1, area="small"),
             one(1, area="medium"), one(1, area="large"), one(0, max_dets=1), one(0, max_dets=10),
             one(0, max_dets=100), one(0, area="small"), one(0, area="medium"), one(0, area="large")]
+
+
+#: what the COCO numbers of a run depend on (labels, predictions, the run's rows, the ontology, image ids)
+AP_TOPICS = ("labels", "predictions", "run_rows", "rows", "features", "metadata")
+
+
+@dataclass(frozen=True)
+class FeatureAP:
+    """COCO AP@[.5:.95], AP50, AP75 and AR (100 detections, all areas) of one feature, or of the run
+    (``feature`` None: the mean over the features with ground truth, which is COCOeval's mAP / mAR when
+    the run has one IoU type). ``iou_type``: "bbox" for box features, "segm" for polygons and masks."""
+
+    feature: str | None
+    iou_type: str
+    ap: float | None
+    ap50: float | None
+    ap75: float | None
+    ar: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"feature": self.feature, "iou_type": self.iou_type, "ap": self.ap, "ap50": self.ap50,
+                "ap75": self.ap75, "ar": self.ar}
+
+
+def _mean(a: np.ndarray) -> float | None:
+    return float(np.mean(a[a > -1])) if (a > -1).any() else None
+
+
+def _per_class(res: CocoResult, k: int) -> tuple[float | None, ...]:
+    p, r, thrs = np.asarray(res.precision), np.asarray(res.recall), iou_thresholds()
+    at = [int(np.argmin(np.abs(thrs - v))) for v in (0.5, 0.75)]
+    m = MAX_DETS.index(100)
+    return (_mean(p[:, :, k, 0, m]), _mean(p[at[0], :, k, 0, m]), _mean(p[at[1], :, k, 0, m]), _mean(r[:, k, 0, m]))
+
+
+def feature_ap(ws: Workspace, run: RunRef) -> tuple[dict[str, FeatureAP], FeatureAP | None]:
+    """Per spatial feature of a run (box: bbox IoU; polygon, mask: segm IoU), the COCO AP / AP50 / AP75 / AR
+    over all the run's rows, and the run's means (None without ground truth). Computed once per run and
+    kept in the workspace's state until its labels, predictions, rows or ontology change."""
+    r = get_run(ws, run)
+
+    def compute() -> tuple[dict[str, FeatureAP], FeatureAP | None]:
+        cur = ws.store.cursor()
+        kinds = dict(cur.execute("""SELECT DISTINCT f.name, f.kind FROM features f WHERE f.id IN (
+            SELECT feature_id FROM predictions WHERE run_id = ? UNION SELECT a.feature_id FROM annotations a
+            JOIN run_rows rr ON rr.data_row_id = a.data_row_id AND rr.run_id = ?)""", [r.id, r.id]).fetchall())
+        want = {"bbox": [n for n, k in kinds.items() if k == "bbox"],
+                "segm": [n for n, k in kinds.items() if k in ("polygon", "mask")]}
+        out: dict[str, FeatureAP] = {}
+        for iou_type, names in want.items():
+            if not names:
+                continue
+            res = evaluate(_load(ws, r.id, iou_type), iou_type, job_of(ws, r))
+            for k, name in enumerate(res.classes):
+                if name in names:
+                    out[name] = FeatureAP(name, iou_type, *_per_class(res, k))
+        with_gt = [f for f in out.values() if f.ap is not None]
+        if not with_gt:
+            return out, None
+        types = sorted({f.iou_type for f in with_gt})
+        mean = {k: float(np.mean([getattr(f, k) for f in with_gt if getattr(f, k) is not None] or [np.nan]))
+                for k in ("ap", "ap50", "ap75", "ar")}
+        return out, FeatureAP(None, "+".join(types), **{k: (None if np.isnan(v) else v) for k, v in mean.items()})
+
+    return ws.state.memo(("coco-feature-ap", r.id), [*AP_TOPICS, f"runs:{r.id}"], compute)

@@ -135,6 +135,39 @@ def row_matches(ws: Workspace, run: RunRef, data_row_id: int, confidence: float,
     return out
 
 
+def _pair_outcome(pc: Any, tc: Any, v: Any, other: Any, t: float, unpaired: str) -> str:
+    """The outcome of an object whose record pairs it with ``other`` (None: unpaired) at IoU ``v``."""
+    if other is not None and v is not None and v > t:
+        return "TP" if pc == tc else "confusion"
+    return unpaired
+
+
+def rows_outcomes(ws: Workspace, run: RunRef, data_row_ids: list[int], confidence: float, iou: float
+                  ) -> dict[tuple[str, int], str]:
+    """The outcome at (c, t) of every object of some data rows, read from the stored match records in one
+    query (what a gallery page colours its overlays by): ``{("label" | "prediction", object id): outcome}``
+    with outcomes as :func:`row_matches` gives them ("TP", "FP", "FN", "confusion", "dropped"). Objects
+    the records do not cover (the row is not in the run, or the metrics are stale) are left out.
+    ``confidence`` must be a value of the run's confidence grid."""
+    r, s, _ = require_ready(ws, run)
+    k = conf_index(s, confidence, r.ref)
+    c, t = float(s.confidence[k]), check_iou(iou)
+    ids = [int(i) for i in data_row_ids]
+    out: dict[tuple[str, int], str] = {}
+    if not ids:
+        return out
+    cur = ws.store.cursor()
+    for p, g, pc, tc, v in records.rows_records(cur, r.id, k, ids):
+        if p is not None:
+            out[("prediction", int(p))] = _pair_outcome(pc, tc, v, g, t, "FP")
+        if g is not None:
+            out[("label", int(g))] = _pair_outcome(pc, tc, v, p, t, "FN")
+    for pid, conf in records.rows_prediction_confidences(cur, r.id, ids):
+        if (1.0 if conf is None else conf) < c:
+            out[("prediction", pid)] = "dropped"
+    return out
+
+
 def _fill_best(ws: Workspace, run_id: int, row_id: int, within_class: bool, radius: float, c: float,
                labels: list[dict[str, Any]], preds: list[dict[str, Any]]) -> None:
     """For objects left unpaired: the best IoU with any comparable object of the other side (computed for

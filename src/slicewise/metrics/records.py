@@ -301,6 +301,20 @@ def row_records(cur: Any, run_id: int, k: int, data_row_id: int) -> list[tuple[A
                                           [run_id, k, int(data_row_id)]).fetchall()]
 
 
+def rows_records(cur: Any, run_id: int, k: int, data_row_ids: list[int]) -> list[tuple[Any, ...]]:
+    """(pred_id, gt_id, pred_class, true_class, iou) of some data rows' records at conf index k."""
+    return [tuple(r) for r in cur.execute("""SELECT pred_id, gt_id, pred_class, true_class, iou FROM match_records
+                                             WHERE run_id = ? AND conf_idx = ? AND list_contains(?, data_row_id)""",
+                                          [run_id, k, [int(i) for i in data_row_ids]]).fetchall()]
+
+
+def rows_prediction_confidences(cur: Any, run_id: int, data_row_ids: list[int]) -> list[tuple[int, float | None]]:
+    """(prediction id, confidence) of a run's predictions on some data rows."""
+    return [(int(i), None if c is None else float(c)) for i, c in cur.execute(
+        "SELECT id, confidence FROM predictions WHERE run_id = ? AND list_contains(?, data_row_id)",
+        [run_id, [int(i) for i in data_row_ids]]).fetchall()]
+
+
 # -- the cached per-(c, t) tables (columns as row_metrics_table documents them) ---------------------------
 def arrow(columns: dict[str, np.ndarray]) -> pa.Table:
     """Column arrays as an Arrow table, NaN as NULL in float columns."""

@@ -40,6 +40,8 @@ class ObjectOut(_Out):
     confidence: float | None = None
     probabilities: list[float] | None = None
     iscrowd: bool | None = None
+    # in a run's gallery page: TP | FP | FN | confusion | dropped at the page's (c, t) (None: not computed)
+    outcome: str | None = None
 
 
 class RowOut(_Out):
@@ -250,12 +252,22 @@ class FeatureRow(_Out):
     n_rows: int
     n_predictions: int
     n_annotations: int
+    # COCO AP@[.5:.95], AP50, AP75, AR@100 over all the run's rows (box: bbox IoU, polygon / mask: segm IoU)
+    ap: float | None = None
+    ap50: float | None = None
+    ap75: float | None = None
+    ar: float | None = None
 
 
 class Overall(_Out):
     tp: int
     fp: int
     fn: int
+    # the means of the features' COCO numbers (mAP, ...), over all the run's rows
+    map: float | None = None
+    ap50: float | None = None
+    ap75: float | None = None
+    ar: float | None = None
     micro_precision: float | None = None
     micro_recall: float | None = None
     micro_f1: float | None = None

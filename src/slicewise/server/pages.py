@@ -37,6 +37,7 @@ def rows_page(v: ResolvedView, *, limit: int, offset: int, overlays: bool) -> di
         if v.run is not None:
             for o in ws.predictions(v.run, keys):
                 preds.setdefault(o["data_row"], []).append(slim(o))
+            _outcomes(v, ids, anns, preds)
     return {"total": page.total, "offset": offset, "limit": limit, "run": v.run.id if v.run else None,
             "confidence": v.confidence, "iou": v.iou, "thresholds": thresholds(v), "filter": v.text,
             "sort": v.sort_text,
@@ -44,6 +45,22 @@ def rows_page(v: ResolvedView, *, limit: int, offset: int, overlays: bool) -> di
             "rows": [{**row_json(rows[i]), "sort_value": sort_values.get(i), "similarity": scores.get(i),
                       "annotations": anns.get(rows[i].global_key, []),
                       "predictions": preds.get(rows[i].global_key, [])} for i in ids if i in rows]}
+
+
+def _outcomes(v: ResolvedView, ids: list[int], anns: dict[str, list[dict[str, Any]]],
+              preds: dict[str, list[dict[str, Any]]]) -> None:
+    """Each object's outcome at the view's (c, t) (TP, FP, FN, confusion, dropped), from the library; left
+    out when the run's metrics are not computed."""
+    if v.run is None or v.confidence is None or v.iou is None:
+        return
+    try:
+        got = metrics.rows_outcomes(v.ws, v.run, ids, v.confidence, v.iou)
+    except MetricsError:
+        return
+    for source, objs in (("label", anns), ("prediction", preds)):
+        for lst in objs.values():
+            for o in lst:
+                o["outcome"] = got.get((source, int(o["id"])))
 
 
 def row_detail(ws: Workspace, row: DataRow, v: ResolvedView) -> dict[str, Any]:

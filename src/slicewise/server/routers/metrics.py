@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from slicewise import metrics
+from slicewise.errors import MetricsError
 from slicewise.server import models as M
 from slicewise.server.deps import AppState, get_run, state, view_params
 from slicewise.view import ResolvedView, View
@@ -27,11 +28,22 @@ def _head(v: ResolvedView, result: Any) -> dict[str, Any]:
 
 
 @router.get("/runs/{run_id}/metrics/features", response_model=M.FeatureTable,
-            summary="Per-feature TP, FP, FN, precision, recall, F1, IoU over the view's rows")
+            summary="Per-feature TP, FP, FN, precision, recall, F1, IoU over the view's rows; COCO AP, AP50, AP75, AR "
+                    "(and their means) of spatial features over all the run's rows")
 def features(run_id: str, view: View = Depends(view_params), st: AppState = Depends(state)) -> dict[str, Any]:
     v = _resolve(st, run_id, view)
     table = metrics.feature_metrics(st.ws, v.run, v.confidence, v.iou, rows=v.rows_sql(), warn=False)  # type: ignore[arg-type]
-    return {**_head(v, table), "features": [f.to_dict() for f in table.features], "overall": table.overall().to_dict()}
+    try:
+        aps, mean = metrics.feature_ap(st.ws, v.run)  # type: ignore[arg-type]
+    except MetricsError:  # a run without rows
+        aps, mean = {}, None
+    ap_cols = ("ap", "ap50", "ap75", "ar")
+    rows = [{**f.to_dict(), **({k: getattr(aps[f.feature], k) for k in ap_cols} if f.feature in aps else {})}
+            for f in table.features]
+    overall = table.overall().to_dict()
+    if mean is not None:
+        overall.update(map=mean.ap, ap50=mean.ap50, ap75=mean.ap75, ar=mean.ar)
+    return {**_head(v, table), "features": rows, "overall": overall}
 
 
 @router.get("/runs/{run_id}/metrics/classes", response_model=M.ClassTable,
