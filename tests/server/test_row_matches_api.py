@@ -35,3 +35,24 @@ def test_detail_without_matches(client, app_ws):
     body = client.get(f"/api/rows/{row.id}", params={"run": 1, "confidence": 0.55, "iou": 0.5}).json()
     assert body["matches"] is None and "confidence grid" in body["matches_error"]
     assert body["annotations"]
+
+
+def test_gallery_page_outcomes_are_the_library_ones(client, app_ws):
+    """The gallery's page carries each object's outcome at the page's (c, t), as row_matches gives it."""
+    body = client.get("/api/rows", params={"run": 1, "confidence": 0.5, "iou": 0.5, "limit": 40}).json()
+    seen = set()
+    for row in body["rows"]:
+        want = {(o["source"], o["object_id"]): o["outcome"] for o in metrics.row_matches(app_ws, 1, row["id"], 0.5, 0.5)}
+        for source, key in (("label", "annotations"), ("prediction", "predictions")):
+            for o in row[key]:
+                assert o["outcome"] == want[(source, o["id"])]
+                seen.add(o["outcome"])
+    assert {"TP", "FP", "FN"} <= seen
+
+
+def test_feature_table_has_the_coco_columns(client, app_ws):
+    body = client.get("/api/runs/1/metrics/features", params={"confidence": 0.5, "iou": 0.5}).json()
+    per, mean = metrics.feature_ap(app_ws, 1)
+    boxes = [f for f in body["features"] if f["kind"] == "bbox"]
+    assert boxes and all(f["ap"] == per[f["feature"]].ap and f["ar"] == per[f["feature"]].ar for f in boxes)
+    assert body["overall"]["map"] == mean.ap and body["overall"]["ap50"] == mean.ap50
