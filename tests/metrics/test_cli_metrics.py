@@ -48,6 +48,25 @@ def test_metrics_commands(tmp_path):
     assert res.exit_code == 0 and (tmp_path / "rows.csv").read_text().count("\n") == 3  # header + the 2 rows of the run
     res = runner.invoke(app, ["metrics", "coco", "det/v1", "--per-class", *w])
     assert res.exit_code == 0 and "AP50" in res.output
+    # the AP columns are the library's (checked against pycocotools in test_feature_ap)
+    res = runner.invoke(app, ["metrics", "show", "det/v1", "--ap", "--json", *w])
+    assert res.exit_code == 0, res.output
+    from slicewise import metrics
+
+    with slicewise.open(path) as ws:
+        per, mean = metrics.feature_ap(ws, "det/v1")
+        want = metrics.row_matches(ws, "det/v1", ws.data_rows(keys=["r1"])[0].id, 0.5, 0.5)
+    got = json.loads(res.output)["ap"]
+    assert got["features"] == {k: v.to_dict() for k, v in per.items()} and got["mean"] == mean.to_dict()
+    res = runner.invoke(app, ["metrics", "show", "det/v1", "--ap", *w], env={"COLUMNS": "200"})  # room for every column
+    assert res.exit_code == 0 and "AP75" in res.output and "mean (mAP)" in res.output, res.output
+    res = runner.invoke(app, ["metrics", "outcomes", "det/v1", "r1", "--json", *w])
+    assert res.exit_code == 0 and json.loads(res.output) == want
+    assert [o["outcome"] for o in want] == ["confusion", "confusion"]  # a dog labelled, a cat predicted on it
+    res = runner.invoke(app, ["metrics", "outcomes", "det/v1", "r1", *w])
+    assert res.exit_code == 0 and "confusion" in res.output
+    res = runner.invoke(app, ["metrics", "outcomes", "det/v1", "nope", *w])
+    assert res.exit_code != 0 and "no data row" in (str(res.exception) + res.output)
     (tmp_path / "c.csv").write_text("data_row,name,value\nr0,loss,0.5\n")
     res = runner.invoke(app, ["metrics", "custom", "det/v1", str(tmp_path / "c.csv"), *w])
     assert res.exit_code == 0 and "stored 1" in res.output

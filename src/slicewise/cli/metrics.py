@@ -115,9 +115,11 @@ def show(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, confidence: C
          calibration: Annotated[bool, typer.Option("--calibration", help="ECE and MCE of the predictions kept at "
                                                    "the confidence (correct: a TP), overall and per class")] = False,
          bins: Annotated[int, typer.Option("--bins", help="Reliability bins (with --calibration)")] = 10,
+         ap: Annotated[bool, typer.Option("--ap", help="Add COCO AP, AP50, AP75 and AR columns for box, polygon and "
+                                          "mask features (over all the run's rows) and their means (mAP)")] = False,
          ) -> None:
     """The per-feature table at the chosen thresholds (and a yellow line when the metrics are not up to date)."""
-    from slicewise.metrics import class_metrics, feature_metrics
+    from slicewise.metrics import class_metrics, feature_ap, feature_metrics
 
     if calibration:
         _calibration(run, workspace, confidence, iou, bins, as_json)
@@ -125,8 +127,13 @@ def show(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, confidence: C
     with open_workspace(workspace, read_only=True) as ws:
         res: Any = class_metrics(ws, run, confidence, iou, warn=False) if classes else \
             feature_metrics(ws, run, confidence, iou, warn=False)
+        aps, mean = feature_ap(ws, run) if ap and not classes else ({}, None)
+    ap_cols = ("ap", "ap50", "ap75", "ar") if ap and not classes else ()
     if as_json:  # the job's state is in the JSON; the line goes to stderr
-        console.print_json(json.dumps(res.to_dict()))
+        out = res.to_dict()
+        if ap_cols:
+            out["ap"] = {"features": {k: v.to_dict() for k, v in aps.items()}, "mean": mean.to_dict() if mean else None}
+        console.print_json(json.dumps(out))
         print_job_state(res.job, run, err=True)
         return
     t = Table(title=f"{run} at confidence {confidence}, IoU {iou}")
@@ -136,10 +143,14 @@ def show(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE, confidence: C
     else:
         cols = ("feature", "kind", "tp", "fp", "fn", "tn", "precision", "recall", "f1", "iou", "n_rows")
         items = res.features
-    for c in cols:
-        t.add_column(c, justify="left" if c in ("feature", "name", "kind") else "right")
+    for c in cols + ap_cols:
+        t.add_column(c.upper() if c in ap_cols else c, justify="left" if c in ("feature", "name", "kind") else "right")
     for r in items:  # names may hold [...]: no markup
-        t.add_row(*[_fmt(getattr(r, c)) for c in cols])
+        got = aps.get(r.feature) if ap_cols else None
+        t.add_row(*[_fmt(getattr(r, c)) for c in cols], *[_fmt(getattr(got, c) if got else None) for c in ap_cols])
+    if ap_cols and mean is not None:
+        t.add_row(*["mean (mAP)" if c == "feature" else "" for c in cols], *[_fmt(getattr(mean, c)) for c in ap_cols],
+                  style="bold")
     if classes:
         o = res.overall
         for label in ("micro", "macro"):
@@ -276,6 +287,32 @@ def export(run: RunArg, out: Annotated[Path, typer.Argument(help="Output file, .
     with open_workspace(workspace, read_only=True) as ws:
         n = export_row_metrics(ws, run, confidence, iou, out, per_feature=per_feature)
     console.print(f"wrote {n:,} rows to {esc(typed_path(out))}")
+
+
+@metrics_app.command("outcomes")
+def outcomes(run: RunArg, row: Annotated[str, typer.Argument(help="The data row's global key")],
+             workspace: WorkspaceOpt = DEFAULT_WORKSPACE, confidence: ConfOpt = 0.5, iou: IouOpt = 0.5,
+             as_json: JsonOpt = False) -> None:
+    """Each object of one data row with its outcome at (c, t): TP, FP, FN, confusion or dropped (what the
+    gallery's overlays colour by outcome)."""
+    from slicewise.errors import NotFoundError
+    from slicewise.metrics import row_matches
+
+    with open_workspace(workspace, read_only=True) as ws:
+        found = ws.data_rows(keys=[row])
+        if not found:
+            raise NotFoundError(f"no data row with global key {row!r}", where="row", fix="see `slicewise rows`")
+        objs = row_matches(ws, run, found[0].id, confidence, iou)
+    if as_json:
+        console.print_json(json.dumps(objs))
+        return
+    t = Table(title=f"{row} in {run} at confidence {confidence}, IoU {iou}")
+    cols = ("object_id", "source", "class", "confidence", "match_id", "iou", "outcome")
+    for c in cols:
+        t.add_column(c, justify="right" if c in ("object_id", "confidence", "match_id", "iou") else "left")
+    for o in objs:
+        t.add_row(*[_fmt(o[c]) for c in cols])
+    console.print(t)
 
 
 @metrics_app.command("coco")
