@@ -45,6 +45,8 @@ def make_coco(n_img: int, n_gt: int, n_pred: int, n_cat: int, seed: int = 0):
     px = np.where(near, x[src] + rng.normal(0, 8, n_pred), rng.uniform(0, W - 4, n_pred))
     py = np.where(near, y[src] + rng.normal(0, 8, n_pred), rng.uniform(0, H - 4, n_pred))
     px, py = np.clip(px, 0, W - 1), np.clip(py, 0, H - 1)
+    # at most half a box beyond the image (the importers' rule since the validation of box extents)
+    px, py = np.minimum(px, W - pw / 2), np.minimum(py, H - ph / 2)
     score = np.round(np.where(near, rng.beta(5, 2, n_pred), rng.beta(2, 5, n_pred)), 3)
     results = [{"image_id": int(p_img[i]), "category_id": int(p_cat[i]),
                 "bbox": [round(float(px[i]), 2), round(float(py[i]), 2), round(float(pw[i]), 2), round(float(ph[i]), 2)],

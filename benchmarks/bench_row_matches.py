@@ -4,7 +4,9 @@
     .venv/bin/python benchmarks/bench_row_matches.py --preds 1000000 --images 50000 --boxes 400000
 
 Times row_matches on random rows (with and without the best-overlap IoUs of unpaired objects) and, for
-scale, the same row's metrics read from row_metrics_table, in this one process.
+scale, the same row's metrics read from row_metrics_table, in this one process; then the gallery's page of
+outcomes (rows_outcomes over 50 rows in one query) against 50 calls of row_matches(best_iou=False), and the
+COCO AP columns of the metrics table (feature_ap: first call, then the memoised one).
 """
 
 from __future__ import annotations
@@ -58,6 +60,20 @@ def main() -> None:
     for name, v in (("row_matches", full), ("row_matches best_iou=False", rec), ("row_metrics_table lookup", ref)):
         print(f"{name:30s} median {np.median(v):7.1f} ms   p95 {np.percentile(v, 95):7.1f} ms")
     print(f"ratio row_matches / row metrics lookup (median): {np.median(full) / np.median(ref):.1f}x")
+    pages = [[int(i) for i in pick[j:j + 50]] for j in range(0, len(pick) - 49, 50)] or [[int(i) for i in pick]]
+    page_ms = []
+    for p in pages:
+        t = time.perf_counter()
+        M.rows_outcomes(ws, run, p, 0.5, 0.5)
+        page_ms.append((time.perf_counter() - t) * 1000)
+    print(f"rows_outcomes, a page of 50 rows   median {np.median(page_ms):7.1f} ms   ({len(pages)} pages; "
+          f"50 x row_matches best_iou=False: ~{50 * np.median(rec):.0f} ms)")
+    t = time.perf_counter()
+    M.feature_ap(ws, run)
+    first = (time.perf_counter() - t) * 1000
+    t = time.perf_counter()
+    M.feature_ap(ws, run)
+    print(f"feature_ap (COCO AP columns)       first {first:7.1f} ms   memoised {(time.perf_counter() - t) * 1000:.2f} ms")
 
 
 if __name__ == "__main__":
