@@ -263,11 +263,6 @@ class Overall(_Out):
     tp: int
     fp: int
     fn: int
-    # the means of the features' COCO numbers (mAP, ...), over all the run's rows
-    map: float | None = None
-    ap50: float | None = None
-    ap75: float | None = None
-    ar: float | None = None
     micro_precision: float | None = None
     micro_recall: float | None = None
     micro_f1: float | None = None
@@ -276,13 +271,21 @@ class Overall(_Out):
     macro_f1: float | None = None
 
 
+class FeatureOverall(Overall):
+    # the means of the features' COCO numbers (mAP, ...), over all the run's rows
+    map: float | None = None
+    ap50: float | None = None
+    ap75: float | None = None
+    ar: float | None = None
+
+
 class FeatureTable(_Out):
     confidence: float
     iou: float
     filter: str = ""
     job: Job | None = None
     features: list[FeatureRow]
-    overall: Overall | None = None  # micro (summed counts) and macro (mean over features) of the rows above
+    overall: FeatureOverall | None = None  # micro (summed counts) and macro (mean over features) of the rows above
 
 
 class ClassRow(_Out):
