@@ -186,6 +186,64 @@ def _calibration(run: str, workspace: Path, confidence: float, iou: float, bins:
     print_job_state(cal.job, run)
 
 
+@metrics_app.command("errors")
+def errors_cmd(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+               confidence: Annotated[float | None, typer.Option("--confidence", "-c", help="Confidence threshold "
+                                                                "(default: the run's view setting)")] = None,
+               iou: Annotated[float | None, typer.Option("--iou", "-t", help="Foreground IoU t_f (default: the run's "
+                                                         "view setting)")] = None,
+               background: Annotated[float, typer.Option("--background-iou", help="Background IoU t_b")] = 0.1,
+               cls: Annotated[str | None, typer.Option("--class", help="Only this class's row")] = None,
+               slice_: Annotated[str | None, typer.Option("--slice", help="Over the rows of this slice")] = None,
+               filter_: Annotated[str | None, typer.Option("--filter", help="Over the rows matching this filter")] = None,
+               as_json: JsonOpt = False) -> None:
+    """TIDE error types of the run's detections (classification, localization, both, duplicate,
+    background, missed): how many, and the AP each costs (dAP: COCO AP at t_f gained when fixed)."""
+    from slicewise.errors import NotFoundError
+    from slicewise.metrics.tide import ERROR_TYPES, SHORT, error_types
+    from slicewise.view import View
+
+    with open_workspace(workspace, read_only=True) as ws:
+        v = View(run=run, confidence=confidence, iou=iou, slice=slice_, filter=filter_).resolve(ws)
+        assert v.confidence is not None and v.iou is not None
+        res = error_types(ws, run, v.confidence, v.iou, rows=v.rows_sql(), background_iou=background)
+    rows = [res.overall, *res.classes]
+    if cls is not None:
+        rows = [r for r in res.classes if r.name == cls]
+        if not rows:
+            raise NotFoundError(f"no class {cls!r} among the run's detections", where="--class",
+                                fix="classes: " + (", ".join(r.name for r in res.classes) or "none"))
+    if as_json:
+        d = res.to_dict()
+        if cls is not None:
+            d["classes"] = [r.to_dict() for r in rows]
+        console.print_json(json.dumps(d))
+        return
+    scope = f" over {v.text}" if v.text else ""
+    head = rows[0]
+    t = Table(title=f"TIDE error types of {run}{'' if cls is None else ', class ' + cls} at confidence "
+                    f"{res.confidence:g}, IoU {res.iou:g} (background {res.background_iou:g}){scope}: "
+                    f"{res.n_rows:,} rows, {head.n_labels:,} labels, {head.n_predictions:,} predictions, "
+                    f"AP {_fmt(head.ap)}")
+    for c in ("error type", "count", "dAP"):
+        t.add_column(c, justify="left" if c == "error type" else "right")
+    for e in ERROR_TYPES:
+        t.add_row(e, f"{head.counts[e]:,}", _fmt(head.dap[e]))
+    console.print(t)
+    if cls is None and res.classes:
+        p = Table(title="per class: count / dAP")
+        p.add_column("class", justify="left")
+        p.add_column("labels", justify="right")
+        p.add_column("AP", justify="right")
+        for e in ERROR_TYPES:
+            p.add_column(SHORT[e], justify="right")
+        for r in res.classes:
+            p.add_row(r.name, str(r.n_labels), _fmt(r.ap), *[f"{r.counts[e]}/{_fmt(r.dap[e])}" for e in ERROR_TYPES])
+        console.print(p)
+    console.print("dAP: the COCO AP at the IoU gained when every error of that type is fixed (TIDE's oracle)",
+                  style="dim")
+
+
 @metrics_app.command("ontology")
 def ontology_cmd(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
                  features: Annotated[str | None, typer.Option("--set", help="Comma-separated feature names: the "

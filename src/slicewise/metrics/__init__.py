@@ -36,6 +36,11 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
 - ``calibration(ws, run, confidence, iou, rows=None, n_bins=10) -> Calibration``: ECE and MCE of the
   predictions kept at c (correct = TP at (c, t)), for the run and per predicted class, with the
   reliability-diagram bins; see :mod:`slicewise.metrics.calibration`.
+- ``error_types(ws, run, confidence, iou=0.5, rows=None, background_iou=0.1) -> ErrorTypes``: TIDE's six
+  error types of the run's detections (classification, localization, both, duplicate, background,
+  missed): counts and dAP, for the run and per class; ``error_rows_table(ws, run_id, confidence, iou)``
+  the per-row counts and ``overconfident`` score behind the filters ``error:<type>`` and ``overconfident``;
+  see :mod:`slicewise.metrics.tide`.
 - ``confusion_matrix(ws, run, confidence, iou, rows=None) -> ConfusionMatrix``; ``confusion_cell_rows(ws,
   run, confidence, iou, true_class, pred_class, rows=None) -> (sql, params)`` selecting ``data_row_id`` of
   that cell.
@@ -113,7 +118,7 @@ Notes on the semantics:
 Modules: ``engine`` (jobs, grids, settings), ``objects`` (what matching reads), ``matching`` (pairing, IoU,
 greedy passes: arrays in, arrays out), ``tally`` (passes -> record and summary arrays), ``records`` (the
 one module that knows the stored tables' layout and reads them), ``reduce`` (pure reductions), ``fast``
-and ``grid`` (per-(c, t) and whole-grid arrays), ``views`` (the results above), ``results`` (their
+and ``grid`` (per-(c, t) and whole-grid arrays), ``tide`` (TIDE error types), ``views`` (the results above), ``results`` (their
 types), ``outcomes``, ``coco`` (with its numba kernels in ``cocokernels``), ``custom``, ``schema`` (migrations).
 """
 
@@ -149,6 +154,7 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
         PRCurve,
         StaleMetricsWarning,
     )
+    from slicewise.metrics.tide import ErrorCounts, ErrorTypes, error_rows_table, error_types
     from slicewise.metrics.views import (
         confusion_cell_rows,
         confusion_matrix,
@@ -163,6 +169,7 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
 # Lazy: the store imports slicewise.metrics.schema on every open; numba/shapely load on first use.
 _LAZY = {
     "coco_eval": "coco", "feature_ap": "coco", "FeatureAP": "coco", "class_metrics": "classes", "calibration": "calibration",
+    "error_types": "tide", "error_rows_table": "tide", "ErrorTypes": "tide", "ErrorCounts": "tide",
     "add_custom_metrics": "custom", "custom_metrics_table": "custom",
     "compute_metrics": "engine", "grids": "engine", "job_status": "engine", "retry": "engine", "set_grids": "engine",
     "start_metrics": "engine",
@@ -180,11 +187,13 @@ _LAZY = {
 }
 
 __all__ = [
-    "OUTCOMES", "Calibration", "CalibrationBin", "CalibrationRow", "ClassMetrics", "ClassRow", "CocoResult", "ConfusionMatrix", "F1Optimal", "FeatureAP", "FeatureMetrics", "FeatureRow", "FineCurve",
+    "OUTCOMES", "Calibration", "CalibrationBin", "CalibrationRow", "ClassMetrics", "ClassRow", "CocoResult", "ConfusionMatrix",
+    "ErrorCounts", "ErrorTypes", "F1Optimal", "FeatureAP", "FeatureMetrics", "FeatureRow", "FineCurve",
     "GridMetrics", "JobStatus", "Ontology", "OntologyFeature", "Overall", "PRCurve", "StaleMetricsWarning", "add_custom_metrics", "calibration", "class_metrics", "coco_eval",
-    "compute_metrics", "confusion_cell_rows", "confusion_matrix", "custom_metrics_table", "export_row_metrics",
-    "f1_optimal_confidences", "feature_ap", "feature_metrics", "grid_metrics", "grids", "job_status", "ontology", "pr_curve", "retry",
-    "row_feature_metrics_table", "row_matches", "row_metrics_table", "rows_outcomes", "set_grids", "set_ontology", "start_metrics",
+    "compute_metrics", "confusion_cell_rows", "confusion_matrix", "custom_metrics_table", "error_rows_table", "error_types",
+    "export_row_metrics", "f1_optimal_confidences", "feature_ap", "feature_metrics", "grid_metrics", "grids", "job_status",
+    "ontology", "pr_curve", "retry", "row_feature_metrics_table", "row_matches", "row_metrics_table", "rows_outcomes",
+    "set_grids", "set_ontology", "start_metrics",
 ]
 
 

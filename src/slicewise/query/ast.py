@@ -8,7 +8,9 @@ parses to it and prints from it. Five node types, told apart by ``type``:
   (``feature`` narrows a metric, confidence or count to one feature; ``at_confidence`` pins a metric
   to a confidence threshold other than the one being viewed)
 - ``{"type": "has", "what": "annotation" | "prediction" | "tag", "name": "person"}``: the data row has
-  ground truth / a prediction (of feature ``name``, or of any feature when ``name`` is null) / the tag
+  ground truth / a prediction (of feature ``name``, or of any feature when ``name`` is null) / the tag;
+  ``{"type": "has", "what": "error", "name": "localization"}``: the row has at least one TIDE error of that
+  type (or of any type: ``"any"``) at the thresholds being viewed (see :mod:`slicewise.metrics.tide`)
 
 >>> f = And(all=[Cond(field="iou", op="<", value=0.5), Not(of=Has(what="tag", name="reviewed"))])
 >>> Filter.validate_json(Filter.dump_json(f)) == f
@@ -79,10 +81,11 @@ class Cond(_Node):
 
 
 class Has(_Node):
-    """The data row has ground truth / a prediction / a tag (of ``name``, or of any when ``name`` is null)."""
+    """The data row has ground truth / a prediction / a tag (of ``name``, or of any when ``name`` is null) /
+    a TIDE error of type ``name`` (``what="error"``)."""
 
     type: Literal["has"] = "has"
-    what: Literal["annotation", "prediction", "tag"]
+    what: Literal["annotation", "prediction", "tag", "error"]
     name: str | None = None
 
 

@@ -205,6 +205,10 @@ class Compiler:
         raise QueryError(f"not a filter node: {node!r}")
 
     def has(self, node: Has) -> SQL:
+        if node.what == "error":
+            col = self._error_type(node.name)
+            table = self.tide_table(f"error:{node.name}")
+            return f'r.id IN (SELECT data_row_id FROM {table} WHERE "{col}" > 0)', []
         if self.cache() is not None:
             col = {"tag": "r.tags", "annotation": "r.gt_feats", "prediction": "r.pred_feats"}[node.what]
             if node.what == "prediction":
@@ -279,6 +283,8 @@ class Compiler:
             run = self._need_run(spec.name)
             return (f"SELECT data_row_id, {_AGG[spec.key]}(confidence) AS v FROM predictions WHERE run_id = ?{fcond} "
                     "GROUP BY data_row_id", [run] + fid)
+        if spec.category == "tide":
+            return f'SELECT data_row_id, "{spec.key}" AS v FROM {self.tide_table(spec.name)}', []
         if spec.category == "similarity":
             rel, rel_params = self.scores()
             return f"SELECT id AS data_row_id, score AS v FROM {rel}", rel_params
@@ -361,6 +367,31 @@ class Compiler:
                                  fix=exc.fix or "compute the run's metrics first (`slicewise metrics compute RUN`)") from None
             self._tables[key] = quote_table(str(name))
         return self._tables[key]
+
+    def _error_type(self, name: str | None) -> str:
+        """The error-rows column of ``error:NAME`` (a TIDE type, its short name, or ``any``)."""
+        from slicewise.query.fields import ERROR_NAMES
+
+        col = ERROR_NAMES.get(str(name).lower()) if name is not None else None
+        if col is None:
+            raise QueryError(f"unknown error type {name!r}", where=f"error:{name}",
+                             fix=did_you_mean(str(name), list(ERROR_NAMES)[:7]) or
+                             "use one of: " + ", ".join(list(ERROR_NAMES)[:7]))
+        return col
+
+    def tide_table(self, what: str) -> str:
+        """The quoted name of the TIDE error-rows table of the run at the view's (c, t)."""
+        if self.check_only:
+            return '"unchecked_tide_table"'
+        run_id = self._need_run(what)
+        from slicewise.metrics.tide import error_rows_table
+
+        try:
+            name = error_rows_table(self.ws, run_id, self.confidence, self.iou)
+        except MetricsError as exc:
+            raise QueryError(f"{what}: {exc.message}", where=exc.where or what,
+                             fix=exc.fix or "view the run at an IoU above TIDE's background IoU 0.1") from None
+        return quote_table(name)
 
     def _values(self, spec: FieldSpec, node: Cond) -> list[Any]:
         if node.op in ("is none", "is any"):

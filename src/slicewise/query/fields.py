@@ -3,7 +3,9 @@
 Built-in fields: ``dataset``, ``split``, ``global_key``, ``media_type``, ``created_at``; the metrics at
 the thresholds being viewed ``tp fp fn tn precision recall f1 iou`` (per row, or for one feature with
 ``[feature]``); ``confidence.min|max|mean`` (over the run's predictions on the row, or of one feature);
-``annotation.count`` / ``prediction.count`` (of one feature with ``[feature]``). Workspace fields:
+``annotation.count`` / ``prediction.count`` (of one feature with ``[feature]``); ``overconfident`` (the
+highest confidence among the row's detection predictions that are TIDE errors at the thresholds being
+viewed, 0 when none: see :mod:`slicewise.metrics.tide`). Workspace fields:
 ``metadata.<name>`` for every declared metadata field and ``metric.<name>`` for every custom metric.
 
 >>> normalise_field(["Confidence"]), normalise_field(["count"]), normalise_field(["metadata", "camera"])
@@ -31,6 +33,11 @@ COUNT_METRICS = ("tp", "fp", "fn", "tn")
 RATIO_METRICS = ("precision", "recall", "f1", "iou")
 METRICS = COUNT_METRICS + RATIO_METRICS
 CONFIDENCE = ("confidence.min", "confidence.max", "confidence.mean")
+#: ``error:NAME`` -> the column of the TIDE error-rows table (slicewise.metrics.tide.error_rows_table)
+ERROR_NAMES = {"classification": "classification", "localization": "localization", "both": "both",
+               "duplicate": "duplicate", "background": "background", "missed": "missed", "any": "errors",
+               "cls": "classification", "loc": "localization", "dupe": "duplicate", "bkg": "background",
+               "miss": "missed", "localisation": "localization"}
 COUNTS = ("annotation.count", "prediction.count")
 
 _ALIASES = {
@@ -101,7 +108,7 @@ class Catalog:
     def all_names(self) -> list[str]:
         names = list(ROW_FIELDS) + list(METRICS) + list(CONFIDENCE) + list(COUNTS)
         names += [f"metadata.{m}" for m in self.metadata] + [f"metric.{m}" for m in sorted(self.custom)]
-        names += ["similarity"] + (["island"] if self.spaces else []) + [f"island.{s}" for s in self.spaces]
+        names += ["overconfident", "similarity"] + (["island"] if self.spaces else []) + [f"island.{s}" for s in self.spaces]
         return names + ["annotation", "prediction", "tag"]
 
     def island_space(self, name: str) -> str:
@@ -155,6 +162,8 @@ class Catalog:
             return FieldSpec(name, "count", "number", None, name.split(".")[0])
         if name == "similarity":
             return FieldSpec(name, "similarity", "number", None, "")
+        if name == "overconfident":
+            return FieldSpec(name, "tide", "number", None, "overconfident")
         if name in ("island", "knn_disagreement") or name.startswith(("island.", "knn_disagreement.")):
             return FieldSpec(name, "island", "number", None, self.island_space(name))
         if name.startswith("metadata."):

@@ -10,7 +10,8 @@
 
 Syntax: ``and``, ``or``, ``not`` and parentheses; a condition is ``FIELD OP VALUE`` with OP one of
 ``= != < <= > >=``, ``FIELD between A and B``, ``FIELD [not] in (A, B)``, ``FIELD contains "text"``,
-``FIELD is [not] none``; ``has:FEATURE``, ``predicted:FEATURE``, ``tag:NAME``; ``annotation is none``.
+``FIELD is [not] none``; ``has:FEATURE``, ``predicted:FEATURE``, ``tag:NAME``, ``error:TYPE`` (a TIDE error
+type: classification, localization, both, duplicate, background, missed, or any); ``annotation is none``.
 A field may name a feature (``recall[person]``, ``recall of person``, ``count[chair]``) and pin a
 metric to a confidence threshold (``fp@0.9``). Names and values with spaces or symbols are quoted.
 Keywords are case-insensitive.
@@ -94,7 +95,7 @@ _FRIENDLY = {
     "MINUS": "'-'", "DIRECTION": "asc or desc", "$END": "the end of the text",
 }
 _HAS = {"has": "annotation", "annotation": "annotation", "label": "annotation", "predicted": "prediction",
-        "prediction": "prediction", "tag": "tag"}
+        "prediction": "prediction", "tag": "tag", "error": "error", "errors": "error"}
 
 
 @lru_cache(maxsize=1)
@@ -192,7 +193,7 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         what = _HAS.get(str(kind).lower())
         if what is None:
             raise QueryError(f"unknown prefix {str(kind)!r} in {str(kind)}:{name}",
-                             where=f"column {kind.column}", fix="use has:FEATURE, predicted:FEATURE or tag:NAME")
+                             where=f"column {kind.column}", fix="use has:FEATURE, predicted:FEATURE, tag:NAME or error:TYPE")
         return Has(what=what, name=name)  # type: ignore[arg-type]
 
 
@@ -320,7 +321,7 @@ def _text(node: Any, parent: int) -> str:
     elif isinstance(node, Has):
         if node.name is None:
             return f"{node.what} is any" if node.what != "tag" else "tag is any"
-        prefix = {"annotation": "has", "prediction": "predicted", "tag": "tag"}[node.what]
+        prefix = {"annotation": "has", "prediction": "predicted", "tag": "tag", "error": "error"}[node.what]
         return f"{prefix}:{_name(node.name)}"
     elif isinstance(node, Cond):
         f = _field(node.field, node.feature, node.at_confidence)

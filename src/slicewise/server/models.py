@@ -339,6 +339,52 @@ class CalibrationOut(_Out):
     classes: list[CalibrationRow]
 
 
+class ErrorTypeCounts(_Out):
+    """How many errors of each TIDE type (prediction errors by predicted class, missed labels by class)."""
+
+    classification: int
+    localization: int
+    both: int
+    duplicate: int
+    background: int
+    missed: int
+
+
+class ErrorTypeDap(_Out):
+    """The COCO AP at the IoU gained when every error of the type is fixed (None for a class without labels)."""
+
+    classification: float | None = None
+    localization: float | None = None
+    both: float | None = None
+    duplicate: float | None = None
+    background: float | None = None
+    missed: float | None = None
+
+
+class ErrorTypeRow(_Out):
+    name: str
+    n_labels: int
+    n_predictions: int
+    ap: float | None = None
+    counts: ErrorTypeCounts
+    dap: ErrorTypeDap
+
+
+class ErrorTypesOut(_Out):
+    """TIDE error types at (confidence, IoU = t_f, background_iou = t_b) over the view's rows; each type is
+    the filter ``error:<type>`` in the gallery."""
+
+    confidence: float
+    iou: float
+    background_iou: float
+    filter: str = ""
+    job: Job | None = None
+    n_rows: int
+    types: list[str]
+    overall: ErrorTypeRow
+    classes: list[ErrorTypeRow]
+
+
 class Confusion(_Out):
     classes: list[str]  # "None" last
     class_ids: list[int | None]

@@ -66,6 +66,19 @@ def calibration(run_id: str, bins: int = Query(10, ge=1, le=100), view: View = D
     return {**_head(v, cal), "n_bins": d["n_bins"], "overall": d["overall"], "classes": d["classes"]}
 
 
+@router.get("/runs/{run_id}/metrics/errors", response_model=M.ErrorTypesOut,
+            summary="TIDE error types (classification, localization, both, duplicate, background, missed) of the "
+                    "run's detections over the view's rows: counts and dAP, overall and per class")
+def error_types(run_id: str, background_iou: float = Query(0.1, gt=0, lt=1), view: View = Depends(view_params),
+                st: AppState = Depends(state)) -> dict[str, Any]:
+    from slicewise.metrics.tide import error_types as tide_errors
+
+    v = _resolve(st, run_id, view)
+    res = tide_errors(st.ws, v.run, v.confidence, v.iou, rows=v.rows_sql(), background_iou=background_iou)  # type: ignore[arg-type]
+    d = res.to_dict()
+    return {**_head(v, res), **{k: d[k] for k in ("background_iou", "n_rows", "types", "overall", "classes")}}
+
+
 @router.get("/runs/{run_id}/metrics/confusion", response_model=M.ConfusionOut,
             summary="The confusion matrix over the view's rows, with the None row and column")
 def confusion(run_id: str, view: View = Depends(view_params), st: AppState = Depends(state)) -> dict[str, Any]:
