@@ -183,7 +183,13 @@ def run_app(app: typer.Typer) -> None:
             _traceback()
         from slicewise.cli_start import MESSAGE
 
-        err_console.print(MESSAGE, markup=False, highlight=False)
+        # straight to the process's stderr: a Ctrl-C that lands while a progress bar stops can leave Rich's
+        # live display half torn down (its render hook and stream redirection still in place), which would
+        # swallow a message printed through Rich
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        if sys.stderr is not None:
+            sys.stderr.write(MESSAGE + "\n")
+            sys.stderr.flush()
         sys.exit(EXIT_INTERRUPTED)
     except SlicewiseError as exc:
         if DEBUG:
