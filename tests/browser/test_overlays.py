@@ -86,3 +86,22 @@ def test_colour_by_outcome_and_only_errors(opage, olive):
     opage.wait_for_url("**hide=**")
     opage.wait_for_function("document.querySelectorAll('[data-testid=detail] svg.ov g[data-key]').length === 1")
     assert _strokes(opage, "[data-testid=detail]") == {f"prediction:{preds[1]['id']}": (FP, "FP")}
+
+
+def test_colour_by_error_type(opage, olive):
+    """By TIDE error type: the cat prediction on nothing is a background error, the dog label nothing
+    predicts is missed (lib/overlay.ts ERROR_COLOURS), the TP pair stays green; the legend names the types."""
+    ws = olive.ws
+    (run,) = ws.runs()
+    labels = {o["feature"]: o["id"] for o in ws.annotations("a")}
+    preds = sorted(ws.predictions(run, "a"), key=lambda o: -o["confidence"])
+    background, missed = "#f04438", "#eab308"
+    opage.goto(olive.url + f"/runs/{run.id}/gallery?c=0.5&t=0.5&colour=error")
+    opage.wait_for_function("document.querySelector('.tile svg.ov g[data-error=missed]') !== null")
+    got = {k: (c, e) for k, c, e in opage.eval_on_selector_all(
+        ".tile svg.ov g[data-key]", "els => els.map(e => [e.dataset.key, e.getAttribute('stroke'), e.dataset.error])")}
+    assert got == {f"label:{labels['cat']}": (TP, ""), f"prediction:{preds[0]['id']}": (TP, ""),
+                   f"prediction:{preds[1]['id']}": (background, "background"), f"label:{labels['dog']}": (missed, "missed")}
+    legend = opage.get_by_test_id("overlay-legend").first
+    legend.locator("summary").click()
+    assert legend.locator("[data-error=background]").is_visible() and legend.locator("[data-error=missed]").is_visible()

@@ -234,3 +234,36 @@ def test_agrees_with_hotcoco(ws, seed, c, t):
             "annotations": [a for a in gt["annotations"] if a["image_id"] in ids]}
     _assert_agree(sub.overall, _hotcoco(gsub, [r for r in res if r["score"] >= c and r["image_id"] in ids], t))
     assert metrics.error_types is error_types
+
+
+def test_each_object_gets_its_type_and_the_gallery_page_carries_it(tmp_path):
+    """``object_errors``: the one erroneous object of each hand-built case carries its type (by hand: the
+    classification/both/background case's first prediction, the localization case's shifted box, the
+    duplicate's second box, the missed case's far label); the API's page and detail objects carry it."""
+    from fastapi.testclient import TestClient
+
+    from slicewise.server import create_app
+
+    ws, run = _workspace(tmp_path / "ws.duckdb", CASES)
+    try:
+        ids = {r.global_key: r.id for r in ws.data_rows()}
+        got = metrics.object_errors(ws, run, list(ids.values()), 0.0, 0.5)
+        preds = {(p["data_row"], p["confidence"]): int(p["id"]) for k in CASES for p in ws.predictions(run, k)}
+        labels = {(a["data_row"], tuple(a["bbox"])): int(a["id"]) for k in CASES for a in ws.annotations(k)}
+        want = {("prediction", preds[("classification", 0.9)]): "classification",
+                ("prediction", preds[("localization", 0.9)]): "localization",
+                ("prediction", preds[("both", 0.9)]): "both",
+                ("prediction", preds[("duplicate", 0.8)]): "duplicate",
+                ("prediction", preds[("background", 0.9)]): "background",
+                ("label", labels[("missed", tuple(FAR))]): "missed"}
+        assert got == want
+        assert metrics.object_errors(ws, run, [ids["missed"]], 0.0, 0.5) == {("label", labels[("missed", tuple(FAR))]): "missed"}
+    finally:
+        ws.close()
+    with TestClient(create_app(tmp_path / "ws.duckdb")) as c:
+        page = c.get("/api/rows", params={"run": 1, "limit": 50, "confidence": 0.0, "iou": 0.5}).json()
+        seen = {(src, o["id"]): o.get("error") for r in page["rows"] for src, key in (("label", "annotations"),
+                ("prediction", "predictions")) for o in r[key] if o.get("error")}
+        assert seen == want
+        detail = c.get(f"/api/rows/{ids['missed']}", params={"run": 1, "confidence": 0.0, "iou": 0.5}).json()
+        assert [a["error"] for a in detail["annotations"] if a.get("error")] == ["missed"]

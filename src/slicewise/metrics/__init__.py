@@ -154,7 +154,7 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
         PRCurve,
         StaleMetricsWarning,
     )
-    from slicewise.metrics.tide import ErrorCounts, ErrorTypes, error_rows_table, error_types
+    from slicewise.metrics.tide import ErrorCounts, ErrorTypes, error_rows_table, error_types, object_errors
     from slicewise.metrics.views import (
         confusion_cell_rows,
         confusion_matrix,
@@ -169,7 +169,7 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
 # Lazy: the store imports slicewise.metrics.schema on every open; numba/shapely load on first use.
 _LAZY = {
     "coco_eval": "coco", "feature_ap": "coco", "FeatureAP": "coco", "class_metrics": "classes", "calibration": "calibration",
-    "error_types": "tide", "error_rows_table": "tide", "ErrorTypes": "tide", "ErrorCounts": "tide",
+    "error_types": "tide", "error_rows_table": "tide", "object_errors": "tide", "ErrorTypes": "tide", "ErrorCounts": "tide",
     "add_custom_metrics": "custom", "custom_metrics_table": "custom",
     "compute_metrics": "engine", "grids": "engine", "job_status": "engine", "retry": "engine", "set_grids": "engine",
     "start_metrics": "engine",
@@ -192,7 +192,7 @@ __all__ = [
     "GridMetrics", "JobStatus", "Ontology", "OntologyFeature", "Overall", "PRCurve", "StaleMetricsWarning", "add_custom_metrics", "calibration", "class_metrics", "coco_eval",
     "compute_metrics", "confusion_cell_rows", "confusion_matrix", "custom_metrics_table", "error_rows_table", "error_types",
     "export_row_metrics", "f1_optimal_confidences", "feature_ap", "feature_metrics", "grid_metrics", "grids", "job_status",
-    "ontology", "pr_curve", "retry", "row_feature_metrics_table", "row_matches", "row_metrics_table", "rows_outcomes",
+    "object_errors", "ontology", "pr_curve", "retry", "row_feature_metrics_table", "row_matches", "row_metrics_table", "rows_outcomes",
     "set_grids", "set_ontology", "start_metrics",
 ]
 

@@ -64,7 +64,7 @@ sure and wrong here" to filter and sort by (``overconfident > 0.9``, ``-overconf
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -416,6 +416,27 @@ def error_types(ws: Workspace, run: RunRef, confidence: float, iou: float = 0.5,
     names = dict(ws.store.cursor().execute("SELECT id, name FROM features").fetchall())
     overall, per = summarise(det, cl, names, None if rows is None else ids)
     return ErrorTypes(overall, per, c, t, b, int(len(ids)), job_of(ws, r))
+
+
+def object_errors(ws: Workspace, run: RunRef, data_row_ids: Sequence[int], confidence: float, iou: float = 0.5, *,
+                  background_iou: float = BACKGROUND_IOU) -> dict[tuple[str, int], str]:
+    """The error type of each object on the given rows at (confidence, t_f = iou, t_b): ``("prediction", id)``
+    -> one of the five prediction error types, ``("label", id)`` -> ``"missed"``. Objects that are not errors
+    (true positives, predictions below c, labels matched or covered by a prediction's error) are absent,
+    e.g. ``{("prediction", 7): "localization", ("label", 3): "missed"}``."""
+    from slicewise.metrics.engine import get_run
+
+    r = get_run(ws, run)
+    c, t, b = _check(confidence, iou, background_iou)
+    det, cl = _classified(ws, r.id, c, t, b)
+    want = np.asarray(list(data_row_ids), np.int64)
+    out: dict[tuple[str, int], str] = {}
+    sel = np.flatnonzero(np.isin(det.d_row, want) & (cl.d_type >= 0))
+    for i in sel:
+        out[("prediction", int(det.d_id[i]))] = FP_TYPES[int(cl.d_type[i])]
+    for i in np.flatnonzero(np.isin(det.g_row, want) & cl.g_missed):
+        out[("label", int(det.g_id[i]))] = "missed"
+    return out
 
 
 def row_columns(det: Detections, cl: Classified) -> dict[str, np.ndarray]:

@@ -42,6 +42,9 @@ class ObjectOut(_Out):
     iscrowd: bool | None = None
     # in a run's gallery page: TP | FP | FN | confusion | dropped at the page's (c, t) (None: not computed)
     outcome: str | None = None
+    # in a run's page or detail: TIDE's error type (classification | localization | both | duplicate |
+    # background | missed) of a box / polygon / mask error at (c, t); None when it is not one
+    error: str | None = None
 
 
 class RowOut(_Out):

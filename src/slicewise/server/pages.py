@@ -49,18 +49,25 @@ def rows_page(v: ResolvedView, *, limit: int, offset: int, overlays: bool) -> di
 
 def _outcomes(v: ResolvedView, ids: list[int], anns: dict[str, list[dict[str, Any]]],
               preds: dict[str, list[dict[str, Any]]]) -> None:
-    """Each object's outcome at the view's (c, t) (TP, FP, FN, confusion, dropped), from the library; left
-    out when the run's metrics are not computed."""
+    """Each object's outcome at the view's (c, t) (TP, FP, FN, confusion, dropped) and its TIDE error type,
+    from the library; left out when the run's metrics are not computed."""
     if v.run is None or v.confidence is None or v.iou is None:
         return
     try:
         got = metrics.rows_outcomes(v.ws, v.run, ids, v.confidence, v.iou)
     except MetricsError:
+        got = {}
+    try:  # TIDE's error type of each box / polygon / mask error (from the objects: needs no metrics job)
+        errors = metrics.object_errors(v.ws, v.run, ids, v.confidence, v.iou)
+    except MetricsError:
+        errors = {}
+    if not got and not errors:
         return
     for source, objs in (("label", anns), ("prediction", preds)):
         for lst in objs.values():
             for o in lst:
                 o["outcome"] = got.get((source, int(o["id"])))
+                o["error"] = errors.get((source, int(o["id"])))
 
 
 def row_detail(ws: Workspace, row: DataRow, v: ResolvedView) -> dict[str, Any]:
@@ -77,6 +84,13 @@ def row_detail(ws: Workspace, row: DataRow, v: ResolvedView) -> dict[str, Any]:
         except MetricsError as exc:
             out["matches_error"] = str(exc)
         out["metrics"] = row_metrics(ws, run, row.global_key, c, t)
+        try:
+            errors = metrics.object_errors(ws, run, [row.id], c, t)
+        except MetricsError:
+            errors = {}
+        for source, objs in (("label", out["annotations"]), ("prediction", out["predictions"])):
+            for o in objs:
+                o["error"] = errors.get((source, int(o["id"])))
     return out
 
 
