@@ -196,6 +196,14 @@ class State:
             self._memo[key] = value
         return value
 
+    def remembered(self, name: Hashable, topics: Sequence[str]) -> tuple[bool, Any]:
+        """(True, value) when :meth:`memo` holds ``name`` at the current versions of ``topics``, else (False, None)."""
+        if not self.usable():
+            return False, None
+        key = (name, self.version(topics))
+        with self._lock:
+            return (True, self._memo[key]) if key in self._memo else (False, None)
+
     def lru(self, kind: str, key: Hashable, make: Callable[[], T], limit: int) -> T:
         """``make()`` kept among the ``limit`` most recently used values of ``kind`` (built once per key)."""
         if not self.usable():

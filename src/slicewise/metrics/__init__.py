@@ -62,7 +62,7 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
   outcome}`` of every object of some rows at (c, t), in one query (the gallery's overlays).
 - ``coco_eval(ws, run, iou_type="bbox"|"segm") -> CocoResult``: pycocotools-identical stats (12),
   per-class AP and the precision array.
-- ``feature_ap(ws, run) -> (dict[feature, FeatureAP], FeatureAP | None)``: COCO AP, AP50, AP75 and AR per
+- ``feature_ap(ws, run, wait=True) -> (dict[feature, FeatureAP], FeatureAP | None)`` (``wait=False``: None while it is computed in the background): COCO AP, AP50, AP75 and AR per
   spatial feature (boxes by bbox IoU, polygons and masks by segm IoU) and their means (mAP), over all the
   run's rows; computed once and kept in ``ws.state`` until labels, predictions or rows change.
 - ``add_custom_metrics(ws, run, records | path) -> int`` (records: dicts with ``data_row`` (global key),

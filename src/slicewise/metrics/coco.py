@@ -9,9 +9,10 @@ Box IoU is computed in Numba with pycocotools' formula; mask IoU with pycocotool
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -279,11 +280,34 @@ def _per_class(res: CocoResult, k: int) -> tuple[float | None, ...]:
     return (_mean(p[:, :, k, 0, m]), _mean(p[at[0], :, k, 0, m]), _mean(p[at[1], :, k, 0, m]), _mean(r[:, k, 0, m]))
 
 
-def feature_ap(ws: Workspace, run: RunRef) -> tuple[dict[str, FeatureAP], FeatureAP | None]:
+@overload
+def feature_ap(ws: Workspace, run: RunRef, *, wait: Literal[True] = True) -> tuple[dict[str, FeatureAP], FeatureAP | None]: ...
+@overload
+def feature_ap(ws: Workspace, run: RunRef, *, wait: bool) -> tuple[dict[str, FeatureAP], FeatureAP | None] | None: ...
+def feature_ap(ws: Workspace, run: RunRef, *, wait: bool = True) -> tuple[dict[str, FeatureAP], FeatureAP | None] | None:
     """Per spatial feature of a run (box: bbox IoU; polygon, mask: segm IoU), the COCO AP / AP50 / AP75 / AR
     over all the run's rows, and the run's means (None without ground truth). Computed once per run and
-    kept in the workspace's state until its labels, predictions, rows or ontology change."""
+    kept in the workspace's state until its labels, predictions, rows or ontology change.
+
+    ``wait=False``: the result when it is already kept, else None, and it is computed in a background
+    thread (the first COCO evaluation of a fresh install compiles its kernels: tens of seconds)."""
     r = get_run(ws, run)
+    name, topics = ("coco-feature-ap", r.id), [*AP_TOPICS, f"runs:{r.id}"]
+    if not wait:
+        have, value = ws.state.remembered(name, topics)
+        if have:
+            return value  # type: ignore[no-any-return]
+        lock = ws.state.key_lock(("coco-feature-ap-job", r.id))
+        if lock.acquire(blocking=False):
+            def work() -> None:
+                try:
+                    with contextlib.suppress(Exception):  # (a failure shows as AP still pending; the CLI says why)
+                        feature_ap(ws, r.id)
+                finally:
+                    lock.release()
+
+            threading.Thread(target=work, name=f"coco-ap-{r.id}", daemon=True).start()
+        return None
 
     def compute() -> tuple[dict[str, FeatureAP], FeatureAP | None]:
         cur = ws.store.cursor()
@@ -308,4 +332,4 @@ def feature_ap(ws: Workspace, run: RunRef) -> tuple[dict[str, FeatureAP], Featur
                 for k in ("ap", "ap50", "ap75", "ar")}
         return out, FeatureAP(None, "+".join(types), **{k: (None if np.isnan(v) else v) for k, v in mean.items()})
 
-    return ws.state.memo(("coco-feature-ap", r.id), [*AP_TOPICS, f"runs:{r.id}"], compute)
+    return ws.state.memo(name, topics, compute)

@@ -289,6 +289,7 @@ class FeatureTable(_Out):
     job: Job | None = None
     features: list[FeatureRow]
     overall: FeatureOverall | None = None  # micro (summed counts) and macro (mean over features) of the rows above
+    ap_pending: bool = False  # the COCO columns are being computed in the background: ask again shortly
 
 
 class ClassRow(_Out):

@@ -33,17 +33,18 @@ def _head(v: ResolvedView, result: Any) -> dict[str, Any]:
 def features(run_id: str, view: View = Depends(view_params), st: AppState = Depends(state)) -> dict[str, Any]:
     v = _resolve(st, run_id, view)
     table = metrics.feature_metrics(st.ws, v.run, v.confidence, v.iou, rows=v.rows_sql(), warn=False)  # type: ignore[arg-type]
-    try:
-        aps, mean = metrics.feature_ap(st.ws, v.run)  # type: ignore[arg-type]
+    try:  # (computed in the background the first time: the page asks again while ap_pending)
+        got = metrics.feature_ap(st.ws, v.run, wait=False)  # type: ignore[arg-type]
     except MetricsError:  # a run without rows
-        aps, mean = {}, None
+        got = ({}, None)
+    aps, mean = got if got is not None else ({}, None)
     ap_cols = ("ap", "ap50", "ap75", "ar")
     rows = [{**f.to_dict(), **({k: getattr(aps[f.feature], k) for k in ap_cols} if f.feature in aps else {})}
             for f in table.features]
     overall = table.overall().to_dict()
     if mean is not None:
         overall.update(map=mean.ap, ap50=mean.ap50, ap75=mean.ap75, ar=mean.ar)
-    return {**_head(v, table), "features": rows, "overall": overall}
+    return {**_head(v, table), "features": rows, "overall": overall, "ap_pending": got is None}
 
 
 @router.get("/runs/{run_id}/metrics/classes", response_model=M.ClassTable,
