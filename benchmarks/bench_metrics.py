@@ -1,9 +1,14 @@
-"""Benchmark: slicewise's metrics engine against pycocotools and faster-coco-eval on the same data.
+"""Benchmark: slicewise's metrics engine against hotcoco, faster-coco-eval and pycocotools on the same data.
 
     .venv/bin/python benchmarks/bench_metrics.py            # COCO-like run: 5,000 images, ~35k boxes, ~90k preds
     .venv/bin/python benchmarks/bench_metrics.py --big      # also: (c, t) latency on a run of 1,000,000 predictions
 
-Prints the timings and the ratios measured in this one process.
+Every timing is the median of ``--repeats`` (default 3) runs in this one process, interleaved (each repeat
+times every tool once), with the load average before and after; the ratios are of those medians. The
+COCO times are evaluate + accumulate + summarize with loading excluded (the reference tools' ``COCO`` /
+``loadRes`` are built before the clock starts; slicewise's "evaluate" starts from the run's arrays read
+from the store), and slicewise's ``coco_eval`` from the store (reading included) is shown beside them.
+The 12 stats of every tool must be identical (max abs difference 0), else the script fails.
 """
 
 from __future__ import annotations
@@ -86,25 +91,53 @@ def timed(fn):
     return out, time.perf_counter() - t0
 
 
-def run_pycocotools(gt, results, lib):
-    if lib == "pycocotools":
-        from pycocotools.coco import COCO
-        from pycocotools.cocoeval import COCOeval
-    else:
-        from faster_coco_eval import COCO
-        from faster_coco_eval import COCOeval_faster as COCOeval
-    with contextlib.redirect_stdout(io.StringIO()):
-        cg = COCO()
-        cg.dataset = copy.deepcopy(gt)
-        cg.createIndex()
-        cd = cg.loadRes(copy.deepcopy(results))
-        t0 = time.perf_counter()
-        e = COCOeval(cg, cd, "bbox")
-        e.evaluate()
-        e.accumulate()
-        e.summarize()
-        dt = time.perf_counter() - t0
-    return np.asarray(e.stats[:12], np.float64), dt
+class Reference:
+    """A reference COCO evaluator with its ground truth and results loaded (loading is not timed)."""
+
+    def __init__(self, lib: str, gt, results, tmp: str):
+        self.lib = lib
+        with contextlib.redirect_stdout(io.StringIO()):
+            if lib == "hotcoco":
+                import json
+
+                import hotcoco
+                path = os.path.join(tmp, "gt.json")
+                with open(path, "w") as f:
+                    json.dump(gt, f)
+                self.COCOeval = hotcoco.COCOeval
+                self.cg = hotcoco.COCO(path)
+            else:
+                if lib == "pycocotools":
+                    from pycocotools.coco import COCO
+                    from pycocotools.cocoeval import COCOeval
+                else:
+                    from faster_coco_eval import COCO
+                    from faster_coco_eval import COCOeval_faster as COCOeval
+                self.COCOeval = COCOeval
+                self.cg = COCO()
+                self.cg.dataset = copy.deepcopy(gt)
+                self.cg.createIndex()
+            self.cd = self.cg.loadRes(copy.deepcopy(results))
+
+    def run(self) -> tuple[np.ndarray, float, float]:
+        """The 12 stats, the seconds of evaluate + accumulate + summarize, and of evaluate() alone."""
+        with contextlib.redirect_stdout(io.StringIO()):
+            t0 = time.perf_counter()
+            e = self.COCOeval(self.cg, self.cd, "bbox")
+            e.evaluate()
+            t_eval = time.perf_counter() - t0
+            e.accumulate()
+            e.summarize()
+            dt = time.perf_counter() - t0
+        return np.asarray(e.stats[:12], np.float64), dt, t_eval
+
+
+def median(v: list[float]) -> float:
+    return float(np.median(v))
+
+
+def load_avg() -> str:
+    return "/".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def main() -> None:
@@ -113,40 +146,61 @@ def main() -> None:
     ap.add_argument("--boxes", type=int, default=35000)
     ap.add_argument("--preds", type=int, default=90000)
     ap.add_argument("--classes", type=int, default=80)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--big", action="store_true", help="also time a new (c, t) on a 1,000,000-prediction run")
     ap.add_argument("--skip-pycocotools", action="store_true")
     args = ap.parse_args()
     from slicewise import metrics as M
+    from slicewise.metrics import coco as C
+    from slicewise.metrics.engine import get_run, job_of
 
     gt, results = make_coco(args.images, args.boxes, args.preds, args.classes)
     print(f"data: {args.images} images, {len(gt['annotations'])} boxes, {len(results)} predictions, "
-          f"{args.classes} classes; {os.cpu_count()} cores")
+          f"{args.classes} classes; {os.cpu_count()} cores; load average at start {load_avg()}")
     tmp = tempfile.mkdtemp()
     (ws, run), t_build = timed(lambda: build_ws(os.path.join(tmp, "bench.duckdb"), gt, results))
     print(f"build workspace (SDK)            {t_build:8.2f} s")
     M.coco_eval(ws, run, "bbox")  # numba JIT / cache load, not timed
     M.compute_metrics(ws, run)
-    ours, t_ours = timed(lambda: M.coco_eval(ws, run, "bbox"))
-    ours2, t_ours2 = timed(lambda: M.coco_eval(ws, run, "bbox"))
-    t_ours = min(t_ours, t_ours2)
-    fce_stats, t_fce = run_pycocotools(gt, results, "faster_coco_eval")
-    print(f"faster-coco-eval evaluate+accumulate+summarize {t_fce:8.2f} s")
-    if not args.skip_pycocotools:
-        ref_stats, t_ref = run_pycocotools(gt, results, "pycocotools")
-        print(f"pycocotools evaluate+accumulate+summarize      {t_ref:8.2f} s")
-        diff = float(np.max(np.abs(np.asarray(ours.stats) - ref_stats)))
-        print(f"max |slicewise - pycocotools| over the 12 stats: {diff:.3g}")
-    print(f"max |faster-coco-eval - pycocotools-equivalent slicewise|: "
-          f"{float(np.max(np.abs(np.asarray(ours.stats) - fce_stats))):.3g}")
-    print(f"slicewise coco_eval (from the store)           {t_ours:8.2f} s   "
-          f"-> {t_fce / t_ours:5.1f}x faster than faster-coco-eval"
-          + (f", {t_ref / t_ours:5.1f}x faster than pycocotools" if not args.skip_pycocotools else ""))
+    r = get_run(ws, run)
+    refs = [Reference(lib, gt, results, tmp) for lib in
+            ("hotcoco", "faster-coco-eval", *(() if args.skip_pycocotools else ("pycocotools",)))]
+    times: dict[str, list[float]] = {"slicewise evaluate": [], "slicewise coco_eval": []}
+    stats: dict[str, np.ndarray] = {}
+    for _ in range(args.repeats):
+        d = C._load(ws, r.id, "bbox")
+        res, t = timed(lambda d=d: C.evaluate(d, "bbox", job_of(ws, r)))
+        times["slicewise evaluate"].append(t)
+        stats["slicewise"] = np.asarray(res.stats)
+        res, t = timed(lambda: M.coco_eval(ws, run, "bbox"))
+        times["slicewise coco_eval"].append(t)
+        for ref in refs:
+            st, t, t_eval = ref.run()
+            times.setdefault(ref.lib, []).append(t)
+            times.setdefault(ref.lib + " evaluate()", []).append(t_eval)
+            stats[ref.lib] = st
+    worst = max(float(np.max(np.abs(stats["slicewise"] - v))) for v in stats.values())
+    print(f"max |slicewise - reference| over the 12 stats, every reference: {worst:.3g}")
+    ours = median(times["slicewise evaluate"])
+    print(f"COCO evaluate + accumulate + summarize (loading excluded), median of {args.repeats}; "
+          f"load average now {load_avg()}")
+    print(f"  slicewise evaluate                  {ours * 1000:8.0f} ms")
+    print(f"  slicewise coco_eval (store read in) {median(times['slicewise coco_eval']) * 1000:8.0f} ms")
+    for ref in refs:
+        t = median(times[ref.lib])
+        print(f"  {ref.lib:<35} {t * 1000:8.0f} ms   -> slicewise {t / ours:5.2f}x faster "
+              f"({t / median(times['slicewise coco_eval']):5.2f}x with the store read)")
+    if worst != 0.0:
+        sys.exit("the stats differ from a reference")
+    t_fce = median(times["faster-coco-eval evaluate()"])
 
     # the whole 11 x 11 grid: matching, then per-row metrics and the confusion matrix at every (c, t)
-    _, t_match = timed(lambda: M.compute_metrics(ws, run, full=True))
+    t_matches, t_grids = [], []
+    for _ in range(args.repeats):
+        t_matches.append(timed(lambda: M.compute_metrics(ws, run, full=True))[1])
+        t_grids.append(timed(lambda: M.grid_metrics(ws, run))[1])
+    t_match, t_grid_all = median(t_matches), median(t_grids)
     c_grid, t_grid = M.grids(ws, run)
-
-    _, t_grid_all = timed(lambda: M.grid_metrics(ws, run))
 
     def all_views():
         for c in c_grid:
@@ -155,9 +209,10 @@ def main() -> None:
                 M.confusion_matrix(ws, run, c, t)
 
     _, t_views = timed(all_views)
+    print(f"medians of {args.repeats}, load average now {load_avg()}:")
     print(f"slicewise matching, 11 confidence passes (records + summaries stored)  {t_match:8.2f} s")
     print(f"slicewise grid_metrics: per-row metrics + confusion matrices at all 121 (c, t)  {t_grid_all:8.2f} s")
-    print(f"  whole grid {t_match + t_grid_all:.2f} s vs faster-coco-eval evaluation {t_fce:.2f} s "
+    print(f"  whole grid {t_match + t_grid_all:.2f} s vs faster-coco-eval's evaluate() alone {t_fce:.2f} s "
           f"-> {t_fce / (t_match + t_grid_all):.2f}x faster")
     print(f"(one by one: 121 x (row_metrics_table + confusion_matrix) {t_views:.2f} s, "
           f"{t_views / 121 * 1000:.0f} ms per (c, t))")

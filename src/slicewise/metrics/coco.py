@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+import numba
 import numpy as np
 
 from slicewise.errors import MetricsError
@@ -75,9 +76,10 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
     cur = ws.store.cursor()
     kinds = ["bbox", "polygon", "mask"]
     segm = iou_type == "segm"
-    cols = "o.id, o.data_row_id, o.feature_id, o.kind, o.x, o.y, o.w, o.h, o.area, d.height, d.width"
-    cols += ", o.geometry, o.mask_rle" if segm else ", NULL::BLOB AS geometry, NULL::VARCHAR AS mask_rle"
-    cols += ", CASE WHEN o.kind = 'bbox' THEN o.w * o.h END AS box_area"
+    # only what the protocol reads: boxes and areas (and, for segm, the shapes at their image's size)
+    cols = "o.id, o.data_row_id, o.feature_id, o.x, o.y, o.w, o.h, o.area"
+    cols += ", o.kind, o.geometry, o.mask_rle, d.height, d.width" if segm else ""
+    frm = " JOIN data_rows d ON d.id = o.data_row_id" if segm else ""
 
     def fetch(sql: str, params: list[Any]) -> dict[str, Any]:
         t = cur.execute(sql, params).to_arrow_table()
@@ -85,26 +87,27 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
         for name in t.column_names:
             col = t.column(name)
             if name in ("geometry", "mask_rle", "kind"):
-                out[name] = np.array(col.to_pylist(), dtype=object) if segm else np.empty(len(col), dtype=object)
+                out[name] = np.array(col.to_pylist(), dtype=object)
             else:
                 out[name] = col.to_numpy(zero_copy_only=False)
         return out
 
-    gt = fetch(f"""SELECT {cols}, o.iscrowd FROM annotations o JOIN data_rows d ON d.id = o.data_row_id
-        WHERE o.data_row_id IN (SELECT data_row_id FROM run_rows WHERE run_id = ?) AND list_contains(?, o.kind)
-        ORDER BY o.id""", [run_id, kinds])
-    dt = fetch(f"""SELECT {cols}, o.confidence FROM predictions o JOIN data_rows d ON d.id = o.data_row_id
-        WHERE o.run_id = ? AND list_contains(?, o.kind) ORDER BY o.id""", [run_id, kinds])
+    gt = fetch(f"""SELECT {cols}, o.iscrowd FROM annotations o{frm}
+        WHERE o.data_row_id IN (SELECT data_row_id FROM run_rows WHERE run_id = ?) AND list_contains(?, o.kind)""",
+               [run_id, kinds])
+    dt = fetch(f"""SELECT {cols}, o.confidence, CASE WHEN o.kind = 'bbox' THEN o.w * o.h END AS box_area
+        FROM predictions o{frm} WHERE o.run_id = ? AND list_contains(?, o.kind)""", [run_id, kinds])
     # images in COCO id order when imported from COCO (metadata coco_image_id), else in data row order:
     # the order decides how equal scores of different images rank, as in COCOeval
     img = cur.execute("""SELECT rr.data_row_id, m.value_number FROM run_rows rr LEFT JOIN row_metadata m
                          ON m.data_row_id = rr.data_row_id AND m.field = 'coco_image_id' WHERE rr.run_id = ?
-                         ORDER BY rr.data_row_id""", [run_id]).fetchall()
-    if img and all(v is not None for _, v in img):
-        img.sort(key=lambda r: (r[1], r[0]))
-    rows = np.array([r[0] for r in img], np.int64)
+                         """, [run_id]).to_arrow_table()
+    rows = img.column(0).to_numpy().astype(np.int64)
     if not len(rows):
         raise MetricsError(f"run {run_id} has no data rows", where=f"run {run_id}", fix="add predictions first")
+    coco_ids = img.column(1)
+    rows = rows[np.lexsort((rows, coco_ids.to_numpy(zero_copy_only=False)))] if coco_ids.null_count == 0 \
+        else np.sort(rows)
     # categories: every box/polygon/mask feature of the ontology (as COCOeval takes every category), in
     # COCO category id order when every one has a numeric external id, else in feature id order
     fx = cur.execute("SELECT id, name, external_id FROM features WHERE list_contains(?, kind) ORDER BY id",
@@ -113,18 +116,19 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
     if fx and all(ascii_int(e, negative=True) is not None for _, _, e in fx):
         fx.sort(key=lambda f: (int(f[2]), f[0]))
     order = [int(f[0]) for f in fx]
-    used = set(np.asarray(gt["feature_id"], np.int64).tolist()) | set(np.asarray(dt["feature_id"], np.int64).tolist())
-    extra = sorted(used - set(order))
-    feats_list = order + extra
-    feats = np.array(feats_list, np.int64)
+    used = set(np.unique(np.r_[np.asarray(gt["feature_id"], np.int64), np.asarray(dt["feature_id"], np.int64)]).tolist())
+    feats = np.array(order + sorted(used - set(order)), np.int64)
     n_img = len(rows)
-    f_sorted, f_pos = np.sort(feats), np.argsort(feats)
-    r_sorted, r_pos = np.sort(rows), np.argsort(rows)
+    # dense id -> position tables (ids are small integers from the store's sequences)
+    img_of = np.full(int(rows.max()) + 1, -1, np.int64)
+    img_of[rows] = np.arange(n_img)
+    cat_of = np.full(int(feats.max(initial=0)) + 1, -1, np.int64)
+    cat_of[feats] = np.arange(len(feats))
 
     def group(o: dict[str, Any]) -> np.ndarray:
-        cat = f_pos[np.searchsorted(f_sorted, np.asarray(o["feature_id"], np.int64))]
-        img = r_pos[np.searchsorted(r_sorted, np.asarray(o["data_row_id"], np.int64))]
-        return (cat * n_img + img).astype(np.int64)
+        r = np.asarray(o["data_row_id"], np.int64)
+        img = np.where(r < len(img_of), img_of[np.minimum(r, len(img_of) - 1)], -1)
+        return np.where(img >= 0, cat_of[np.asarray(o["feature_id"], np.int64)] * n_img + img, -1)
 
     def f64(o: dict[str, Any], c: str) -> np.ndarray:
         v = o[c]
@@ -149,6 +153,7 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
     g_crowd = np.asarray(gt["iscrowd"], bool)
     go = np.lexsort((np.asarray(gt["id"]), g_group))
 
+    # predictions on rows outside the run are not the run's images (COCOeval evaluates its imgIds only)
     d_group = group(dt)
     d_score = f64(dt, "confidence")
     d_box = boxes(dt)
@@ -161,14 +166,19 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
         d_area = np.where(np.isnan(box_area), f64(dt, "area"), box_area)
     # stable sort by score within a group (ids ascending = the results file order), keep MAX_DETS[-1]
     do = np.lexsort((np.asarray(dt["id"]), -d_score, d_group))
+    do = do[d_group[do] >= 0]
     sg = d_group[do]
     first = np.r_[0, np.flatnonzero(sg[1:] != sg[:-1]) + 1] if len(sg) else np.zeros(0, np.int64)
     rank = np.arange(len(sg)) - np.repeat(first, np.diff(np.r_[first, len(sg)]))
     do = do[rank < MAX_DETS[-1]]
 
-    groups = np.union1d(d_group, g_group)
-    gi = np.searchsorted(groups, g_group[go])
-    di = np.searchsorted(groups, d_group[do])
+    # the non-empty (category, image) groups, in order: a merge of the two sorted group columns
+    sd, sgt = d_group[do], g_group[go]
+    both = np.concatenate([sd, sgt])
+    both.sort(kind="stable")
+    groups = both[np.r_[True, both[1:] != both[:-1]]] if len(both) else both
+    gi = np.searchsorted(groups, sgt)
+    di = np.searchsorted(groups, sd)
     return CocoData(
         classes=[str(names.get(int(f), f)) for f in feats],
         det_group=di.astype(np.int64), det_score=d_score[do], det_area=d_area[do], det_box=d_box[do],
@@ -210,7 +220,8 @@ def evaluate(d: CocoData, iou_type: str, job: JobStatus) -> CocoResult:
     thrs = iou_thresholds()
     # numba's default (workqueue) threading layer must not run parallel kernels from two threads at once
     with _PARALLEL_LOCK:
-        dtm, dtig, gtig = match_images(ious, off, d0, g0, d.det_area, d.gt_area, d.gt_crowd, area_rng, thrs)
+        dtm, dtig, gtig = match_images(ious, off, d0, g0, d.det_area, d.gt_area, d.gt_crowd, area_rng, thrs,
+                                       numba.get_num_threads())
         precision, recall = accumulate(d.group_cat, d0, g0, d.det_score, dtm, dtig, gtig, d.n_classes,
                                         np.array(MAX_DETS, np.int64), recall_thresholds())
     stats = summarize(precision, recall)

@@ -36,68 +36,89 @@ def box_ious(d_box: np.ndarray, g_box: np.ndarray, g_crowd: np.ndarray, d0: np.n
 
 @numba.njit(cache=True, parallel=True)
 def match_images(ious: np.ndarray, off: np.ndarray, d0: np.ndarray, g0: np.ndarray, d_area: np.ndarray,
-           g_area: np.ndarray, g_crowd: np.ndarray, area_rng: np.ndarray, thrs: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """COCOeval.evaluateImg for every group and area range: dtm, dtIg (A, T, ND) and gtIg (A, NG)."""
+                 g_area: np.ndarray, g_crowd: np.ndarray, area_rng: np.ndarray, thrs: np.ndarray,
+                 n_threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """COCOeval.evaluateImg for every group and area range: dtm, dtIg (A, T, ND) and gtIg (A, NG).
+
+    Groups are taken in chunks (a few per thread), each with its scratch arrays allocated once: the
+    work per group is small (most hold a handful of objects), so allocating per group cost more than
+    matching. ``n_threads``: numba's thread count (read by the caller: a cached kernel cannot ask)."""
     A, T = area_rng.shape[0], len(thrs)
     ND, NG = d0[-1], g0[-1]
     dtm = np.zeros((A, T, ND), np.bool_)
     dtig = np.zeros((A, T, ND), np.bool_)
     gtig_out = np.zeros((A, NG), np.bool_)
-    for q in numba.prange(len(d0) - 1):
-        nd, ng = d0[q + 1] - d0[q], g0[q + 1] - g0[q]
-        for a in range(A):
-            lo, hi = area_rng[a, 0], area_rng[a, 1]
-            ign = np.zeros(ng, np.int64)
-            for j in range(ng):
-                ga = g_area[g0[q] + j]
-                if g_crowd[g0[q] + j] or ga < lo or ga > hi:
-                    ign[j] = 1
-            gtind = np.argsort(ign, kind="mergesort")
-            gig = ign[gtind]
-            for j in range(ng):
-                gtig_out[a, g0[q] + j] = gig[j] == 1
-            if ng == 0 or nd == 0:
+    n_groups = len(d0) - 1
+    maxg = 0
+    for q in range(n_groups):
+        maxg = max(maxg, g0[q + 1] - g0[q])
+    n_chunks = min(n_groups, 64 * n_threads)
+    for c in numba.prange(n_chunks):
+        gtind = np.empty(maxg, np.int64)
+        gig = np.empty(maxg, np.bool_)
+        gtm = np.empty(maxg, np.bool_)
+        for q in range(c * n_groups // n_chunks, (c + 1) * n_groups // n_chunks):
+            nd, ng = d0[q + 1] - d0[q], g0[q + 1] - g0[q]
+            for a in range(A):
+                lo, hi = area_rng[a, 0], area_rng[a, 1]
+                # labels ordered not-ignored first (a stable partition, as argsort(kind="mergesort") of 0/1)
+                p = 0
+                for j in range(ng):
+                    ga = g_area[g0[q] + j]
+                    ig = g_crowd[g0[q] + j] or ga < lo or ga > hi
+                    gtig_out[a, g0[q] + j] = ig
+                    if not ig:
+                        gtind[p] = j
+                        gig[p] = False
+                        p += 1
+                for j in range(ng):
+                    if gtig_out[a, g0[q] + j]:
+                        gtind[p] = j
+                        gig[p] = True
+                        p += 1
+                # gtIg is stored in the sorted order, as evaluateImg returns it
+                for j in range(ng):
+                    gtig_out[a, g0[q] + j] = gig[j]
+                if ng > 0 and nd > 0:
+                    for t in range(T):
+                        gtm[:ng] = False
+                        thr = min(thrs[t], 1 - 1e-10)
+                        for i in range(nd):
+                            best = thr
+                            m = -1
+                            base = off[q] + i * ng
+                            for j in range(ng):
+                                if gtm[j] and not g_crowd[g0[q] + gtind[j]]:
+                                    continue
+                                if m > -1 and not gig[m] and gig[j]:
+                                    break
+                                v = ious[base + gtind[j]]
+                                if v < best:
+                                    continue
+                                best = v
+                                m = j
+                            if m == -1:
+                                continue
+                            dtig[a, t, d0[q] + i] = gig[m]
+                            dtm[a, t, d0[q] + i] = True
+                            gtm[m] = True
                 for i in range(nd):
                     da = d_area[d0[q] + i]
                     if da < lo or da > hi:
                         for t in range(T):
-                            dtig[a, t, d0[q] + i] = True
-                continue
-            for t in range(T):
-                gtm = np.zeros(ng, np.bool_)
-                for i in range(nd):
-                    best = min(thrs[t], 1 - 1e-10)
-                    m = -1
-                    for j in range(ng):
-                        if gtm[j] and not g_crowd[g0[q] + gtind[j]]:
-                            continue
-                        if m > -1 and gig[m] == 0 and gig[j] == 1:
-                            break
-                        v = ious[off[q] + i * ng + gtind[j]]
-                        if v < best:
-                            continue
-                        best = v
-                        m = j
-                    if m == -1:
-                        continue
-                    dtig[a, t, d0[q] + i] = gig[m] == 1
-                    dtm[a, t, d0[q] + i] = True
-                    gtm[m] = True
-            for i in range(nd):
-                da = d_area[d0[q] + i]
-                if da < lo or da > hi:
-                    for t in range(T):
-                        if not dtm[a, t, d0[q] + i]:
-                            dtig[a, t, d0[q] + i] = True
+                            if not dtm[a, t, d0[q] + i]:
+                                dtig[a, t, d0[q] + i] = True
     return dtm, dtig, gtig_out
 
 
 @numba.njit(cache=True, parallel=True)
 def accumulate(group_cat: np.ndarray, d0: np.ndarray, g0: np.ndarray, score: np.ndarray, dtm: np.ndarray,
-                dtig: np.ndarray, gtig: np.ndarray, K: int, max_dets: np.ndarray, rec_thrs: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """COCOeval.accumulate: precision (T, R, K, A, M) and recall (T, K, A, M); -1 where undefined."""
+               dtig: np.ndarray, gtig: np.ndarray, K: int, max_dets: np.ndarray, rec_thrs: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """COCOeval.accumulate: precision (T, R, K, A, M) and recall (T, K, A, M); -1 where undefined.
+
+    The same numbers as pycocotools' cumulative sums and ``searchsorted``, from one pass per (area, IoU
+    threshold, max detections) that keeps only the precision at each true positive."""
     A, T = dtm.shape[0], dtm.shape[1]
     R, M = len(rec_thrs), len(max_dets)
     precision = -np.ones((T, R, K, A, M))
@@ -121,56 +142,54 @@ def accumulate(group_cat: np.ndarray, d0: np.ndarray, g0: np.ndarray, score: np.
         k = group_cat[start]
         npig = np.zeros(A, np.int64)
         for a in range(A):
-            for q in range(start, end):
-                for j in range(g0[q], g0[q + 1]):
-                    if not gtig[a, j]:
-                        npig[a] += 1
+            for j in range(g0[start], g0[end]):
+                if not gtig[a, j]:
+                    npig[a] += 1
+        # one stable ranking by score of the category's detections (each group's are in rank order, at
+        # most max_dets[-1]); a smaller max_dets keeps the same order (a stable sort of a subsequence)
+        n_all = d0[end] - d0[start]
+        neg = np.empty(n_all)
+        for i in range(n_all):
+            neg[i] = -score[d0[start] + i]
+        order_all = np.argsort(neg, kind="mergesort")
+        rank_in_img = np.empty(n_all, np.int64)
+        for q in range(start, end):
+            for i in range(d0[q + 1] - d0[q]):
+                rank_in_img[d0[q] - d0[start] + i] = i
+        ranked = np.empty(n_all, np.int64)
+        tpr = np.empty(n_all)
         for mi in range(M):
-            # the detections of this category, cut per image to max_dets[mi], ranked once for every area
             md = max_dets[mi]
             n = 0
-            for q in range(start, end):
-                n += min(d0[q + 1] - d0[q], md)
-            idx = np.empty(n, np.int64)
-            p = 0
-            for q in range(start, end):
-                for i in range(min(d0[q + 1] - d0[q], md)):
-                    idx[p] = d0[q] + i
-                    p += 1
-            neg = np.empty(n)
-            for i in range(n):
-                neg[i] = -score[idx[i]]
-            order = np.argsort(neg, kind="mergesort")
-            ranked = idx[order]
+            for i in range(n_all):
+                o = order_all[i]
+                if rank_in_img[o] < md:
+                    ranked[n] = d0[start] + o
+                    n += 1
             for a in range(A):
                 if npig[a] == 0:
                     continue
                 for t in range(T):
-                    tp_sum = np.zeros(n)
-                    fp_sum = np.zeros(n)
+                    # precision at each true positive (the curve's only rises); interpolated precision at a
+                    # recall threshold is the largest at or after the first position reaching it, which is
+                    # a true positive's (after it only false positives and ignored ones: no higher value)
                     ctp = 0
                     cfp = 0
                     for i in range(n):
                         d = ranked[i]
                         if not dtig[a, t, d]:
                             if dtm[a, t, d]:
+                                tpr[ctp] = (ctp + 1) / (cfp + ctp + 1 + eps)
                                 ctp += 1
                             else:
                                 cfp += 1
-                        tp_sum[i] = ctp
-                        fp_sum[i] = cfp
-                    nd = n
-                    rc = tp_sum / npig[a]
-                    pr = tp_sum / (fp_sum + tp_sum + eps)
-                    recall[t, k, a, mi] = rc[nd - 1] if nd else 0.0
-                    for i in range(nd - 1, 0, -1):
-                        if pr[i] > pr[i - 1]:
-                            pr[i - 1] = pr[i]
-                    inds = np.searchsorted(rc, rec_thrs)
+                    recall[t, k, a, mi] = ctp / npig[a]
+                    for j in range(ctp - 1, 0, -1):
+                        if tpr[j] > tpr[j - 1]:
+                            tpr[j - 1] = tpr[j]
+                    j = 0
                     for ri in range(R):
-                        precision[t, ri, k, a, mi] = 0.0
-                    for ri in range(R):
-                        if inds[ri] >= nd:
-                            break
-                        precision[t, ri, k, a, mi] = pr[inds[ri]]
+                        while j < ctp and (j + 1) / npig[a] < rec_thrs[ri]:
+                            j += 1
+                        precision[t, ri, k, a, mi] = tpr[j] if j < ctp else 0.0
     return precision, recall
