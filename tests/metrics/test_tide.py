@@ -261,7 +261,10 @@ def test_each_object_gets_its_type_and_the_gallery_page_carries_it(tmp_path):
     finally:
         ws.close()
     with TestClient(create_app(tmp_path / "ws.duckdb")) as c:
-        page = c.get("/api/rows", params={"run": 1, "limit": 50, "confidence": 0.0, "iou": 0.5}).json()
+        plain = c.get("/api/rows", params={"run": 1, "limit": 50, "confidence": 0.0, "iou": 0.5}).json()
+        assert not [o for r in plain["rows"] for o in r["annotations"] + r["predictions"] if o.get("error")]
+        page = c.get("/api/rows", params={"run": 1, "limit": 50, "confidence": 0.0, "iou": 0.5,
+                                          "error_types": True}).json()
         seen = {(src, o["id"]): o.get("error") for r in page["rows"] for src, key in (("label", "annotations"),
                 ("prediction", "predictions")) for o in r[key] if o.get("error")}
         assert seen == want

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from typing import Any
 
 from slicewise import metrics
@@ -20,8 +22,10 @@ def thresholds(v: ResolvedView) -> dict[str, Any]:
     return {"confidence": v.confidence, "iou": v.iou, "source": v.source}
 
 
-def rows_page(v: ResolvedView, *, limit: int, offset: int, overlays: bool) -> dict[str, Any]:
-    """A page of the view's rows with each row's metadata, tags and (with ``overlays``) objects."""
+def rows_page(v: ResolvedView, *, limit: int, offset: int, overlays: bool, error_types: bool = False) -> dict[str, Any]:
+    """A page of the view's rows with each row's metadata, tags and (with ``overlays``) objects, each with
+    its outcome at the view's (c, t) and (with ``error_types``, asked for by the overlays that colour by
+    it) its TIDE error type."""
     ws = v.ws
     page = v.page(limit, offset)
     ids = [r.data_row_id for r in page.rows]
@@ -37,7 +41,7 @@ def rows_page(v: ResolvedView, *, limit: int, offset: int, overlays: bool) -> di
         if v.run is not None:
             for o in ws.predictions(v.run, keys):
                 preds.setdefault(o["data_row"], []).append(slim(o))
-            _outcomes(v, ids, anns, preds)
+            _outcomes(v, ids, anns, preds, error_types)
     return {"total": page.total, "offset": offset, "limit": limit, "run": v.run.id if v.run else None,
             "confidence": v.confidence, "iou": v.iou, "thresholds": thresholds(v), "filter": v.text,
             "sort": v.sort_text,
@@ -48,19 +52,20 @@ def rows_page(v: ResolvedView, *, limit: int, offset: int, overlays: bool) -> di
 
 
 def _outcomes(v: ResolvedView, ids: list[int], anns: dict[str, list[dict[str, Any]]],
-              preds: dict[str, list[dict[str, Any]]]) -> None:
-    """Each object's outcome at the view's (c, t) (TP, FP, FN, confusion, dropped) and its TIDE error type,
-    from the library; left out when the run's metrics are not computed."""
+              preds: dict[str, list[dict[str, Any]]], error_types: bool) -> None:
+    """Each object's outcome at the view's (c, t) (TP, FP, FN, confusion, dropped) and, with
+    ``error_types``, its TIDE error type, from the library; left out when the run's metrics are not
+    computed. (The error types are opt-in: their first use at a (c, t) classifies the whole run.)"""
     if v.run is None or v.confidence is None or v.iou is None:
         return
     try:
         got = metrics.rows_outcomes(v.ws, v.run, ids, v.confidence, v.iou)
     except MetricsError:
         got = {}
-    try:  # TIDE's error type of each box / polygon / mask error (from the objects: needs no metrics job)
-        errors = metrics.object_errors(v.ws, v.run, ids, v.confidence, v.iou)
-    except MetricsError:
-        errors = {}
+    errors: dict[tuple[str, int], str] = {}
+    if error_types:  # TIDE's error type of each box / polygon / mask error (from the objects: needs no job)
+        with contextlib.suppress(MetricsError):
+            errors = metrics.object_errors(v.ws, v.run, ids, v.confidence, v.iou)
     if not got and not errors:
         return
     for source, objs in (("label", anns), ("prediction", preds)):

@@ -26,8 +26,11 @@ def rows(view: View = Depends(view_params),
          limit: int = Query(50, ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}"),
          offset: int = Query(0, ge=0, le=10_000_000),
          overlays: bool = Query(True, description="include each row's ground truth and predictions"),
+         error_types: bool = Query(False, description="give each box / polygon / mask error its TIDE error type "
+                                   "(`error`; the first page at a new (c, t) classifies the run's errors)"),
          st: AppState = Depends(state)) -> Any:
-    return fast_json(rows_page(view.resolve(st.ws), limit=limit, offset=offset, overlays=overlays))
+    return fast_json(rows_page(view.resolve(st.ws), limit=limit, offset=offset, overlays=overlays,
+                               error_types=error_types))
 
 
 @router.get("/rows/ids", response_model=M.RowIds,
