@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from slicewise.errors import MetricsError
-from slicewise.metrics.cocokernels import accumulate, box_ious, match_images
+from slicewise.metrics.cocokernels import accumulate, box_ious, match_images, sort_within_groups
 from slicewise.metrics.engine import RunRef, get_run, job_of
 from slicewise.metrics.results import CocoResult, JobStatus, frozen_array, frozen_mapping
 from slicewise.types.ids import ascii_int
@@ -151,7 +151,7 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
         else:
             g_area[miss] = g_box[miss, 2] * g_box[miss, 3]
     g_crowd = np.asarray(gt["iscrowd"], bool)
-    go = np.lexsort((np.asarray(gt["id"]), g_group))
+    go = _group_order(g_group, np.zeros(len(g_group)), np.asarray(gt["id"], np.int64))
 
     # predictions on rows outside the run are not the run's images (COCOeval evaluates its imgIds only)
     d_group = group(dt)
@@ -165,7 +165,7 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
         box_area = f64(dt, "box_area")  # w * h for boxes (as loadRes), the stored area for the rest
         d_area = np.where(np.isnan(box_area), f64(dt, "area"), box_area)
     # stable sort by score within a group (ids ascending = the results file order), keep MAX_DETS[-1]
-    do = np.lexsort((np.asarray(dt["id"]), -d_score, d_group))
+    do = _group_order(d_group, -d_score, np.asarray(dt["id"], np.int64))
     do = do[d_group[do] >= 0]
     sg = d_group[do]
     first = np.r_[0, np.flatnonzero(sg[1:] != sg[:-1]) + 1] if len(sg) else np.zeros(0, np.int64)
@@ -186,6 +186,14 @@ def _load(ws: Workspace, run_id: int, iou_type: str) -> CocoData:
         gt_group=gi.astype(np.int64), gt_area=g_area[go], gt_crowd=g_crowd[go], gt_box=g_box[go],
         gt_rle=[g_rle[i] for i in go] if g_rle is not None else None,
         group_cat=(groups // n_img).astype(np.int64), n_classes=len(feats))
+
+
+def _group_order(group: np.ndarray, neg_score: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``np.lexsort((ids, neg_score, group))``, faster: a stable sort by group, then each group's few."""
+    order = np.argsort(group, kind="stable")
+    neg = np.nan_to_num(np.asarray(neg_score, np.float64), nan=np.inf)  # no score: last, as lexsort puts NaN
+    sort_within_groups(order, group, neg, ids)
+    return order
 
 
 def _rles(o: dict[str, Any], what: str) -> list[Any]:

@@ -193,3 +193,26 @@ def accumulate(group_cat: np.ndarray, d0: np.ndarray, g0: np.ndarray, score: np.
                             j += 1
                         precision[t, ri, k, a, mi] = tpr[j] if j < ctp else 0.0
     return precision, recall
+
+
+@numba.njit(cache=True)
+def sort_within_groups(order: np.ndarray, group: np.ndarray, neg_score: np.ndarray, ids: np.ndarray) -> None:
+    """Reorder ``order`` (positions already sorted by ``group``, stably) in place so that within each group
+    the positions run by (``neg_score``, ``ids``) ascending: ``np.lexsort((ids, neg_score, group))`` for
+    groups of a few objects, by insertion sort (a group rarely holds more than a few dozen)."""
+    n = len(order)
+    start = 0
+    while start < n:
+        g = group[order[start]]
+        end = start + 1
+        while end < n and group[order[end]] == g:
+            end += 1
+        for i in range(start + 1, end):
+            p = order[i]
+            s, d = neg_score[p], ids[p]
+            j = i - 1
+            while j >= start and (neg_score[order[j]] > s or (neg_score[order[j]] == s and ids[order[j]] > d)):
+                order[j + 1] = order[j]
+                j -= 1
+            order[j + 1] = p
+        start = end
