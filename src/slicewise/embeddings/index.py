@@ -10,6 +10,10 @@ Filtered search: a filter that keeps few rows (under :data:`SUBSET_SHARE` of the
 exactly over just those rows; a broader one searches the IVF index for more neighbours than asked
 and drops those outside the filter, falling back to exact when too few remain.
 
+Exact search over at least :data:`QUANT_MIN_ROWS` rows scans int8 codes of the vectors first and scores
+in float32 only the rows those codes cannot rule out (:mod:`slicewise.embeddings.scan`: the result is
+still the exact top k).
+
 Ties: exact results are ordered by decreasing score, then increasing data row id.
 """
 
@@ -26,6 +30,7 @@ SUBSET_SHARE = 0.05
 TRAIN_PER_LIST = 40  # k-means training points per list
 NPROBE_SHARE = 1 / 20  # lists visited per search (at least MIN_NPROBE)
 MIN_NPROBE = 24
+QUANT_MIN_ROWS = 50_000  # below this a float32 scan is as fast as the int8 one
 
 
 def normalise(vecs: np.ndarray) -> np.ndarray:
@@ -60,6 +65,8 @@ class SpaceIndex:
     metric: str
     ann: Any = None  # a faiss IVF index over vecs (labels = positions), once built
     building: bool = False
+    codes: tuple[np.ndarray, np.ndarray] | None = None  # int8 codes and steps (scan.quantize), once made
+    quantizing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -80,8 +87,10 @@ class SpaceIndex:
 
     def scores(self, q: np.ndarray, pos: np.ndarray | None = None) -> np.ndarray:
         """Exact similarity of every vector (or of those at ``pos``) to ``q``."""
-        v = self.vecs if pos is None else self.vecs[pos]
-        return v @ q
+        from slicewise.embeddings.scan import float_scores
+
+        return float_scores(self.vecs, np.ascontiguousarray(q, np.float32),
+                            np.empty(0, np.int64) if pos is None else np.asarray(pos, np.int64))
 
     def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None, *, exact: bool = False
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -94,9 +103,38 @@ class SpaceIndex:
             got = self._ann_search(ann, q, k, allowed, n_allowed)
             if got is not None:
                 return got
+        if n_allowed >= QUANT_MIN_ROWS:
+            got = self._quantized_search(q, k, allowed)
+            if got is not None:
+                return got
         if allowed is None:
             return top_k(self.scores(q), self.ids, k)
         return top_k(self.scores(q, allowed), self.ids[allowed], k)
+
+    def quantized(self) -> tuple[np.ndarray, np.ndarray]:
+        """The int8 codes of the vectors and their steps (made once, on first use)."""
+        from slicewise.embeddings.scan import quantize
+
+        with self._lock:
+            try:
+                if self.codes is None:
+                    self.codes = quantize(self.vecs)
+            finally:
+                self.quantizing = False
+            return self.codes
+
+    def _quantized_search(self, q: np.ndarray, k: int, allowed: np.ndarray | None
+                          ) -> tuple[np.ndarray, np.ndarray] | None:
+        from slicewise.embeddings.scan import candidates
+
+        if self.codes is None and self.quantizing:
+            return None  # the background thread is making them: do not wait
+        codes, step = self.quantized()
+        keep = candidates(codes, step, q, k, allowed)
+        if keep is None:
+            return None
+        pos = keep if allowed is None else allowed[keep]
+        return top_k(self.scores(q, pos), self.ids[pos], k)
 
     def _ann_search(self, ann: Any, q: np.ndarray, k: int, allowed: np.ndarray | None, n_allowed: int
                     ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -128,6 +166,7 @@ class SpaceIndex:
                 return
             self.building = True
         try:
+            self.quantized()  # the exact scan's codes, before the (slower) IVF index
             index = None
             if previous is not None and previous.ann is not None and previous.n <= self.n:
                 old = previous.ids
@@ -145,6 +184,19 @@ class SpaceIndex:
         t = threading.Thread(target=self.build_ann, args=(previous,), name="slicewise-ivf", daemon=True)
         t.start()
         return t
+
+    def start_background(self, previous: SpaceIndex | None = None) -> threading.Thread | None:
+        """Make what searches of this size use, in a background thread: the int8 codes (at least
+        :data:`QUANT_MIN_ROWS` rows), then the IVF index (at least :data:`ANN_MIN_ROWS`)."""
+        if self.n >= ANN_MIN_ROWS:
+            self.quantizing = True
+            return self.start_ann(previous)
+        if self.n >= QUANT_MIN_ROWS:
+            self.quantizing = True
+            t = threading.Thread(target=self.quantized, name="slicewise-int8", daemon=True)
+            t.start()
+            return t
+        return None
 
 
 def new_ivf(vecs: np.ndarray, seed: int = 0) -> Any:

@@ -40,7 +40,8 @@ MAX_K = 10_000
 
 def index_for(ws: Workspace, info: SpaceInfo | str) -> _index.SpaceIndex:
     """The space's search index at the current version (kept in ``ws.state``); above
-    :data:`index.ANN_MIN_ROWS` rows its IVF index is built (or extended) in a background thread."""
+    :data:`index.ANN_MIN_ROWS` rows its IVF index is built (or extended) in a background thread, and above
+    :data:`index.QUANT_MIN_ROWS` the int8 codes of its exact scan."""
     info = space(ws, info)
     st = ws.state
     key = ("embedding-index", info.id)
@@ -51,8 +52,7 @@ def index_for(ws: Workspace, info: SpaceInfo | str) -> _index.SpaceIndex:
             return found[1]  # type: ignore[no-any-return]
         ids, vecs = load(ws, info)
         idx = _index.SpaceIndex(ids, _index.normalise(vecs) if info.metric == "cosine" else vecs, info.metric)
-        if idx.n >= _index.ANN_MIN_ROWS:
-            idx.start_ann(found[1] if found is not None else None)
+        idx.start_background(found[1] if found is not None else None)
         if st.usable():
             st.set_entry(key, (version, idx))
         return idx
