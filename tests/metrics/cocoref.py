@@ -30,6 +30,20 @@ def reference(gt: dict[str, Any], results: list[dict[str, Any]], iou_type: str) 
     return e
 
 
+def hotcoco_stats(gt: dict[str, Any], results: list[dict[str, Any]], iou_type: str) -> np.ndarray:
+    """The 12 stats by hotcoco (Rust), the second oracle: an independent implementation of the protocol."""
+    import pytest
+
+    hotcoco = pytest.importorskip("hotcoco")
+    with contextlib.redirect_stdout(io.StringIO()):
+        cg = hotcoco.COCO(copy.deepcopy(gt))
+        e = hotcoco.COCOeval(cg, cg.load_res(copy.deepcopy(results)), iou_type)
+        e.evaluate()
+        e.accumulate()
+        e.summarize()
+    return np.asarray(e.stats[:12], np.float64)
+
+
 def build(ws: Any, gt: dict[str, Any], results: list[dict[str, Any]], iou_type: str) -> Any:
     """Images in id order, categories in id order, annotations and results in file order."""
     from pycocotools import mask as mask_utils

@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 import pytest
-from cocoref import assert_same, build, reference
+from cocoref import assert_same, build, hotcoco_stats, reference
 
 from slicewise.errors import MetricsError
 from slicewise.metrics import coco_eval
@@ -23,6 +23,7 @@ def test_coco_val2014_100_identical_to_pycocotools(ws, shared_data, iou_type, re
     ours = coco_eval(ws, run, iou_type)
     ref = reference(gt, res, iou_type)
     assert_same(ours, ref)
+    np.testing.assert_allclose(ours.stats, hotcoco_stats(gt, res, iou_type), atol=1e-9, rtol=0)
     # per-class AP = mean of pycocotools' precision over the class's slice
     p = ref.eval["precision"]
     for k, cat in enumerate(sorted(gt["categories"], key=lambda c: c["id"])):
@@ -75,7 +76,9 @@ def _random_set(seed: int, n_img: int = 30, n_cat: int = 4):
 def test_random_sets_bbox_identical(ws, seed):
     gt, res = _random_set(seed)
     run = build(ws, gt, res, "bbox")
-    assert_same(coco_eval(ws, run, "bbox"), reference(gt, res, "bbox"))
+    ours = coco_eval(ws, run, "bbox")
+    assert_same(ours, reference(gt, res, "bbox"))
+    np.testing.assert_allclose(ours.stats, hotcoco_stats(gt, res, "bbox"), atol=1e-9, rtol=0)
 
 
 def test_random_set_segm_identical(ws):
