@@ -127,15 +127,15 @@ def _row_ids(ws: Workspace, rows: Any, limit: int | None) -> tuple[list[int], st
             raise NotFoundError(f"{len(missing)} unknown data row key(s): {', '.join(map(repr, missing[:5]))}",
                                 where="batch rows", fix="check the global keys")
         items = [found[k] for k in items]
-    ids: list[int] = []
+    out: list[int] = []
     for i, r in enumerate(items):
         if isinstance(r, bool) or not isinstance(r, int | np.integer):
             raise ValidationError(Problem(f"{r!r} is not a data row id", location=f"rows[{i}]", field="rows",
                                           fix="give integer data row ids (or global keys, all of them text)"))
-        ids.append(int(r))
+        out.append(int(r))
     if limit is not None:
-        ids = ids[:limit]
-    return ids, "selection"
+        out = out[:limit]
+    return out, "selection"
 
 
 def _view_source(v: ResolvedView) -> str:

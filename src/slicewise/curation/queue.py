@@ -172,7 +172,8 @@ def queue_counts(ws: Workspace, dataset: str | None = None) -> dict[str, int]:
 def queue_states(ws: Workspace, *, dataset: str | None = None, state: str | None = None,
                  rows: Sequence[int] | None = None, limit: int = 10_000) -> list[QueueEntry]:
     """The queue's lines (of a dataset / a state / some rows), by global key."""
-    cond, params = ["TRUE"], []  # type: ignore[var-annotated]
+    cond: list[str] = ["TRUE"]
+    params: list[Any] = []
     if dataset is not None:
         cond.append("ds.id = ?")
         params.append(ws.dataset(dataset).id)
