@@ -192,8 +192,10 @@ def test_batch_errors(ws, scene):
     with pytest.raises(QueryError, match="unknown queue state"):
         View(filter="queue:finished").resolve(ws).count()
     assert [b.name for b in batches.list_batches(ws)] == ["one"]
+    b = batches.add_rows(ws, "one", ["c", "a", "b"])
+    assert (b.count, batches.batch_keys(ws, "one")) == (3, ["a", "c", "b"])
     batches.drop_batch(ws, "one")
-    assert batches.list_batches(ws) == [] and queue.queue_counts(ws) == {"to_label": 1}
+    assert batches.list_batches(ws) == [] and queue.queue_counts(ws) == {"to_label": 3}
 
 
 def test_bad_label_files_change_nothing(ws, scene, tmp_path, table_snapshot):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from slicewise.curation.batches import (
            Batch,
+    add_rows,
            batch_rows,
            create_batch,
            drop_batch,
@@ -20,5 +21,5 @@ from slicewise.curation.batches import (
 )
 from slicewise.curation.queue import STATES, move, queue_counts, queue_states, send_to_rework
 
-__all__ = ["Batch", "STATES", "batch_rows", "create_batch", "drop_batch", "get_batch", "list_batches", "move",
+__all__ = ["Batch", "STATES", "add_rows", "batch_rows", "create_batch", "drop_batch", "get_batch", "list_batches", "move",
            "queue_counts", "queue_states", "send_to_rework", "update_batch"]

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from slicewise.view import ResolvedView, View
     from slicewise.workspace import Workspace
 
-__all__ = ["Batch", "MAX_BATCH_ROWS", "batch_rows", "batch_keys", "create_batch", "drop_batch", "get_batch",
+__all__ = ["Batch", "MAX_BATCH_ROWS", "add_rows", "batch_rows", "batch_keys", "create_batch", "drop_batch", "get_batch",
            "list_batches", "mark_exported", "update_batch"]
 
 MAX_BATCH_ROWS = 100_000
@@ -289,6 +289,38 @@ def update_batch(ws: Workspace, name: str | int | Batch, *, priority: int | None
         _check_unique(con, nm, b.id)
         con.execute("UPDATE batches SET name = ?, priority = ?, note = ? WHERE id = ?", [nm, prio, txt, b.id])
         ws.store.touch("batches")
+    return get_batch(ws, b.id)
+
+
+def add_rows(ws: Workspace, name: str | int | Batch, data_row_ids: Sequence[int] | Sequence[str] | View | ResolvedView,
+             *, limit: int | None = None, by: str | None = None) -> Batch:
+    """Add rows to an existing batch (after its rows, in the order given; rows already in it are skipped).
+    A batch does not change by itself (unlike a slice); this is the one way its rows grow."""
+    from slicewise.curation.queue import actor, enter_queue
+
+    b = get_batch(ws, name)
+    ids, _ = _row_ids(ws, data_row_ids, limit)
+    with ws.store.transaction() as con:
+        have = {int(r[0]) for r in con.execute("SELECT data_row_id FROM batch_rows WHERE batch_id = ?", [b.id]).fetchall()}
+        new = [i for i in dict.fromkeys(ids) if i not in have]
+        if len(have) + len(new) > MAX_BATCH_ROWS:
+            raise LimitError(f"the batch would hold {len(have) + len(new):,} rows; a batch holds at most "
+                             f"{MAX_BATCH_ROWS:,}", where=f"batch {b.name!r}", fix="make another batch")
+        if new:
+            known = {int(r[0]) for r in con.execute("SELECT id FROM data_rows WHERE id IN (SELECT unnest(?))",
+                                                    [new]).fetchall()}
+            unknown = [i for i in new if i not in known]
+            if unknown:
+                raise NotFoundError(f"unknown data row id(s) {', '.join(map(str, unknown[:5]))}", where=f"batch {b.name!r}",
+                                    fix="give ids of data rows of this workspace")
+            arr = np.asarray(new, dtype=np.int64)
+            start = int(con.execute("SELECT coalesce(max(position), -1) + 1 FROM batch_rows WHERE batch_id = ?",
+                                    [b.id]).fetchone()[0])  # type: ignore[index]
+            ws.store.insert_arrow("batch_rows", pa.table({
+                "batch_id": pa.array([b.id] * len(arr), pa.int32()), "data_row_id": arr,
+                "position": pa.array(np.arange(start, start + len(arr)), pa.int32())}))
+            ws.store.touch("batches", rows=arr)
+            enter_queue(ws, arr, b.id, by=actor(by))
     return get_batch(ws, b.id)
 
 

@@ -82,6 +82,12 @@ def create_batch(body: BatchIn, st: AppState = Depends(state)) -> dict[str, Any]
                                      limit=body.top if body.ids is None else None))
 
 
+@router.post("/batches/{name}/rows", response_model=M.BatchOut,
+             summary="Add rows (ids, or a view's rows) to an existing batch; rows already in it are skipped")
+def add_rows(name: str, body: RowsIn, st: AppState = Depends(state)) -> dict[str, Any]:
+    return _out(batches.add_rows(st.ws, _ref(name), body.rows(), limit=body.top if body.ids is None else None))
+
+
 @router.get("/batches/{name}", response_model=M.BatchOut, summary="One batch (by name or id)")
 def get_batch(name: str, st: AppState = Depends(state)) -> dict[str, Any]:
     return _out(batches.get_batch(st.ws, _ref(name)))
