@@ -99,11 +99,14 @@ def _check_priority(priority: Any) -> int:
     return int(priority)
 
 
-def _row_ids(ws: Workspace, rows: Any, limit: int | None) -> tuple[list[int], str | None]:
-    """The ids of ``rows`` (ids, global keys, a View or a resolved view) in order, and a default source."""
+def _row_ids(ws: Workspace, rows: Any, limit: int | None, *, most: int = 0,
+             what: str = "a batch") -> tuple[list[int], str | None]:
+    """The ids of ``rows`` (ids, global keys, a View or a resolved view) in order, and a default source;
+    a view may hold at most ``most`` rows (default :data:`MAX_BATCH_ROWS`) for ``what``."""
     from slicewise.view import ResolvedView, View
 
-    cap = MAX_BATCH_ROWS if limit is None else limit
+    most = most or MAX_BATCH_ROWS
+    cap = most if limit is None else limit
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValidationError(Problem(f"limit {limit!r} is not a positive whole number", field="limit",
                                       fix="give how many rows of the view to take, e.g. 100"))
@@ -111,9 +114,9 @@ def _row_ids(ws: Workspace, rows: Any, limit: int | None) -> tuple[list[int], st
         rows = rows.resolve(ws)
     if isinstance(rows, ResolvedView):
         total, ids, _ = rows.ids(cap + 1 if limit is None else cap)
-        if limit is None and total > MAX_BATCH_ROWS:
-            raise LimitError(f"the view has {total:,} rows; a batch holds at most {MAX_BATCH_ROWS:,}",
-                             where="batch", fix="narrow the filter, or take the top N (limit=N)")
+        if limit is None and total > most:
+            raise LimitError(f"the view has {total:,} rows; {what} takes at most {most:,}",
+                             where="rows", fix="narrow the filter, or take the top N (limit=N)")
         return ids, _view_source(rows)
     if isinstance(rows, str | bytes) or not isinstance(rows, Sequence | np.ndarray):
         raise ValidationError(Problem(f"batch rows must be a list of data row ids or global keys, or a View, "

@@ -45,6 +45,7 @@ __all__ = ["QueueEntry", "STATES", "actor", "history", "move", "queue_counts", "
            "state_name"]
 
 STATES = ("to_label", "in_review", "rework", "done")
+MAX_QUEUE_MOVE = 1_000_000  # rows one move (send to rework...) may take
 #: what users may type for each state (``queue:review``, ``--to todo``...)
 _ALIASES = {"to_label": "to_label", "to-label": "to_label", "tolabel": "to_label", "label": "to_label",
             "todo": "to_label", "in_review": "in_review", "in-review": "in_review", "review": "in_review",
@@ -83,12 +84,10 @@ def actor(by: str | None = None) -> str:
 
 
 def _ids(ws: Workspace, rows: Sequence[int] | Sequence[str] | View | ResolvedView) -> np.ndarray:
-    from slicewise.curation.batches import MAX_BATCH_ROWS, _row_ids
+    from slicewise.curation.batches import _row_ids
 
-    ids, _ = _row_ids(ws, rows, None)
+    ids, _ = _row_ids(ws, rows, None, most=MAX_QUEUE_MOVE, what="a queue move")
     arr = np.unique(np.asarray(ids, dtype=np.int64))
-    if len(arr) > MAX_BATCH_ROWS * 10:
-        raise ValidationError(Problem(f"{len(arr):,} rows at once", field="rows", fix="narrow the filter"))
     if len(arr):
         n = ws.sql("SELECT count(*) FROM data_rows WHERE id IN (SELECT unnest(?))", [arr.tolist()]).fetchone()[0]
         if n != len(arr):
