@@ -223,3 +223,33 @@ def test_bad_label_files_change_nothing(ws, scene, tmp_path, table_snapshot):
     with pytest.raises(ValidationError, match="b.jpg"):  # a box with a negative width
         labels.import_labels(ws, tmp_path / "box.xml")
     assert table_snapshot(ws) == before
+
+
+def test_classification_round_trip(ws, tmp_path):
+    """Radio classifications: Label Studio `choices` (from_name = the question) and CVAT tags (the answer)."""
+    ws.add_data_rows("digits", [{"global_key": f"d{i}", "row_data": f"/digits/{i}.png", "width": 8, "height": 8}
+                                for i in range(3)])
+    ws.create_feature("digit", "radio", options=["0", "1", "7"])
+    ws.add_annotations([{"data_row": "d0", "feature": "digit", "answer": "1"}])
+    run = ws.create_run("clf", "v1")
+    ws.add_predictions(run, [{"data_row": f"d{i}", "feature": "digit", "answer": a, "confidence": c}
+                             for i, (a, c) in enumerate([("1", 0.9), ("7", 0.6), ("0", 0.8)])])
+    batches.create_batch(ws, "digits", ["d1", "d2"])
+    tasks = json.loads(export.export_batch(ws, "digits", "labelstudio", run=run).data)
+    (r1,) = tasks[0]["predictions"][0]["result"]
+    assert {k: r1[k] for k in ("from_name", "to_name", "type", "value", "score")} == {
+        "from_name": "digit", "to_name": "image", "type": "choices", "value": {"choices": ["7"]}, "score": 0.6}
+    # the labeller: d1 is a 1 (the model said 7), d2 stays unlabelled in Label Studio
+    tasks[0]["annotations"] = [{"completed_by": {"email": "x@y.z"}, "result": [{**r1, "value": {"choices": ["1"]}}]}]
+    (tmp_path / "ls.json").write_text(json.dumps(tasks))
+    res = labels.import_labels(ws, tmp_path / "ls.json", batch="digits")
+    assert (res.rows, res.unlabelled) == (1, 1)
+    assert [(a["feature"], a["answer"]) for a in ws.annotations("d1")] == [("digit", "1")]
+    assert queue.queue_states(ws, state="in_review")[0].by == "labelstudio:x@y.z"
+    # CVAT: the answer is the tag's label; d2 labelled 0
+    xml = export.export_batch(ws, "digits", "cvat", run=run).data.decode()
+    assert '<tag label="0" source="auto"' in xml
+    (tmp_path / "c.xml").write_text(xml.replace('<tag label="7" source="auto" />', '<tag label="1" source="manual" />'))
+    labels.import_labels(ws, tmp_path / "c.xml", batch="digits", state="done")
+    assert [a["answer"] for a in ws.annotations(["d1", "d2"])] == ["1", "0"]
+    assert queue.queue_counts(ws) == {"done": 2}
