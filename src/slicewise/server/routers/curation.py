@@ -48,6 +48,8 @@ class BatchIn(RowsIn):
     name: str = Field(min_length=1, max_length=batches.NAME_MAX)
     priority: int = Field(0, ge=-1000, le=1000)
     note: str = Field("", max_length=batches.NOTE_MAX)
+    source: str | None = Field(None, max_length=2000, description="where the rows come from (default: the view, "
+                               "or 'selection' for ids)")
 
 
 class BatchUpdate(BaseModel):
@@ -79,7 +81,7 @@ def list_batches(st: AppState = Depends(state)) -> list[dict[str, Any]]:
              summary="Make a batch of rows: ids (a selection), or a view's rows (filter, slice, the top N of a sort)")
 def create_batch(body: BatchIn, st: AppState = Depends(state)) -> dict[str, Any]:
     return _out(batches.create_batch(st.ws, body.name, body.rows(), priority=body.priority, note=body.note,
-                                     limit=body.top if body.ids is None else None))
+                                     limit=body.top if body.ids is None else None, source=body.source))
 
 
 @router.post("/batches/{name}/rows", response_model=M.BatchOut,
