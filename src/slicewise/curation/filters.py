@@ -8,7 +8,20 @@ from typing import Any
 from slicewise.errors import NotFoundError, QueryError, SlicewiseError
 
 
+def _tables_exist(cur: Any) -> bool:
+    """Whether the curation area's tables are there (a workspace of an older slicewise opened read-only has
+    not been migrated)."""
+    row = cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+                      "AND table_name IN ('batches', 'batch_rows', 'queue')").fetchone()
+    return bool(row and row[0] == 3)
+
+
 def has_sql(ws: Any, what: str, name: str | None) -> tuple[str, list[Any]]:
+    if not _tables_exist(ws.store.cursor()):
+        if name is not None and what == "batch":
+            raise QueryError(f"no batch {name!r}", where=f"batch:{name}",
+                             fix="this workspace has no batches yet (open it once without read_only)")
+        return "FALSE", []
     if what == "batch":
         if name is None:
             return "r.id IN (SELECT data_row_id FROM batch_rows)", []
@@ -35,6 +48,8 @@ def facet_counts(cur: Any, ids_sql: str, params: list[Any]) -> tuple[dict[str, i
     """(rows per batch name, rows per queue state) among the rows ``ids_sql`` selects."""
     from slicewise.curation.queue import STATES
 
+    if not _tables_exist(cur):
+        return {}, {}
     if not cur.execute("SELECT count(*) FROM batches").fetchone()[0] and \
             not cur.execute("SELECT count(*) FROM queue").fetchone()[0]:
         return {}, {}
