@@ -29,6 +29,7 @@ def test_add_to_batch_and_export(page, live, snap, tmp_path):
     dialog.get_by_label("Batch name").fill("confident FPs")
     dialog.get_by_label("Batch priority").fill("2")
     dialog.get_by_label("Batch note").fill("check the boxes")
+    snap(page, "batch-dialog")
     dialog.get_by_role("button", name="Create batch").click()
     page.get_by_test_id("curation-note").filter(has_text="3 row(s) added").wait_for()
     b = batches.get_batch(ws, "confident FPs")
@@ -69,17 +70,19 @@ def test_add_to_batch_and_export(page, live, snap, tmp_path):
     assert sum(len(t["predictions"][0]["result"]) for t in tasks) > 0
     assert batches.get_batch(ws, "confident FPs").exported_as == "labelstudio"
 
-    # "+ Batch" in the toolbar: the first N rows of the view, in its order (the top N of a sort)
+    # the dialog's other choice: the first N rows of the view, in its order (the top N of a sort)
     page.goto(live.url + "/runs/1/gallery?sort=confidence.max")
     lowest = query.search(ws, 1, None, sort="confidence.max", limit=5)
     page.wait_for_function("k => document.querySelector('.tile[data-key]')?.dataset.key === k",
                            arg=lowest.rows[0].global_key)
-    page.get_by_test_id("view-to-batch").click()
+    page.locator(".tile[data-key]").first.hover()
+    page.locator(".tile[data-key]").first.locator("input.check").check()
+    page.get_by_test_id("add-to-batch").click()
     dialog = page.get_by_role("dialog", name="Add to batch")
+    dialog.get_by_label("First rows of the view").check()
     dialog.get_by_label("How many rows").fill("5")
     dialog.get_by_label("Batch name").fill("least sure")
     dialog.get_by_role("button", name="Create batch").click()
-    page.get_by_test_id("view-to-batch").wait_for()
     page.wait_for_function("() => !document.querySelector('[role=dialog]')")
     b = batches.get_batch(ws, "least sure")
     assert batches.batch_keys(ws, b.id) == [r.global_key for r in lowest.rows]
