@@ -32,6 +32,7 @@ def test_add_to_batch_and_export(page, live, snap, tmp_path):
     snap(page, "batch-dialog")
     dialog.get_by_role("button", name="Create batch").click()
     page.get_by_test_id("curation-note").filter(has_text="3 row(s) added").wait_for()
+    snap(page, "batch-added")
     b = batches.get_batch(ws, "confident FPs")
     assert (b.count, b.priority, b.note) == (3, 2, "check the boxes")
     assert batches.batch_keys(ws, b.id) == [r.global_key for r in want.rows]
