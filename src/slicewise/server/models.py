@@ -555,3 +555,37 @@ class ProjectionColors(_Out):
     max: float | None = None
     dtype: str
     data: str
+
+
+# -- curation: batches and the labelling queue --------------------------------------------------
+class BatchOut(_Out):
+    """A labelling batch: a frozen set of rows with its queue states and a status derived from them."""
+
+    id: int
+    name: str
+    priority: int
+    note: str
+    status: str = Field(description="new, exported, in progress or done")
+    count: int
+    created_at: datetime
+    source: str | None = None
+    exported_at: datetime | None = None
+    exported_as: str | None = None
+    states: dict[str, int] = Field(description="queue state -> rows of the batch in it")
+
+
+class QueueCounts(_Out):
+    counts: dict[str, int] = Field(description="queue state -> rows in it (to_label, in_review, rework, done)")
+    moved: int | None = None
+
+
+class LabelImportOut(_Out):
+    format: str
+    rows: int
+    annotations: int
+    replaced: int
+    unlabelled: int
+    moved: dict[str, int]
+    runs: list[str]
+    recomputing: list[str] = Field(description="runs whose metrics are being brought up to date in the background")
+    warnings: list[str] = []

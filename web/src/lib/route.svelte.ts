@@ -10,7 +10,7 @@
 // the top-k similar rows with the rest and sorts by `similarity`). The projector: `space`, `method`, `dims`, `by`.
 
 export interface RouteState {
-  view: "runs" | "gallery" | "metrics" | "projector";
+  view: "runs" | "gallery" | "metrics" | "projector" | "batches";
   run: string | null;
   params: Record<string, string>;
 }
@@ -23,6 +23,7 @@ function parse(): RouteState {
     const view = parts[2] === "metrics" ? "metrics" : parts[2] === "projector" ? "projector" : "gallery";
     return { view, run: decodeURIComponent(parts[1]), params };
   }
+  if (parts[0] === "batches") return { view: "batches", run: null, params };
   // the catalog: every data row (/data is its older address)
   if (parts[0] === "catalog" || parts[0] === "data") return { view: parts[1] === "projector" ? "projector" : "gallery", run: null, params };
   return { view: "runs", run: null, params };
@@ -39,7 +40,7 @@ function apply(r: RouteState) {
 window.addEventListener("popstate", () => apply(parse()));
 
 export function href(view: RouteState["view"], run: string | null, params: Record<string, string | null | undefined> = {}): string {
-  const path = view === "runs" ? "/" : run === null ? (view === "projector" ? "/catalog/projector" : "/catalog")
+  const path = view === "runs" ? "/" : view === "batches" ? "/batches" : run === null ? (view === "projector" ? "/catalog/projector" : "/catalog")
     : `/runs/${encodeURIComponent(run)}/${view}`;
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== "") p.set(k, v);
