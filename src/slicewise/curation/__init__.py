@@ -1,0 +1,1 @@
+"""Curation: batches for labelling, active learning, label-mistake detection."""
