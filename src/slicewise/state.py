@@ -61,6 +61,8 @@ TOPICS = frozenset({
     "slices",           # saved and auto slices
     "embeddings",       # an embedding space's vectors (rows = the rows whose vectors changed) or the spaces
     "embed_job",        # a built-in embedder job's state and progress
+    "batches",          # labelling batches created, changed or dropped (rows = their rows)
+    "queue",            # labelling-queue states of some rows
 })
 CACHE_FORMAT = 2  # bump when the layout of a cached table changes: older cache files are then emptied
 ROW_TOPICS = frozenset({"rows", "split", "metadata", "tags", "labels", "predictions", "run_rows"})

@@ -581,6 +581,7 @@ class Workspace:
 
 def schema_areas() -> dict[str, list[list[str]]]:
     """Every area's migrations, core first (each area owns its ``schema`` module)."""
+    from slicewise.curation import schema as curation_schema
     from slicewise.embeddings import schema as embeddings_schema
     from slicewise.metrics import schema as metrics_schema
     from slicewise.slices import schema as slices_schema
@@ -588,7 +589,8 @@ def schema_areas() -> dict[str, list[list[str]]]:
     from slicewise.store import schema as core_schema
 
     return {"core": core_schema.MIGRATIONS, ledger.AREA: ledger.MIGRATIONS, "metrics": metrics_schema.MIGRATIONS,
-            "slices": slices_schema.MIGRATIONS, "embeddings": embeddings_schema.MIGRATIONS}
+            "slices": slices_schema.MIGRATIONS, "embeddings": embeddings_schema.MIGRATIONS,
+            curation_schema.AREA: curation_schema.MIGRATIONS}
 
 
 def open(path: str | Path, *, read_only: bool = False, wait: float = 0.0,  # noqa: A001

@@ -82,10 +82,11 @@ class Cond(_Node):
 
 class Has(_Node):
     """The data row has ground truth / a prediction / a tag (of ``name``, or of any when ``name`` is null) /
-    a TIDE error of type ``name`` (``what="error"``)."""
+    a TIDE error of type ``name`` (``what="error"``) / is in the labelling batch ``name`` (``what="batch"``) /
+    is in the labelling-queue state ``name`` (``what="queue"``: to_label, in_review, rework, done)."""
 
     type: Literal["has"] = "has"
-    what: Literal["annotation", "prediction", "tag", "error"]
+    what: Literal["annotation", "prediction", "tag", "error", "batch", "queue"]
     name: str | None = None
 
 

@@ -205,6 +205,10 @@ class Compiler:
         raise QueryError(f"not a filter node: {node!r}")
 
     def has(self, node: Has) -> SQL:
+        if node.what in ("batch", "queue"):
+            from slicewise.curation.filters import has_sql
+
+            return has_sql(self.ws, node.what, node.name)
         if node.what == "error":
             col = self._error_type(node.name)
             table = self.tide_table(f"error:{node.name}")

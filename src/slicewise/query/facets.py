@@ -49,6 +49,8 @@ class Facets(BaseModel):
     media_type: dict[str, int] = {}
     metadata: dict[str, dict[str, int]] = {}  # string/enum field -> value -> rows (top 50 values)
     tags: dict[str, int] = {}
+    batches: dict[str, int] = {}  # labelling batch -> rows in it (batch:NAME)
+    queue: dict[str, int] = {}  # labelling-queue state -> rows in it (queue:STATE)
     annotations: dict[str, int] = {}  # feature -> rows with ground truth of it
     predictions: dict[str, int] = {}  # feature -> rows with a prediction of it
     histograms: dict[str, Histogram] = {}  # numeric metadata, metrics, confidence, counts, custom metrics
@@ -143,9 +145,17 @@ def facets(ws: Any, run: Any, filter: Any = None, confidence: float | None = Non
         for k in numbers:
             out.histograms.setdefault(f"metadata.{k}", Histogram(edges=[], counts=[], missing=out.total))
         _embedding_histograms(ws, comp, cur, "SELECT data_row_id FROM _sw_m", [], out, bins)
+        _curation_counts(cur, "SELECT data_row_id FROM _sw_m", [], out)
     finally:
         cur.unregister("_sw_m")
     return out
+
+
+def _curation_counts(cur: Any, ids_sql: str, params: list[Any], out: Facets) -> None:
+    """The rows per labelling batch and per queue state (see :mod:`slicewise.curation`)."""
+    from slicewise.curation.filters import facet_counts
+
+    out.batches, out.queue = facet_counts(cur, ids_sql, params)
 
 
 ISLAND_FACET_MAX = 100_000  # island histograms for spaces up to this many vectors (larger ones: filter/sort only)
@@ -273,6 +283,7 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
             h.missing = max(total - sum(h.counts), 0)
             out.histograms[name] = h
     _embedding_histograms(ws, comp, cur, f"SELECT id FROM {filtered}", params, out, bins)
+    _curation_counts(cur, f"SELECT id FROM {filtered}", params, out)
     return out
 
 

@@ -47,7 +47,7 @@ _ALIASES = {
     "predictions.count": "prediction.count", "f1_score": "f1", "f1score": "f1", "f1-score": "f1",
     "key": "global_key", "globalkey": "global_key", "media": "media_type", "true_positives": "tp",
     "false_positives": "fp", "false_negatives": "fn", "true_negatives": "tn", "created": "created_at",
-    "annotations": "annotation", "predictions": "prediction", "tags": "tag",
+    "annotations": "annotation", "predictions": "prediction", "tags": "tag", "batches": "batch",
     "knn_disagreement": "island", "islands": "island", "score": "similarity",
 }
 _PREFIXES = {"metadata": "metadata", "md": "metadata", "meta": "metadata", "metric": "metric",
@@ -109,7 +109,7 @@ class Catalog:
         names = list(ROW_FIELDS) + list(METRICS) + list(CONFIDENCE) + list(COUNTS)
         names += [f"metadata.{m}" for m in self.metadata] + [f"metric.{m}" for m in sorted(self.custom)]
         names += ["overconfident", "similarity"] + (["island"] if self.spaces else []) + [f"island.{s}" for s in self.spaces]
-        return names + ["annotation", "prediction", "tag"]
+        return names + ["annotation", "prediction", "tag", "batch", "queue"]
 
     def island_space(self, name: str) -> str:
         """The space of an ``island[.<space>]`` field: the one named, else the only space (or ``image``)."""
@@ -180,10 +180,11 @@ class Catalog:
                 return FieldSpec(name, "custom", "number", None, m)
             raise QueryError(f"unknown custom metric {m!r} for this run", where=name,
                              fix=did_you_mean(name, self.all_names()) or "upload it with add_custom_metrics")
-        if name in ("annotation", "prediction", "tag"):
+        if name in ("annotation", "prediction", "tag", "batch", "queue"):
             raise QueryError(f"{name!r} is not compared with a value", where=name,
                              fix=f"write '{name} is none', '{name} is any' or "
-                             + {"annotation": "has:FEATURE", "prediction": "predicted:FEATURE", "tag": "tag:NAME"}[name])
+                             + {"annotation": "has:FEATURE", "prediction": "predicted:FEATURE", "tag": "tag:NAME",
+                                "batch": "batch:NAME", "queue": "queue:STATE"}[name])
         if name in self.metadata:
             hint = f"did you mean 'metadata.{name}'?"
         elif name in self.custom:

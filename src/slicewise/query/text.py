@@ -95,7 +95,8 @@ _FRIENDLY = {
     "MINUS": "'-'", "DIRECTION": "asc or desc", "$END": "the end of the text",
 }
 _HAS = {"has": "annotation", "annotation": "annotation", "label": "annotation", "predicted": "prediction",
-        "prediction": "prediction", "tag": "tag", "error": "error", "errors": "error"}
+        "prediction": "prediction", "tag": "tag", "error": "error", "errors": "error",
+        "batch": "batch", "queue": "queue"}
 
 
 @lru_cache(maxsize=1)
@@ -184,7 +185,7 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
     def is_(self, field: dict[str, Any], neg: Token | None, what: Token) -> Any:
         none = (str(what).lower() == "none") != bool(neg)
         f = field["field"]
-        if f in ("annotation", "prediction", "tag") and field["feature"] is None:
+        if f in ("annotation", "prediction", "tag", "batch", "queue") and field["feature"] is None:
             has = Has(what=f)
             return Not(of=has) if none else has
         return Cond(op="is none" if none else "is any", **field)
@@ -193,7 +194,8 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         what = _HAS.get(str(kind).lower())
         if what is None:
             raise QueryError(f"unknown prefix {str(kind)!r} in {str(kind)}:{name}",
-                             where=f"column {kind.column}", fix="use has:FEATURE, predicted:FEATURE, tag:NAME or error:TYPE")
+                             where=f"column {kind.column}", fix="use has:FEATURE, predicted:FEATURE, tag:NAME, error:TYPE, "
+                             "batch:NAME or queue:STATE")
         return Has(what=what, name=name)  # type: ignore[arg-type]
 
 
@@ -315,13 +317,14 @@ def _text(node: Any, parent: int) -> str:
     elif isinstance(node, And):
         s, prec = " and ".join(_text(n, 2) for n in node.all), 2
     elif isinstance(node, Not):
-        if isinstance(node.of, Has) and node.of.name is None and node.of.what != "tag":
+        if isinstance(node.of, Has) and node.of.name is None and node.of.what not in ("tag", "batch", "queue"):
             return f"{node.of.what} is none"
         s, prec = "not " + _text(node.of, 3), 3
     elif isinstance(node, Has):
         if node.name is None:
-            return f"{node.what} is any" if node.what != "tag" else "tag is any"
-        prefix = {"annotation": "has", "prediction": "predicted", "tag": "tag", "error": "error"}[node.what]
+            return f"{node.what} is any"
+        prefix = {"annotation": "has", "prediction": "predicted", "tag": "tag", "error": "error", "batch": "batch",
+                  "queue": "queue"}[node.what]
         return f"{prefix}:{_name(node.name)}"
     elif isinstance(node, Cond):
         f = _field(node.field, node.feature, node.at_confidence)
