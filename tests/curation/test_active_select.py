@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from slicewise.curation.active import select_rows
-from slicewise.errors import LimitError, NotFoundError, QueryError, ValidationError
+from slicewise.errors import ConflictError, LimitError, NotFoundError, QueryError
 from slicewise.view import View
 
 
@@ -170,10 +170,30 @@ def test_tag_the_selection(clf):
     ws.remove_tags(sel.keys, ["to-label"])
 
 
+def test_the_selection_becomes_a_batch(clf, table_snapshot):
+    from slicewise.curation import batch_rows, drop_batch, get_batch
+
+    ws, probs = clf
+    sel = select_rows(ws, "annotation is none", 4, strategy="margin", run="clf/v1", batch="AL round 1",
+                      priority=2, note="most uncertain first")
+    b = get_batch(ws, "AL round 1")
+    assert sel.batch == "AL round 1" and b.count == 4 and b.priority == 2 and b.note == "most uncertain first"
+    assert batch_rows(ws, b) == sel.ids  # in the order chosen
+    assert b.source == "select margin run:clf/v1 pool:annotation is none aggregate:mean"
+    # the batch filter sees them
+    assert select_rows(ws, 'batch:"AL round 1"', 10, strategy="random", run="clf/v1").pool_size == 4
+    # a name in use: nothing is written, not the tag either
+    before = table_snapshot(ws)
+    with pytest.raises(ConflictError, match="already exists"):
+        select_rows(ws, "annotation is none", 2, run="clf/v1", batch="al round 1", tag="picked")
+    assert table_snapshot(ws) == before
+    drop_batch(ws, "AL round 1")
+
+
 def test_bad_requests(clf, table_snapshot):
     ws, _ = clf
     before = table_snapshot(ws)
-    with pytest.raises(ValidationError, match="unknown strategy 'entropie'.*entropy"):
+    with pytest.raises(QueryError, match="unknown strategy 'entropie'.*entropy"):
         select_rows(ws, "annotation is none", 3, strategy="entropie", run="clf/v1")
     with pytest.raises(QueryError, match="no run was given"):
         select_rows(ws, "annotation is none", 3, strategy="entropy")
@@ -183,7 +203,7 @@ def test_bad_requests(clf, table_snapshot):
         select_rows(ws, "annotation is none", 3, strategy="diversity", run="clf/v1", space="nope")
     with pytest.raises(QueryError):
         select_rows(ws, "annotation is nothing", 3, run="clf/v1")
-    with pytest.raises(ValidationError, match="aggregate"):
+    with pytest.raises(QueryError, match="aggregate"):
         select_rows(ws, "", 3, run="clf/v1", aggregate="median")
     assert table_snapshot(ws) == before
 

@@ -27,6 +27,7 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show the traceba
 
 
 _AREAS = ["data", "imports", "metrics", "query", "slices", "embeddings", "project", "serve", "demo"]
+_AREAS.append("select")  # active learning (slicewise.cli.select)
 
 
 def _register() -> None:

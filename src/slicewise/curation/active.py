@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from slicewise.curation import strategies as st
-from slicewise.errors import LimitError, NotFoundError, Problem, QueryError, ValidationError, did_you_mean
+from slicewise.errors import LimitError, NotFoundError, QueryError, did_you_mean
 from slicewise.view import ResolvedView, View
 
 if TYPE_CHECKING:
@@ -110,9 +110,8 @@ def strategy_name(strategy: str) -> str:
     s = str(strategy).strip().lower().replace(" ", "_")
     s = _ALIASES.get(s, s.replace("-", "_"))
     if s not in STRATEGIES:
-        raise ValidationError(Problem(f"unknown strategy {strategy!r}", "strategy", "strategy",
-                                      did_you_mean(str(strategy), list(STRATEGIES)) or
-                                      "use one of: " + ", ".join(STRATEGIES)))
+        raise QueryError(f"unknown strategy {strategy!r}", where="strategy",
+                         fix=did_you_mean(str(strategy), list(STRATEGIES)) or "use one of: " + ", ".join(STRATEGIES))
     return s
 
 
@@ -127,12 +126,12 @@ def select_rows(ws: Workspace, view_or_filter: View | ResolvedView | str | Any, 
     if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= MAX_N:
         raise LimitError(f"n={n!r} is not between 1 and {MAX_N:,}", where="n", fix="ask for fewer rows")
     if aggregate is not None and aggregate not in st.AGGREGATES:
-        raise ValidationError(Problem(f"unknown aggregate {aggregate!r}", "aggregate", "aggregate",
-                                      "use one of: " + ", ".join(st.AGGREGATES)))
+        raise QueryError(f"unknown aggregate {aggregate!r}", where="aggregate",
+                         fix="use one of: " + ", ".join(st.AGGREGATES))
     unc = strategy_name(uncertainty)
     if unc not in st.UNCERTAINTY:
-        raise ValidationError(Problem(f"{uncertainty!r} is not an uncertainty measure", "uncertainty", "uncertainty",
-                                      "use one of: " + ", ".join(st.UNCERTAINTY)))
+        raise QueryError(f"{uncertainty!r} is not an uncertainty measure", where="uncertainty",
+                         fix="use one of: " + ", ".join(st.UNCERTAINTY))
     rv = _resolve(ws, view_or_filter, run)
     needs_run = strategy in st.UNCERTAINTY or strategy == "combined"
     if needs_run and rv.run is None:
@@ -191,11 +190,16 @@ def select_rows(ws: Workspace, view_or_filter: View | ResolvedView | str | Any, 
                         distance=dist.get(int(j)) if dist is not None else None,
                         predicted_class=(names[cls[j]] if cls is not None and cls[j] >= 0 else None))
             for i, j, g in zip(chosen_ids, chosen.tolist(), gains.tolist(), strict=True)]
-    if batch:
-        kw["batch"] = _make_batch(ws, batch, [r.data_row_id for r in rows], priority, note, kw)
-    if tag:
-        ws.add_tags([r.global_key for r in rows], [tag])
-        kw["tag"] = tag
+    if (batch or tag) and not rows:
+        raise QueryError("the pool has no rows to select", where="pool",
+                         fix="check the pool's filter and run (e.g. are the unlabelled rows in the run?)")
+    if batch or tag:
+        with ws.store.transaction():  # the batch and the tag together, or neither
+            if batch:
+                kw["batch"] = _make_batch(ws, batch, [r.data_row_id for r in rows], priority, note, kw)
+            if tag:
+                ws.add_tags([r.global_key for r in rows], [tag])
+                kw["tag"] = tag
     return Selection(rows=rows, notes=notes, **kw)
 
 
@@ -296,10 +300,24 @@ def _space_vectors(ws: Workspace, space: str | None, pool: np.ndarray,
     return info, ids_v, np.asarray(vecs, dtype=np.float64), np.asarray(ref, dtype=np.float64)
 
 
-def _make_batch(ws: Workspace, name: str, ids: list[int], priority: int, note: str, kw: dict[str, Any]) -> str:
-    from slicewise.curation import batches  # type: ignore[attr-defined,unused-ignore]
+def source_text(kw: dict[str, Any]) -> str:
+    """How a selection was made, in words (kept as its batch's source)."""
+    parts = [f"select {kw['strategy']}"]
+    if kw.get("run"):
+        parts.append(f"run:{kw['run']}")
+    parts.append(f"pool:{kw['pool'] or 'all rows'}")
+    if kw.get("aggregate") and kw["strategy"] != "random":
+        parts.append(f"aggregate:{kw['aggregate']}")
+    if kw.get("space"):
+        parts.append(f"space:{kw['space']}")
+    if kw.get("class_balance"):
+        parts.append("class-balance")
+    if kw["strategy"] in ("random", "diversity"):
+        parts.append(f"seed:{kw['seed']}")
+    return " ".join(parts)
 
-    source = {"kind": "active-learning", "strategy": kw["strategy"], "run": kw["run"], "pool": kw["pool"],
-              "space": kw.get("space"), "class_balance": kw["class_balance"], "seed": kw["seed"]}
-    b = batches.create_batch(ws, name, ids, priority=priority, note=note, source=source)
-    return str(getattr(b, "name", name))
+
+def _make_batch(ws: Workspace, name: str, ids: list[int], priority: int, note: str, kw: dict[str, Any]) -> str:
+    from slicewise.curation.batches import create_batch
+
+    return create_batch(ws, name, ids, priority=priority, note=note, source=source_text(kw)).name

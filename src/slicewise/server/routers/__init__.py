@@ -14,5 +14,8 @@ from slicewise.server.routers import (
            workspace,
 )
 
+from slicewise.server.routers import active as _active  # active learning (own line: merges stay easy)
+
 ROUTERS = [workspace.router, rows.router, runs.router, metrics.router, query.router, slices.router, media.router,
            cli.router, imports.router, embeddings.router, projector.router]
+ROUTERS.append(_active.router)
