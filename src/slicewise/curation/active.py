@@ -165,7 +165,7 @@ def select_rows(ws: Workspace, view_or_filter: View | ResolvedView | str | Any, 
         info, ids_v, vecs, ref = _space_vectors(ws, space, pool, rng)
         kw.update(space=info.name, without_vector=len(pool) - len(ids_v), reference=len(ref))
         if len(ids_v) < len(pool):
-            notes.append(f"{len(pool) - len(ids_v):,} pool rows have no vector in space {info.name!r} and were left out")
+            notes.append(f"{len(pool) - len(ids_v):,} pool row(s) have no vector in space {info.name!r} and were left out")
         keep = np.searchsorted(pool, ids_v)
         scores = u[keep] if u is not None else None
         c = cls[keep] if cls is not None else None
@@ -181,7 +181,7 @@ def select_rows(ws: Workspace, view_or_filter: View | ResolvedView | str | Any, 
     else:
         chosen, gains, _ = st.pick_with_gains(n, scores=u, classes=cls, class_balance=class_balance)
     if unscored and needs_run:
-        notes.append(f"{unscored:,} pool rows have no prediction in the run (uncertainty 0)")
+        notes.append(f"{unscored:,} pool row(s) have no prediction in the run (uncertainty 0)")
     chosen_ids = pool[chosen].tolist()
     keys = dict(ws.sql("SELECT id, global_key FROM data_rows WHERE id IN (SELECT unnest(?))", [chosen_ids]).fetchall()) \
         if chosen_ids else {}
