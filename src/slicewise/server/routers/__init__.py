@@ -1,5 +1,6 @@
 """One router per area; ``ROUTERS`` is what the app mounts under ``/api``."""
 
+from slicewise.server.routers import active as _active  # active learning (own line: merges stay easy)
 from slicewise.server.routers import (
            cli,
            embeddings,
@@ -13,8 +14,6 @@ from slicewise.server.routers import (
            slices,
            workspace,
 )
-
-from slicewise.server.routers import active as _active  # active learning (own line: merges stay easy)
 
 ROUTERS = [workspace.router, rows.router, runs.router, metrics.router, query.router, slices.router, media.router,
            cli.router, imports.router, embeddings.router, projector.router]
