@@ -126,8 +126,9 @@ def write_svg(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray, np.nda
         out.append(f'<polyline points="{line}" fill="none" stroke="{col}" stroke-width="2"{dash}/>')
     for i, name in enumerate(curves):
         y = top + 14 + i * 20
+        dash = ' stroke-dasharray="6 3"' if name == "random" else ""
         out.append(f'<line x1="{w - right + 14}" x2="{w - right + 38}" y1="{y}" y2="{y}" '
-                   f'stroke="{COLOURS.get(name, "#000")}" stroke-width="3"/>')
+                   f'stroke="{COLOURS.get(name, "#000")}" stroke-width="3"{dash}/>')
         out.append(f'<text x="{w - right + 44}" y="{y + 4}">{name.replace("_", " ")}</text>')
     y = top + 14 + len(curves) * 20
     out.append(f'<line x1="{w - right + 14}" x2="{w - right + 38}" y1="{y}" y2="{y}" stroke="#555" '
