@@ -232,41 +232,52 @@ def _pool_ids(ws: Workspace, rv: ResolvedView) -> np.ndarray:
 def _row_uncertainty(ws: Workspace, run_id: int, pool: np.ndarray, measure: str,
                      how: str) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """(uncertainty per pool row, index of its predicted class in ``names`` or -1, names, rows without objects)."""
+    import pyarrow as pa
+
     cur = ws.store.cursor()
-    rel = cur.execute("""
-        SELECT p.data_row_id, coalesce(p.answer, f.name) AS cls, p.confidence, p.probabilities
-        FROM predictions p JOIN features f ON f.id = p.feature_id
-        WHERE p.run_id = ? AND p.data_row_id IN (SELECT unnest(?)) ORDER BY p.data_row_id, p.id""",
-                      [run_id, pool.tolist()])
-    found = rel.fetchall()
+    cur.register("_sw_pool", pa.table({"id": pool}))
+    try:
+        tbl = cur.execute("""
+            SELECT p.data_row_id, coalesce(p.answer, f.name) AS cls, p.confidence, p.probabilities
+            FROM predictions p JOIN features f ON f.id = p.feature_id
+            WHERE p.run_id = ? AND p.data_row_id IN (SELECT id FROM _sw_pool) ORDER BY p.data_row_id, p.id""",
+                          [run_id]).arrow()
+        if hasattr(tbl, "read_all"):  # (a reader: read it while the pool table is there)
+            tbl = tbl.read_all()
+    finally:
+        cur.unregister("_sw_pool")
     n = len(pool)
-    if not found:
+    if tbl.num_rows == 0:
         return np.zeros(n), np.full(n, -1, np.int64), [], n
-    row = np.searchsorted(pool, np.fromiter((r[0] for r in found), np.int64, len(found)))
-    obj = np.zeros(len(found))
-    norm = np.zeros(len(found))
-    by_len: dict[int, list[int]] = {}
-    vecs: list[list[float]] = []
-    for j, r in enumerate(found):
-        p = r[3]
-        if p is None or len(p) < 2:
-            c = float(r[2])
-            p = [c, 1.0 - c]
-        vecs.append(list(p))
-        by_len.setdefault(len(p), []).append(j)
-    for k, js in by_len.items():
-        m = np.asarray([vecs[j] for j in js], dtype=np.float64)
-        s = st.uncertainty(m, measure)
-        obj[js] = s
-        norm[js] = st.normalised(s, measure, k)
+    row = np.searchsorted(pool, tbl.column("data_row_id").to_numpy().astype(np.int64))
+    conf = tbl.column("confidence").to_numpy().astype(np.float64)
+    probs = tbl.column("probabilities").combine_chunks()
+    lens = probs.value_lengths().fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = probs.offsets.to_numpy().astype(np.int64)
+    flat = probs.values.to_numpy(zero_copy_only=False).astype(np.float64)
+    obj = np.zeros(tbl.num_rows)
+    norm = np.zeros(tbl.num_rows)
+    binary = lens < 2  # no vector: the two-class vector [c, 1 - c]
+    groups = [(2, np.flatnonzero(binary), np.stack([conf[binary], 1.0 - conf[binary]], axis=1))]
+    for k in np.unique(lens[~binary]).tolist():
+        js = np.flatnonzero(lens == k)
+        groups.append((k, js, flat[offsets[js][:, None] + np.arange(k)[None, :]]))
+    for k, js, m in groups:
+        if len(js):
+            sc = st.uncertainty(m, measure)
+            obj[js] = sc
+            norm[js] = st.normalised(sc, measure, k)
     scores = st.aggregate(row, obj, n, how, uncertain=norm >= st.UNCERTAIN_AT)
     # the predicted class of each row: that of its most uncertain object
-    names = sorted({str(r[1]) for r in found})
-    code = {c: i for i, c in enumerate(names)}
+    enc = tbl.column("cls").combine_chunks().dictionary_encode()
+    names_raw = [str(v) for v in enc.dictionary.to_pylist()]
+    names = sorted(set(names_raw))
+    remap = np.asarray([names.index(v) for v in names_raw], dtype=np.int64)
+    code = remap[enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)]
     order = np.lexsort((-obj, row))
     first = order[np.r_[True, row[order][1:] != row[order][:-1]]]
     cls = np.full(n, -1, np.int64)
-    cls[row[first]] = [code[str(found[j][1])] for j in first.tolist()]
+    cls[row[first]] = code[first]
     unscored = int(n - len(np.unique(row)))
     return scores, cls, names, unscored
 

@@ -118,18 +118,27 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
 
 
-def min_distances(x: np.ndarray, centres: np.ndarray, chunk: int = 2048) -> np.ndarray:
-    """For each row of ``x``, the Euclidean distance to the nearest row of ``centres`` (inf without any)."""
+def min_distances(x: np.ndarray, centres: np.ndarray, block: int = 1 << 22) -> np.ndarray:
+    """For each row of ``x``, the Euclidean distance to the nearest row of ``centres`` (inf without any).
+    Works in blocks of at most ``block`` distances (32 MB), so memory stays flat for big pools."""
     x = np.asarray(x, dtype=np.float64)
     centres = np.asarray(centres, dtype=np.float64)
     out = np.full(len(x), np.inf)
     if len(centres) == 0 or len(x) == 0:
         return out
-    xx = (x * x).sum(axis=1)
-    for s in range(0, len(centres), chunk):
-        c = centres[s:s + chunk]
-        d2 = xx[:, None] - 2.0 * x @ c.T + (c * c).sum(axis=1)[None, :]
-        out = np.minimum(out, np.sqrt(np.maximum(d2.min(axis=1), 0.0)))
+    cc = (centres * centres).sum(axis=1)
+    nc = min(len(centres), 2048)
+    nx = max(1, block // nc)
+    for s in range(0, len(x), nx):
+        xs = x[s:s + nx]
+        xx = (xs * xs).sum(axis=1)
+        best = np.full(len(xs), np.inf)
+        for t in range(0, len(centres), nc):
+            d2 = xs @ centres[t:t + nc].T
+            d2 *= -2.0
+            d2 += cc[None, t:t + nc]
+            best = np.minimum(best, d2.min(axis=1))
+        out[s:s + nx] = np.sqrt(np.maximum(best + xx, 0.0))
     return out
 
 
@@ -179,6 +188,7 @@ def pick_with_gains(n: int, *, scores: np.ndarray | None = None, vectors: np.nda
     if s is not None and len(s) != len(x):
         raise ValueError(f"{len(s)} scores for {len(x)} vectors")
     d = min_distances(x, reference) if reference is not None and len(reference) else np.full(len(x), np.inf)
+    xx = (x * x).sum(axis=1)
     taken = np.zeros(len(x), bool)
     picks: list[int] = []
     gains: list[float] = []
@@ -207,7 +217,7 @@ def pick_with_gains(n: int, *, scores: np.ndarray | None = None, vectors: np.nda
         if cls is not None and left is not None:
             counts[cls[i] + 1] += 1
             left[cls[i] + 1] -= 1
-        d = np.minimum(d, min_distances(x, x[i:i + 1]))
+        d = np.minimum(d, np.sqrt(np.maximum(xx - 2.0 * (x @ x[i]) + xx[i], 0.0)))
     return np.asarray(picks, dtype=np.int64), np.asarray(gains), np.asarray(dists)
 
 
