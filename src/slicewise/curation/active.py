@@ -15,7 +15,9 @@ strategies (scores in :mod:`slicewise.curation.strategies`, higher = pick first)
   classification run (one radio object per row) every aggregate is the object's own score. A pool row
   without predictions scores 0.
 - ``diversity``: k-center greedy on an embedding space (cosine spaces on unit vectors), starting from
-  the labelled rows with a vector (at most :data:`MAX_REFERENCE` of them, drawn with ``seed``).
+  the labelled rows with a vector (at most :data:`MAX_REFERENCE` of them, drawn with ``seed``); a row's
+  score is its distance to the nearest labelled or earlier chosen row (with no labelled row, the first
+  pick is a row drawn with ``seed``, scored 1, with no distance).
 - ``combined``: greedy by uncertainty (``uncertainty=``, default entropy) x distance to the nearest
   labelled or already chosen row.
 - ``random``: the baseline.
