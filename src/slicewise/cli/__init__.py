@@ -26,7 +26,8 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show the traceba
     common.DEBUG = debug
 
 
-_AREAS = ["data", "imports", "metrics", "query", "slices", "embeddings", "project", "serve", "demo", "curation"]
+_AREAS = ["data", "imports", "metrics", "query", "slices", "embeddings", "project", "serve", "demo", "curation",
+          "select"]
 
 
 def _register() -> None:

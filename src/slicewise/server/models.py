@@ -589,3 +589,53 @@ class LabelImportOut(_Out):
     runs: list[str]
     recomputing: list[str] = Field(description="runs whose metrics are being brought up to date in the background")
     warnings: list[str] = []
+
+
+# -- active learning (slicewise.curation.active) -------------------------------------------------
+class SelectIn(BaseModel):
+    """A request to pick the rows most worth labelling from a pool (see ``slicewise select``)."""
+
+    run: str | None = Field(None, max_length=200, description="model/run whose predictions score the pool")
+    pool: str = Field("annotation is none", max_length=20_000, description="the pool, a filter")
+    n: int = Field(100, ge=1, le=10_000)
+    strategy: str = Field("entropy", max_length=40,
+                          description="least_confidence, margin, entropy, diversity, combined or random")
+    space: str | None = Field(None, max_length=64, description="embedding space (diversity, combined)")
+    class_balance: bool = False
+    aggregate: str | None = Field(None, max_length=10, description="max, mean, sum or count (default by strategy)")
+    uncertainty: str = Field("entropy", max_length=40, description="the uncertainty of the combined strategy")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    batch: str | None = Field(None, max_length=60, description="put the rows in a new batch of this name")
+    priority: int = Field(0, ge=-1_000_000, le=1_000_000)
+    note: str = Field("", max_length=2000)
+    tag: str | None = Field(None, max_length=100)
+
+
+class SelectedRowOut(_Out):
+    data_row_id: int
+    global_key: str
+    score: float
+    uncertainty: float | None = None
+    distance: float | None = None
+    predicted_class: str | None = None
+
+
+class SelectionOut(_Out):
+    """The rows picked, in the order picked, with how they were picked."""
+
+    strategy: str
+    run: str | None
+    pool: str
+    pool_size: int
+    rows: list[SelectedRowOut]
+    aggregate: str | None = None
+    uncertainty: str | None = None
+    space: str | None = None
+    class_balance: bool = False
+    seed: int = 0
+    unscored: int = 0
+    without_vector: int = 0
+    reference: int = 0
+    batch: str | None = None
+    tag: str | None = None
+    notes: list[str] = []

@@ -1,6 +1,7 @@
 """One router per area; ``ROUTERS`` is what the app mounts under ``/api``."""
 
 from slicewise.server.routers import (
+           active,
            cli,
            curation,
            embeddings,
@@ -16,4 +17,4 @@ from slicewise.server.routers import (
 )
 
 ROUTERS = [workspace.router, rows.router, runs.router, metrics.router, query.router, slices.router, media.router,
-           cli.router, imports.router, embeddings.router, projector.router, curation.router]
+           cli.router, imports.router, embeddings.router, projector.router, curation.router, active.router]
