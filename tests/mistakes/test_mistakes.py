@@ -9,41 +9,22 @@ from cleanlab.filter import find_label_issues
 from cleanlab.rank import get_label_quality_scores
 from sklearn.neighbors import NearestNeighbors
 
-from slicewise import embeddings as emb
 from slicewise import mistakes, slices
 from slicewise.errors import QueryError
 from slicewise.view import View
 
-N, CLASSES = 150, ["a", "b", "c"]
+from .build import CLASSES, N
 
 
 @pytest.fixture(scope="module")
-def clf(tmp_path_factory):
+def clf(built):
     """150 rows in three clusters, 10 labels flipped, a model's probabilities and a vector space (one
     workspace for the module: the tests that write put back what they change)."""
     import slicewise
 
-    ws = slicewise.open(tmp_path_factory.mktemp("mistakes") / "ws.duckdb")
-    rng = np.random.default_rng(5)
-    true = rng.integers(0, 3, N)
-    centres = rng.normal(size=(3, 6)) * 3
-    vecs = (centres[true] + rng.normal(size=(N, 6))).astype(np.float32)
-    labels = true.copy()
-    flipped = rng.choice(N, 10, replace=False)
-    labels[flipped] = (labels[flipped] + rng.integers(1, 3, 10)) % 3
-    logits = np.eye(3)[true] * 2.5 + rng.normal(size=(N, 3))
-    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    keys = [f"r{i:03d}" for i in range(N)]
-    ws.add_data_rows("d", [{"global_key": k, "row_data": f"{k}.jpg"} for k in keys])
-    ws.create_feature("kind", "radio", CLASSES)
-    ws.add_annotations([{"data_row": k, "feature": "kind", "answer": CLASSES[labels[i]]} for i, k in enumerate(keys)])
-    run = ws.create_run("m", "v1")
-    ws.add_predictions(run, [{"data_row": k, "feature": "kind", "answer": CLASSES[int(probs[i].argmax())],
-                              "confidence": float(probs[i].max()), "probabilities": probs[i].tolist()}
-                             for i, k in enumerate(keys)])
-    emb.add_vectors(ws, "vec", keys, vecs)
-    ids = np.asarray([ws.data_row(k).id for k in keys])
-    yield ws, run, ids, labels, probs, vecs, flipped
+    path, arrays = built
+    ws = slicewise.open(path)
+    yield (ws, ws.run("m/v1"), *arrays)
     ws.close()
 
 
