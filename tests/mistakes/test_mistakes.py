@@ -61,7 +61,8 @@ def test_knn_and_combined_against_sklearn_neighbours(clf):
     mixed = (probs + (counts + 1 / 3) / 11) / 2
     comb = mistakes.scores(ws, run, "combined")
     np.testing.assert_allclose(comb.score, 1 - get_label_quality_scores(labels, mixed)[order], atol=1e-9)
-    assert comb.flagged.tolist() == find_label_issues(labels, mixed)[order].tolist()
+    both = find_label_issues(labels, probs) & (share > 0.5)
+    assert comb.flagged.tolist() == (find_label_issues(labels, mixed) | both)[order].tolist()
 
 
 def test_query_fields_sort_and_auto_slices(clf):
@@ -183,3 +184,21 @@ def test_boxes_against_cleanlab_object_detection(ws):
     assert mistakes.result(ws, run).tasks == ["boxes"] and "knn" not in mistakes.result(ws, run).detectors
     with pytest.raises(QueryError, match="needs an embedding space"):
         mistakes.scores(ws, run, "knn")
+
+
+def test_confident_disagreement_hand_worked():
+    from slicewise.mistakes.detect import combined_boxes, confident_disagreement
+
+    lab = {"bboxes": np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float), "labels": np.array([0, 1])}
+    p = lambda rows: np.array(rows, float).reshape(-1, 5)  # noqa: E731
+    preds = [
+        [p([[0, 0, 10, 10, .9]]), p([[20, 20, 30, 30, .8]])],  # both agree with the labels -> 0
+        [p([]), p([[0, 0, 10, 10, .8]])],  # class 1 on the class-0 box (IoU 1) -> 0.8
+        [p([[50, 50, 60, 60, .7], [0, 0, 10, 10, .95]]), p([[20, 20, 30, 30, .6]])],  # a box on no label -> 0.7
+        [p([[0, 0, 10, 10, .9]]), p([[0, 1, 10, 11, .3]])],  # the wrong class only at 0.3 (< 0.5) -> 0
+        [p([[0, 0, 10, 10, .9]]), p([[23, 23, 33, 33, .6]])],  # class 1 moved: IoU 49/151 < 0.5 -> 0.6
+    ]
+    got = confident_disagreement([lab] * 5, preds)
+    assert got.tolist() == [0.0, 0.8, 0.7, 0.0, 0.6]
+    score, flag = combined_boxes(np.array([.1, .2, .9, .3, .1]), np.array([False, False, True, True, False]), got)
+    assert score.tolist() == [0.1, 0.8, 0.9, 0.3, 0.6] and flag.tolist() == [False, True, True, True, True]

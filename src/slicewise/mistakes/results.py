@@ -105,25 +105,23 @@ def compute(ws: Any, run_id: int, space: str | None, k: int = detect.K) -> Resul
         counts = detect.knn_counts(vecs, cs.labels[has], len(cs.options), k, metric)
         ks, kf = detect.knn_scores(counts, cs.labels[has])
         parts["knn"].append((cs.ids[has], ks, kf))
-        if has.sum() >= 2:
-            cs_s, cs_f = detect.combined_classification(cs.labels[has], cs.probs[has], counts)
-            parts["combined"].append((cs.ids[has], cs_s, cs_f))
-        parts["combined"].append((cs.ids[~has], s[~has], f[~has]))
+        near = has if has.sum() >= 2 else np.zeros(len(has), bool)  # rows with neighbours to ask
+        if near.any():
+            cs_s, cs_f = detect.combined_classification(cs.labels[near], cs.probs[near], counts)
+            parts["combined"].append((cs.ids[near], cs_s, cs_f))
+        parts["combined"].append((cs.ids[~near], s[~near], f[~near]))
     bs = box_set(ws, run_id)
     if bs is not None and len(bs.ids):
         tasks.append("boxes")
         s, f = detect.detection_scores(bs.labels, bs.predictions)
         parts["cleanlab"].append((bs.ids, s, f))
-        ks = np.zeros(len(bs.ids))
-        kf = np.zeros(len(bs.ids), bool)
-        has = np.zeros(len(bs.ids), bool)
         if space is not None:
             has, vecs, metric = space_vectors(ws, space, bs.ids)
             codes = row_class_codes(ws, bs.ids[has])
             counts = detect.knn_counts(vecs, codes, int(codes.max()) + 1 if len(codes) else 1, k, metric)
-            ks[has], kf[has] = detect.knn_scores(counts, codes)
-            parts["knn"].append((bs.ids[has], ks[has], kf[has]))
-        cs_s, cs_f = detect.combined_rows(s, f, ks, kf, has)
+            ks, kf = detect.knn_scores(counts, codes)
+            parts["knn"].append((bs.ids[has], ks, kf))
+        cs_s, cs_f = detect.combined_boxes(s, f, detect.confident_disagreement(bs.labels, bs.predictions))
         parts["combined"].append((bs.ids, cs_s, cs_f))
     dets = {d: _merge(parts[d], d) for d in DETECTORS if d != "knn" or space is not None}
     return Result(run_id, space, tasks, dets)
@@ -266,8 +264,9 @@ _WHAT = {"cleanlab": "confident learning (cleanlab's find_label_issues on the ru
          "knn": "kNN label disagreement: more than half of the row's 10 nearest labelled rows in the embedding "
                 "space carry another class",
          "combined": "cleanlab and the kNN neighbourhood together (confident learning on the mean of the model's "
-                     "probabilities and the neighbours' class distribution; for boxes: cleanlab's flags, plus "
-                     "kNN's where cleanlab's score is above its median)"}
+                     "probabilities and the neighbours' class distribution, or both detectors; for boxes: "
+                     "cleanlab's flags, or a prediction of confidence >= 0.5 that contradicts the labels: "
+                     "another class, or no label at IoU >= 0.5)"}
 
 
 def available(ws: Any, run_id: int) -> tuple[str, ...]:
