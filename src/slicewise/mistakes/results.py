@@ -294,3 +294,17 @@ def auto_definitions(ws: Any, run_id: int) -> dict[str, tuple[str, Any, str]]:
         q = Query(filter=Cond(field=f"mistake.{d}.flagged", op="=", value=1), sort=[Sort(field=f"mistake.{d}", desc=True)])
         out[f"mistakes-{d}"] = (f"Label mistakes ({d})", q, f"rows flagged by {_WHAT[d]}; most likely first")
     return out
+
+
+def ready(ws: Any, run: Any) -> bool:
+    """Whether the run's scores (with its default space) are computed and up to date in this workspace
+    object: the auto slices count the label-mistake slices only then, so that listing them never waits
+    for the detectors (which run on first use: the panel, `slicewise mistakes`, a filter or sort)."""
+    from slicewise.query.search import fresh_run
+
+    r = fresh_run(ws, run)
+    return bool(ws.state.remembered(("mistakes", r.id, default_space(ws, r)), topics(r.id))[0])
+
+
+NOT_READY = ("not counted yet: the label-mistake detectors run on first use (open this slice, the metrics "
+             "page's Label mistakes panel, or `slicewise mistakes RUN`)")

@@ -267,7 +267,13 @@ def auto_slices(ws: Any, run: Any, confidence: float | None = None, iou: float |
             s = slice_from_row((0, name, desc, dump_query(q), r.id, k, params_json, now, now))
         note = grid_note(ws, r, p) if k == "candidate-mislabels" else None
         out.append(s.model_copy(update={"note": note}) if note else s)
-    return counted(ws, out, r, confidence, iou) if with_counts else out
+    if not with_counts:
+        return out
+    from slicewise.mistakes.results import NOT_READY, ready
+
+    lazy = set() if not mistakes or ready(ws, r) else set(mistakes)  # counting them would run the detectors
+    done = iter(counted(ws, [s for s in out if s.auto_key not in lazy], r, confidence, iou))
+    return [s.model_copy(update={"count": None, "note": NOT_READY}) if s.auto_key in lazy else next(done) for s in out]
 
 
 def auto_slice(ws: Any, run: Any, key: str) -> Slice:
