@@ -1,6 +1,6 @@
 """The metrics page's label-mistakes panel on indoor-85 (real detector output): each detector's flagged
 count is the library's, a click opens exactly those rows, and a verdict in the detail view shows up
-as the measured precision."""
+(or from the selection bar) as the measured precision."""
 
 from __future__ import annotations
 
@@ -46,4 +46,20 @@ def test_flagged_rows_verdict_and_precision(page, live, snap):
     prec.wait_for()
     page.wait_for_function("() => document.querySelector('[data-testid=mistakes-panel] tr[data-detector=combined] "
                            "[data-testid=precision]')?.innerText === '100.0%'")
-    mistakes.set_verdict(ws, [top], "clear")
+    # the selection bar: a second flagged row judged right -> 1 confirmed, 1 rejected: 50%
+    page.goto(live.url + "/runs/1/gallery?q=mistake.combined.flagged%20%3D%201&sort=-mistake.combined")
+    second = page.locator(".tile[data-key]").nth(1)
+    second.wait_for()
+    other = second.get_attribute("data-key")
+    second.hover()
+    second.locator(".check").click()
+    page.get_by_test_id("selection-label-right").click()
+    for _ in range(50):
+        if ws.tags().get("mistake-rejected") == 1:
+            break
+        page.wait_for_timeout(100)
+    assert ws.tags() == {"mistake-confirmed": 1, "mistake-rejected": 1}
+    page.goto(live.url + "/runs/1/metrics")
+    page.wait_for_function("() => document.querySelector('[data-testid=mistakes-panel] tr[data-detector=combined] "
+                           "[data-testid=precision]')?.innerText === '50.0%'")
+    mistakes.set_verdict(ws, [top, other], "clear")
