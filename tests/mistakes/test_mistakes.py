@@ -82,6 +82,11 @@ def test_query_fields_sort_and_auto_slices(clf):
         assert auto[f"mistakes-{d}"].count == int(sc.flagged.sum())
     rows = View(run=run, slice="mistakes-cleanlab").resolve(ws).page(limit=3).rows
     assert [r.sort_value for r in rows] == [v for _, v in cl.top(3)]
+    h = View(run=run).resolve(ws).facets().histograms
+    assert sum(h["mistake.cleanlab"].counts) == N and h["mistake.cleanlab"].edges[0] == 0.0
+    nb = len(h["mistake.knn"].counts)  # shares of 10 neighbours sit on bin edges: [0.3, 0.35) holds 0.3
+    want_bins = np.minimum(np.floor(np.round(knn.score * 10) * nb / 10), nb - 1).astype(int)
+    assert h["mistake.knn"].counts == np.bincount(want_bins, minlength=nb).tolist()
     with pytest.raises(QueryError, match="unknown label-mistake field"):
         View(run=run, filter="mistake.oracle > 0.5").resolve(ws).count()
     with pytest.raises(QueryError, match="needs a model run"):
