@@ -27,7 +27,7 @@ VERDICTS = {"confirmed": CONFIRMED, "rejected": REJECTED, "confirm": CONFIRMED, 
 
 def topics(run_id: int) -> list[str]:
     """The changes that make a run's mistake scores stale."""
-    return ["labels", "features", "embeddings", f"predictions:{run_id}", f"run_rows:{run_id}", "runs"]
+    return ["labels", "features", "embeddings", f"predictions:{run_id}", f"run_rows:{run_id}", f"runs:{run_id}"]
 
 
 @dataclass(frozen=True)
