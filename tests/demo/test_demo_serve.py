@@ -25,7 +25,8 @@ def _check(get) -> None:  # noqa: ANN001 - a client's get
         facets = get("/api/facets", params={"run": r["id"]}).json()
         assert facets["total"] == page["total"] and facets["split"], r["ref"]
         autos = get(f"/api/runs/{r['id']}/auto-slices").json()
-        assert autos and all(a["count"] is not None for a in autos), r["ref"]
+        # (the label-mistake slices are counted once their detectors ran: slicewise.mistakes.results.ready)
+        assert autos and all(a["count"] is not None for a in autos if not a["auto_key"].startswith("mistakes-")), r["ref"]
         assert any(a["count"] > 0 for a in autos), r["ref"]
         fp = next(a for a in autos if a["auto_key"] == "false-positive")
         rows = get("/api/rows", params={"run": r["id"], "slice": fp["id"]}).json()

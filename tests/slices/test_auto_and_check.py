@@ -18,7 +18,8 @@ def _conf(r, agg):
 def test_auto_slices_match_their_definitions(gen):
     ws, run = gen.ws, gen.run
     auto = {s.auto_key: s for s in slices.auto_slices(ws, run, 0.5, 0.5)}
-    assert list(auto) == list(slices.AUTO_KEYS)
+    # + the label-mistake detectors that can score a box run without an embedding space (slicewise.mistakes)
+    assert list(auto) == list(slices.AUTO_KEYS) + ["mistakes-cleanlab", "mistakes-combined"]
     m = lambda r, k, c=0.5: gen.metric(r.id, k, c=c)  # noqa: E731
     rows = gen.run_rows()
     want = {
@@ -51,9 +52,9 @@ def test_auto_slices_match_their_definitions(gen):
     assert auto["candidate-mislabels"].filter == "fp@0.9 > 0"
     assert auto["candidate-mislabels"].description.startswith("FP with confidence >= 0.9: ")
     assert auto["low-recall"].description == "recall < 0.5: the mean over the row's features"
-    assert ws.sql("SELECT count(*) FROM slices WHERE run_id = ?", [run.id]).fetchone()[0] == 10
+    assert ws.sql("SELECT count(*) FROM slices WHERE run_id = ?", [run.id]).fetchone()[0] == 12
     slices.auto_slices(ws, run)  # idempotent
-    assert ws.sql("SELECT count(*) FROM slices WHERE run_id = ?", [run.id]).fetchone()[0] == 10
+    assert ws.sql("SELECT count(*) FROM slices WHERE run_id = ?", [run.id]).fetchone()[0] == 12
 
 
 def test_auto_slice_parameters(gen):

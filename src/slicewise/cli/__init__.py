@@ -27,7 +27,7 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show the traceba
 
 
 _AREAS = ["data", "imports", "metrics", "query", "slices", "embeddings", "project", "serve", "demo", "curation",
-          "select"]
+          "select", "mistakes"]
 
 
 def _register() -> None:

@@ -299,6 +299,14 @@ class Compiler:
 
             rel = islands_relation(self.ws, spec.key)
             return f"SELECT data_row_id, disagreement AS v FROM {rel}", []
+        if spec.category == "mistake":
+            if self.check_only:
+                return "SELECT 0::BIGINT AS data_row_id, 0.0 AS v WHERE FALSE", []
+            from slicewise.mistakes.results import relation
+
+            det, _, what = spec.key.partition(".")
+            rel = quote_table(relation(self.ws, self._need_run(spec.name)))
+            return f"SELECT data_row_id, {'flagged' if what else 'score'} AS v FROM {rel} WHERE detector = ?", [det]
         if spec.category == "count":
             table = "annotations" if spec.key == "annotation" else "predictions"
             params: list[Any] = []

@@ -163,7 +163,9 @@ ISLAND_FACET_MAX = 100_000  # island histograms for spaces up to this many vecto
 
 def _embedding_histograms(ws: Any, comp: Any, cur: Any, ids_sql: str, params: list[Any], out: Facets,
                           bins: int) -> None:
-    """Histograms of the kNN label disagreement (``island``, per space) and of the similarity score."""
+    """Histograms of the kNN label disagreement (``island``, per space) and of the similarity score (and of
+    the run's label-mistake scores, see :func:`_mistake_histograms`)."""
+    _mistake_histograms(ws, comp, cur, ids_sql, params, out, bins)
     cat = comp.catalog
     if not cat.spaces:
         return
@@ -190,6 +192,23 @@ def _embedding_histograms(ws: Any, comp: Any, cur: Any, ids_sql: str, params: li
         for name, h in _histograms(cur, sql, ps, fixed, bins).items():
             h.missing = max(out.total - sum(h.counts), 0)
             out.histograms[name] = h
+
+
+def _mistake_histograms(ws: Any, comp: Any, cur: Any, ids_sql: str, params: list[Any], out: Facets,
+                        bins: int) -> None:
+    """``mistake.<detector>`` histograms of the run's label-mistake scores, once they are computed (facets
+    never wait for the detectors: slicewise.mistakes.results.ready)."""
+    if comp.run_id is None or comp.check_only:
+        return
+    from slicewise.mistakes.results import DETECTORS, ready, relation
+
+    if not ready(ws, comp.run_id):
+        return
+    rel = relation(ws, comp.run_id)
+    sql = f"SELECT 'mistake.' || detector AS name, score AS x FROM {rel} WHERE data_row_id IN ({ids_sql})"
+    for name, h in _histograms(cur, sql, params, {f"mistake.{d}": (0.0, 1.0) for d in DETECTORS}, bins).items():
+        h.missing = max(out.total - sum(h.counts), 0)
+        out.histograms[name] = h
 
 
 def _spaces(ws: Any) -> list[Any]:

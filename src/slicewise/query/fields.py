@@ -5,7 +5,8 @@ the thresholds being viewed ``tp fp fn tn precision recall f1 iou`` (per row, or
 ``[feature]``); ``confidence.min|max|mean`` (over the run's predictions on the row, or of one feature);
 ``annotation.count`` / ``prediction.count`` (of one feature with ``[feature]``); ``overconfident`` (the
 highest confidence among the row's detection predictions that are TIDE errors at the thresholds being
-viewed, 0 when none: see :mod:`slicewise.metrics.tide`). Workspace fields:
+viewed, 0 when none: see :mod:`slicewise.metrics.tide`); ``mistake.<detector>`` and
+``mistake.<detector>.flagged`` (label-mistake scores of the run: see :mod:`slicewise.mistakes`). Workspace fields:
 ``metadata.<name>`` for every declared metadata field and ``metric.<name>`` for every custom metric.
 
 >>> normalise_field(["Confidence"]), normalise_field(["count"]), normalise_field(["metadata", "camera"])
@@ -49,9 +50,12 @@ _ALIASES = {
     "false_positives": "fp", "false_negatives": "fn", "true_negatives": "tn", "created": "created_at",
     "annotations": "annotation", "predictions": "prediction", "tags": "tag", "batches": "batch",
     "knn_disagreement": "island", "islands": "island", "score": "similarity",
+    "mistake": "mistake.combined", "mistakes": "mistake.combined",
 }
 _PREFIXES = {"metadata": "metadata", "md": "metadata", "meta": "metadata", "metric": "metric",
-             "custom": "metric", "metrics": "metric", "island": "island", "knn_disagreement": "island"}
+             "custom": "metric", "metrics": "metric", "island": "island", "knn_disagreement": "island",
+             "mistake": "mistake", "mistakes": "mistake"}
+MISTAKE_DETECTORS = ("cleanlab", "knn", "combined")  # slicewise.mistakes: ``mistake.<detector>[.flagged]``
 
 
 def normalise_field(parts: Sequence[str]) -> str:
@@ -109,6 +113,7 @@ class Catalog:
         names = list(ROW_FIELDS) + list(METRICS) + list(CONFIDENCE) + list(COUNTS)
         names += [f"metadata.{m}" for m in self.metadata] + [f"metric.{m}" for m in sorted(self.custom)]
         names += ["overconfident", "similarity"] + (["island"] if self.spaces else []) + [f"island.{s}" for s in self.spaces]
+        names += [f"mistake.{d}{x}" for d in MISTAKE_DETECTORS for x in ("", ".flagged")]
         return names + ["annotation", "prediction", "tag", "batch", "queue"]
 
     def island_space(self, name: str) -> str:
@@ -166,6 +171,15 @@ class Catalog:
             return FieldSpec(name, "tide", "number", None, "overconfident")
         if name in ("island", "knn_disagreement") or name.startswith(("island.", "knn_disagreement.")):
             return FieldSpec(name, "island", "number", None, self.island_space(name))
+        if name.startswith("mistake."):
+            det, _, what = name[len("mistake."):].partition(".")
+            if det not in MISTAKE_DETECTORS or what not in ("", "flagged"):
+                raise QueryError(f"unknown label-mistake field {name!r}", where=name,
+                                 fix=did_you_mean(name, [f"mistake.{d}{x}" for d in MISTAKE_DETECTORS
+                                                         for x in ("", ".flagged")])
+                                 or "write mistake.DETECTOR or mistake.DETECTOR.flagged, DETECTOR one of "
+                                 + ", ".join(MISTAKE_DETECTORS))
+            return FieldSpec(name, "mistake", "number", None, f"{det}.{what}" if what else det)
         if name.startswith("metadata."):
             md = name[len("metadata."):]
             if md in self.metadata:

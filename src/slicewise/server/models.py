@@ -639,3 +639,54 @@ class SelectionOut(_Out):
     batch: str | None = None
     tag: str | None = None
     notes: list[str] = []
+
+
+# -- label mistakes (slicewise.mistakes) --------------------------------------------------------
+class MistakeDetector(_Out):
+    """One detector on a run: rows scored and flagged, and the precision the reviewers' verdicts measure
+    (confirmed / (confirmed + rejected) among its flagged rows; null before any verdict on them)."""
+
+    detector: str
+    scored: int
+    flagged: int
+    confirmed: int
+    rejected: int
+    precision: float | None
+    unflagged_confirmed: int
+
+
+class MistakesSummary(_Out):
+    run_id: int
+    space: str | None  # the kNN detector's embedding space (null: none, no kNN)
+    tasks: list[str]  # what was scored: classification:FEATURE, boxes
+    reviewed: int  # rows of the run with a verdict
+    detectors: list[MistakeDetector]
+
+
+class MistakeRow(_Out):
+    id: int
+    global_key: str
+    score: float
+    flagged: bool
+    verdict: str | None  # confirmed, rejected or null
+
+
+class MistakeRows(_Out):
+    detector: str
+    scored: int
+    flagged: int
+    rows: list[MistakeRow]
+
+
+class RowMistakes(_Out):
+    """One row's score and flag under each detector (null: the detector did not score it) and its verdict."""
+
+    id: int
+    scores: dict[str, float | None]
+    flagged: dict[str, bool]
+    verdict: str | None
+
+
+class VerdictsChanged(_Out):
+    changed: int
+    tags: dict[str, int]

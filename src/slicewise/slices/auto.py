@@ -28,6 +28,9 @@ Low-recall classes     ``has:A or has:B ...``: rows labelled with a class       
                        (the seed's "recall for a specific class is low"), at
                        the run's chosen thresholds (``view_confidence`` /
                        ``view_iou``, else the grid values nearest 0.5)
+Label mistakes (D)     ``mistake.D.flagged = 1`` for each label-mistake        mistake.D, descending
+                       detector D (cleanlab, knn, combined) that can score
+                       the run (see slicewise.mistakes)
 =====================  =====================================================  ====================
 
 The row-level slices (Low precision / recall / F1) read the mean over the row's features; "Low-recall
@@ -221,7 +224,11 @@ def auto_slices(ws: Any, run: Any, confidence: float | None = None, iou: float |
     p = auto_params(ws, r)
     recalls = class_recalls(ws, r)
     want = definitions(p, recalls)
-    keys = KEYS + (("islands",) if "islands" in want else ())
+    from slicewise.mistakes.results import auto_definitions
+
+    mistakes = auto_definitions(ws, r.id)  # "Label mistakes (cleanlab)"...: see slicewise.mistakes
+    want.update(mistakes)
+    keys = KEYS + (("islands",) if "islands" in want else ()) + tuple(mistakes)
     cur = ws.store.cursor()
     have = {row[5]: row for row in cur.execute(
         f"SELECT {COLUMNS} FROM slices WHERE run_id = ? AND auto_key IS NOT NULL", [r.id]).fetchall()}
@@ -260,7 +267,13 @@ def auto_slices(ws: Any, run: Any, confidence: float | None = None, iou: float |
             s = slice_from_row((0, name, desc, dump_query(q), r.id, k, params_json, now, now))
         note = grid_note(ws, r, p) if k == "candidate-mislabels" else None
         out.append(s.model_copy(update={"note": note}) if note else s)
-    return counted(ws, out, r, confidence, iou) if with_counts else out
+    if not with_counts:
+        return out
+    from slicewise.mistakes.results import NOT_READY, ready
+
+    lazy = set() if not mistakes or ready(ws, r) else set(mistakes)  # counting them would run the detectors
+    done = iter(counted(ws, [s for s in out if s.auto_key not in lazy], r, confidence, iou))
+    return [s.model_copy(update={"count": None, "note": NOT_READY}) if s.auto_key in lazy else next(done) for s in out]
 
 
 def auto_slice(ws: Any, run: Any, key: str) -> Slice:

@@ -8,6 +8,7 @@ from slicewise.server.routers import (
            imports,
            media,
            metrics,
+           mistakes,
            projector,
            query,
            rows,
@@ -17,4 +18,5 @@ from slicewise.server.routers import (
 )
 
 ROUTERS = [workspace.router, rows.router, runs.router, metrics.router, query.router, slices.router, media.router,
-           cli.router, imports.router, embeddings.router, projector.router, curation.router, active.router]
+           cli.router, imports.router, embeddings.router, projector.router, curation.router, active.router,
+           mistakes.router]
