@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -157,7 +158,7 @@ def _mark(points: list[tuple[HistoryPoint, float]]) -> list[HistoryPoint]:
     return out
 
 
-def slice_history(ws: Any, model: str, slices: list[str | int] | None = None, metric: str = "f1",
+def slice_history(ws: Any, model: str, slices: Sequence[str | int] | None = None, metric: str = "f1",
                   confidence: float | None = None, iou: float | None = None) -> list[SliceHistory]:
     """See the module docstring. ``slices``: names or ids of user slices, or auto slice keys (``auto:KEY``
     or the key, e.g. ``false-negative``); None: every user slice, then every auto slice key."""
@@ -198,11 +199,11 @@ def slice_history(ws: Any, model: str, slices: list[str | int] | None = None, me
                                              note=exc.message), 0.0))
                     continue
                 name, f = a.name, a.query.get("filter")
-            key = ("slice-history", r.id, json.dumps(f, sort_keys=True), metric, confidence, iou)
+            memo_key = ("slice-history", r.id, json.dumps(f, sort_keys=True), metric, confidence, iou)
             topics = [f"metrics:{r.id}", f"runs:{r.id}", f"run_rows:{r.id}", f"predictions:{r.id}", "runs", "labels",
                       "metadata", "metadata_fields", "tags", "split", "rows", "features", "datasets", "custom_metrics",
                       "embeddings"]
-            pts.append(ws.state.memo(key, topics, lambda r=r, i=i, f=f: _point(ws, r, i + 1, f, metric,
+            pts.append(ws.state.memo(memo_key, topics, lambda r=r, i=i, f=f: _point(ws, r, i + 1, f, metric,
                                                                               confidence, iou)))
         marked = _mark(pts)
         out.append(SliceHistory(slice=name, slice_id=sid, kind=kind, auto_key=None if kind == "user" else str(s),

@@ -220,8 +220,8 @@ def search(fields: list[Field], e: np.ndarray, n: np.ndarray, *, min_support: in
         count = 0
         if depth == 2:  # every pair of fields at once: one bincount of the pair's joint code over all rows
             wanted: dict[int, set[int]] = {}
-            for key in keep:
-                wanted.setdefault(key[0][0], set()).add(key[0][1])
+            for parent in keep:
+                wanted.setdefault(parent[0][0], set()).add(int(parent[0][1]))
             for fi in sorted(wanted):
                 kf = len(fields[fi].labels) + 1
                 for gi in range(fi + 1, len(fields)):
@@ -233,16 +233,16 @@ def search(fields: list[Field], e: np.ndarray, n: np.ndarray, *, min_support: in
                     sums = np.stack([cnt.astype(np.float64)] + [
                         np.bincount(joint, weights=cols[j], minlength=kf * kg).reshape(kf, kg)[:-1, :-1]
                         for j in range(1, _STATS)], axis=-1)
-                    for v in sorted(wanted[fi]):
-                        count += children(((fi, v),), gi, sums[v], depth, nxt)
+                    for val in sorted(wanted[fi]):
+                        count += children(((fi, val),), gi, sums[val], depth, nxt)
         else:  # the parents' own rows, one bincount per later field
-            for key in keep:
-                fi, v = key[0]
-                rows = order[fi][starts[fi][v]:starts[fi][v + 1]]
-                for fj, vj in key[1:]:
+            for parent in keep:
+                f0, v0 = parent[0]
+                rows = order[f0][starts[f0][v0]:starts[f0][v0 + 1]]
+                for fj, vj in parent[1:]:
                     rows = rows[full[fj][rows] == vj]
                 wp = [c[rows] for c in cols]
-                for gi in range(key[-1][0] + 1, len(fields)):
+                for gi in range(parent[-1][0] + 1, len(fields)):
                     kk = len(fields[gi].labels)
                     cg = full[gi][rows]
                     cnt = np.bincount(cg, minlength=kk + 1)[:kk]
@@ -250,7 +250,7 @@ def search(fields: list[Field], e: np.ndarray, n: np.ndarray, *, min_support: in
                         continue
                     sums = np.column_stack([cnt.astype(np.float64)] + [
                         np.bincount(cg, weights=wp[j], minlength=kk + 1)[:kk] for j in range(1, _STATS)])
-                    count += children(key, gi, sums, depth, nxt)
+                    count += children(parent, gi, sums, depth, nxt)
         levels.append(count)
         frontier = nxt
         if not frontier:
@@ -266,7 +266,7 @@ def search(fields: list[Field], e: np.ndarray, n: np.ndarray, *, min_support: in
     score = s[:, 1] - r_run * s[:, 2]
     cand = np.flatnonzero((q <= alpha) & (score > 0))
     # conjunctions: worse than each available parent's other rows (BH over those tests too)
-    multi = [i for i in cand if len(keys[i]) > 1]
+    multi = [int(i) for i in cand if len(keys[int(i)]) > 1]
     explained: set[int] = set()
     if multi:
         worst_p = []
@@ -281,7 +281,7 @@ def search(fields: list[Field], e: np.ndarray, n: np.ndarray, *, min_support: in
                 ps.append(float(_sf(zz)[0]))
             worst_p.append(max(ps) if ps else 0.0)
         qq = bh_adjust(np.array(worst_p))
-        explained = {i for i, v in zip(multi, qq.tolist(), strict=True) if v > alpha}
+        explained = {int(i) for i, v in zip(multi, qq.tolist(), strict=True) if v > alpha}
     chosen = [int(i) for i in cand if int(i) not in explained]
     chosen.sort(key=lambda i: (-score[i], len(keys[i]), keys[i]))
     found: list[Found] = []

@@ -161,7 +161,7 @@ def _frame(ws: Any, r: Any, c: float, t: float) -> tuple[Any, dict[str, str], An
     names = sorted(comp.catalog.metadata)
     if comp.ensure_metrics():
         rc = comp.cache()
-        source, params, md = rc.table, [], dict(rc.metadata)
+        source, params, md = rc.table, list[Any](), dict(rc.metadata)
     else:  # caches off (or inside a transaction): the same columns straight from the store
         from slicewise.query.rowcache import _rows_sql
 
@@ -232,10 +232,8 @@ def _binned(name: str, field: str, values: np.ndarray, valid: np.ndarray, kind: 
     if len(v) < min_rows or v.min() == v.max():
         return None
     qs = np.quantile(v.astype(np.float64), np.linspace(0, 1, BINS + 1)[1:-1])
-    if kind == "datetime":
-        edges = sorted({int(round(q / 1e6)) * 1_000_000 for q in qs})
-    else:
-        edges = sorted({_num(float(q)) for q in qs})
+    edges: list[Any] = sorted({int(round(q / 1e6)) * 1_000_000 for q in qs}) if kind == "datetime" \
+        else sorted({_num(float(q)) for q in qs})
     edges = [e for e in edges if v.min() < e <= v.max()]
     if not edges:
         return None
