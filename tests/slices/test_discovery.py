@@ -150,3 +150,30 @@ def test_statistics_by_hand():
     p = np.array([0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205])
     want = [min(1, min(p[j] * 8 / (j + 1) for j in range(k, 8))) for k in range(8)]
     assert lattice.bh_adjust(p) == pytest.approx(want)
+
+
+def test_small_objects_found_through_the_area_fields(ws):
+    """Boxes of three sizes; the small ones (20 x 20 < 32^2) are missed far more often: discovery proposes
+    ``area.min < 1024``, and the area fields select the rows whose smallest / largest box is that size."""
+    from slicewise import metrics
+    from slicewise.query import count
+
+    rng = np.random.default_rng(0)
+    n = 300
+    sizes = rng.choice([20.0, 60.0, 150.0], n)
+    keys = [f"k{i}" for i in range(n)]
+    ws.add_data_rows("d", [{"global_key": k, "row_data": "x.jpg", "width": 640, "height": 480} for k in keys])
+    ws.create_feature("car", "bbox")
+    ws.add_annotations([{"data_row": k, "feature": "car", "bbox": [10, 10, s, s]} for k, s in zip(keys, sizes, strict=True)])
+    run = ws.create_run("det", "v1")
+    miss = rng.random(n) < np.where(sizes == 20, 0.6, 0.1)
+    ws.add_predictions(run, [{"data_row": k, "feature": "car", "bbox": [10, 10, s, s], "confidence": 0.9}
+                             for k, s, m in zip(keys, sizes, miss, strict=True) if not m])
+    ws.add_run_rows(run, keys)
+    metrics.compute_metrics(ws, run)
+    assert count(ws, run, "area.min < 1024") == (sizes == 20).sum()
+    assert count(ws, run, "area.max >= 9216") == (sizes == 150).sum()
+    assert count(ws, run, "area.max between 3000 and 4000") == (sizes == 60).sum()
+    top = suggest.discover(ws, run).suggestions[0]
+    assert top.filter == "area.min < 1024" and top.rows == (sizes == 20).sum()
+    assert top.fn == (miss & (sizes == 20)).sum()

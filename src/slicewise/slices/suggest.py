@@ -7,8 +7,9 @@ predicates over what every row of the run has:
 - metadata: each value of an enum or string field; five quantile bins of a number or date-time field
   (edges rounded to three significant digits / to the second, so that the saved filter reads well and
   selects exactly the same rows);
-- ``split``, ``dataset`` (when the run's rows have more than one), each tag (``tag:T``) and each class
-  labelled on the row (``has:F``); values held by fewer rows than the minimum support are left out
+- ``split``, ``dataset`` (when the run's rows have more than one), each tag (``tag:T``), each class
+  labelled on the row (``has:F``) and COCO's object sizes (``area.min < 1024``: a small labelled object,
+  ``area.max >= 9216``: a large one); values held by fewer rows than the minimum support are left out
   (at most :data:`MAX_VALUES` per field, the most frequent).
 
 The error is ``1 - F1`` of the slice's rows (micro, from their TP / FP / FN at the run's thresholds), or
@@ -318,10 +319,41 @@ def predicates(ws: Any, table: Any, md: dict[str, str], catalog: Any, min_rows: 
                      .take(pa.array(np.searchsorted(np.unique(ds), ds))), min_rows,
                      lambda v: _Pred(Cond(field="dataset", op="=", value=str(v)), f"dataset = {v}")))
     out += _multi("tag", table.column("tags"), min_rows, lambda v: _Pred(Has(what="tag", name=v), f"tag:{v}"))
+    out += _sizes(ws, table, min_rows)
     feats = {v: k for k, v in catalog.features.items()}
     out += _multi("class", table.column("gt_feats"), min_rows,
                   lambda v: _Pred(Has(what="annotation", name=v), f"has:{v}"), feats)
     return [f for f, _ in out], [p for _, p in out]
+
+
+#: COCO's object sizes: small below 32^2 pixels, large from 96^2
+SMALL, LARGE = 32 * 32, 96 * 96
+
+
+def _sizes(ws: Any, table: Any, min_rows: int) -> list[tuple[Field, list[_Pred]]]:
+    """Object-size predicates: the row has a small labelled object (``area.min < 1024``), a large one
+    (``area.max >= 9216``); an object's area is its stored area (masks, polygons), else its box's."""
+    ids = table.column("id").to_numpy()
+    got = ws.store.cursor().execute(
+        "SELECT data_row_id, min(coalesce(area, w * h)) AS lo, max(coalesce(area, w * h)) AS hi FROM annotations "
+        "WHERE coalesce(area, w * h) IS NOT NULL AND data_row_id IN (SELECT unnest(?::BIGINT[])) GROUP BY data_row_id",
+        [ids.tolist()]).fetchnumpy()
+    rows = np.asarray(got["data_row_id"], dtype=np.int64)
+    if not len(rows):
+        return []
+    at = np.searchsorted(ids, rows)
+    out = []
+    for field, vals, hit, short in (("area.min", got["lo"], lambda v: v < SMALL, "small objects"),
+                                    ("area.max", got["hi"], lambda v: v >= LARGE, "large objects")):
+        v = np.asarray(vals, dtype=np.float64)
+        codes = np.full(len(ids), -1, dtype=np.int32)
+        codes[at[hit(v)]] = 0
+        n = int((codes == 0).sum())
+        if n < min_rows or n == len(ids):
+            continue
+        node = Cond(field=field, op="<", value=SMALL) if field == "area.min" else Cond(field=field, op=">=", value=LARGE)
+        out.append((Field(short, codes, (short,)), [_Pred(node, short)]))
+    return out
 
 
 def _discover(ws: Any, r: Any, c: float, t: float, metric: str, min_support: float, max_predicates: int,
