@@ -144,7 +144,7 @@ def speed(path: Path, repeat: int) -> None:
     c, t = thresholds(ws, run)
     table, md, catalog = suggest._frame(ws, run, c, t)
     e, n = suggest._errors(table, "f1")
-    fields, _ = suggest.predicates(ws, table, md, catalog, max(10, len(e) // 100))
+    fields, _ = suggest.predicates(ws, run.id, table, md, catalog, max(10, len(e) // 100))
     core = []
     for _ in range(repeat):
         t0 = time.perf_counter()

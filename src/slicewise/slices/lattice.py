@@ -178,15 +178,36 @@ def search(fields: list[Field], e: np.ndarray, n: np.ndarray, *, min_support: in
 
     # level 1: one bincount per field and statistic over every row (missing values go to an extra bin)
     cols = [np.ascontiguousarray(w[:, j]) for j in range(_STATS)]
+    # rows take few distinct (e, n) pairs (a classification: right or wrong): then one integer bincount per
+    # field (by value and pair) gives every statistic, as counts x the pairs' statistics
+    combo, per_combo = _combos(e, n, w)
+
+    kc = per_combo.shape[0]
     full = [np.where(f.codes >= 0, f.codes, len(f.labels)).astype(np.intp) for f in fields]
     order = [np.argsort(c.astype(np.int16 if len(f.labels) < 32000 else np.int64), kind="stable")
              for c, f in zip(full, fields, strict=True)]  # rows by value: a predicate's rows are a run of it
     starts = [np.searchsorted(c[o], np.arange(len(f.labels) + 2)) for c, o, f in zip(full, order, fields, strict=True)]
+    # in pair mode, each field's code times the pairs plus the row's pair: one bincount gives every statistic
+    fc = [c * kc + combo for c in full] if combo is not None else []
+
+    def sums_by(codes: np.ndarray, k: int, pick: np.ndarray | None = None, gi: int | None = None) -> np.ndarray:
+        """(k, _STATS) sums of the rows (``pick`` of them) by ``codes`` (values 0..k-1); with ``gi``, the
+        codes are field ``gi``'s (taken from its precomputed pair codes)."""
+        if combo is not None:
+            if gi is not None:
+                cc = fc[gi] if pick is None else fc[gi][pick]
+            else:
+                cc = codes * kc + (combo if pick is None else combo[pick])
+            cnt = np.bincount(cc, minlength=k * kc).reshape(k, kc)
+            return cnt @ per_combo  # type: ignore[no-any-return]
+        ws_ = cols if pick is None else [c[pick] for c in cols]
+        return np.column_stack([np.bincount(codes, minlength=k).astype(np.float64)] +
+                               [np.bincount(codes, weights=ws_[j], minlength=k) for j in range(1, _STATS)])
+
     level: list[tuple[tuple[tuple[int, int], ...], float]] = []
     for fi, f in enumerate(fields):
         k = len(f.labels)
-        sums = np.column_stack([np.bincount(full[fi], minlength=k + 1).astype(np.float64)] +
-                               [np.bincount(full[fi], weights=cols[j], minlength=k + 1) for j in range(1, _STATS)])[:k]
+        sums = sums_by(full[fi], k + 1, gi=fi)[:k]
         for v in np.flatnonzero(sums[:, 0] >= min_support):
             key = ((fi, int(v)),)
             add(key, sums[v])
@@ -226,13 +247,13 @@ def search(fields: list[Field], e: np.ndarray, n: np.ndarray, *, min_support: in
                 kf = len(fields[fi].labels) + 1
                 for gi in range(fi + 1, len(fields)):
                     kg = len(fields[gi].labels) + 1
-                    joint = full[fi] * kg + full[gi]
-                    cnt = np.bincount(joint, minlength=kf * kg).reshape(kf, kg)[:-1, :-1]
-                    if not (cnt >= min_support).any():
+                    if combo is not None:  # (the joint code with the pair in one pass)
+                        cnt = np.bincount(full[fi] * (kg * kc) + fc[gi], minlength=kf * kg * kc)
+                        sums = (cnt.reshape(kf * kg, kc) @ per_combo).reshape(kf, kg, _STATS)[:-1, :-1]
+                    else:
+                        sums = sums_by(full[fi] * kg + full[gi], kf * kg).reshape(kf, kg, _STATS)[:-1, :-1]
+                    if not (sums[:, :, 0] >= min_support).any():
                         continue
-                    sums = np.stack([cnt.astype(np.float64)] + [
-                        np.bincount(joint, weights=cols[j], minlength=kf * kg).reshape(kf, kg)[:-1, :-1]
-                        for j in range(1, _STATS)], axis=-1)
                     for val in sorted(wanted[fi]):
                         count += children(((fi, val),), gi, sums[val], depth, nxt)
         else:  # the parents' own rows, one bincount per later field
@@ -241,15 +262,11 @@ def search(fields: list[Field], e: np.ndarray, n: np.ndarray, *, min_support: in
                 rows = order[f0][starts[f0][v0]:starts[f0][v0 + 1]]
                 for fj, vj in parent[1:]:
                     rows = rows[full[fj][rows] == vj]
-                wp = [c[rows] for c in cols]
                 for gi in range(parent[-1][0] + 1, len(fields)):
                     kk = len(fields[gi].labels)
-                    cg = full[gi][rows]
-                    cnt = np.bincount(cg, minlength=kk + 1)[:kk]
-                    if not (cnt >= min_support).any():
+                    sums = sums_by(full[gi][rows] if combo is None else rows, kk + 1, rows, gi=gi)[:kk]
+                    if not (sums[:, 0] >= min_support).any():
                         continue
-                    sums = np.column_stack([cnt.astype(np.float64)] + [
-                        np.bincount(cg, weights=wp[j], minlength=kk + 1)[:kk] for j in range(1, _STATS)])
                     count += children(parent, gi, sums, depth, nxt)
         levels.append(count)
         frontier = nxt
@@ -299,6 +316,19 @@ def search(fields: list[Field], e: np.ndarray, n: np.ndarray, *, min_support: in
         if len(found) >= top:
             break
     return SearchResult(found, r_run, m, len(keys), expanded, pruned, levels)
+
+
+def _combos(e: np.ndarray, n: np.ndarray, w: np.ndarray, most: int = 256) -> tuple[np.ndarray | None, np.ndarray]:
+    """(each row's index among the distinct (e, n) pairs, (pairs, _STATS) statistics of each pair), or
+    (None, empty) when e and n are not small whole numbers taking at most ``most`` pairs."""
+    if not len(e) or e.min() < 0 or n.min() < 0 or e.max() > 1e6 or n.max() > 1e6 \
+            or not (np.array_equal(e, np.round(e)) and np.array_equal(n, np.round(n))):
+        return None, np.empty((0, _STATS))
+    key = e.astype(np.int64) * (int(n.max()) + 1) + n.astype(np.int64)
+    uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    if len(uniq) > most:
+        return None, np.empty((0, _STATS))
+    return inv.astype(np.intp), w[first]
 
 
 def _rows_of(fields: list[Field], key: tuple[tuple[int, int], ...]) -> np.ndarray:

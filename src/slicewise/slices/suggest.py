@@ -284,7 +284,7 @@ def _multi(name: str, lists: Any, min_rows: int, make: Any, names: dict[Any, str
     return out
 
 
-def predicates(ws: Any, table: Any, md: dict[str, str], catalog: Any, min_rows: int
+def predicates(ws: Any, run_id: int, table: Any, md: dict[str, str], catalog: Any, min_rows: int
                ) -> tuple[list[Field], list[list[_Pred]]]:
     """The fields (mutually exclusive predicates) searched, and each predicate's filter node."""
     import pyarrow.compute as pc
@@ -319,7 +319,7 @@ def predicates(ws: Any, table: Any, md: dict[str, str], catalog: Any, min_rows: 
                      .take(pa.array(np.searchsorted(np.unique(ds), ds))), min_rows,
                      lambda v: _Pred(Cond(field="dataset", op="=", value=str(v)), f"dataset = {v}")))
     out += _multi("tag", table.column("tags"), min_rows, lambda v: _Pred(Has(what="tag", name=v), f"tag:{v}"))
-    out += _sizes(ws, table, min_rows)
+    out += _sizes(ws, run_id, table, min_rows)
     feats = {v: k for k, v in catalog.features.items()}
     out += _multi("class", table.column("gt_feats"), min_rows,
                   lambda v: _Pred(Has(what="annotation", name=v), f"has:{v}"), feats)
@@ -330,14 +330,17 @@ def predicates(ws: Any, table: Any, md: dict[str, str], catalog: Any, min_rows: 
 SMALL, LARGE = 32 * 32, 96 * 96
 
 
-def _sizes(ws: Any, table: Any, min_rows: int) -> list[tuple[Field, list[_Pred]]]:
+def _sizes(ws: Any, run_id: int, table: Any, min_rows: int) -> list[tuple[Field, list[_Pred]]]:
     """Object-size predicates: the row has a small labelled object (``area.min < 1024``), a large one
     (``area.max >= 9216``); an object's area is its stored area (masks, polygons), else its box's."""
     ids = table.column("id").to_numpy()
-    got = ws.store.cursor().execute(
+    cur = ws.store.cursor()
+    if not cur.execute("SELECT EXISTS (SELECT 1 FROM annotations WHERE coalesce(area, w * h) IS NOT NULL)").fetchone()[0]:
+        return []  # (no spatial labels: classifications, text)
+    got = cur.execute(
         "SELECT data_row_id, min(coalesce(area, w * h)) AS lo, max(coalesce(area, w * h)) AS hi FROM annotations "
-        "WHERE coalesce(area, w * h) IS NOT NULL AND data_row_id IN (SELECT unnest(?::BIGINT[])) GROUP BY data_row_id",
-        [ids.tolist()]).fetchnumpy()
+        "WHERE coalesce(area, w * h) IS NOT NULL AND data_row_id IN (SELECT data_row_id FROM run_rows WHERE run_id = ?) "
+        "GROUP BY data_row_id", [run_id]).fetchnumpy()
     rows = np.asarray(got["data_row_id"], dtype=np.int64)
     if not len(rows):
         return []
@@ -363,7 +366,7 @@ def _discover(ws: Any, r: Any, c: float, t: float, metric: str, min_support: flo
     m = table.num_rows
     min_rows = max(MIN_ROWS, math.ceil(min_support * m) if min_support <= 1 else int(min_support))
     e, n = _errors(table, metric)
-    fields, preds = predicates(ws, table, md, catalog, min_rows)
+    fields, preds = predicates(ws, r.id, table, md, catalog, min_rows)
     res = search(fields, e, n, min_support=min_rows, max_predicates=max_predicates, alpha=alpha, top=top)
     tp, fp, fn = (table.column(x).to_numpy().astype(np.int64) for x in ("tp", "fp", "fn"))
     out = []
