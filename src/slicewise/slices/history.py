@@ -161,7 +161,8 @@ def _mark(points: list[tuple[HistoryPoint, float]]) -> list[HistoryPoint]:
 def slice_history(ws: Any, model: str, slices: Sequence[str | int] | None = None, metric: str = "f1",
                   confidence: float | None = None, iou: float | None = None) -> list[SliceHistory]:
     """See the module docstring. ``slices``: names or ids of user slices, or auto slice keys (``auto:KEY``
-    or the key, e.g. ``false-negative``); None: every user slice, then every auto slice key."""
+    or the key, e.g. ``false-negative``); None: every user slice, then every auto slice key that some run
+    of the model has (runs without ground truth have none)."""
     from slicewise.slices.auto import auto_slice, keys_for
     from slicewise.slices.store import get_slice, list_slices
 
@@ -206,6 +207,8 @@ def slice_history(ws: Any, model: str, slices: Sequence[str | int] | None = None
             pts.append(ws.state.memo(memo_key, topics, lambda r=r, i=i, f=f: _point(ws, r, i + 1, f, metric,
                                                                               confidence, iou)))
         marked = _mark(pts)
+        if kind == "auto" and slices is None and all(p.rows is None for p in marked):
+            continue  # (no run of the model has this auto slice: runs without ground truth)
         out.append(SliceHistory(slice=name, slice_id=sid, kind=kind, auto_key=None if kind == "user" else str(s),
                                 filter=s.filter if kind == "user" else "", model=model, metric=metric,
                                 points=marked, regressions=sum(p.regression for p in marked)))
