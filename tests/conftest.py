@@ -38,3 +38,21 @@ def snapshot(ws) -> dict[str, list]:
 def table_snapshot():
     """``table_snapshot(ws)``: see :func:`snapshot`."""
     return snapshot
+
+
+@pytest.fixture(scope="session")
+def planted_world(tmp_path_factory):
+    """(path, World): 500 classified rows, night rows planted as a bad slice, three runs of model ``clf``
+    that get worse at night (wrong 55%, 70%, 85% of the time; 15% elsewhere), slices "night rows" and
+    "day rows" saved (see discovery_world)."""
+    from slices.discovery_world import build
+
+    import slicewise
+    from slicewise import slices
+
+    path = tmp_path_factory.mktemp("planted") / "w.duckdb"
+    with slicewise.open(path) as ws:
+        w = build(ws, n=500, seed=5, runs=("clf/v1", "clf/v2", "clf/v3"), drift=0.15)
+        slices.create_slice(ws, "night rows", "metadata.lighting = night")
+        slices.create_slice(ws, "day rows", "metadata.lighting = day")
+    return path, w

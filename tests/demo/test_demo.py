@@ -385,3 +385,13 @@ def test_find_similar_story(dws):
     s = slices.create_slice(dws, "night look-alikes", "annotation is none", similar=similar, sort="-similarity")
     assert slices.slice_count(dws, s.id, None) == 20
     slices.delete_slice(dws, s.id)
+
+
+# -- slice discovery finds the demo's weak spots without being told ------------------------------------
+def test_discovery_finds_night_and_scan_c(dws):
+    from slicewise.slices.suggest import discover
+
+    digits = [s.filter for s in discover(dws, DIGITS_RUN).suggestions[:3]]
+    shapes = [s.filter for s in discover(dws, SHAPES_RUN).suggestions[:3]]
+    assert 'metadata.scanner = "scan-C"' in digits, digits
+    assert "metadata.lighting = night" in shapes, shapes

@@ -10,3 +10,4 @@ def gen(ws, monkeypatch):
     world = generated_world(ws, n=60, seed=11)
     install_fake_metrics(monkeypatch, world)
     return world
+

@@ -26,8 +26,8 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show the traceba
     common.DEBUG = debug
 
 
-_AREAS = ["data", "imports", "metrics", "query", "slices", "embeddings", "project", "serve", "demo", "curation",
-          "select", "mistakes"]
+_AREAS = ["data", "imports", "metrics", "query", "slices", "discover", "embeddings", "project", "serve", "demo",
+          "curation", "select", "mistakes"]
 
 
 def _register() -> None:

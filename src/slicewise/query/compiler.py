@@ -289,6 +289,10 @@ class Compiler:
                     "GROUP BY data_row_id", [run] + fid)
         if spec.category == "tide":
             return f'SELECT data_row_id, "{spec.key}" AS v FROM {self.tide_table(spec.name)}', []
+        if spec.category == "area":
+            agg = "min" if spec.key == "min" else "max"
+            return (f"SELECT data_row_id, {agg}(coalesce(area, w * h)) AS v FROM annotations "
+                    "WHERE coalesce(area, w * h) IS NOT NULL GROUP BY data_row_id", [])
         if spec.category == "similarity":
             rel, rel_params = self.scores()
             return f"SELECT id AS data_row_id, score AS v FROM {rel}", rel_params

@@ -3,7 +3,8 @@
 Built-in fields: ``dataset``, ``split``, ``global_key``, ``media_type``, ``created_at``; the metrics at
 the thresholds being viewed ``tp fp fn tn precision recall f1 iou`` (per row, or for one feature with
 ``[feature]``); ``confidence.min|max|mean`` (over the run's predictions on the row, or of one feature);
-``annotation.count`` / ``prediction.count`` (of one feature with ``[feature]``); ``overconfident`` (the
+``annotation.count`` / ``prediction.count`` (of one feature with ``[feature]``); ``area.min`` / ``area.max``
+(the smallest / largest area, in pixels^2, among the row's labelled objects: the stored area, else the box's); ``overconfident`` (the
 highest confidence among the row's detection predictions that are TIDE errors at the thresholds being
 viewed, 0 when none: see :mod:`slicewise.metrics.tide`); ``mistake.<detector>`` and
 ``mistake.<detector>.flagged`` (label-mistake scores of the run: see :mod:`slicewise.mistakes`). Workspace fields:
@@ -40,6 +41,8 @@ ERROR_NAMES = {"classification": "classification", "localization": "localization
                "cls": "classification", "loc": "localization", "dupe": "duplicate", "bkg": "background",
                "miss": "missed", "localisation": "localization"}
 COUNTS = ("annotation.count", "prediction.count")
+#: the smallest / largest area (pixels^2) among the row's labelled objects (rows without one have no value)
+AREAS = ("area.min", "area.max")
 
 _ALIASES = {
     "confidence": "confidence.max", "conf": "confidence.max", "conf.min": "confidence.min",
@@ -110,7 +113,7 @@ class Catalog:
                 "SELECT DISTINCT name FROM custom_metrics WHERE run_id = ? OR ? IS NULL", [run_id, run_id]).fetchall()}
 
     def all_names(self) -> list[str]:
-        names = list(ROW_FIELDS) + list(METRICS) + list(CONFIDENCE) + list(COUNTS)
+        names = list(ROW_FIELDS) + list(METRICS) + list(CONFIDENCE) + list(COUNTS) + list(AREAS)
         names += [f"metadata.{m}" for m in self.metadata] + [f"metric.{m}" for m in sorted(self.custom)]
         names += ["overconfident", "similarity"] + (["island"] if self.spaces else []) + [f"island.{s}" for s in self.spaces]
         names += [f"mistake.{d}{x}" for d in MISTAKE_DETECTORS for x in ("", ".flagged")]
@@ -165,6 +168,8 @@ class Catalog:
             return FieldSpec(name, "confidence", "number", None, name.split(".")[1])
         if name in COUNTS:
             return FieldSpec(name, "count", "number", None, name.split(".")[0])
+        if name in AREAS:
+            return FieldSpec(name, "area", "number", None, name.split(".")[1])
         if name == "similarity":
             return FieldSpec(name, "similarity", "number", None, "")
         if name == "overconfident":

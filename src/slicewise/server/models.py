@@ -690,3 +690,19 @@ class RowMistakes(_Out):
 class VerdictsChanged(_Out):
     changed: int
     tags: dict[str, int]
+
+
+# -- slice discovery and slice history (slicewise.slices.suggest / .history) -------------------------
+from slicewise.slices.history import HistoryPoint, SliceHistory  # noqa: E402, F401  (response models)
+from slicewise.slices.suggest import Discovery, Suggestion  # noqa: E402, F401
+
+
+class DiscoveryOut(_Out):
+    """Suggested slices of a run; ``pending`` while they are computed in the background (ask again)."""
+
+    pending: bool = False
+    discovery: Discovery | None = None
+
+
+class RunOrderIn(BaseModel):
+    runs: list[str] = Field(min_length=1, max_length=1000, description="the model's runs (names) in history order")

@@ -22,6 +22,12 @@ Public API (slices are referred to by id or name):
 - ``check(ws, run, slice, minimums=None, maximums=None, confidence=None, iou=None) -> CheckResult``
   (frozen; ``passed``, ``items``, ``job``, ``report()``, which says when the metrics are not up to date),
   what ``slicewise check`` runs.
+- ``discover(ws, run, metric="f1", min_support=0.01, max_predicates=3, alpha=0.05, top=20) -> Discovery``:
+  suggested slices (:mod:`slicewise.slices.suggest`), each with a query-language ``filter``;
+  ``save_suggestion(ws, suggestion, name=None)`` saves one as a user slice.
+- ``slice_history(ws, model, slices=None, metric="f1") -> list[SliceHistory]``: each slice's metric over
+  the model's runs with regressions beyond noise marked (:mod:`slicewise.slices.history`);
+  ``set_run_order(ws, model, runs)``, ``model_runs(ws, model)``.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from slicewise.slices.analysis import (
 )
 from slicewise.slices.auto import KEYS as AUTO_KEYS
 from slicewise.slices.auto import auto_params, auto_slice, auto_slices, set_auto_params
+from slicewise.slices.history import HistoryPoint, SliceHistory, model_runs, set_run_order, slice_history
 from slicewise.slices.store import (
     MAX_SLICES,
     Slice,
@@ -50,9 +57,11 @@ from slicewise.slices.store import (
     slice_rows,
     update_slice,
 )
+from slicewise.slices.suggest import Discovery, Suggestion, discover, save_suggestion
 
 __all__ = [
-    "AUTO_KEYS", "MAX_SLICES", "CheckItem", "CheckResult", "Slice", "SliceMetrics", "Totals", "auto_params", "auto_slice",
-    "auto_slices", "check", "create_slice", "delete_slice", "get_slice", "list_slices", "rename_slice",
-    "resolve_slice", "set_auto_params", "slice_count", "slice_metrics", "slice_query", "slice_rows", "update_slice",
+    "AUTO_KEYS", "MAX_SLICES", "CheckItem", "CheckResult", "Discovery", "HistoryPoint", "Slice", "SliceHistory", "SliceMetrics",
+    "Suggestion", "Totals", "auto_params", "auto_slice", "auto_slices", "check", "create_slice", "delete_slice", "discover",
+    "get_slice", "list_slices", "model_runs", "rename_slice", "resolve_slice", "save_suggestion", "set_auto_params",
+    "set_run_order", "slice_count", "slice_history", "slice_metrics", "slice_query", "slice_rows", "update_slice",
 ]

@@ -10,7 +10,7 @@
 // the top-k similar rows with the rest and sorts by `similarity`). The projector: `space`, `method`, `dims`, `by`.
 
 export interface RouteState {
-  view: "runs" | "gallery" | "metrics" | "projector" | "batches";
+  view: "runs" | "gallery" | "metrics" | "projector" | "batches" | "slices";
   run: string | null;
   params: Record<string, string>;
 }
@@ -20,7 +20,8 @@ function parse(): RouteState {
   const params: Record<string, string> = {};
   new URLSearchParams(location.search).forEach((v, k) => (params[k] = v));
   if (parts[0] === "runs" && parts[1]) {
-    const view = parts[2] === "metrics" ? "metrics" : parts[2] === "projector" ? "projector" : "gallery";
+    const view = parts[2] === "metrics" ? "metrics" : parts[2] === "projector" ? "projector"
+      : parts[2] === "slices" ? "slices" : "gallery";
     return { view, run: decodeURIComponent(parts[1]), params };
   }
   if (parts[0] === "batches") return { view: "batches", run: null, params };

@@ -4,6 +4,7 @@ from slicewise.server.routers import (
            active,
            cli,
            curation,
+           discover,
            embeddings,
            imports,
            media,
@@ -19,4 +20,4 @@ from slicewise.server.routers import (
 
 ROUTERS = [workspace.router, rows.router, runs.router, metrics.router, query.router, slices.router, media.router,
            cli.router, imports.router, embeddings.router, projector.router, curation.router, active.router,
-           mistakes.router]
+           mistakes.router, discover.router]
