@@ -26,7 +26,7 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show the traceba
     common.DEBUG = debug
 
 
-_AREAS = ["data", "imports", "metrics", "query", "slices", "embeddings", "project", "serve", "demo"]
+_AREAS = ["data", "imports", "metrics", "query", "slices", "embeddings", "project", "serve", "demo", "compare"]
 
 
 def _register() -> None:

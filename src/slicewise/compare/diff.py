@@ -42,6 +42,7 @@ class Pair:
         except MetricsError as exc:
             raise MetricsError(f"the baseline {ra.ref} has no confidence level {self.c}: {exc.message}",
                                where=f"run {ra.ref}", fix="pick a confidence on both runs' grids (--confidence)") from None
+        self._tables: dict[bool, tuple[str, str]] = {}
         self.common: tuple[str, list[Any]] = (
             "SELECT data_row_id FROM run_rows WHERE run_id = ? INTERSECT "
             "SELECT data_row_id FROM run_rows WHERE run_id = ?", [self.a.id, self.b.id])
@@ -64,10 +65,14 @@ class Pair:
         return self.ws.state.table("compare-flips", f"{self.key}_d{round(iou_delta * 1e9)}", self.topics(), build)
 
     def tables(self, per_feature: bool) -> tuple[str, str]:
+        """The per-row (or per-(row, feature)) metrics tables of the baseline and the run at (c, t)."""
         from slicewise import metrics
 
-        fn = metrics.row_feature_metrics_table if per_feature else metrics.row_metrics_table
-        return fn(self.ws, self.a, self.c, self.t), fn(self.ws, self.b, self.c, self.t)
+        got = self._tables.get(per_feature)
+        if got is None:
+            fn = metrics.row_feature_metrics_table if per_feature else metrics.row_metrics_table
+            got = self._tables[per_feature] = (fn(self.ws, self.a, self.c, self.t), fn(self.ws, self.b, self.c, self.t))
+        return got
 
 
 def counts_sql(pair: Pair, per_feature: bool, rows: Rows = None) -> tuple[str, list[Any]]:
