@@ -38,3 +38,15 @@ def build_pair(ws):
 @pytest.fixture
 def pair(ws):
     return (ws, *build_pair(ws))
+
+
+@pytest.fixture
+def pair_file(tmp_path):
+    """The same two runs in a closed workspace file: (path, baseline id, run id)."""
+    import slicewise
+
+    path = tmp_path / "ws.duckdb"
+    ws = slicewise.open(path)
+    base, new = build_pair(ws)
+    ws.close()
+    return path, base.id, new.id

@@ -2,6 +2,7 @@
 
 from slicewise.server.routers import (
            cli,
+           compare,
            embeddings,
            imports,
            media,
@@ -15,4 +16,5 @@ from slicewise.server.routers import (
 )
 
 ROUTERS = [workspace.router, rows.router, runs.router, metrics.router, query.router, slices.router, media.router,
-           cli.router, imports.router, embeddings.router, projector.router]
+           cli.router, imports.router, embeddings.router, projector.router,
+           compare.router]
