@@ -48,6 +48,19 @@ class GroupDelta:
     metrics: dict[str, MetricDelta]
     flips: dict[str, int]
 
+    def worse_filter(self, metric: str) -> str:
+        """The filter of the group's rows where ``metric`` dropped (with the baseline run as the view's
+        ``baseline``): ``delta.recall[cat] < 0`` for a class, the slice's filter and ``delta.recall < 0`` for a
+        slice, ``delta.recall < 0`` overall."""
+        from slicewise.query.text import _name
+
+        if self.kind == "class" and self.feature is not None:
+            return f"delta.{metric}[{_name(self.feature)}] < 0"
+        cond = f"delta.{metric} < 0"
+        if self.kind == "slice" and self.filter:
+            return f"({self.filter}) and {cond}"
+        return cond
+
     def worst(self) -> tuple[str, MetricDelta] | None:
         """The significant drop with the largest size, or None."""
         regs = [(m, d) for m, d in self.metrics.items() if d.regression]

@@ -594,7 +594,7 @@ class RegressionOut(_Out):
     lo: float
     hi: float
     allowed: float
-    filter: str  # the rows of the group (for the gallery)
+    filter: str  # the group's rows where the metric dropped (for the gallery, with the baseline run)
 
 
 class ComparisonOut(_Out):

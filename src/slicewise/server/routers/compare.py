@@ -28,8 +28,9 @@ def compare_runs(baseline: str = Query(..., max_length=200, description="baselin
     cmp = compare.compare_runs(st.ws, a, b, confidence=confidence, iou=iou, slices=slice or None, auto=not slice,
                                n_boot=boot, seed=seed, level=level)
     out = cmp.to_dict()
-    filters = {(g.kind, g.name): g.filter for g in cmp.groups()}
-    out["regressions"] = [{**r.__dict__, "filter": filters.get((r.kind, r.name), "")} for r in cmp.regressions()]
+    groups = {(g.kind, g.name): g for g in cmp.groups()}
+    out["regressions"] = [{**r.__dict__, "filter": groups[(r.kind, r.name)].worse_filter(r.metric)}
+                          for r in cmp.regressions()]
     return out
 
 
