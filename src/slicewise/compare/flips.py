@@ -42,24 +42,27 @@ def flip_name(name: str) -> str:
 
 
 def _labels_sql(a: int, ka: int, b: int, kb: int, t: float, common: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
-    """Every label of the common rows with its outcome in the baseline (``oa``, class ``pa``, ``ia``) and the
-    run (``ob``, ``pb``, ``ib``)."""
+    """Every label of the common rows with its outcome in the baseline (``oa``, matched class ``pa``, ``ia``) and
+    the run (``ob``, ``pb``, ``ib``). Classes are compared by name: a radio answer's class id is per run."""
     sql = f"""
       WITH common AS ({common[0]}),
       la AS (SELECT gt_id, data_row_id, true_feature, true_class, pred_class, iou, pred_id,
                     pred_id IS NOT NULL AND iou > ? AS m
              FROM match_records WHERE run_id = ? AND conf_idx = ? AND gt_id IS NOT NULL
                AND data_row_id IN (SELECT data_row_id FROM common)),
-      lb AS (SELECT gt_id, pred_class, iou, pred_id, pred_id IS NOT NULL AND iou > ? AS m
+      lb AS (SELECT gt_id, true_class, pred_class, iou, pred_id, pred_id IS NOT NULL AND iou > ? AS m
              FROM match_records WHERE run_id = ? AND conf_idx = ? AND gt_id IS NOT NULL
-               AND data_row_id IN (SELECT data_row_id FROM common))
-      SELECT la.gt_id, la.data_row_id, la.true_feature AS feature_id, la.true_class,
+               AND data_row_id IN (SELECT data_row_id FROM common)),
+      ca AS (SELECT class_id, name FROM metric_classes WHERE run_id = ?),
+      cb AS (SELECT class_id, name FROM metric_classes WHERE run_id = ?)
+      SELECT la.gt_id, la.data_row_id, la.true_feature AS feature_id,
              CASE WHEN NOT la.m THEN 'FN' WHEN la.pred_class = la.true_class THEN 'TP' ELSE 'confusion' END AS oa,
-             CASE WHEN la.m THEN la.pred_class END AS pa, la.iou AS ia, la.pred_id AS pida,
-             CASE WHEN NOT lb.m THEN 'FN' WHEN lb.pred_class = la.true_class THEN 'TP' ELSE 'confusion' END AS ob,
-             CASE WHEN lb.m THEN lb.pred_class END AS pb, lb.iou AS ib, lb.pred_id AS pidb
-      FROM la JOIN lb USING (gt_id)"""
-    return sql, [*common[1], t, a, ka, t, b, kb]
+             CASE WHEN la.m THEN pa_.name END AS pa, la.iou AS ia, la.pred_id AS pida,
+             CASE WHEN NOT lb.m THEN 'FN' WHEN lb.pred_class = lb.true_class THEN 'TP' ELSE 'confusion' END AS ob,
+             CASE WHEN lb.m THEN pb_.name END AS pb, lb.iou AS ib, lb.pred_id AS pidb
+      FROM la JOIN lb USING (gt_id)
+           LEFT JOIN ca pa_ ON pa_.class_id = la.pred_class LEFT JOIN cb pb_ ON pb_.class_id = lb.pred_class"""
+    return sql, [*common[1], t, a, ka, t, b, kb, a, b]
 
 
 def _flip_case(iou_delta: float) -> tuple[str, list[Any]]:
@@ -117,13 +120,11 @@ def label_flips(ws: Workspace, a: int, ka: int, b: int, kb: int, t: float, commo
     fcond = " AND flip = ?" if flip is not None else ""
     got = ws.store.cursor().execute(f"""
         WITH lab AS ({lab}), lf AS (SELECT *, {case} AS flip FROM lab)
-        SELECT lf.gt_id, lf.data_row_id, d.global_key, f.name, lf.oa, ca.name, lf.ia, lf.pida, lf.ob, cb.name, lf.ib,
+        SELECT lf.gt_id, lf.data_row_id, d.global_key, f.name, lf.oa, lf.pa, lf.ia, lf.pida, lf.ob, lf.pb, lf.ib,
                lf.pidb, lf.flip
         FROM lf JOIN data_rows d ON d.id = lf.data_row_id JOIN features f ON f.id = lf.feature_id
-             LEFT JOIN metric_classes ca ON ca.run_id = ? AND ca.class_id = lf.pa
-             LEFT JOIN metric_classes cb ON cb.run_id = ? AND cb.class_id = lf.pb
         WHERE flip IS NOT NULL {clause}{fcond} ORDER BY lf.data_row_id, lf.gt_id LIMIT ?""",
-        [*lp, *cp, a, b, *rp, *([flip] if flip is not None else []), int(limit)]).fetchall()
+        [*lp, *cp, *rp, *([flip] if flip is not None else []), int(limit)]).fetchall()
     out = []
     for gid, rid, key, feat, oa, ca, ia, pa, ob, cb, ib, pb, fl in got:
         out.append({"label_id": int(gid), "data_row_id": int(rid), "global_key": key, "feature": feat, "flip": fl,

@@ -30,7 +30,9 @@ Public API:
 from slicewise.demo.build import (
     DATASETS,
     DIGITS_RUN,
+    DIGITS_RUN_2,
     SHAPES_RUN,
+    SHAPES_RUN_2,
     DemoSummary,
     breakdown,
     build_demo,
@@ -39,5 +41,5 @@ from slicewise.demo.build import (
     media_dir,
 )
 
-__all__ = ["DATASETS", "DIGITS_RUN", "SHAPES_RUN", "DemoSummary", "breakdown", "build_demo", "headlines",
+__all__ = ["DATASETS", "DIGITS_RUN", "DIGITS_RUN_2", "SHAPES_RUN", "SHAPES_RUN_2", "DemoSummary", "breakdown", "build_demo", "headlines",
            "hints", "media_dir"]
