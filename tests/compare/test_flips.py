@@ -52,3 +52,24 @@ def test_flip_counts_and_rows(pair):
                             f"sum(class_changed), sum(iou_moved) FROM {t} GROUP BY 1").fetchall()}
     assert rows == {"a": (1, 0, 0, 0, 0, 0), "b": (0, 1, 0, 0, 0, 0), "c": (0, 0, 0, 0, 1, 0), "d": (0, 0, 0, 0, 0, 1),
                     "e": (0, 0, 0, 1, 0, 0), "f": (0, 0, 2, 0, 0, 0)}
+
+
+def test_radio_flips_compare_answers_not_class_ids(ws):
+    """A radio answer's class id is given per run (in the order answers appear): flips compare names."""
+    from slicewise import metrics as M
+
+    keys = ["r1", "r2", "r3", "r4"]
+    ws.add_data_rows("d", [{"global_key": k, "row_data": k} for k in keys])
+    ws.create_feature("digit", "radio", ["0", "1", "2"])
+    ws.add_annotations([{"data_row": k, "feature": "digit", "answer": "1"} for k in keys])
+    base, new = ws.create_run("m", "base"), ws.create_run("m", "new")
+    ws.add_predictions(base, [{"data_row": k, "feature": "digit", "answer": a, "confidence": 0.9}
+                              for k, a in zip(keys, ["1", "2", "1", "0"], strict=True)])
+    ws.add_predictions(new, [{"data_row": k, "feature": "digit", "answer": a, "confidence": 0.9}  # "2" appears first
+                             for k, a in reversed(list(zip(keys, ["1", "2", "2", "2"], strict=True)))])
+    M.compute_metrics(ws, base)
+    M.compute_metrics(ws, new)
+    got = C.flipped_objects(ws, base, new, confidence=0.5, iou=0.5)
+    assert [(o["global_key"], o["flip"], o["baseline"]["class"], o["run"]["class"]) for o in got] == [
+        ("r3", "class", "digit: 1", "digit: 2"), ("r4", "class", "digit: 0", "digit: 2")]
+    assert got[0]["baseline"]["outcome"] == "TP" and got[0]["run"]["outcome"] == "confusion"
