@@ -3,6 +3,7 @@ intervals, and object flips."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from slicewise.compare import bootstrap, flips
 from slicewise.compare.results import METRICS, Comparison, GroupDelta, MetricDelta
-from slicewise.errors import MetricsError, QueryError
+from slicewise.errors import MetricsError, QueryError, SlicewiseError
 from slicewise.metrics import reduce
 from slicewise.metrics.engine import RunRef, conf_index, get_run, require_ready
 from slicewise.metrics.records import Rows, rows_clause
@@ -167,7 +168,7 @@ def compare_runs(ws: Workspace, baseline: RunRef, run: RunRef, *, confidence: fl
     n_a, n_b, n = cur.execute(f"""SELECT (SELECT count(*) FROM run_rows WHERE run_id = ?),
                                          (SELECT count(*) FROM run_rows WHERE run_id = ?),
                                          (SELECT count(*) FROM ({pair.common[0]}))""",
-                              [pair.a.id, pair.b.id, *pair.common[1]]).fetchone()
+                              [pair.a.id, pair.b.id, *pair.common[1]]).fetchone() or (0, 0, 0)
     ft = pair.flips_table(iou_delta)
     names = {f.id: f.name for f in ws.features()}
     fcols = ", ".join(f"sum({c})::BIGINT" for c in flips.FLIPS.values())
@@ -213,8 +214,9 @@ def _row_group(ws: Workspace, pair: Pair, kind: str, name: str, filter: str, row
     cnt = np.array([g[6] for g in got], np.int64)
     if n_rows is None:  # a slice: its common rows (rows of the run without a metrics line have no counts)
         rs, rp = rows_clause(rows)
-        n_rows = int(ws.store.cursor().execute(f"SELECT count(*) FROM ({pair.common[0]}) WHERE TRUE {rs}",
-                                               [*pair.common[1], *rp]).fetchone()[0])
+        got_n = ws.store.cursor().execute(f"SELECT count(*) FROM ({pair.common[0]}) WHERE TRUE {rs}",
+                                          [*pair.common[1], *rp]).fetchone()
+        n_rows = int(got_n[0]) if got_n else 0
     return group_delta(kind, name, filter, None, vals, cnt, n_rows, *args, flip_counts)
 
 
@@ -222,19 +224,17 @@ def _slices(ws: Workspace, pair: Pair, refs: Sequence[str | int] | None, auto: b
             ) -> list[tuple[Any, str, str, Rows]]:
     """(ref, name, filter text, rows SQL) of the slices compared; membership on the baseline."""
     from slicewise import slices as sl
+    from slicewise.query.ast import Query
     from slicewise.query.search import row_ids_sql
     from slicewise.query.text import to_text
-    from slicewise.query.ast import Query
 
     if refs is not None:
         chosen = [sl.resolve_slice(ws, r, pair.a) for r in refs]
     else:
         chosen = list(sl.list_slices(ws))
         if auto:
-            try:
+            with contextlib.suppress(SlicewiseError):  # a run that cannot have them (e.g. without ground truth)
                 chosen += list(sl.auto_slices(ws, pair.a, pair.c, pair.t))
-            except Exception:  # noqa: BLE001 - a run without ground truth has no auto slices
-                pass
     out = []
     for s in chosen:
         q = Query.model_validate(s.query)

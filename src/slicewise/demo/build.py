@@ -414,11 +414,11 @@ def hints(ws: Any, items: list[dict[str, Any]] | None = None) -> list[str]:
     if day and night and day["recall"] is not None and night["recall"] is not None:
         out.append(f"{SHAPES_RUN}: filter `{night['filter']}`: recall {night['recall']:.0%} at night "
                    f"against {day['recall']:.0%} by day; then sort by recall, ascending")
-    for r1, r2, field in ((SHAPES_RUN, SHAPES_RUN_2, "lighting"), (DIGITS_RUN, DIGITS_RUN_2, "scanner")):
-        worst = min((b for b in items or [] if b["run"] == r1 and b["field"] == field and b["recall"] is not None),
+    for r1, r2, name in ((SHAPES_RUN, SHAPES_RUN_2, "lighting"), (DIGITS_RUN, DIGITS_RUN_2, "scanner")):
+        worst = min((b for b in items or [] if b["run"] == r1 and b["field"] == name and b["recall"] is not None),
                     key=lambda b: b["recall"], default=None)
-        if worst is not None and (got := by.get((r2, field, worst["value"]))) and got["recall"] is not None:
-            out.append(f"Compare {r2} with {r1} (`slicewise diff {r1} {r2}`, the Compare tab): recall where {field} is "
+        if worst is not None and (got := by.get((r2, name, worst["value"]))) and got["recall"] is not None:
+            out.append(f"Compare {r2} with {r1} (`slicewise diff {r1} {r2}`, the Compare tab): recall where {name} is "
                        f"{worst['value']} {worst['recall']:.0%} -> {got['recall']:.0%}")
     try:
         from slicewise.embeddings import spaces
