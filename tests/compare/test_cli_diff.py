@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 import slicewise
@@ -31,9 +32,14 @@ def _workspace(path):
     ws.close()
 
 
-def test_exit_codes(tmp_path):
-    path = tmp_path / "ws.duckdb"
-    _workspace(path)
+@pytest.fixture(scope="module")
+def path(tmp_path_factory):
+    p = tmp_path_factory.mktemp("diff") / "ws.duckdb"
+    _workspace(p)
+    return p
+
+
+def test_exit_codes(path):
     w = ["-w", str(path), "--confidence", "0.5", "--iou", "0.5", "--boot", "300"]
     res = runner.invoke(app, ["diff", "m/base", "m/new", *w])
     assert res.exit_code == EXIT_REGRESSION == 3, res.output
@@ -55,3 +61,11 @@ def test_exit_codes(tmp_path):
     assert res.exit_code == 2 and "speed" in res.output
     res = runner.invoke(app, ["diff", "m/base", "m/nope", *w])  # (run_app prints it and exits 2)
     assert isinstance(res.exception, NotFoundError) and "m/nope" in str(res.exception)
+
+
+def test_query_with_a_baseline(path):
+    res = runner.invoke(app, ["query", "m/new", "flip:tp->fn", "--baseline", "m/base", "--json", "--limit", "100",
+                              "--confidence", "0.5", "--iou", "0.5", "-w", str(path)])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    assert got["total"] == 40 and {r["global_key"] for r in got["rows"]} == {f"k{i}" for i in range(20, 60)}
