@@ -10,7 +10,7 @@ from slicewise.server import create_app
 def test_compare_endpoints(pair_file):
     path, base_id, _ = pair_file
     with TestClient(create_app(path)) as c:
-        q = {"baseline": "m/base", "run": "m/new", "confidence": 0.5, "iou": 0.5, "boot": 200}
+        q = {"baseline": "m/base", "run": "m/new", "confidence": 0.5, "iou": 0.5, "boot": 100}
         got = c.get("/api/compare", params=q).json()
         assert got["flips"] == {"tp->fn": 1, "fn->tp": 1, "fp-new": 2, "fp-gone": 1, "class": 1, "iou": 1}
         cat = next(g for g in got["classes"] if g["name"] == "cat")

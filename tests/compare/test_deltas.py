@@ -51,8 +51,20 @@ def _random_pair(ws, seed=3, n=60):
     return runs
 
 
-def test_deltas_equal_two_independent_computations(ws):
-    base, new = _random_pair(ws)
+@pytest.fixture(scope="module")
+def rpair(tmp_path_factory):
+    """(workspace, baseline, run) of :func:`_random_pair`, shared by the tests of this module (read only,
+    but for the slice the first one saves)."""
+    import slicewise
+
+    w = slicewise.open(tmp_path_factory.mktemp("deltas") / "ws.duckdb")
+    base, new = _random_pair(w)
+    yield w, base, new
+    w.close()
+
+
+def test_deltas_equal_two_independent_computations(rpair):
+    ws, base, new = rpair
     slices.create_slice(ws, "night rows", "metadata.light = night")
     cmp = C.compare_runs(ws, base, new, confidence=0.5, iou=0.5, n_boot=300, auto=False)
     assert (cmp.rows, cmp.only_baseline, cmp.only_run) == (45, 5, 10)
@@ -94,8 +106,8 @@ def test_deltas_equal_two_independent_computations(ws):
                 assert d.significant == (d.lo > 0 or d.hi < 0)
 
 
-def test_delta_and_flip_filters(ws):
-    base, new = _random_pair(ws)
+def test_delta_and_flip_filters(rpair):
+    ws, base, new = rpair
     rf_a, rf_b = M.row_feature_metrics_table(ws, base, 0.5, 0.5), M.row_feature_metrics_table(ws, new, 0.5, 0.5)
     cat = ws.sql("SELECT id FROM features WHERE name = 'cat'").fetchone()[0]
     ra = dict(ws.sql(f"SELECT data_row_id, recall FROM {rf_a} WHERE feature_id = {cat}").fetchall())
@@ -120,10 +132,10 @@ def test_delta_and_flip_filters(ws):
     assert [r.sort_value for r in page.rows] == sorted(r.sort_value for r in page.rows) and page.rows
 
 
-def test_errors_without_baseline(ws):
+def test_errors_without_baseline(rpair):
     from slicewise.errors import QueryError
 
-    base, new = _random_pair(ws)
+    ws, base, new = rpair
     with pytest.raises(QueryError, match="needs a run to compare with"):
         View(run=new, filter="flip:tp->fn").resolve(ws).count()
     with pytest.raises(QueryError, match="unknown flip type"):

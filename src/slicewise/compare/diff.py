@@ -120,6 +120,8 @@ def group_delta(kind: str, name: str, filter: str, feature: str | None, values: 
     if zeros > 0:  # rows of the group where neither run has an object: resampled too
         values = np.vstack([values, np.zeros((1, 6))])
         counts = np.append(counts, zeros)
+    order = np.lexsort(values.T[::-1])  # a fixed order (SQL's GROUP BY has none): the seed then fixes the draws
+    values, counts = values[order], counts[order]
     total = counts @ values
     point = _prf(total)
     sums = bootstrap.resample_sums(values, counts, n_boot, np.random.default_rng([seed, _stable(kind + name)]))
