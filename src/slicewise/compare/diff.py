@@ -78,19 +78,28 @@ class Pair:
 
 def counts_sql(pair: Pair, per_feature: bool, rows: Rows = None) -> tuple[str, list[Any]]:
     """Per common row (and feature): (data_row_id[, feature_id], tp, fp, fn of the baseline, then of the run),
-    0 where a side has no line."""
+    0 where a side has no line; read from a cache table built once per (runs, c, t) (:func:`_counts_build`)."""
+    def build(name: str) -> None:
+        sql, params = _counts_build(pair, per_feature)
+        pair.ws.state.cursor().execute(f"CREATE TABLE {name} AS {sql}", params)
+
+    table = pair.ws.state.table("compare-counts", f"{pair.key}_{'rf' if per_feature else 'r'}", pair.topics(), build)
+    clause, params = rows_clause(rows, "x.data_row_id")
+    return f"SELECT * FROM {table} x WHERE TRUE {clause}", params
+
+
+def _counts_build(pair: Pair, per_feature: bool) -> tuple[str, list[Any]]:
     ta, tb = pair.tables(per_feature)
     keys = "data_row_id, feature_id" if per_feature else "data_row_id"
     on = " AND ".join(f"a.{k} = b.{k}" for k in keys.split(", "))
     sel = ", ".join(f"coalesce(a.{k}, b.{k}) AS {k}" for k in keys.split(", "))
-    clause, params = rows_clause(rows, "x.data_row_id")
     return (f"""WITH common AS ({pair.common[0]}),
       a AS (SELECT * FROM {ta} WHERE data_row_id IN (SELECT data_row_id FROM common)),
       b AS (SELECT * FROM {tb} WHERE data_row_id IN (SELECT data_row_id FROM common))
       SELECT * FROM (SELECT {sel},
              coalesce(a.tp, 0) AS tpa, coalesce(a.fp, 0) AS fpa, coalesce(a.fn, 0) AS fna,
              coalesce(b.tp, 0) AS tpb, coalesce(b.fp, 0) AS fpb, coalesce(b.fn, 0) AS fnb
-      FROM a FULL JOIN b ON {on}) x WHERE TRUE {clause}""", [*pair.common[1], *params])
+      FROM a FULL JOIN b ON {on}) x ORDER BY {keys}""", list(pair.common[1]))
 
 
 def _prf(s: np.ndarray) -> dict[str, np.ndarray]:
@@ -214,11 +223,8 @@ def _row_group(ws: Workspace, pair: Pair, kind: str, name: str, filter: str, row
                                     params).fetchall()
     vals = np.array([g[:6] for g in got], np.float64).reshape(-1, 6)
     cnt = np.array([g[6] for g in got], np.int64)
-    if n_rows is None:  # a slice: its common rows (rows of the run without a metrics line have no counts)
-        rs, rp = rows_clause(rows)
-        got_n = ws.store.cursor().execute(f"SELECT count(*) FROM ({pair.common[0]}) WHERE TRUE {rs}",
-                                          [*pair.common[1], *rp]).fetchone()
-        n_rows = int(got_n[0]) if got_n else 0
+    if n_rows is None:  # a slice: its common rows (the per-row table has a line for every common row)
+        n_rows = int(cnt.sum())
     return group_delta(kind, name, filter, None, vals, cnt, n_rows, *args, flip_counts)
 
 
