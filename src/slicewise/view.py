@@ -2,6 +2,9 @@
 thresholds, in which order. The CLI, the server and the SDK resolve their requests here, so the same
 request gives the same rows everywhere.
 
+With ``baseline`` (another run), the filter may use the comparison's ``flip:TYPE`` and ``delta.METRIC``
+(:mod:`slicewise.compare`); the rows are still the viewed run's.
+
 The rows of a view are those matching **all** of: the slice's filter, the text (or AST) filter, the
 dataset, and the confusion-matrix cell. The sort is the one given, else the slice's. The thresholds
 are the ones given, else the run's chosen ones (config ``view_confidence`` / ``view_iou``), else the
@@ -70,6 +73,7 @@ class View:
     sort: str | Sequence[Sort] | None = None  # overrides the slice's sort
     order: str | None = None  # "asc" / "desc": the direction of a single sort key given without one
     similar: Similar | dict[str, Any] | None = None  # rows similar to anchor rows (overrides the slice's)
+    baseline: str | int | ModelRun | None = None  # a run to compare with (``flip:`` / ``delta.``, slicewise.compare)
 
     def resolve(self, ws: Workspace) -> ResolvedView:
         """Look the run, slice and thresholds up, parse the filter and sort, combine them."""
@@ -109,7 +113,13 @@ class View:
             from slicewise.query.search import as_similar
 
             similar = as_similar(self.similar)
-        return ResolvedView(ws, run, c, t, source, sl, Query(filter=and_(*parts), sort=keys, similar=similar))
+        baseline = None
+        if self.baseline not in (None, ""):
+            if run is None:
+                raise QueryError("a baseline run needs a run to compare it with", where="baseline", fix="give the run")
+            baseline = fresh_run(ws, self.baseline)
+        return ResolvedView(ws, run, c, t, source, sl, Query(filter=and_(*parts), sort=keys, similar=similar),
+                            baseline)
 
 
 @dataclass
@@ -124,6 +134,7 @@ class ResolvedView:
     source: dict[str, str]
     slice: Slice | None
     query: Query
+    baseline: ModelRun | None = None
 
     @property
     def text(self) -> str:
@@ -137,22 +148,24 @@ class ResolvedView:
     def page(self, limit: int = 50, offset: int = 0, *, cursor: str | None = None, with_total: bool = True) -> Page:
         """One page of the matching rows in the view's order (ties by data row id)."""
         return _search(self.ws, self.run, self.query, self.confidence, self.iou, limit, offset, cursor=cursor,
-                       with_total=with_total)
+                       with_total=with_total, baseline=self.baseline)
 
     def count(self) -> int:
-        return count(self.ws, self.run, self.query.filter, self.confidence, self.iou, similar=self.query.similar)
+        return count(self.ws, self.run, self.query.filter, self.confidence, self.iou, similar=self.query.similar,
+                     baseline=self.baseline)
 
     def rows_sql(self) -> tuple[str, list[Any]] | None:
         """``(sql, params)`` selecting ``data_row_id`` of the matching rows, for the metrics functions'
         ``rows=``; None when the view has no filter and no similarity search (every row of the run)."""
         if self.query.filter is None and self.query.similar is None:
             return None
-        return row_ids_sql(self.ws, self.run, self.query.filter, self.confidence, self.iou, similar=self.query.similar)
+        return row_ids_sql(self.ws, self.run, self.query.filter, self.confidence, self.iou, similar=self.query.similar,
+                           baseline=self.baseline)
 
     def facets(self, bins: int | None = None) -> Facets:
         extra: dict[str, Any] = {"bins": bins} if bins is not None else {}
         return facets(self.ws, self.run, self.query.filter, self.confidence, self.iou, similar=self.query.similar,
-                      **extra)
+                      baseline=self.baseline, **extra)
 
     def ids(self, cap: int) -> tuple[int, list[int], list[str]]:
         """(total, ids, global keys) of every matching row up to ``cap``, in the view's order."""

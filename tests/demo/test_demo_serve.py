@@ -18,7 +18,7 @@ ROWS = "30"
 
 def _check(get) -> None:  # noqa: ANN001 - a client's get
     runs = get("/api/runs").json()
-    assert len(runs) == 2 and all(r["job"]["state"] == "ready" for r in runs)
+    assert len(runs) == 4 and all(r["job"]["state"] == "ready" for r in runs)
     for r in runs:
         page = get("/api/rows", params={"run": r["id"]}).json()
         assert page["total"] > 0 and page["rows"], r["ref"]

@@ -27,7 +27,7 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show the traceba
 
 
 _AREAS = ["data", "imports", "metrics", "query", "slices", "discover", "embeddings", "project", "serve", "demo",
-          "curation", "select", "mistakes"]
+          "curation", "select", "mistakes", "compare"]
 
 
 def _register() -> None:

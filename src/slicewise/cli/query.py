@@ -39,6 +39,8 @@ def query(run: Annotated[str, typer.Argument(help="model/run (or '-' for every d
           iou: Annotated[float | None, typer.Option(help="IoU threshold of metric fields")] = None,
           slice: Annotated[str | None, typer.Option("--slice", help="start from a saved or auto slice")] = None,
           facets: Annotated[bool, typer.Option("--facets", help="also print the facets")] = False,
+          baseline: Annotated[str | None, typer.Option(help="a run to compare with (model/run): the filter may use "
+                                                              "flip:TYPE and delta.METRIC")] = None,
           as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
           workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
     """Filter, sort and page the data rows of a run (see `slicewise.query` for the syntax)."""
@@ -46,7 +48,7 @@ def query(run: Annotated[str, typer.Argument(help="model/run (or '-' for every d
 
     with open_workspace(workspace, read_only=False) as ws:
         v = View(run=None if run == "-" else run, confidence=confidence, iou=iou, slice=slice, filter=filter or None,
-                 sort=sort).resolve(ws)
+                 sort=sort, baseline=baseline).resolve(ws)
         r, qry = v.run, v.query
         page = v.page(limit, offset, cursor=cursor)
         fac = v.facets() if facets else None

@@ -9,7 +9,10 @@ Public API:
   split) and dataset ``shapes`` (320x240 scenes rendered with Pillow, metadata lighting, blur, camera,
   objects, brightness, contrast, captured_at; box features circle/square/triangle/star; run
   ``shapes-detector/proposals-trees-v1``, segmentation proposals + extra trees + NMS trained on
-  the train split). Images are registered by paths relative to the workspace's folder. About 2% of
+  the train split). Each dataset has a second run to compare with the first (``DIGITS_RUN_2``, trained with
+  every train digit scanned again by scan-C; ``SHAPES_RUN_2``, with a night mode that segments dark images at
+  lower contrast levels, trained with extra night scenes). Images are registered by paths relative to the
+  workspace's folder. About 2% of
   the labels are wrong on purpose (annotators slip), so the Candidate mislabels slice finds real
   ones. Then computes metrics when ``slicewise.metrics`` is available. Idempotent: a complete build
   with the same settings is reused; a stale, partial or changed demo build (recognised by the
@@ -30,7 +33,9 @@ Public API:
 from slicewise.demo.build import (
     DATASETS,
     DIGITS_RUN,
+    DIGITS_RUN_2,
     SHAPES_RUN,
+    SHAPES_RUN_2,
     DemoSummary,
     breakdown,
     build_demo,
@@ -39,5 +44,5 @@ from slicewise.demo.build import (
     media_dir,
 )
 
-__all__ = ["DATASETS", "DIGITS_RUN", "SHAPES_RUN", "DemoSummary", "breakdown", "build_demo", "headlines",
+__all__ = ["DATASETS", "DIGITS_RUN", "DIGITS_RUN_2", "SHAPES_RUN", "SHAPES_RUN_2", "DemoSummary", "breakdown", "build_demo", "headlines",
            "hints", "media_dir"]

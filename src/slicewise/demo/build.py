@@ -1,9 +1,10 @@
 """Build the demo workspace through the public SDK, the same calls a user makes.
 
-Two datasets, each with a model run whose predictions come from a model trained during the build:
-``digits`` (scikit-learn's digits, a radio feature ``digit``, run ``digits-classifier/logreg-v1``)
-and ``shapes`` (rendered scenes, box features circle/square/triangle/star, run
-``shapes-detector/proposals-trees-v1``). Images are PNG files in ``<stem>-media/`` next to the
+Two datasets, each with two model runs whose predictions come from models trained during the build:
+``digits`` (scikit-learn's digits, a radio feature ``digit``, runs ``digits-classifier/logreg-v1`` and
+``logreg-v2-more-scan-c``, trained with every train digit scanned again by the weak scanner C) and ``shapes``
+(rendered scenes, box features circle/square/triangle/star, runs ``shapes-detector/proposals-trees-v1`` and
+``proposals-trees-v2-more-night``, trained with extra night scenes): compare them with ``slicewise diff``. Images are PNG files in ``<stem>-media/`` next to the
 workspace file, registered by paths relative to the workspace's folder (the server resolves them
 there), so the folder can be moved as a whole.
 
@@ -29,13 +30,18 @@ from PIL import Image
 from slicewise.demo import digits as dg
 from slicewise.demo import pool as pl
 from slicewise.demo import scenes as sc
-from slicewise.demo.detector import Detector, describe
+from slicewise.demo.detector import _LEVELS, NIGHT_LEVELS, Detector, describe, is_dark
 from slicewise.errors import ConflictError, Problem, ValidationError
 from slicewise.workspace import open as open_workspace
 
-DEMO_VERSION = 3  # bump when the data or the models change: older demo builds are then rebuilt
+DEMO_VERSION = 4  # bump when the data or the models change: older demo builds are then rebuilt
 DIGITS_RUN = "digits-classifier/logreg-v1"
 SHAPES_RUN = "shapes-detector/proposals-trees-v1"
+# the second run of each dataset (compare it with the first: `slicewise diff`, the Compare page)
+DIGITS_RUN_2 = "digits-classifier/logreg-v2-more-scan-c"
+SHAPES_RUN_2 = "shapes-detector/proposals-trees-v2-more-night"
+RUNS = (DIGITS_RUN, SHAPES_RUN, DIGITS_RUN_2, SHAPES_RUN_2)
+NIGHT_EXTRA = 0.15  # extra night scenes the second detector trains on, as a share of the dataset's scenes
 DATASETS = ("digits", "shapes", *pl.POOL_DATASETS)
 DEFAULT_SHAPES = 300
 _OWNER_FILE = ".slicewise-demo"  # in the media folder: this workspace and folder were made by build_demo
@@ -150,10 +156,10 @@ def _state(path: Path, marker: dict[str, Any]) -> str:
         n_rows = ws.counts()["data_rows"]
         if not names and not runs and not models and not n_rows:
             return "stale" if media_free else "foreign"
-        if not owned or not names <= set(DATASETS) or not set(runs) <= {DIGITS_RUN, SHAPES_RUN} \
+        if not owned or not names <= set(DATASETS) or not set(runs) <= set(RUNS) \
                 or not models <= {DIGITS_RUN.split("/")[0], SHAPES_RUN.split("/")[0]}:
             return "foreign"
-        complete = set(runs) == {DIGITS_RUN, SHAPES_RUN} and all(
+        complete = set(runs) == set(RUNS) and all(
             r.config.get("demo") == marker and r.config.get("complete") for r in runs.values())
         if complete and n_rows == marker["digits"] + marker["shapes"] + sum(marker["pool"]):
             files = [path.parent / r[0] for r in ws.sql("SELECT row_data FROM data_rows").fetchall()]
@@ -199,6 +205,17 @@ def _build_digits(ws: Any, folder: Path, n: int, seed: int, marker: dict[str, An
          "probabilities": [float(v) for v in pr]}
         for k, p, pr in zip(d.keys, pred.labels, pred.probabilities, strict=True)], source="demo")
     ws.update_run_config(run, accuracy={k: round(v, 4) for k, v in pred.accuracy.items()}, complete=True)
+    say("digits: training the second classifier (with more scan-C data)")
+    pred2 = dg.train_and_predict_more_scan_c(d, seed)
+    model, name = DIGITS_RUN_2.split("/")
+    run2 = ws.create_run(model, name, {"model": "sklearn LogisticRegression(C=0.5) on the 64 pixels",
+                                       "trained_on": "train split + each train digit scanned again by scan-C",
+                                       "demo": marker})
+    ws.add_predictions(run2, [
+        {"data_row": k, "feature": "digit", "answer": str(int(p)), "confidence": float(pr[p]),
+         "probabilities": [float(v) for v in pr]}
+        for k, p, pr in zip(d.keys, pred2.labels, pred2.probabilities, strict=True)], source="demo")
+    ws.update_run_config(run2, accuracy={k: round(v, 4) for k, v in pred2.accuracy.items()}, complete=True)
     return pred.accuracy
 
 
@@ -255,7 +272,44 @@ def _build_shapes(ws: Any, folder: Path, n: int, seed: int, marker: dict[str, An
     ws.add_predictions(run, preds, source="demo")
     ws.add_run_rows(run, keys)  # scenes with no detection are still rows of the run (their objects are misses)
     ws.update_run_config(run, complete=True)
+    say("shapes: training the second detector (night mode, more night scenes)")
+    # v2 segments dark images at lower contrast levels too (the detector's night mode) and trains on extra
+    # night scenes; day and dusk images are segmented as v1 does, so it differs there only by its training
+    described = [describe(p, NIGHT_LEVELS) if is_dark(p) else d for p, d in zip(pixels, described, strict=True)]
+    extra = _night_scenes(n, seed, max(4, round(n * NIGHT_EXTRA)))
+    det2 = Detector(sc.CLASSES, seed + 1).fit([described[i] for i in train] + [e[0] for e in extra],
+                                              [np.array(labels[i][1]) for i in train] + [e[2] for e in extra],
+                                              [labels[i][0] for i in train] + [e[1] for e in extra])
+    found2 = det2.detect(described)
+    model, name = SHAPES_RUN_2.split("/")
+    run2 = ws.create_run(model, name, {"model": "segmentation proposals (night mode: lower contrast levels on dark "
+                                                "images) + sklearn ExtraTrees + NMS",
+                                       "trained_on": f"train split + {len(extra)} extra night scenes", "demo": marker})
+    ws.add_predictions(run2, [{"data_row": k, "feature": d.cls, "bbox": list(d.box), "confidence": round(d.score, 6)}
+                              for k, ds in zip(keys, found2, strict=True) for d in ds], source="demo")
+    ws.add_run_rows(run2, keys)
+    ws.update_run_config(run2, complete=True)
     return len(preds)
+
+
+def _night_scenes(n: int, seed: int, count: int) -> list[tuple[Any, list[str], np.ndarray]]:
+    """``count`` night scenes beyond the dataset's (scene numbers from 10 * n + 1000 on), as the detector
+    reads them (a JPEG round trip), with their annotations: (proposals, classes, boxes)."""
+    import io
+
+    out: list[tuple[Any, list[str], np.ndarray]] = []
+    i = 10 * n + 1000
+    while len(out) < count:
+        s = sc.render_scene(i, seed)
+        if s.metadata["lighting"] == "night":
+            buf = io.BytesIO()
+            s.image.save(buf, "JPEG", quality=90)
+            with Image.open(io.BytesIO(buf.getvalue())) as im:
+                px = np.asarray(im.convert("RGB"))
+            cls, boxes = sc.annotate(s, i, seed)
+            out.append((describe(px, NIGHT_LEVELS if is_dark(px) else _LEVELS), cls, np.array(boxes)))
+        i += 1
+    return out
 
 
 # -- after the build ---------------------------------------------------------------------------
@@ -311,7 +365,8 @@ def headlines(ws: Any, confidence: float = 0.5, iou: float = 0.5) -> dict[str, l
 
 
 #: the metadata fields whose values the demo's models are sensitive to, per run
-SENSITIVE = {DIGITS_RUN: ("scanner",), SHAPES_RUN: ("lighting", "blur", "camera")}
+SENSITIVE = {DIGITS_RUN: ("scanner",), SHAPES_RUN: ("lighting", "blur", "camera"), DIGITS_RUN_2: ("scanner",),
+             SHAPES_RUN_2: ("lighting", "blur", "camera")}
 
 
 def breakdown(ws: Any, confidence: float = 0.5, iou: float = 0.5) -> list[dict[str, Any]]:
@@ -359,6 +414,12 @@ def hints(ws: Any, items: list[dict[str, Any]] | None = None) -> list[str]:
     if day and night and day["recall"] is not None and night["recall"] is not None:
         out.append(f"{SHAPES_RUN}: filter `{night['filter']}`: recall {night['recall']:.0%} at night "
                    f"against {day['recall']:.0%} by day; then sort by recall, ascending")
+    for r1, r2, name in ((SHAPES_RUN, SHAPES_RUN_2, "lighting"), (DIGITS_RUN, DIGITS_RUN_2, "scanner")):
+        worst = min((b for b in items or [] if b["run"] == r1 and b["field"] == name and b["recall"] is not None),
+                    key=lambda b: b["recall"], default=None)
+        if worst is not None and (got := by.get((r2, name, worst["value"]))) and got["recall"] is not None:
+            out.append(f"Compare {r2} with {r1} (`slicewise diff {r1} {r2}`, the Compare tab): recall where {name} is "
+                       f"{worst['value']} {worst['recall']:.0%} -> {got['recall']:.0%}")
     try:
         from slicewise.embeddings import spaces
 

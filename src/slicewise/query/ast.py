@@ -10,7 +10,9 @@ parses to it and prints from it. Five node types, told apart by ``type``:
 - ``{"type": "has", "what": "annotation" | "prediction" | "tag", "name": "person"}``: the data row has
   ground truth / a prediction (of feature ``name``, or of any feature when ``name`` is null) / the tag;
   ``{"type": "has", "what": "error", "name": "localization"}``: the row has at least one TIDE error of that
-  type (or of any type: ``"any"``) at the thresholds being viewed (see :mod:`slicewise.metrics.tide`)
+  type (or of any type: ``"any"``) at the thresholds being viewed (see :mod:`slicewise.metrics.tide`);
+  ``{"type": "has", "what": "flip", "name": "tp->fn"}``: an object of the row flipped that way between the
+  baseline run and the run viewed (``any``: any flip; see :mod:`slicewise.compare.flips`)
 
 >>> f = And(all=[Cond(field="iou", op="<", value=0.5), Not(of=Has(what="tag", name="reviewed"))])
 >>> Filter.validate_json(Filter.dump_json(f)) == f
@@ -86,7 +88,7 @@ class Has(_Node):
     is in the labelling-queue state ``name`` (``what="queue"``: to_label, in_review, rework, done)."""
 
     type: Literal["has"] = "has"
-    what: Literal["annotation", "prediction", "tag", "error", "batch", "queue"]
+    what: Literal["annotation", "prediction", "tag", "error", "batch", "queue", "flip"]
     name: str | None = None
 
 

@@ -78,6 +78,7 @@ class Compiler:
     check_only: bool = False  # validate names and values only (no run, no metrics tables needed)
     use_cache: bool = True  # read row-level fields from the row cache (slicewise.query.rowcache)
     similar: Similar | None = None  # a similarity search restricting the rows (and giving ``similarity``)
+    baseline: int | None = None  # the run compared with: ``flip:`` and ``delta.`` (slicewise.compare)
     catalog: Catalog = field(init=False)
     _tables: dict[tuple[float, bool], str] = field(default_factory=dict, init=False)
     _rc: Any = field(default=None, init=False)
@@ -209,6 +210,9 @@ class Compiler:
             from slicewise.curation.filters import has_sql
 
             return has_sql(self.ws, node.what, node.name)
+        if node.what == "flip":
+            table, col = self.flips_table(node.name)
+            return f'r.id IN (SELECT data_row_id FROM {table} WHERE "{col}" > 0)', []
         if node.what == "error":
             col = self._error_type(node.name)
             table = self.tide_table(f"error:{node.name}")
@@ -287,6 +291,8 @@ class Compiler:
             run = self._need_run(spec.name)
             return (f"SELECT data_row_id, {_AGG[spec.key]}(confidence) AS v FROM predictions WHERE run_id = ?{fcond} "
                     "GROUP BY data_row_id", [run] + fid)
+        if spec.category == "delta":
+            return self.delta_source(spec, feature)
         if spec.category == "tide":
             return f'SELECT data_row_id, "{spec.key}" AS v FROM {self.tide_table(spec.name)}', []
         if spec.category == "area":
@@ -408,6 +414,46 @@ class Compiler:
             raise QueryError(f"{what}: {exc.message}", where=exc.where or what,
                              fix=exc.fix or "view the run at an IoU above TIDE's background IoU 0.1") from None
         return quote_table(name)
+
+    def _need_baseline(self, what: str) -> tuple[int, int]:
+        run = self._need_run(what)
+        if self.baseline is None:
+            raise QueryError(f"{what} needs a run to compare with", where=what,
+                             fix="compare two runs: give the baseline run (View(baseline=...), "
+                                 "--baseline, or open it from the Compare page)")
+        return self.baseline, run
+
+    def flips_table(self, name: str | None) -> tuple[str, str]:
+        """(quoted flips table of the comparison, column) of ``flip:NAME``."""
+        from slicewise.compare.flips import FLIPS, flip_name
+
+        flip = flip_name(name or "any")
+        if flip != "any" and flip not in FLIPS:
+            raise QueryError(f"unknown flip type {name!r}", where=f"flip:{name}",
+                             fix="use one of: " + ", ".join([*FLIPS, "any"]))
+        col = "flips" if flip == "any" else FLIPS[flip]
+        if self.check_only:
+            return '"unchecked_flips_table"', col
+        base, run = self._need_baseline(f"flip:{name}")
+        from slicewise.compare import flips_table
+
+        try:
+            return quote_table(flips_table(self.ws, base, run, self.confidence, self.iou)), col
+        except MetricsError as exc:
+            raise QueryError(f"flip:{name}: {exc.message}", where=exc.where or "flip", fix=exc.fix) from None
+
+    def delta_source(self, spec: FieldSpec, feature: str | None) -> SQL:
+        """``(data_row_id, v)``: the row's (or feature's) metric in the run minus the baseline's."""
+        fid = self.catalog.feature_id(feature) if feature is not None else None
+        if self.check_only:
+            return "SELECT 0::BIGINT AS data_row_id, 0.0 AS v WHERE FALSE", []
+        base, run = self._need_baseline(spec.name)
+        from slicewise.compare import delta_source
+
+        try:
+            return delta_source(self.ws, base, run, self.confidence, self.iou, spec.key, fid)
+        except MetricsError as exc:
+            raise QueryError(f"{spec.name}: {exc.message}", where=exc.where or spec.name, fix=exc.fix) from None
 
     def _values(self, spec: FieldSpec, node: Cond) -> list[Any]:
         if node.op in ("is none", "is any"):

@@ -60,13 +60,13 @@ class Facets(BaseModel):
 
 
 def facets(ws: Any, run: Any, filter: Any = None, confidence: float | None = None, iou: float | None = None,
-           *, bins: int = BINS, similar: Any = None) -> Facets:
+           *, bins: int = BINS, similar: Any = None, baseline: Any = None) -> Facets:
     """Value counts of every string/enum metadata field, tag and feature, and histograms of every
     numeric metadata field, metric (at the thresholds viewed), confidence and custom metric, over the
     run's rows matching ``filter``."""
     from slicewise.query.search import compiler_for
 
-    comp = compiler_for(ws, run, confidence, iou, similar=similar)
+    comp = compiler_for(ws, run, confidence, iou, similar=similar, baseline=baseline)
     node = as_filter(filter)
     if comp.cache() is not None:
         return _facets_cached(ws, comp, node, bins)

@@ -143,7 +143,7 @@ class Catalog:
 
     def resolve(self, name: str, feature: str | None = None, at_confidence: float | None = None) -> FieldSpec:
         spec = self._lookup(name)
-        if feature is not None and spec.category not in ("metric", "custom", "confidence", "count"):
+        if feature is not None and spec.category not in ("metric", "custom", "confidence", "count", "delta"):
             raise QueryError(f"field {name!r} cannot be narrowed to a feature", where=f"{name}[{feature}]",
                              fix="only metrics, confidence and counts take [feature]")
         if at_confidence is not None:
@@ -172,6 +172,14 @@ class Catalog:
             return FieldSpec(name, "area", "number", None, name.split(".")[1])
         if name == "similarity":
             return FieldSpec(name, "similarity", "number", None, "")
+        if name.startswith("delta."):
+            from slicewise.compare.api import DELTA_METRICS
+
+            m = name[len("delta."):]
+            if m in DELTA_METRICS:
+                return FieldSpec(name, "delta", "number", None, m)
+            raise QueryError(f"unknown field {name!r}", where=name,
+                             fix="use one of: " + ", ".join(f"delta.{x}" for x in DELTA_METRICS))
         if name == "overconfident":
             return FieldSpec(name, "tide", "number", None, "overconfident")
         if name in ("island", "knn_disagreement") or name.startswith(("island.", "knn_disagreement.")):

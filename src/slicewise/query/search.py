@@ -120,9 +120,10 @@ def as_query(query: Any = None, sort: Any = None) -> Query:
 
 
 def compiler_for(ws: Any, run: Any, confidence: float | None, iou: float | None, *, use_cache: bool = True,
-                 similar: Any = None) -> Compiler:
+                 similar: Any = None, baseline: Any = None) -> Compiler:
     c, t = thresholds(ws, run, confidence, iou)
-    return Compiler(ws, run_id_of(ws, run), c, t, use_cache=use_cache, similar=as_similar(similar))
+    return Compiler(ws, run_id_of(ws, run), c, t, use_cache=use_cache, similar=as_similar(similar),
+                    baseline=run_id_of(ws, baseline))
 
 
 def as_similar(similar: Any) -> Similar | None:
@@ -139,18 +140,19 @@ def as_similar(similar: Any) -> Similar | None:
 
 
 def row_ids_sql(ws: Any, run: Any, filter: Any = None, confidence: float | None = None,
-                iou: float | None = None, *, similar: Any = None) -> tuple[str, list[Any]]:
+                iou: float | None = None, *, similar: Any = None, baseline: Any = None) -> tuple[str, list[Any]]:
     """``(sql, params)`` selecting one column ``data_row_id``: the run's rows that match the filter
-    (and the similarity search). This is what the metrics functions take as ``rows=``."""
-    comp = compiler_for(ws, run, confidence, iou, similar=similar)
+    (and the similarity search). This is what the metrics functions take as ``rows=``. ``baseline``: the
+    run compared with (for ``flip:`` and ``delta.`` conditions, see :mod:`slicewise.compare`)."""
+    comp = compiler_for(ws, run, confidence, iou, similar=similar, baseline=baseline)
     where, params = comp.where(as_filter(filter))
     return f"SELECT r.id AS data_row_id FROM {comp.from_table()} r WHERE {where}", params
 
 
 def count(ws: Any, run: Any, filter: Any = None, confidence: float | None = None, iou: float | None = None,
-          *, similar: Any = None) -> int:
+          *, similar: Any = None, baseline: Any = None) -> int:
     """How many of the run's data rows match the filter (and the similarity search)."""
-    comp = compiler_for(ws, run, confidence, iou, similar=similar)
+    comp = compiler_for(ws, run, confidence, iou, similar=similar, baseline=baseline)
     where, params = comp.where(as_filter(filter))
     row = ws.store.cursor().execute(f"SELECT count(*) FROM {comp.from_table()} r WHERE {where}", params).fetchone()
     return int(row[0]) if row else 0
@@ -179,7 +181,7 @@ def counts(ws: Any, run: Any, filters: list[Any], confidence: float | None = Non
 
 def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None, iou: float | None = None,
            limit: int = 50, offset: int = 0, *, sort: Any = None, cursor: str | None = None,
-           with_total: bool = True) -> Page:
+           with_total: bool = True, baseline: Any = None) -> Page:
     """One page of the run's data rows matching ``query``, in sort order (ties by data row id).
 
     ``query``: a :class:`Query`, a filter node / dict / text, or None. ``sort`` overrides the query's
@@ -193,7 +195,7 @@ def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise QueryError(f"offset {offset!r} must be a whole number >= 0", where="offset")
     q = as_query(query, sort)
-    comp = compiler_for(ws, run, confidence, iou, similar=q.similar)
+    comp = compiler_for(ws, run, confidence, iou, similar=q.similar, baseline=baseline)
     where, params = comp.where(q.filter)
     joins, exprs, jparams, order = [], [], [], []
     for i, s in enumerate(q.sort):

@@ -11,7 +11,9 @@
 Syntax: ``and``, ``or``, ``not`` and parentheses; a condition is ``FIELD OP VALUE`` with OP one of
 ``= != < <= > >=``, ``FIELD between A and B``, ``FIELD [not] in (A, B)``, ``FIELD contains "text"``,
 ``FIELD is [not] none``; ``has:FEATURE``, ``predicted:FEATURE``, ``tag:NAME``, ``error:TYPE`` (a TIDE error
-type: classification, localization, both, duplicate, background, missed, or any); ``annotation is none``.
+type: classification, localization, both, duplicate, background, missed, or any); ``annotation is none``;
+with a baseline run to compare with, ``flip:TYPE`` (tp->fn, fn->tp, fp-new, fp-gone, class, iou, any) and
+``delta.METRIC[feature]`` (the run's value minus the baseline's: tp fp fn precision recall f1 iou).
 A field may name a feature (``recall[person]``, ``recall of person``, ``count[chair]``) and pin a
 metric to a confidence threshold (``fp@0.9``). Names and values with spaces or symbols are quoted.
 Keywords are case-insensitive.
@@ -45,7 +47,7 @@ _expr: or_expr
          | _atom
 _atom: "(" _expr ")" | has | cond
 
-has: NAME ":" name
+has: NAME ":" (name | FLIP)
 cond: field CMP value                       -> cmp
     | field _BETWEEN value _AND value       -> between
     | field [NOT] _IN "(" [value ("," value)*] ")" -> in_
@@ -77,6 +79,7 @@ FALSE.2: /false\b/i
 DATE.3: /\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?/
 NUMBER.2: /[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?/
 NAME: /[A-Za-z_][A-Za-z0-9_\-]*/
+FLIP.3: /[A-Za-z]+->[A-Za-z]+/
 STRING: /"(\\.|[^"\\])*"/ | /'(\\.|[^'\\])*'/
 %import common.WS
 %ignore WS
@@ -96,7 +99,7 @@ _FRIENDLY = {
 }
 _HAS = {"has": "annotation", "annotation": "annotation", "label": "annotation", "predicted": "prediction",
         "prediction": "prediction", "tag": "tag", "error": "error", "errors": "error",
-        "batch": "batch", "queue": "queue"}
+        "batch": "batch", "queue": "queue", "flip": "flip", "flips": "flip"}
 
 
 @lru_cache(maxsize=1)
@@ -191,6 +194,7 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return Cond(op="is none" if none else "is any", **field)
 
     def has(self, kind: Token, name: str) -> Has:
+        name = str(name)
         what = _HAS.get(str(kind).lower())
         if what is None:
             raise QueryError(f"unknown prefix {str(kind)!r} in {str(kind)}:{name}",
@@ -322,9 +326,11 @@ def _text(node: Any, parent: int) -> str:
         s, prec = "not " + _text(node.of, 3), 3
     elif isinstance(node, Has):
         if node.name is None:
-            return f"{node.what} is any"
+            return f"{node.what} is any" if node.what != "tag" else "tag is any"
         prefix = {"annotation": "has", "prediction": "predicted", "tag": "tag", "error": "error", "batch": "batch",
-                  "queue": "queue"}[node.what]
+                  "queue": "queue", "flip": "flip"}[node.what]
+        if node.what == "flip" and re.fullmatch(r"[A-Za-z]+->[A-Za-z]+", node.name):
+            return f"flip:{node.name}"
         return f"{prefix}:{_name(node.name)}"
     elif isinstance(node, Cond):
         f = _field(node.field, node.feature, node.at_confidence)

@@ -87,13 +87,17 @@ def view_params(run: str | None = Query(None, max_length=200, description="model
                 similar_k: int | None = Query(None, ge=1, le=10_000,
                                               description="keep only the k rows nearest the anchors (among those "
                                                           "matching the rest of the view)"),
+                baseline: str | None = Query(None, max_length=200,
+                                             description="a run to compare with (id or model/run): the filter may use "
+                                                         "flip:TYPE and delta.METRIC, and the gallery shows its "
+                                                         "predictions too"),
                 ) -> View:
     """A view from query parameters: the rows of ``run`` in ``slice`` AND matching ``q`` AND in ``dataset`` AND
     in the confusion-matrix ``cell`` (AND, with ``similar_to``, similar to those rows), at (``confidence``,
     ``iou``), sorted by ``sort`` (see slicewise.view)."""
     return View(run=run or None, confidence=confidence, iou=iou, slice=slice or None, filter=q.strip() or None,
                 dataset=dataset or None, cell=cell or None, sort=(sort or "").strip() or None, order=order,
-                similar=similar_params(similar_space, similar_to, similar_k))
+                similar=similar_params(similar_space, similar_to, similar_k), baseline=baseline or None)
 
 
 def similar_params(space: str | None, to: str | None, k: int | None) -> dict[str, Any] | None:

@@ -62,6 +62,7 @@ class RowOut(_Out):
     similarity: float | None = None  # the similarity score when the view has a similarity search
     annotations: list[ObjectOut] = []
     predictions: list[ObjectOut] = []
+    baseline_predictions: list[ObjectOut] | None = None  # the baseline run's, when the view compares two runs
 
 
 class Thresholds(_Out):
@@ -90,6 +91,7 @@ class RowsPage(_Out):
     filter: str = ""  # the view's whole filter (slice AND text AND dataset AND cell) as text
     sort: str = ""
     similar: SimilarOut | None = None  # the view's similarity search (given, or the slice's)
+    baseline: int | None = None  # the run compared with (its predictions are each row's baseline_predictions)
     rows: list[RowOut]
 
 
@@ -706,3 +708,81 @@ class DiscoveryOut(_Out):
 
 class RunOrderIn(BaseModel):
     runs: list[str] = Field(min_length=1, max_length=1000, description="the model's runs (names) in history order")
+
+
+# -- run comparison -------------------------------------------------------------------------------
+class MetricDeltaOut(_Out):
+    """A metric in both runs, the delta (run - baseline), its bootstrap interval, whether it excludes 0."""
+
+    baseline: float | None = None
+    run: float | None = None
+    delta: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    significant: bool = False
+
+
+class GroupDeltaOut(_Out):
+    """A class (feature), the overall rows or a slice in both runs; ``filter`` selects its rows."""
+
+    kind: str  # overall | class | slice
+    name: str
+    filter: str
+    feature: str | None = None
+    rows: int
+    tp: list[int]
+    fp: list[int]
+    fn: list[int]
+    metrics: dict[str, MetricDeltaOut]
+    flips: dict[str, int]
+
+
+class RegressionOut(_Out):
+    kind: str
+    name: str
+    metric: str
+    delta: float
+    lo: float
+    hi: float
+    allowed: float
+    filter: str  # the group's rows where the metric dropped (for the gallery, with the baseline run)
+
+
+class ComparisonOut(_Out):
+    """Two runs over their common rows: see slicewise.compare.compare_runs."""
+
+    baseline: str
+    run: str
+    baseline_id: int
+    run_id: int
+    confidence: float
+    iou: float
+    rows: int
+    only_baseline: int
+    only_run: int
+    overall: GroupDeltaOut
+    classes: list[GroupDeltaOut]
+    slices: list[GroupDeltaOut]
+    flips: dict[str, int]
+    n_boot: int
+    seed: int
+    level: float
+    iou_delta: float
+    regressions: list[RegressionOut]  # significant drops, the largest first
+
+
+class FlipSide(_Out):
+    outcome: str
+    class_: str | None = Field(None, alias="class")
+    iou: float | None = None
+    prediction_id: int | None = None
+
+
+class FlippedObjectOut(_Out):
+    label_id: int
+    data_row_id: int
+    global_key: str
+    feature: str
+    flip: str
+    baseline: FlipSide
+    run: FlipSide

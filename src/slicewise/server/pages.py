@@ -34,6 +34,7 @@ def rows_page(v: ResolvedView, *, limit: int, offset: int, overlays: bool, error
     rows = {r.id: r for r in ws.data_rows(ids=ids)} if ids else {}
     anns: dict[str, list[dict[str, Any]]] = {}
     preds: dict[str, list[dict[str, Any]]] = {}
+    base: dict[str, list[dict[str, Any]]] | None = None
     if overlays and keys:
         for o in ws.annotations(keys):
             anns.setdefault(o["data_row"], []).append(slim(o))
@@ -41,13 +42,35 @@ def rows_page(v: ResolvedView, *, limit: int, offset: int, overlays: bool, error
             for o in ws.predictions(v.run, keys):
                 preds.setdefault(o["data_row"], []).append(slim(o))
             _outcomes(v, ids, anns, preds, error_types)
+        if v.baseline is not None:
+            base = baseline_predictions(v, ids, keys)
     return {"total": page.total, "offset": offset, "limit": limit, "run": v.run.id if v.run else None,
             "confidence": v.confidence, "iou": v.iou, "thresholds": thresholds(v), "filter": v.text,
             "sort": v.sort_text,
             "similar": v.query.similar.model_dump() if v.query.similar is not None else None,
+            "baseline": v.baseline.id if v.baseline is not None else None,
             "rows": [{**row_json(rows[i]), "sort_value": sort_values.get(i), "similarity": scores.get(i),
                       "annotations": anns.get(rows[i].global_key, []),
-                      "predictions": preds.get(rows[i].global_key, [])} for i in ids if i in rows]}
+                      "predictions": preds.get(rows[i].global_key, []),
+                      **({"baseline_predictions": base.get(rows[i].global_key, [])} if base is not None else {})}
+                     for i in ids if i in rows]}
+
+
+def baseline_predictions(v: ResolvedView, ids: list[int], keys: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The baseline run's predictions of some rows, each with its outcome at the view's (c, t) in that run."""
+    assert v.baseline is not None
+    out: dict[str, list[dict[str, Any]]] = {}
+    for o in v.ws.predictions(v.baseline, keys):
+        out.setdefault(o["data_row"], []).append(slim(o))
+    if v.confidence is not None and v.iou is not None:
+        try:
+            got = metrics.rows_outcomes(v.ws, v.baseline, ids, v.confidence, v.iou)
+        except MetricsError:
+            got = {}
+        for lst in out.values():
+            for o in lst:
+                o["outcome"] = got.get(("prediction", int(o["id"])))
+    return out
 
 
 def _outcomes(v: ResolvedView, ids: list[int], anns: dict[str, list[dict[str, Any]]],

@@ -8,9 +8,12 @@
 // there is no `slice`), `auto=1` says that the slice is an auto slice (it cannot be updated in place).
 // Find similar: `similar_space`, `similar_to` (anchor row ids, comma-separated), `similar_k` (the server ANDs
 // the top-k similar rows with the rest and sorts by `similarity`). The projector: `space`, `method`, `dims`, `by`.
+// Run comparison (/runs/:id/compare): `baseline` (a run id) is the run compared with; in the gallery it adds the
+// baseline's predictions to each tile (`cmp=overlay` draws them over the run's, else side by side) and lets the
+// filter use flip:TYPE and delta.METRIC.
 
 export interface RouteState {
-  view: "runs" | "gallery" | "metrics" | "projector" | "batches" | "slices";
+  view: "runs" | "gallery" | "metrics" | "projector" | "batches" | "slices" | "compare";
   run: string | null;
   params: Record<string, string>;
 }
@@ -21,7 +24,7 @@ function parse(): RouteState {
   new URLSearchParams(location.search).forEach((v, k) => (params[k] = v));
   if (parts[0] === "runs" && parts[1]) {
     const view = parts[2] === "metrics" ? "metrics" : parts[2] === "projector" ? "projector"
-      : parts[2] === "slices" ? "slices" : "gallery";
+      : parts[2] === "slices" ? "slices" : parts[2] === "compare" ? "compare" : "gallery";
     return { view, run: decodeURIComponent(parts[1]), params };
   }
   if (parts[0] === "batches") return { view: "batches", run: null, params };

@@ -3,6 +3,7 @@
 from slicewise.server.routers import (
            active,
            cli,
+           compare,
            curation,
            discover,
            embeddings,
@@ -20,4 +21,4 @@ from slicewise.server.routers import (
 
 ROUTERS = [workspace.router, rows.router, runs.router, metrics.router, query.router, slices.router, media.router,
            cli.router, imports.router, embeddings.router, projector.router, curation.router, active.router,
-           mistakes.router, discover.router]
+           mistakes.router, discover.router, compare.router]
