@@ -9,7 +9,7 @@ import pytest
 
 from slicewise.embeddings import index as index_mod
 from slicewise.embeddings.index import SpaceIndex, normalise
-from slicewise.embeddings.scan import candidates, float_scores, quantize
+from slicewise.embeddings.scan import candidates, quantize, row_scores
 
 
 def check(idx: SpaceIndex, q: np.ndarray, k: int, rows: np.ndarray) -> None:
@@ -63,4 +63,4 @@ def test_bounds_hold_and_candidates_are_few():
     assert keep is not None and 50 <= len(keep) < 2000  # far fewer rows than the scan read
     assert set(np.argsort(-(vecs.astype(np.float64) @ q))[:50].tolist()) <= set(keep.tolist())
     pos = np.array([7, 3, 19_999, 3])
-    np.testing.assert_array_equal(float_scores(vecs, q, pos), float_scores(vecs, q, np.empty(0, np.int64))[pos])
+    np.testing.assert_array_equal(row_scores(vecs, q, pos), row_scores(vecs, q, np.empty(0, np.int64))[pos])

@@ -87,9 +87,9 @@ class SpaceIndex:
 
     def scores(self, q: np.ndarray, pos: np.ndarray | None = None) -> np.ndarray:
         """Exact similarity of every vector (or of those at ``pos``) to ``q``."""
-        from slicewise.embeddings.scan import float_scores
+        from slicewise.embeddings.scan import row_scores
 
-        return float_scores(self.vecs, np.ascontiguousarray(q, np.float32),
+        return row_scores(self.vecs, np.ascontiguousarray(q, np.float32),
                             np.empty(0, np.int64) if pos is None else np.asarray(pos, np.int64))
 
     def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None, *, exact: bool = False

@@ -5,7 +5,7 @@ Each dimension j is quantized with its own step ``s_j = max_i |v_ij| / 127`` (co
 s_j)``), so ``|v_ij - s_j c_ij| <= s_j / 2`` and for the query q the code score ``sum_j c_ij (q_j s_j)``
 is within ``B = sum_j |q_j| s_j / 2`` of the true score (plus float32 rounding, bounded below). If the
 k-th largest code score is ``a_k``, every row of the true top k (and every row tied with its k-th) has a
-code score ``>= a_k - 2B``: those candidates are scored exactly (:func:`float_scores`, the same bits as
+code score ``>= a_k - 2B``: those candidates are scored exactly (:func:`row_scores`, the same bits as
 a scan of every row), and the result is the exact top k.
 
 At 1,000,000 x 512 the scan reads 512 MB instead of 2 GB (see ``benchmarks/bench_embeddings.py``).
@@ -31,35 +31,20 @@ def quantize(vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True)
-def code_scores(codes: np.ndarray, w: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """``codes[pos] @ w`` (every row when ``pos`` is empty), accumulated in float32."""
+def row_scores(mat: np.ndarray, w: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """``mat[pos] @ w`` (every row when ``pos`` is empty), accumulated in float32: the int8 codes' scan, and
+    the exact float32 scores. Each row's dot product is summed the same way wherever the row sits (unlike
+    BLAS, whose blocking depends on the matrix): equal vectors get equal scores, and a subset's scores are
+    the whole matrix's, bit for bit."""
     every = len(pos) == 0
-    n = codes.shape[0] if every else len(pos)
-    d = codes.shape[1]
+    n = mat.shape[0] if every else len(pos)
+    d = mat.shape[1]
     out = np.empty(n, np.float32)
     for i in numba.prange(n):
         r = np.int64(i) if every else np.int64(pos[i])
         acc = np.float32(0.0)
         for j in range(d):
-            acc += codes[r, j] * w[j]
-        out[i] = acc
-    return out
-
-
-@numba.njit(cache=True, parallel=True, fastmath=True)
-def float_scores(vecs: np.ndarray, q: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """``vecs[pos] @ q`` (every row when ``pos`` is empty) in float32. Each row's dot product is summed
-    the same way wherever the row sits (unlike BLAS, whose blocking depends on the matrix): equal
-    vectors get equal scores, and a subset's scores are the whole matrix's, bit for bit."""
-    every = len(pos) == 0
-    n = vecs.shape[0] if every else len(pos)
-    d = vecs.shape[1]
-    out = np.empty(n, np.float32)
-    for i in numba.prange(n):
-        r = np.int64(i) if every else np.int64(pos[i])
-        acc = np.float32(0.0)
-        for j in range(d):
-            acc += vecs[r, j] * q[j]
+            acc += mat[r, j] * w[j]
         out[i] = acc
     return out
 
@@ -68,7 +53,7 @@ def candidates(codes: np.ndarray, step: np.ndarray, q: np.ndarray, k: int, pos: 
     """Indices (into ``pos``, or rows) whose exact score may reach the top k, ascending; None when that is
     more than :data:`MAX_CANDIDATE_SHARE` of them (then scoring every row is cheaper)."""
     w = (q.astype(np.float64) * step).astype(np.float32)
-    approx = code_scores(codes, w, np.empty(0, np.int64) if pos is None else np.asarray(pos, np.int64))
+    approx = row_scores(codes, w, np.empty(0, np.int64) if pos is None else np.asarray(pos, np.int64))
     n, d = len(approx), codes.shape[1]
     k = min(k, n)
     if k <= 0:
