@@ -1,6 +1,6 @@
 """Benchmark run comparison on 1,000,000 data rows, and report the bootstrap intervals' coverage.
 
-    .venv/bin/python benchmarks/bench_compare.py [--rows 1000000] [--workspace /tmp/slicewise_bench_compare.duckdb]
+    .venv/bin/python benchmarks/bench_compare.py [--rows 1000000] [--workspace $TMPDIR/slicewise_bench_compare.duckdb]
                                                  [--repeat 3] [--coverage-reps 1000]
 
 Builds the workspace once (bench_query's 1M rows, 10 box classes, run v1; then run v2: v1's predictions with
@@ -22,6 +22,7 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -91,7 +92,7 @@ def build(path: Path, n: int, seed: int = 0) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--workspace", type=Path, default=Path("/tmp/slicewise_bench_compare.duckdb"))
+    ap.add_argument("--workspace", type=Path, default=Path(tempfile.gettempdir()) / "slicewise_bench_compare.duckdb")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--coverage-reps", type=int, default=1000)
     ap.add_argument("--rebuild", action="store_true")

@@ -1,6 +1,6 @@
 """Benchmark automatic slice discovery, and measure how well it recovers planted slices.
 
-    .venv/bin/python benchmarks/bench_discovery.py [--rows 1000000] [--workspace /tmp/slicewise_bench_discovery.duckdb]
+    .venv/bin/python benchmarks/bench_discovery.py [--rows 1000000] [--workspace $TMPDIR/slicewise_bench_discovery.duckdb]
                                                    [--repeat 3] [--plantings 20] [--skip-speed] [--skip-recall]
 
 **Speed.** Builds (once; reused when the file exists) a workspace of ``--rows`` classified data rows with 10
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -194,7 +195,7 @@ def recall(plantings: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--workspace", type=Path, default=Path("/tmp/slicewise_bench_discovery.duckdb"))
+    ap.add_argument("--workspace", type=Path, default=Path(tempfile.gettempdir()) / "slicewise_bench_discovery.duckdb")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--plantings", type=int, default=20)
     ap.add_argument("--rebuild", action="store_true")
