@@ -8,6 +8,7 @@ import pytest
 import slicewise.compare as C
 from slicewise import metrics as M
 from slicewise import slices
+from slicewise.compare.diff import MIN_ROWS
 from slicewise.view import View
 
 
@@ -103,7 +104,7 @@ def test_deltas_equal_two_independent_computations(rpair):
             assert d == h.metrics[m]
             if d.delta is not None and d.lo is not None:
                 assert d.lo - 1e-9 <= d.delta <= d.hi + 1e-9
-                assert d.significant == (d.lo > 0 or d.hi < 0)
+                assert d.significant == ((d.lo > 0 or d.hi < 0) and g.rows >= MIN_ROWS)
 
 
 def test_delta_and_flip_filters(rpair):

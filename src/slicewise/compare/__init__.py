@@ -6,7 +6,8 @@ Public API (runs as ``ModelRun``, id or ``model/run``; the baseline first, as in
   seed=0, level=0.95, iou_delta=0.1) -> Comparison``: over the runs' common data rows (the rows of only one
   run are counted, and left out), per class (feature), overall (micro) and per slice (saved slices and the
   baseline's auto slices, or those named): precision, recall and F1 in both runs, their delta (run minus
-  baseline) with a seeded percentile bootstrap interval over data rows, ``significant`` when it excludes 0;
+  baseline) with a seeded percentile bootstrap interval over data rows, ``significant`` when it excludes 0
+  (in groups of 10 rows or more);
   object flips per class (:mod:`slicewise.compare.flips`). ``Comparison.regressions(max_drop)`` lists the
   significant drops beyond an allowed drop, the largest first (what ``slicewise diff`` gates CI on).
 - ``flipped_objects(ws, baseline, run, *, confidence=None, iou=None, flip=None, data_row_ids=None,

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from slicewise.types.domain import ModelRun
     from slicewise.workspace import Workspace
 
+#: a group of fewer rows is never flagged: resampling a handful of rows gives an interval (often of width 0)
+#: that says nothing about the models
+MIN_ROWS = 10
+
 
 class Pair:
     """Two runs resolved for a comparison at one (c, t): ids, conf indices, the common rows' SQL."""
@@ -142,7 +146,7 @@ def group_delta(kind: str, name: str, filter: str, feature: str | None, values: 
         lo = hi = None
         if delta is not None:
             lo, hi = bootstrap.percentile_interval(boot[f"{m}_b"] - boot[f"{m}_a"], level)
-        sig = lo is not None and hi is not None and (lo > 0 or hi < 0)
+        sig = n_rows >= MIN_ROWS and lo is not None and hi is not None and (lo > 0 or hi < 0)
         md[m] = MetricDelta(_num(a), _num(b), None if delta is None else reduce.round_ratio(delta),
                             _num(lo), _num(hi), bool(sig))
     t = total.astype(np.int64)

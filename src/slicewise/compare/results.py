@@ -14,7 +14,7 @@ METRICS = ("precision", "recall", "f1")
 class MetricDelta:
     """One metric of one group in both runs: ``baseline``, ``run``, ``delta`` (run - baseline; None when
     either is undefined), the bootstrap interval of the delta (``lo``, ``hi``) and ``significant`` (the
-    interval excludes 0)."""
+    interval excludes 0 and the group has at least ``diff.MIN_ROWS`` rows)."""
 
     baseline: float | None
     run: float | None
