@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "browser"))
+sys.path[:0] = [str(ROOT / "tests" / "browser"), str(ROOT / "tests")]  # its conftest imports indoor_workspace
 
 
 def clustered(n: int, dim: int, seed: int = 0, k: int = 20) -> tuple[np.ndarray, np.ndarray]:

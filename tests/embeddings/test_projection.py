@@ -47,6 +47,15 @@ def test_pca_randomized_matches_numpy_svd(monkeypatch):
     same_up_to_sign(P.pca(x, 3), reference_pca(x, 3), 1e-3)
 
 
+def test_pca_randomized_on_low_rank_data(monkeypatch):
+    """Rank-2 data: the range finder's blocks are rank-deficient (CholeskyQR cannot factor them; the
+    Householder fallback does) and the two components are still NumPy's."""
+    monkeypatch.setattr(P, "EXACT_PCA_LIMIT", 100)
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(3000, 2)) * [5.0, 1.0] @ rng.normal(size=(2, 40))).astype(np.float32)
+    same_up_to_sign(P.pca(x, 2), reference_pca(x, 2), 1e-3)
+
+
 def test_pca_degenerate_inputs():
     assert P.pca(np.zeros((0, 4), np.float32), 2).shape == (0, 2)
     one = P.pca(np.ones((1, 4), np.float32), 3)

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["METHODS", "Colors", "Projection", "ProjectionJob", "cached", "colors", "project", "start_job"]
 
 METHODS = ("pca", "umap")
+POWER_ITERATIONS = 2  # of the randomized range finder (top components of clustered 1M x 512 agree to |corr| 1.0 with 4)
 EXACT_PCA_LIMIT = 20_000  # rows up to which PCA is an exact (full) SVD; randomized above
 UMAP_FIT_LIMIT = 200_000  # rows above which UMAP is fitted on a sample of this size and transforms the rest
 UMAP_CHUNK = 50_000  # rows per transform step (one progress step each)
@@ -152,24 +153,43 @@ def pca(vecs: np.ndarray, dims: int, *, seed: int = 0) -> np.ndarray:
 
 def _randomized_components(vecs: np.ndarray, mean: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Top-k right singular vectors of the centred matrix X - 1 mean^T by a randomized range finder
-    (Halko, Martinsson and Tropp 2011, with power iterations), without materialising the centred matrix."""
+    (Halko, Martinsson and Tropp 2011, with power iterations), without materialising the centred matrix.
+    The tall n x (k + 20) blocks are orthonormalised by :func:`_orthonormal` (a Householder QR of a
+    million-row block costs more than the product that made it)."""
     n, d = vecs.shape
     rng = np.random.default_rng(seed)
     width = min(d, k + 20)
 
     def xm(m: np.ndarray) -> np.ndarray:  # (X - 1 mean^T) @ m
+        m = m.astype(np.float32)
         return vecs @ m - (mean @ m)[None, :]
 
     def xtm(m: np.ndarray) -> np.ndarray:  # (X - 1 mean^T)^T @ m
+        m = m.astype(np.float32)
         return vecs.T @ m - np.outer(mean, m.sum(axis=0))
 
-    q, _ = np.linalg.qr(xm(rng.normal(size=(d, width)).astype(np.float32)))
-    for _ in range(4):
-        z, _ = np.linalg.qr(xtm(q))
-        q, _ = np.linalg.qr(xm(z.astype(np.float32)))
-    b = xtm(q.astype(np.float32)).T.astype(np.float64)  # (l, d) = Q^T (X - 1 mean^T)
+    q = _orthonormal(xm(rng.normal(size=(d, width))))
+    for _ in range(POWER_ITERATIONS):
+        q = _orthonormal(xm(_orthonormal(xtm(q))))
+    b = xtm(q).T.astype(np.float64)  # (l, d) = Q^T (X - 1 mean^T)
     _, _, vt = np.linalg.svd(b, full_matrices=False)
     return vt[:k].astype(np.float32)
+
+
+def _orthonormal(y: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of the columns of a tall block, by CholeskyQR2 (twice: Y <- Y R^-1 with R the
+    Cholesky factor of the float64 Gram matrix Y^T Y); Householder QR when the block is too ill-conditioned
+    for it (the Cholesky factorisation fails)."""
+    y = y.astype(np.float64)
+    try:
+        for _ in range(2):
+            r = np.linalg.cholesky(y.T @ y).T
+            y = y @ np.linalg.inv(r)
+        if np.all(np.isfinite(y)):
+            return y
+    except np.linalg.LinAlgError:
+        pass
+    return np.linalg.qr(y)[0]
 
 
 def umap(vecs: np.ndarray, dims: int, *, progress: Progress | None = None, seed: int = 0,
