@@ -162,6 +162,7 @@ class Workspace:
         new_fields: dict[str, str] = {}
         keys_seen: set[str] = set()
         good: list[dict[str, Any]] = []
+        media_types, splits = {m.value for m in MediaType}, {s.value for s in Split}
         for i, r in enumerate(rows):
             loc = str(r.get("location") or f"row {i}")
             n_before = len(rep.errors)
@@ -177,10 +178,10 @@ class Workspace:
             if r.get("row_data") in (None, ""):
                 rep.error("missing row_data", loc, "row_data", "give the image path/URI, or the text")
             mt = str(r.get("media_type") or "image").lower()
-            if mt not in {m.value for m in MediaType}:
+            if mt not in media_types:
                 rep.error(f"unknown media type {mt!r}", loc, "media_type", "use image or text")
             split = str(r.get("split") or "none").lower()
-            if split not in {s.value for s in Split}:
+            if split not in splits:
                 rep.error(f"unknown split {split!r}", loc, "split", "use train, valid, test or none")
             md = {}
             for fname, value in (r.get("metadata") or {}).items():

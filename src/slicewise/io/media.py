@@ -38,7 +38,8 @@ WORKSPACE_ROOT = "."
 
 def is_remote(ref: str) -> bool:
     """True for the URLs slicewise never downloads (http, https, s3, gs)."""
-    return urlparse(ref).scheme.lower() in REMOTE_SCHEMES
+    scheme, colon, _ = ref.partition(":")  # urlparse's scheme when it is one of these (it parses a whole URL)
+    return bool(colon) and scheme.lower() in REMOTE_SCHEMES
 
 
 def local_path(ref: str) -> str:
