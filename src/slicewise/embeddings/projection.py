@@ -48,6 +48,9 @@ POWER_ITERATIONS = 2  # of the randomized range finder (top components of cluste
 EXACT_PCA_LIMIT = 20_000  # rows up to which PCA is an exact (full) SVD; randomized above
 UMAP_FIT_LIMIT = 200_000  # rows above which UMAP is fitted on a sample of this size and transforms the rest
 UMAP_CHUNK = 50_000  # rows per transform step (one progress step each)
+KNN_DIMS = 64  # UMAP's neighbours are searched among the rows' first principal components
+KNN_EXACT_LIMIT = 5_000  # rows up to which they are exact (FAISS flat, exact PCA); an IVF index above
+KNN_PROBES = 16  # IVF lists probed (of 4 sqrt(n))
 MAX_CATEGORIES = 30  # categories with their own colour; the rest share "other"
 TOPICS = ("embeddings",)  # the change topic of embedding vectors (see slicewise.state)
 
@@ -126,7 +129,7 @@ def _compute(ws: Workspace, space: str, method: str, dims: int,
     return ids, np.ascontiguousarray(coords, dtype=np.float32)
 
 
-def pca(vecs: np.ndarray, dims: int, *, seed: int = 0) -> np.ndarray:
+def pca(vecs: np.ndarray, dims: int, *, seed: int = 0, exact_limit: int | None = None) -> np.ndarray:
     """The first ``dims`` principal components' scores (n, dims), each component's sign fixed so that its
     largest-magnitude loading is positive (the result is then deterministic); too few rows or
     dimensions leave the missing components at 0."""
@@ -136,7 +139,7 @@ def pca(vecs: np.ndarray, dims: int, *, seed: int = 0) -> np.ndarray:
     if k <= 0:
         return out
     mean = vecs.mean(axis=0, dtype=np.float64).astype(np.float32)
-    if n <= EXACT_PCA_LIMIT:
+    if n <= (EXACT_PCA_LIMIT if exact_limit is None else exact_limit):
         x = vecs - mean
         _, _, vt = np.linalg.svd(x.astype(np.float64), full_matrices=False)
         comps = vt[:k].astype(np.float32)
@@ -192,6 +195,37 @@ def _orthonormal(y: np.ndarray) -> np.ndarray:
     return np.linalg.qr(y)[0]
 
 
+def knn_graph(vecs: np.ndarray, k: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """(the points UMAP lays out, (indices, distances) of each one's k nearest, itself first) for the cosine
+    metric: rows scaled to unit length (Euclidean distance between them is then sqrt(2 - 2 cos)), projected
+    on their first :data:`KNN_DIMS` principal components (a projection keeps differences, hence Euclidean
+    distances, nearly intact), and searched with FAISS: exact below :data:`KNN_EXACT_LIMIT` rows, an IVF
+    index probing :data:`KNN_PROBES` lists above."""
+    import faiss
+
+    x = np.ascontiguousarray(vecs, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    x = x / np.where(norms > 0, norms, 1)
+    if x.shape[1] > KNN_DIMS:
+        x = pca(x, KNN_DIMS, exact_limit=KNN_EXACT_LIMIT)
+    n, d = x.shape
+    if n <= KNN_EXACT_LIMIT:
+        index = faiss.IndexFlatL2(d)
+    else:
+        nlist = int(4 * math.sqrt(n))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
+        index.train(x[np.random.default_rng(0).choice(n, min(n, 64 * nlist), replace=False)])
+        index.nprobe = KNN_PROBES
+    index.add(x)
+    dist, idx = index.search(x, k)
+    # a point's own line first (duplicates can put an equal point there; missing neighbours are -1)
+    own = idx[:, 0] != np.arange(n)
+    if own.any():
+        idx[own, 0], dist[own, 0] = np.flatnonzero(own), 0.0
+    idx = np.where(idx < 0, np.arange(n)[:, None], idx)
+    return x, (idx.astype(np.int64), np.sqrt(np.maximum(dist, 0)).astype(np.float32))
+
+
 def umap(vecs: np.ndarray, dims: int, *, progress: Progress | None = None, seed: int = 0,
          fit_limit: int = UMAP_FIT_LIMIT) -> np.ndarray:
     """UMAP coordinates (n, dims). Above ``fit_limit`` rows the map is fitted on a random sample of that
@@ -207,16 +241,21 @@ def umap(vecs: np.ndarray, dims: int, *, progress: Progress | None = None, seed:
     steps = 1 + math.ceil(max(n - fit_limit, 0) / UMAP_CHUNK)
     if progress:
         progress(0, steps, "fitting")
-    model = umap_learn.UMAP(n_components=dims, n_neighbors=min(15, n - 1), metric="cosine",
-                            init="spectral" if n > dims + 1 else "random", random_state=seed, n_jobs=1,
-                            low_memory=True)
+    k = min(15, n - 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # umap warns about n_jobs with random_state and about spectral init fallbacks
-        if n <= fit_limit:
-            out[:] = model.fit_transform(vecs)
+        if n <= fit_limit:  # the neighbours from FAISS (pynndescent compiles for minutes in every new process)
+            x, knn = knn_graph(vecs, k + 1)
+            # no random_state: the layout's epochs then run on every core (the picture varies slightly
+            # between two computations; it is cached per space)
+            model = umap_learn.UMAP(n_components=dims, n_neighbors=k + 1, metric="euclidean", precomputed_knn=knn,
+                                    init="spectral" if n > dims + 1 else "random", n_jobs=-1, low_memory=True)
+            out[:] = model.fit_transform(x)
             if progress:
                 progress(1, 1, "done")
             return out
+        model = umap_learn.UMAP(n_components=dims, n_neighbors=k, metric="cosine", random_state=seed, n_jobs=1,
+                                low_memory=True)  # transform() needs pynndescent's own search index
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(n, fit_limit, replace=False))
         out[sample] = model.fit_transform(vecs[sample])
