@@ -69,8 +69,8 @@ def chunk_objects(rng: np.random.Generator, first: int, n: int, preds_per_row: f
     extra = max(int(round(preds_per_row * n)) - k, 0)  # the rest are false positives on random rows
     p_row = np.concatenate([g_row[keep], rng.integers(0, n, extra)])
     j = rng.normal(0, 6, (4, k))
-    px = np.concatenate([gx[keep] + j[0], rng.uniform(0, 500, extra)])
-    py = np.concatenate([gy[keep] + j[1], rng.uniform(0, 380, extra)])
+    px = np.clip(np.concatenate([gx[keep] + j[0], rng.uniform(0, 500, extra)]), 0, 600)
+    py = np.clip(np.concatenate([gy[keep] + j[1], rng.uniform(0, 380, extra)]), 0, 440)
     pw = np.concatenate([np.maximum(gw[keep] + j[2], 5), rng.uniform(20, 140, extra)])
     ph = np.concatenate([np.maximum(gh[keep] + j[3], 5), rng.uniform(20, 100, extra)])
     swap = rng.random(k) < 0.1

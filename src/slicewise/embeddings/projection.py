@@ -203,12 +203,12 @@ def knn_graph(vecs: np.ndarray, k: int) -> tuple[np.ndarray, tuple[np.ndarray, n
     index probing :data:`KNN_PROBES` lists above."""
     import faiss
 
-    x = np.ascontiguousarray(vecs, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    x = x / np.where(norms > 0, norms, 1)
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    x: np.ndarray = np.ascontiguousarray(vecs / np.where(norms > 0, norms, 1), dtype=np.float32)
     if x.shape[1] > KNN_DIMS:
         x = pca(x, KNN_DIMS, exact_limit=KNN_EXACT_LIMIT)
     n, d = x.shape
+    index: Any
     if n <= KNN_EXACT_LIMIT:
         index = faiss.IndexFlatL2(d)
     else:
