@@ -190,7 +190,8 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=250_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workspace", type=Path, default=None, help="folder of the workspace (default: a temp folder)")
-    ap.add_argument("--keep", action="store_true", help="keep the workspace (and reuse it: skips the import)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the workspace (and reuse it: skips an import that finished before)")
     ap.add_argument("--phases", default="import,compute,serve,restart")
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -207,8 +208,9 @@ def main() -> None:
         args.workspace = Path(tempfile.mkdtemp(prefix="slicewise-bench-scale-"))
     args.workspace.mkdir(parents=True, exist_ok=True)
     phases = args.phases.split(",")
-    if (args.workspace / "ws.duckdb").exists() and "import" in phases:
-        if args.keep:
+    done = args.workspace / f"imported-{args.rows}-{args.preds_per_row}"  # written when an import finished
+    if "import" in phases:
+        if args.keep and done.exists():
             phases.remove("import")
         else:
             for f in args.workspace.iterdir():
@@ -221,6 +223,7 @@ def main() -> None:
             r = run_phase(args, ph)
             rss = f"peak RSS {r['peak_rss_gb']:.2f} GB; load {r['load']}"
             if ph == "import":
+                done.touch()
                 print(f"import: {r['import_s']:.0f} s for {args.rows:,} rows, {r['labels']:,} labels, "
                       f"{r['predictions']:,} predictions; file {r['file_gb']:.2f} GB; {rss}", flush=True)
             elif ph == "compute":
