@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # (the browser tests' conftest imports indoor_workspace from there)
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
 
