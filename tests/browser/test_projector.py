@@ -112,15 +112,15 @@ def test_filter_dims_the_rows_it_excludes(page, live, space):
 
 
 # -- 3D: the orbit camera -------------------------------------------------------------------------------------------
-# the camera of web/src/lib/orbit.ts, written out here: centre, one scale (the bounding cube's diagonal fits in
-# [-0.95, 0.95]), yaw about the vertical axis, then pitch about the horizontal one
+# the camera of web/src/lib/orbit.ts, written out here: the bounding box's centre, one scale (the farthest point
+# from it lies at 0.95), yaw about the vertical axis, then pitch about the horizontal one
 DEFAULT_YAW, DEFAULT_PITCH, RADIANS_PER_PIXEL = 0.6, 0.35, 0.01
 
 
 def laid_out(coords: np.ndarray, yaw: float, pitch: float) -> np.ndarray:
     c = coords.astype(np.float64)
     lo, hi = c.min(0), c.max(0)
-    s = 0.95 / (max((hi - lo).max() / 2, 1e-9) * np.sqrt(3))
+    s = 0.95 / np.sqrt(max(((c - (lo + hi) / 2) ** 2).sum(1).max(), 1e-18))
     x, y, z = ((c - (lo + hi) / 2) * s).T
     z1 = np.cos(yaw) * z - np.sin(yaw) * x
     return np.stack([np.cos(yaw) * x + np.sin(yaw) * z, np.cos(pitch) * y - np.sin(pitch) * z1], axis=1)

@@ -1,5 +1,5 @@
 // The Projector's camera: lays a projection's points out in regl-scatterplot's [-1, 1] square. 2D: centred and
-// scaled (one scale for both axes). 3D: centred, scaled so the bounding cube's diagonal fits, turned by `yaw`
+// scaled (one scale for both axes). 3D: centred, scaled so the farthest point lies at 0.95 (inside at every turn), turned by `yaw`
 // about the vertical axis, then tilted by `pitch` about the horizontal one, and dropped to the screen; the viewer
 // sits on +z (a larger depth is nearer), so dragging right turns the front of the cloud right and dragging down
 // tilts it down. Written for a million points per frame: typed arrays in and out, no allocation per point, the
@@ -12,7 +12,8 @@ export const RADIANS_PER_PIXEL = 0.01; // an orbit drag: 314 px turns the cloud 
 export const KEY_STEP = 0.1; // an arrow key (Shift: 5x)
 export const DEPTH_LEVELS = 8; // depth cue: the 3D view's points in 8 bands from far to near
 
-/** Where a projection sits: its centre and the scale that brings it into [-0.95, 0.95]. */
+/** Where a projection sits: the centre of its bounding box and the scale that brings it into [-0.95, 0.95]
+ * (3D: every point within 0.95 of the centre, so no turn takes a point out of the square). */
 export interface Frame { dims: 2 | 3; mid: [number, number, number]; scale: number }
 
 export function frameOf(coords: Float32Array, dims: 2 | 3): Frame {
@@ -31,7 +32,15 @@ export function frameOf(coords: Float32Array, dims: 2 | 3): Frame {
     mid[j] = (lo[j] + hi[j]) / 2;
     half = Math.max(half, (hi[j] - lo[j]) / 2);
   }
-  return { dims, mid, scale: 0.95 / (dims === 3 ? half * Math.sqrt(3) : half) };
+  if (dims === 2) return { dims, mid, scale: 0.95 / half };
+  // 3D: the farthest point from the centre stays inside at every turn
+  let r2 = 1e-18;
+  for (let i = 0, k = 0; i < n; i++, k += 3) {
+    const x = coords[k] - mid[0], y = coords[k + 1] - mid[1], z = coords[k + 2] - mid[2];
+    const d = x * x + y * y + z * z;
+    if (d > r2) r2 = d;
+  }
+  return { dims, mid, scale: 0.95 / Math.sqrt(r2) };
 }
 
 export const wrapYaw = (a: number) => {
