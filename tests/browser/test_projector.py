@@ -208,7 +208,7 @@ def test_orbit_turns_the_3d_view_and_the_lasso_selects_what_is_drawn(page, live,
     assert {by_key[k] for k in keys} == want
 
 
-def test_a_link_with_a_camera_opens_that_view(page, live, space):
+def test_a_camera_link_alt_and_right_drag_then_hover_and_click_find_the_turned_point(page, live, space):
     page.goto(f"{live.url}/catalog/projector?space={space}&dims=3&yaw=-2.5&pitch=0.9")
     assert camera(page) == (-2.5, 0.9)
     assert float(page.get_by_role("slider", name="Turn").input_value()) == pytest.approx(-2.5, abs=0.006)
@@ -225,3 +225,21 @@ def test_a_link_with_a_camera_opens_that_view(page, live, space):
     page.keyboard.up("Alt")
     page.wait_for_function("() => location.search.includes('yaw=-3.000')")
     assert camera(page) == (-3.0, 1.5)
+    # ... and so does a right-drag (no context menu); turning past -pi comes round to +pi
+    page.mouse.move(cx, cy)
+    page.mouse.down(button="right")
+    page.mouse.move(cx - 30, cy - 100, steps=3)
+    page.mouse.up(button="right")
+    page.wait_for_function("() => location.search.includes('pitch=0.500')")
+    yaw, pitch = camera(page)
+    assert (yaw, pitch) == pytest.approx((-3.3 + 2 * np.pi, 0.5), abs=2e-3)
+    # hover and click find the point drawn where the camera put it: the most isolated one on the screen
+    p = P.project(live.ws, space, "pca", 3)
+    xy = laid_out(p.coords, yaw, pitch) * [1, -1] * stage["height"] / 2 + [cx, cy]
+    gap = np.sort(np.linalg.norm(xy[:, None] - xy[None], axis=2), axis=1)[:, 1]
+    k = int(np.argmax(gap))
+    assert gap[k] > 12
+    page.mouse.move(*xy[k])
+    page.locator(".hovercard span").filter(has_text=f"row {p.ids[k]}").wait_for()
+    page.mouse.click(*xy[k])
+    page.wait_for_url(re.compile(rf"row={p.ids[k]}(&|$)"))
