@@ -11,7 +11,10 @@ array; UMAP is umap-learn itself (slicewise adds only the sampling above 200k ro
 /catalog/projector; "first frame" is the time from the projection's bytes arriving to regl-scatterplot's
 first drawn frame (data-first-frame-ms, measured in the page), and the fps count the frames the scatterplot
 draws while Playwright drags the mouse across it for 2 s. Headless Chromium renders WebGL with SwiftShader
-(on the CPU), so the fps is a floor: a real GPU is faster.
+(on the CPU), so the fps is a floor: a real GPU is faster. The 3D part opens the same points in 3D (PCA) and orbits
+them: turned frames per second while dragging (each frame a new camera angle), the lay-out time of one turn,
+a Turn-slider step to its frame, the main thread's share in long tasks while orbiting, and pointer up to the
+settled view (the spatial index of the new positions, built in a worker, and the final frame).
 """
 
 from __future__ import annotations
@@ -105,7 +108,8 @@ def bench_browser(path: Path, rows: int, repeat: int) -> None:
         t = time.perf_counter()
         projection.project(srv.ws, "bench", "pca", 2)
         print(f"(PCA of the workspace's {rows:,} x 16 vectors, cached: {time.perf_counter() - t:.1f} s)")
-        firsts, fps, loads = [], [], []
+        projection.project(srv.ws, "bench", "pca", 3)
+        firsts, fps, loads, orbit = [], [], [], []
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
             for _ in range(repeat):
@@ -116,27 +120,81 @@ def bench_browser(path: Path, rows: int, repeat: int) -> None:
                                      timeout=120_000)
                 loads.append(time.perf_counter() - t)
                 firsts.append(float(pg.get_by_test_id("projector").get_attribute("data-first-frame-ms")))
-                box = pg.get_by_test_id("projector").bounding_box()
-                cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-                pg.mouse.move(cx, cy)
-                pg.mouse.down()
-                f0 = int(pg.get_by_test_id("projector").get_attribute("data-frames"))
-                t0 = time.perf_counter()
-                i = 0
-                while time.perf_counter() - t0 < 2.0:
-                    i += 1
-                    pg.mouse.move(cx + 200 * np.sin(i / 10), cy + 120 * np.cos(i / 10))
-                    pg.wait_for_timeout(8)
-                took = time.perf_counter() - t0
-                pg.mouse.up()
-                f1 = int(pg.get_by_test_id("projector").get_attribute("data-frames"))
-                fps.append((f1 - f0) / took)
+                fps.append(drag_rate(pg, "frames"))
                 pg.close()
+                orbit.append(bench_orbit(b, srv.url))
             b.close()
     print(f"Projector tab, {rows:,} points, headless Chromium (SwiftShader WebGL): first frame median "
           f"{statistics.median(firsts) / 1000:.2f} s ({', '.join(f'{f / 1000:.2f}' for f in firsts)}; target 2 s); "
           f"panning median {statistics.median(fps):.1f} fps ({', '.join(f'{f:.1f}' for f in fps)}; target 30); "
           f"page open to first frame median {statistics.median(loads):.1f} s; load {load()}")
+    med = {k: statistics.median(o[k] for o in orbit) for k in orbit[0]}
+    each = ", ".join(f"{o['fps']:.2f}" for o in orbit)
+    print(f"3D orbit, {rows:,} points: first frame median {med['first'] / 1000:.2f} s; orbiting median {med['fps']:.2f} "
+          f"turned frames/s ({each}); lay-out of a turn (3D rotation, depth "
+          f"order, the points regl-scatterplot draws) median {med['layout']:.0f} ms; Turn slider input to the turned "
+          f"frame median {med['latency']:.0f} ms; main thread in long tasks while orbiting {med['busy']:.0%} "
+          f"(longest {med['longest']:.0f} ms); pointer up to a settled view (spatial index rebuilt in a worker, "
+          f"final frame) median {med['settle']:.2f} s; load {load()}")
+
+
+LONG_TASKS = """window.__long = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push([e.startTime,
+e.duration]); }).observe({ entryTypes: ["longtask"] });"""
+SETTLED = "document.querySelector('[data-testid=projector]')?.dataset.settled === '1'"
+
+
+def drag_rate(pg, counter: str, seconds: float = 2.0) -> float:
+    """Frames per second while Playwright drags the mouse round the middle of the plot: the plot's `data-<counter>`
+    (frames drawn, or turned frames) over the time."""
+    st = pg.get_by_test_id("projector")
+    box = st.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    pg.mouse.move(cx, cy)
+    pg.mouse.down()
+    f0 = int(st.get_attribute(f"data-{counter}") or 0)
+    t0 = time.perf_counter()
+    i = 0
+    while time.perf_counter() - t0 < seconds:
+        i += 1
+        pg.mouse.move(cx + 200 * np.sin(i / 10), cy + 120 * np.cos(i / 10))
+        pg.wait_for_timeout(8)
+    took = time.perf_counter() - t0
+    f1 = int(st.get_attribute(f"data-{counter}") or 0)
+    pg.mouse.up()
+    return (f1 - f0) / took
+
+
+def bench_orbit(b, url: str) -> dict[str, float]:
+    """The 3D view: first frame, a Turn slider step to its frame (5 steps), frames per second while orbit-dragging,
+    the share of that time the main thread spent in long tasks, and pointer up to a settled view."""
+    pg = b.new_page(viewport={"width": 1440, "height": 900})
+    pg.add_init_script(LONG_TASKS)
+    pg.goto(f"{url}/catalog/projector?space=bench&by=metadata.cluster&dims=3")
+    pg.wait_for_function(SETTLED, timeout=120_000)
+    st = pg.get_by_test_id("projector")
+    out = {"first": float(st.get_attribute("data-first-frame-ms"))}
+    lat = []
+    for k in range(5):
+        lat.append(pg.evaluate("""async (v) => {
+            const st = document.querySelector('[data-testid=projector]'), f0 = Number(st.dataset.turns || 0);
+            const s = document.querySelector('input[aria-label=Turn]'), t = performance.now();
+            s.value = String(v); s.dispatchEvent(new Event('input', { bubbles: true }));
+            while (Number(st.dataset.turns || 0) === f0) await new Promise((r) => requestAnimationFrame(r));
+            return performance.now() - t; }""", round(0.2 * k - 0.4, 2)))
+        pg.wait_for_function(SETTLED, timeout=60_000)
+    out["latency"] = statistics.median(lat)
+    t0 = pg.evaluate("performance.now()")
+    out["fps"] = drag_rate(pg, "turns", 3.0)
+    t1 = pg.evaluate("performance.now()")
+    t = time.perf_counter()
+    pg.wait_for_function(SETTLED, timeout=60_000)
+    out["settle"] = time.perf_counter() - t
+    out["layout"] = float(st.get_attribute("data-layout-ms"))
+    tasks = [d for s, d in pg.evaluate("window.__long") if t0 <= s <= t1]
+    out["busy"] = sum(tasks) / (t1 - t0)
+    out["longest"] = max(tasks, default=0.0)
+    pg.close()
+    return out
 
 
 def main() -> None:
