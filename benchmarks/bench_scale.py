@@ -166,6 +166,7 @@ def phase_serve(path: Path, repeat: int, new_ts: tuple[float, ...], new_cs: tupl
              for t2 in new_ts[:max(repeat, 1)]]
     new_c = [timed(lambda c2=c2: search(ws, run, "fp > 0", c2, t, limit=50, sort="-fp"))
              for c2 in new_cs[:max(repeat, 1)]]
+    search(ws, run, None, c, t, limit=50, sort="-fp")  # (the view at (c, t) is the newest again: a restart finds it)
     ws.close()
     return {"open_ms": t_open, "first_metric_query_ms": first, "first_page_ms": pages,
             "facets_ms": fac, "new_iou_ms": statistics.median(new_t), "new_conf_ms": statistics.median(new_c),
