@@ -246,3 +246,29 @@ def test_change_log_numbers_changes_in_commit_order(tmp_path, n):
     assert [r[1] for r in rows if r[1] in ("rows", "tags")] == ["rows"] * n + ["tags"]
     assert np.array_equal(rows[-1][2], [ws.data_row("r0").id])
     ws.close()
+
+
+def test_warm_leaves_the_first_views_tables_for_a_later_process(tmp_path, monkeypatch):
+    """``query.warm`` (run by the server when a metrics job ends, and by ``metrics compute``) builds the row
+    cache and its metrics variant at the run's thresholds: a later process answers a metric query at those
+    thresholds without building anything, and the same as the store does."""
+    from slicewise.query import warm
+
+    path = tmp_path / "ws.duckdb"
+    ws, run = _world(path)
+    warm(ws, run)
+    ws.close()
+
+    ws = slicewise.open(path)
+    run = ws.run("det/v1")
+
+    def no_build(*a, **k):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(rowcache, "_build", no_build)
+    monkeypatch.setattr(rowcache, "_with_metrics", no_build)
+    page = search(ws, run, "fp > 0", sort="-fp", limit=5)
+    monkeypatch.undo()
+    ws.state.enabled = False  # the same query over the store's tables
+    assert page == search(ws, run, "fp > 0", sort="-fp", limit=5)
+    ws.close()

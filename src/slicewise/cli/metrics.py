@@ -55,6 +55,10 @@ def compute(run: RunArg, workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
             last[0] = done
 
         st = compute_metrics(ws, run, on_progress=on_progress, full=full)
+        if st.state == "ready":
+            from slicewise.query import warm
+
+            warm(ws, run)  # the row cache and its metrics at the run's thresholds, ready for the first view
     console.print(f"metrics of run {esc(run)}: {st.state} ({st.done:,} data rows)")
 
 

@@ -13,6 +13,8 @@ Public API (the CLI, the server and the slices package call these):
 - ``row_ids_sql(ws, run, filter=None, confidence=None, iou=None) -> (sql, params)`` selecting one column
   ``data_row_id``: the ``rows=`` argument of the metrics functions.
 - ``facets(ws, run, filter=None, confidence=None, iou=None) -> Facets``.
+- ``warm(ws, run)``: build the row cache and its metrics variant at the run's thresholds ahead of the
+  first query (after a metrics job).
 - ``compile_filter(ws, run, filter, confidence, iou) -> (where_sql, params)`` over ``data_rows r``;
   ``parse_ast(dict) -> filter node``.
 
@@ -44,7 +46,17 @@ from typing import Any
 from slicewise.query.ast import And, Cond, Filter, Has, Not, Or, Query, Similar, Sort, and_
 from slicewise.query.compiler import Compiler, as_filter
 from slicewise.query.facets import Facets, Histogram, facets
-from slicewise.query.search import Page, PageRow, as_query, count, counts, row_ids_sql, search, thresholds
+from slicewise.query.search import (
+    Page,
+    PageRow,
+    as_query,
+    count,
+    counts,
+    row_ids_sql,
+    search,
+    thresholds,
+    warm,
+)
 from slicewise.query.text import parse, parse_sort, sort_to_text, to_text
 
 
@@ -64,5 +76,5 @@ def parse_ast(ast: Any) -> Any:
 __all__ = [
     "And", "Compiler", "Cond", "Facets", "Filter", "Has", "Histogram", "Not", "Or", "Page", "PageRow", "Query",
     "Similar", "Sort", "and_", "as_filter", "as_query", "compile_filter", "count", "counts", "facets", "parse", "parse_ast", "parse_sort",
-    "row_ids_sql", "search", "sort_to_text", "thresholds", "to_text",
+    "row_ids_sql", "search", "sort_to_text", "thresholds", "to_text", "warm",
 ]

@@ -179,6 +179,15 @@ def counts(ws: Any, run: Any, filters: list[Any], confidence: float | None = Non
     return [None if p is None else int(next(got)) for p in parts]
 
 
+def warm(ws: Any, run: Any) -> None:
+    """Build what the first view of a run reads: its row cache and the cache's metrics variant at the run's
+    thresholds (:func:`thresholds`). The server calls it when a metrics job ends and the CLI after
+    ``metrics compute``, so that the first page after a job does not wait for them (at a million rows they
+    take seconds; a later process finds them in the workspace's cache database)."""
+    c, t = thresholds(ws, run)
+    search(ws, run, None, c, t, limit=1, sort="-fp", with_total=False)
+
+
 def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None, iou: float | None = None,
            limit: int = 50, offset: int = 0, *, sort: Any = None, cursor: str | None = None,
            with_total: bool = True, baseline: Any = None) -> Page:
