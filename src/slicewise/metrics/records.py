@@ -2,8 +2,8 @@
 (:mod:`slicewise.metrics.tally`) into the stored tables and holds every SQL statement that reads them back.
 
 Stored per run (see :mod:`slicewise.metrics.schema` for the columns): ``match_records`` (the long table of
-records), ``metric_feature_iou`` (overlap quality per (conf index, row, feature)), ``metric_rf`` (the same
-lines with counts and confidence stats, numbered ``rf_ord`` within a conf index), ``metric_tp`` (the IoU
+records), ``metric_rf`` (one line per (conf index, row, feature): counts, confidence stats and the overlap
+quality ``iou``, numbered ``rf_ord`` within a conf index), ``metric_tp`` (the IoU
 of every same-class pair, by ``rf_ord``), ``metric_row_const`` (per row, what does not depend on t) and
 ``metric_classes`` (the confusion matrix's classes). Also here: the SQL over the cached per-(c, t) tables
 (:func:`cache_table` writes them) whose columns ``row_metrics_table`` documents.
@@ -36,9 +36,6 @@ MATCH_RECORDS = _schema(
     ("run_id", _I32, False), ("conf_idx", _I16, False), ("data_row_id", _I64, False), ("pred_id", _I64, True),
     ("gt_id", _I64, True), ("pred_class", _I32, True), ("true_class", _I32, True), ("pred_feature", _I32, True),
     ("true_feature", _I32, True), ("iou", _F64, True), ("confidence", _F64, True))
-METRIC_FEATURE_IOU = _schema(
-    ("run_id", _I32, False), ("conf_idx", _I16, False), ("data_row_id", _I64, False), ("feature_id", _I32, False),
-    ("iou", _F64, True))
 METRIC_RF = _schema(
     ("run_id", _I32, False), ("conf_idx", _I16, False), ("rf_ord", _I32, False), ("data_row_id", _I64, False),
     ("feature_id", _I32, False), ("n_pred", _I32, False), ("n_gt", _I32, False), ("conf_min", _F64, True),
@@ -49,8 +46,9 @@ METRIC_ROW_CONST = _schema(
     *((c, _I32, False) for c in ("n_pred", "n_gt", "n_feat", "n_p", "n_r", "n_f")),
     *((c, _F64, True) for c in ("iou", "conf_min", "conf_max", "conf_mean")))
 #: the tables a metrics job derives from the records, per run (metric_classes and the job's bookkeeping aside)
-DERIVED = ("match_records", "metric_feature_iou", "metric_rf", "metric_tp", "metric_row_const")
-_PER_ROW = ("match_records", "metric_feature_iou", "metric_row_const")  # the others are renumbered as a whole
+DERIVED = ("match_records", "metric_rf", "metric_tp", "metric_row_const")
+#: deleted per row by an incremental job; metric_rf's lines are then renumbered and metric_tp rebuilt as a whole
+_PER_ROW = ("match_records", "metric_rf", "metric_row_const")
 CLASS_OFFSET = 1_000_000_000  # class ids of (feature, answer) classes; object classes are feature ids
 
 
@@ -73,16 +71,18 @@ def _pack(schema: pa.Schema, arrays: dict[str, np.ndarray], run_id: int, nulls: 
 def pack(m: Matched, run_id: int, offsets: dict[int, int] | None = None) -> dict[str, pa.Table]:
     """The stored tables' lines of a batch. With ``offsets`` (lines already written per conf index, updated
     here) the batch's ``metric_rf`` and ``metric_tp`` lines are numbered on from earlier batches; without,
-    they are left out (:func:`build_summaries` renumbers them all from the records)."""
+    ``metric_rf``'s lines are numbered within the batch and ``metric_tp`` is left out (:func:`build_summaries`
+    then renumbers the lines and rebuilds the pairs from the records)."""
     r, ln = m.records, m.lines
     rec = dataclasses.asdict(r)
     out = {
         "match_records": _pack(MATCH_RECORDS, rec, run_id, {
             "pred_id": ~r.has_pred, "pred_class": ~r.has_pred, "pred_feature": ~r.has_pred,
             "gt_id": ~r.has_gt, "true_class": ~r.has_gt, "true_feature": ~r.has_gt}),
-        "metric_feature_iou": _pack(METRIC_FEATURE_IOU, dataclasses.asdict(ln), run_id),
         "metric_row_const": _pack(METRIC_ROW_CONST, dataclasses.asdict(m.rows), run_id)}
-    if offsets is not None:
+    if offsets is None:
+        out["metric_rf"] = _pack(METRIC_RF, {**dataclasses.asdict(ln), "rf_ord": ln.line}, run_id)
+    else:
         k = ln.conf_idx.astype(np.int64)
         top = int(max(k.max(initial=-1), m.pairs.conf_idx.max(initial=-1))) + 1
         shift = np.array([offsets.get(v, 0) for v in range(top)], np.int64)
@@ -114,7 +114,12 @@ def delete(con: Any, run_id: int, rows_table: str | None = None) -> None:
 
 
 def build_summaries(con: Any, run_id: int) -> None:
-    """(Re)build metric_rf and metric_tp of a run from its match records (inside the job's transaction)."""
+    """(Re)build metric_rf and metric_tp of a run from its match records (inside the job's transaction): the
+    counts and confidence stats of every line from the records, numbered in (row, feature) order within a
+    conf index; the overlap quality ``iou`` of each line is kept from the line metric_rf held before."""
+    con.execute("DROP TABLE IF EXISTS _sw_rf_iou")
+    con.execute("CREATE TEMP TABLE _sw_rf_iou AS SELECT conf_idx, data_row_id, feature_id, iou FROM metric_rf "
+                "WHERE run_id = ?", [run_id])
     con.execute("DELETE FROM metric_rf WHERE run_id = ?", [run_id])
     con.execute("DELETE FROM metric_tp WHERE run_id = ?", [run_id])
     con.execute("""
@@ -132,9 +137,10 @@ def build_summaries(con: Any, run_id: int) -> None:
         SELECT ?, a.conf_idx,
                (row_number() OVER (PARTITION BY a.conf_idx ORDER BY a.data_row_id, a.feature_id) - 1)::INTEGER,
                a.data_row_id, a.feature_id, a.n_pred, a.n_gt, a.cmin, a.cmax, a.csum, q.iou
-        FROM agg a LEFT JOIN metric_feature_iou q ON q.run_id = ? AND q.conf_idx = a.conf_idx
+        FROM agg a LEFT JOIN _sw_rf_iou q ON q.conf_idx = a.conf_idx
              AND q.data_row_id = a.data_row_id AND q.feature_id = a.feature_id
-        ORDER BY a.conf_idx, a.data_row_id, a.feature_id""", [run_id, run_id, run_id, run_id])
+        ORDER BY a.conf_idx, a.data_row_id, a.feature_id""", [run_id, run_id, run_id])
+    con.execute("DROP TABLE _sw_rf_iou")
     con.execute("""
         INSERT INTO metric_tp
         SELECT ?, m.conf_idx, f.rf_ord, m.iou

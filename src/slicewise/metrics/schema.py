@@ -22,6 +22,7 @@
   rows (rewritten by every metrics job). Existing runs are backfilled here with the derived ontology.
   A row's TN counts only the run's ontology features applicable to the row (see
   :mod:`slicewise.metrics.ontologies`).
+- (5) ``metric_feature_iou`` is dropped: its ``iou`` is metric_rf's (a job wrote the same lines twice).
 """
 
 from __future__ import annotations
@@ -85,5 +86,8 @@ MIGRATIONS: list[list[str]] = [
             run_id INTEGER NOT NULL, feature_id INTEGER NOT NULL, media_types VARCHAR[] NOT NULL,
             datasets INTEGER[], explicit BOOLEAN NOT NULL)""",
         "INSERT INTO run_ontology " + DERIVED_ONTOLOGY_SQL.format(run="TRUE"),
+    ],
+    [
+        "DROP TABLE IF EXISTS metric_feature_iou",
     ],
 ]
