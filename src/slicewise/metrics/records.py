@@ -32,8 +32,9 @@ def _schema(*cols: tuple[str, pa.DataType, bool]) -> pa.Schema:
     return pa.schema([pa.field(n, t, nullable=null) for n, t, null in cols])
 
 
-MATCH_RECORDS = _schema(
-    ("run_id", _I32, False), ("conf_idx", _I16, False), ("data_row_id", _I64, False), ("pred_id", _I64, True),
+MATCH_SPANS = _schema(
+    ("run_id", _I32, False), ("k_lo", _I16, False), ("k_hi", _I16, False), ("data_row_id", _I64, False),
+    ("pred_id", _I64, True),
     ("gt_id", _I64, True), ("pred_class", _I32, True), ("true_class", _I32, True), ("pred_feature", _I32, True),
     ("true_feature", _I32, True), ("iou", _F64, True), ("confidence", _F64, True))
 METRIC_RF = _schema(
@@ -46,9 +47,9 @@ METRIC_ROW_CONST = _schema(
     *((c, _I32, False) for c in ("n_pred", "n_gt", "n_feat", "n_p", "n_r", "n_f")),
     *((c, _F64, True) for c in ("iou", "conf_min", "conf_max", "conf_mean")))
 #: the tables a metrics job derives from the records, per run (metric_classes and the job's bookkeeping aside)
-DERIVED = ("match_records", "metric_rf", "metric_tp", "metric_row_const")
+DERIVED = ("match_spans", "metric_rf", "metric_tp", "metric_row_const")
 #: deleted per row by an incremental job; metric_rf's lines are then renumbered and metric_tp rebuilt as a whole
-_PER_ROW = ("match_records", "metric_rf", "metric_row_const")
+_PER_ROW = ("match_spans", "metric_rf", "metric_row_const")
 CLASS_OFFSET = 1_000_000_000  # class ids of (feature, answer) classes; object classes are feature ids
 
 
@@ -56,7 +57,7 @@ def _pack(schema: pa.Schema, arrays: dict[str, np.ndarray], run_id: int, nulls: 
           ) -> pa.Table:
     """Arrays (named as the columns) as an Arrow table of ``schema``; NaN is NULL in nullable doubles,
     ``nulls[column]`` marks the NULLs of the others."""
-    n = len(arrays["conf_idx"])
+    n = len(next(iter(arrays.values())))
     cols = []
     for f in schema:
         v = np.full(n, run_id) if f.name == "run_id" else arrays[f.name]
@@ -76,7 +77,7 @@ def pack(m: Matched, run_id: int, offsets: dict[int, int] | None = None) -> dict
     r, ln = m.records, m.lines
     rec = dataclasses.asdict(r)
     out = {
-        "match_records": _pack(MATCH_RECORDS, rec, run_id, {
+        "match_spans": _pack(MATCH_SPANS, rec, run_id, {
             "pred_id": ~r.has_pred, "pred_class": ~r.has_pred, "pred_feature": ~r.has_pred,
             "gt_id": ~r.has_gt, "true_class": ~r.has_gt, "true_feature": ~r.has_gt}),
         "metric_row_const": _pack(METRIC_ROW_CONST, dataclasses.asdict(m.rows), run_id)}
@@ -114,33 +115,19 @@ def delete(con: Any, run_id: int, rows_table: str | None = None) -> None:
 
 
 def build_summaries(con: Any, run_id: int) -> None:
-    """(Re)build metric_rf and metric_tp of a run from its match records (inside the job's transaction): the
-    counts and confidence stats of every line from the records, numbered in (row, feature) order within a
-    conf index; the overlap quality ``iou`` of each line is kept from the line metric_rf held before."""
-    con.execute("DROP TABLE IF EXISTS _sw_rf_iou")
-    con.execute("CREATE TEMP TABLE _sw_rf_iou AS SELECT conf_idx, data_row_id, feature_id, iou FROM metric_rf "
-                "WHERE run_id = ?", [run_id])
+    """Renumber metric_rf's lines of a run and rebuild its metric_tp from the match records (inside the job's
+    transaction), after an incremental job replaced the lines of some rows: ``rf_ord`` numbers the lines in
+    (row, feature) order within a conf index. The lines' values are the ones the jobs computed (row by row,
+    so they equal a full recomputation's exactly)."""
+    cols = ", ".join(f.name for f in METRIC_RF)
+    con.execute("DROP TABLE IF EXISTS _sw_rf")
+    con.execute("""CREATE TEMP TABLE _sw_rf AS SELECT * REPLACE (
+                     (row_number() OVER (PARTITION BY conf_idx ORDER BY data_row_id, feature_id) - 1)::INTEGER AS rf_ord)
+                   FROM metric_rf WHERE run_id = ?""", [run_id])
     con.execute("DELETE FROM metric_rf WHERE run_id = ?", [run_id])
+    con.execute(f"INSERT INTO metric_rf ({cols}) SELECT {cols} FROM _sw_rf ORDER BY conf_idx, rf_ord")
+    con.execute("DROP TABLE _sw_rf")
     con.execute("DELETE FROM metric_tp WHERE run_id = ?", [run_id])
-    con.execute("""
-        INSERT INTO metric_rf
-        WITH ev AS (
-          SELECT conf_idx, data_row_id, pred_feature AS feature_id, 1 AS np_, 0 AS ng_, confidence
-          FROM match_records WHERE run_id = ? AND pred_id IS NOT NULL
-          UNION ALL
-          SELECT conf_idx, data_row_id, true_feature, 0, 1, NULL
-          FROM match_records WHERE run_id = ? AND gt_id IS NOT NULL),
-        agg AS (
-          SELECT conf_idx, data_row_id, feature_id, sum(np_)::INTEGER AS n_pred, sum(ng_)::INTEGER AS n_gt,
-                 min(confidence) AS cmin, max(confidence) AS cmax, sum(confidence) AS csum
-          FROM ev GROUP BY conf_idx, data_row_id, feature_id)
-        SELECT ?, a.conf_idx,
-               (row_number() OVER (PARTITION BY a.conf_idx ORDER BY a.data_row_id, a.feature_id) - 1)::INTEGER,
-               a.data_row_id, a.feature_id, a.n_pred, a.n_gt, a.cmin, a.cmax, a.csum, q.iou
-        FROM agg a LEFT JOIN _sw_rf_iou q ON q.conf_idx = a.conf_idx
-             AND q.data_row_id = a.data_row_id AND q.feature_id = a.feature_id
-        ORDER BY a.conf_idx, a.data_row_id, a.feature_id""", [run_id, run_id, run_id])
-    con.execute("DROP TABLE _sw_rf_iou")
     con.execute("""
         INSERT INTO metric_tp
         SELECT ?, m.conf_idx, f.rf_ord, m.iou
