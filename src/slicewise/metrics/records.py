@@ -1,9 +1,11 @@
 """The one module that knows the layout of the metrics tables: it packs the matching's arrays
 (:mod:`slicewise.metrics.tally`) into the stored tables and holds every SQL statement that reads them back.
 
-Stored per run (see :mod:`slicewise.metrics.schema` for the columns): ``match_records`` (the long table of
-records), ``metric_rf`` (one line per (conf index, row, feature): counts, confidence stats and the overlap
-quality ``iou``, numbered ``rf_ord`` within a conf index), ``metric_tp`` (the IoU
+Stored per run (see :mod:`slicewise.metrics.schema` for the columns): ``match_spans`` (the match records,
+each once for the conf indexes where it is the same; the view ``match_records`` lists them per conf index),
+``metric_lines`` (the (row, feature) lines: counts, confidence stats and the overlap quality ``iou``, each
+once for the conf indexes where they are the same; the view ``metric_rf`` lists them per conf index,
+numbered ``rf_ord`` in (row, feature) order), ``metric_tp`` (the IoU
 of every same-class pair, by ``rf_ord``), ``metric_row_const`` (per row, what does not depend on t) and
 ``metric_classes`` (the confusion matrix's classes). Also here: the SQL over the cached per-(c, t) tables
 (:func:`cache_table` writes them) whose columns ``row_metrics_table`` documents.
@@ -37,8 +39,8 @@ MATCH_SPANS = _schema(
     ("pred_id", _I64, True),
     ("gt_id", _I64, True), ("pred_class", _I32, True), ("true_class", _I32, True), ("pred_feature", _I32, True),
     ("true_feature", _I32, True), ("iou", _F64, True), ("confidence", _F64, True))
-METRIC_RF = _schema(
-    ("run_id", _I32, False), ("conf_idx", _I16, False), ("rf_ord", _I32, False), ("data_row_id", _I64, False),
+METRIC_LINES = _schema(
+    ("run_id", _I32, False), ("k_lo", _I16, False), ("k_hi", _I16, False), ("data_row_id", _I64, False),
     ("feature_id", _I32, False), ("n_pred", _I32, False), ("n_gt", _I32, False), ("conf_min", _F64, True),
     ("conf_max", _F64, True), ("conf_sum", _F64, True), ("iou", _F64, True))
 METRIC_TP = _schema(("run_id", _I32, False), ("conf_idx", _I16, False), ("rf_ord", _I32, False), ("iou", _F64, False))
@@ -47,9 +49,9 @@ METRIC_ROW_CONST = _schema(
     *((c, _I32, False) for c in ("n_pred", "n_gt", "n_feat", "n_p", "n_r", "n_f")),
     *((c, _F64, True) for c in ("iou", "conf_min", "conf_max", "conf_mean")))
 #: the tables a metrics job derives from the records, per run (metric_classes and the job's bookkeeping aside)
-DERIVED = ("match_spans", "metric_rf", "metric_tp", "metric_row_const")
-#: deleted per row by an incremental job; metric_rf's lines are then renumbered and metric_tp rebuilt as a whole
-_PER_ROW = ("match_spans", "metric_rf", "metric_row_const")
+DERIVED = ("match_spans", "metric_lines", "metric_tp", "metric_row_const")
+#: deleted per row by an incremental job; metric_tp (which names lines by number) is then rebuilt as a whole
+_PER_ROW = ("match_spans", "metric_lines", "metric_row_const")
 CLASS_OFFSET = 1_000_000_000  # class ids of (feature, answer) classes; object classes are feature ids
 
 
@@ -71,28 +73,24 @@ def _pack(schema: pa.Schema, arrays: dict[str, np.ndarray], run_id: int, nulls: 
 
 def pack(m: Matched, run_id: int, offsets: dict[int, int] | None = None) -> dict[str, pa.Table]:
     """The stored tables' lines of a batch. With ``offsets`` (lines already written per conf index, updated
-    here) the batch's ``metric_rf`` and ``metric_tp`` lines are numbered on from earlier batches; without,
-    ``metric_rf``'s lines are numbered within the batch and ``metric_tp`` is left out (:func:`build_summaries`
-    then renumbers the lines and rebuilds the pairs from the records)."""
+    here) the batch's ``metric_tp`` lines are numbered on from earlier batches; without, ``metric_tp`` is left
+    out (:func:`build_summaries` rebuilds it from the records)."""
     r, ln = m.records, m.lines
     rec = dataclasses.asdict(r)
     out = {
         "match_spans": _pack(MATCH_SPANS, rec, run_id, {
             "pred_id": ~r.has_pred, "pred_class": ~r.has_pred, "pred_feature": ~r.has_pred,
             "gt_id": ~r.has_gt, "true_class": ~r.has_gt, "true_feature": ~r.has_gt}),
+        "metric_lines": _pack(METRIC_LINES, dataclasses.asdict(ln), run_id),
         "metric_row_const": _pack(METRIC_ROW_CONST, dataclasses.asdict(m.rows), run_id)}
-    if offsets is None:
-        out["metric_rf"] = _pack(METRIC_RF, {**dataclasses.asdict(ln), "rf_ord": ln.line}, run_id)
-    else:
-        k = ln.conf_idx.astype(np.int64)
-        top = int(max(k.max(initial=-1), m.pairs.conf_idx.max(initial=-1))) + 1
-        shift = np.array([offsets.get(v, 0) for v in range(top)], np.int64)
+    if offsets is not None:
+        K = len(m.n_lines)
+        shift = np.array([offsets.get(v, 0) for v in range(K)], np.int64)
         pk = m.pairs.conf_idx.astype(np.int64)
         out["metric_tp"] = _pack(METRIC_TP, {"conf_idx": pk, "rf_ord": m.pairs.line + shift[pk], "iou": m.pairs.iou},
                                  run_id)
-        out["metric_rf"] = _pack(METRIC_RF, {**dataclasses.asdict(ln), "rf_ord": ln.line + shift[k]}, run_id)
-        for v, c in zip(*np.unique(k, return_counts=True), strict=True):
-            offsets[int(v)] = offsets.get(int(v), 0) + int(c)
+        for v in range(K):
+            offsets[v] = offsets.get(v, 0) + int(m.n_lines[v])
     return out
 
 
@@ -115,18 +113,9 @@ def delete(con: Any, run_id: int, rows_table: str | None = None) -> None:
 
 
 def build_summaries(con: Any, run_id: int) -> None:
-    """Renumber metric_rf's lines of a run and rebuild its metric_tp from the match records (inside the job's
-    transaction), after an incremental job replaced the lines of some rows: ``rf_ord`` numbers the lines in
-    (row, feature) order within a conf index. The lines' values are the ones the jobs computed (row by row,
-    so they equal a full recomputation's exactly)."""
-    cols = ", ".join(f.name for f in METRIC_RF)
-    con.execute("DROP TABLE IF EXISTS _sw_rf")
-    con.execute("""CREATE TEMP TABLE _sw_rf AS SELECT * REPLACE (
-                     (row_number() OVER (PARTITION BY conf_idx ORDER BY data_row_id, feature_id) - 1)::INTEGER AS rf_ord)
-                   FROM metric_rf WHERE run_id = ?""", [run_id])
-    con.execute("DELETE FROM metric_rf WHERE run_id = ?", [run_id])
-    con.execute(f"INSERT INTO metric_rf ({cols}) SELECT {cols} FROM _sw_rf ORDER BY conf_idx, rf_ord")
-    con.execute("DROP TABLE _sw_rf")
+    """Rebuild metric_tp of a run from its match records (inside the job's transaction), after an incremental
+    job replaced the lines of some rows (which renumbers the lines after them: ``rf_ord`` numbers the lines
+    in (row, feature) order within a conf index)."""
     con.execute("DELETE FROM metric_tp WHERE run_id = ?", [run_id])
     con.execute("""
         INSERT INTO metric_tp
@@ -145,13 +134,6 @@ def _num(t: pa.Table, c: str, dtype: Any) -> np.ndarray:
     if col.null_count:
         col = pc.fill_null(col, np.nan)
     return col.to_numpy().astype(dtype, copy=False)
-
-
-def _by_ord(t: pa.Table) -> pa.Table:
-    order = t.column("rf_ord").to_numpy()
-    if len(order) and not np.all(order[1:] > order[:-1]):
-        t = t.take(pa.array(np.argsort(order)))
-    return t
 
 
 #: metric_row_const's columns, with the value of a row that has none (nothing labelled or kept at c)
@@ -174,9 +156,14 @@ class Summaries:
     row_const: dict[str, np.ndarray]
 
 
+def _lines_at(columns: str) -> str:
+    """SQL of the lines of a run (parameter 1) at a conf index (parameters 2 and 3), in ``rf_ord`` order."""
+    return (f"SELECT {columns} FROM metric_lines WHERE run_id = ? AND k_lo <= ? AND ? < k_hi "
+            "ORDER BY data_row_id, feature_id")
+
+
 def summaries(cur: Any, run_id: int, k: int) -> Summaries:
-    rf = _by_ord(cur.execute("SELECT rf_ord, data_row_id, n_pred, n_gt FROM metric_rf WHERE run_id = ? "
-                             "AND conf_idx = ?", [run_id, k]).to_arrow_table())
+    rf = cur.execute(_lines_at("data_row_id, n_pred, n_gt"), [run_id, k, k]).to_arrow_table()
     tp = cur.execute("SELECT rf_ord, iou FROM metric_tp WHERE run_id = ? AND conf_idx = ?", [run_id, k]).to_arrow_table()
     rc = cur.execute(f"SELECT data_row_id, {', '.join(ROW_CONST)} FROM metric_row_const WHERE run_id = ? "
                      "AND conf_idx = ?", [run_id, k]).to_arrow_table()
@@ -187,8 +174,8 @@ def summaries(cur: Any, run_id: int, k: int) -> Summaries:
 
 def line_details(cur: Any, run_id: int, k: int) -> dict[str, np.ndarray]:
     """The per-line columns only the per-(row, feature) table needs, in ``rf_ord`` order."""
-    t = _by_ord(cur.execute("""SELECT rf_ord, data_row_id, feature_id, conf_min, conf_max, conf_sum, iou FROM metric_rf
-                               WHERE run_id = ? AND conf_idx = ?""", [run_id, k]).to_arrow_table())
+    t = cur.execute(_lines_at("data_row_id, feature_id, conf_min, conf_max, conf_sum, iou"),
+                    [run_id, k, k]).to_arrow_table()
     return {"data_row_id": _num(t, "data_row_id", np.int64), "feature_id": _num(t, "feature_id", np.int32),
             **{c: _num(t, c, np.float64) for c in ("conf_min", "conf_max", "conf_sum", "iou")}}
 

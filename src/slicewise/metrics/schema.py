@@ -26,7 +26,9 @@
   ``match_records`` becomes a view over ``match_spans``, which holds each record once for the consecutive
   conf indexes ``k_lo <= conf_idx < k_hi`` where it is the same (most predictions keep their match at
   every level where they are kept: about 4.5x fewer rows to write); the view lists them per conf index as
-  before, in the same order. Existing records become one span each.
+  before, in the same order. Existing records become one span each. Likewise ``metric_rf`` becomes a view
+  over ``metric_lines`` (each line once for the conf indexes ``k_lo <= conf_idx < k_hi`` where it is present
+  with the same values); the view numbers the lines ``rf_ord`` in (row, feature) order within a conf index.
 """
 
 from __future__ import annotations
@@ -53,18 +55,33 @@ MATCH_RECORDS_SQL = """
 SELECT run_id, conf_idx::SMALLINT AS conf_idx, data_row_id, pred_id, gt_id, pred_class, true_class, pred_feature,
        true_feature, iou, confidence
 FROM (SELECT *, unnest(range(k_lo, k_hi)) AS conf_idx FROM match_spans)"""
+#: the lines of every conf index from their spans, numbered (the columns of the table metric_rf was)
+METRIC_RF_SQL = """
+SELECT run_id, conf_idx::SMALLINT AS conf_idx,
+       (row_number() OVER (PARTITION BY run_id, conf_idx ORDER BY data_row_id, feature_id) - 1)::INTEGER AS rf_ord,
+       data_row_id, feature_id, n_pred, n_gt, conf_min, conf_max, conf_sum, iou
+FROM (SELECT *, unnest(range(k_lo, k_hi)) AS conf_idx FROM metric_lines)"""
 
 
 
-def _records_as_spans(con: Any) -> None:
-    """The table match_records (when it is one) becomes one span per record, and a view."""
+def _is_table(con: Any, name: str) -> bool:
     kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' "
-                       "AND table_name = 'match_records'").fetchone()
-    if kind is not None and kind[0] == "BASE TABLE":
+                       "AND table_name = ?", [name]).fetchone()
+    return kind is not None and kind[0] == "BASE TABLE"
+
+
+def _as_spans(con: Any) -> None:
+    """The tables match_records and metric_rf (where they are tables) become one span per row, and views."""
+    if _is_table(con, "match_records"):
         con.execute("""INSERT INTO match_spans SELECT run_id, conf_idx, conf_idx + 1, data_row_id, pred_id, gt_id,
                        pred_class, true_class, pred_feature, true_feature, iou, confidence FROM match_records""")
         con.execute("DROP TABLE match_records")
     con.execute(f"CREATE OR REPLACE VIEW match_records AS {MATCH_RECORDS_SQL}")
+    if _is_table(con, "metric_rf"):
+        con.execute("""INSERT INTO metric_lines SELECT run_id, conf_idx, conf_idx + 1, data_row_id, feature_id, n_pred,
+                       n_gt, conf_min, conf_max, conf_sum, iou FROM metric_rf""")
+        con.execute("DROP TABLE metric_rf")
+    con.execute(f"CREATE OR REPLACE VIEW metric_rf AS {METRIC_RF_SQL}")
 
 
 MIGRATIONS: list[list[Step]] = [
@@ -120,6 +137,10 @@ MIGRATIONS: list[list[Step]] = [
             run_id INTEGER NOT NULL, k_lo SMALLINT NOT NULL, k_hi SMALLINT NOT NULL, data_row_id BIGINT NOT NULL,
             pred_id BIGINT, gt_id BIGINT, pred_class INTEGER, true_class INTEGER,
             pred_feature INTEGER, true_feature INTEGER, iou DOUBLE, confidence DOUBLE)""",
-        _records_as_spans,
+        """CREATE TABLE IF NOT EXISTS metric_lines (
+            run_id INTEGER NOT NULL, k_lo SMALLINT NOT NULL, k_hi SMALLINT NOT NULL, data_row_id BIGINT NOT NULL,
+            feature_id INTEGER NOT NULL, n_pred INTEGER NOT NULL, n_gt INTEGER NOT NULL, conf_min DOUBLE,
+            conf_max DOUBLE, conf_sum DOUBLE, iou DOUBLE)""",
+        _as_spans,
     ],
 ]

@@ -8,8 +8,10 @@ For every confidence index k of the grid:
   indexes ``k_lo <= k < k_hi`` is one span (a prediction is kept at a prefix of the grid, and keeps its
   match at most levels); within a conf index, the predictions' records come in the predictions' order,
   then the unpaired labels' in the labels' order;
-- :class:`LineArrays`: one line per (data row, feature) present at k, in (row, feature) order and numbered
-  ``line`` 0.. within k: prediction and label counts, confidence stats and the overlap quality ``iou``;
+- :class:`LineArrays`: one line per (data row, feature) present at k, in (row, feature) order: prediction
+  and label counts, confidence stats and the overlap quality ``iou``, as spans ``k_lo <= k < k_hi`` of
+  the conf indexes where the line is present with the same values (``Matched.n_lines``: how many lines are
+  present at each k; a line's number ``line`` within k is its position among them);
 - :class:`PairArrays`: the IoU of every same-class pair of the pass, by line (a TP at t when above t);
 - :class:`RowArrays`: per data row, what does not depend on t (counts, means over features, confidences).
 
@@ -57,8 +59,8 @@ class RecordArrays:
 
 @dataclass(frozen=True)
 class LineArrays:
-    conf_idx: np.ndarray
-    line: np.ndarray
+    k_lo: np.ndarray
+    k_hi: np.ndarray
     data_row_id: np.ndarray
     feature_id: np.ndarray
     n_pred: np.ndarray
@@ -98,6 +100,7 @@ class Matched:
     lines: LineArrays
     pairs: PairArrays
     rows: RowArrays
+    n_lines: np.ndarray  # lines present at each conf index
 
 
 def _concat(cls: Any, parts: list[dict[str, np.ndarray]]) -> Any:
@@ -148,20 +151,45 @@ def tally(P: Objects, G: Objects, thresholds: np.ndarray, protocol: Pass, qualit
         ordmap[ln["index"]] = ln["line"]
         prs.append({"conf_idx": np.full(int(same.sum()), k, np.int16), "line": ordmap[lines.of_p[kept[same]]],
                     "iou": ext["iou"][q[same]]})
+    spans, n_lines = _line_spans(lines, lns)
     return Matched(_concat(RecordArrays, [_records(P, G, thresholds, protocol, ext, pclass, gclass)]),
-                   _concat(LineArrays, lns), _concat(PairArrays, prs), _concat(RowArrays, rows))
+                   _concat(LineArrays, [spans]), _concat(PairArrays, prs), _concat(RowArrays, rows), n_lines)
 
 
-def _runs(on: np.ndarray, value: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The runs of ``on`` along each line of a (n, K) array, where ``value`` (if given) stays the same:
-    (line, first k, one past the last k) of each run, in (line, k) order."""
+_LINE_VALUES = ("n_pred", "n_gt", "conf_min", "conf_max", "conf_sum", "iou")
+
+
+def _line_spans(lines: _Lines, lns: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The lines of every conf index as spans of conf indexes where a line is present with the same values
+    (NaN equal to NaN), in (row, feature) order; and the number of lines present at each conf index."""
+    n, K = lines.n, len(lns)
+    present = np.zeros((n, K), bool)
+    vals = {c: np.full((n, K), np.nan) for c in _LINE_VALUES}
+    for k, ln in enumerate(lns):
+        present[ln["index"], k] = True
+        for c in _LINE_VALUES:
+            vals[c][ln["index"], k] = ln[c]
+    same = np.ones((n, max(K - 1, 0)), bool)
+    for c in _LINE_VALUES:
+        a, b = vals[c][:, 1:], vals[c][:, :-1]
+        same &= (a == b) | (np.isnan(a) & np.isnan(b))
+    li, lo, hi = _runs(present, same)
+    out = {"k_lo": lo.astype(np.int16), "k_hi": hi.astype(np.int16), "data_row_id": lines.rf[li, 0],
+           "feature_id": lines.rf[li, 1], **{c: vals[c][li, lo] for c in _LINE_VALUES}}
+    return out, present.sum(axis=0)
+
+
+def _runs(on: np.ndarray, same: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The runs of ``on`` along each line of a (n, K) array, broken where ``same[:, k - 1]`` (if given) is
+    False, i.e. where the value at k differs from the value at k - 1: (line, first k, one past the last k)
+    of each run, in (line, k) order."""
     n, K = on.shape
     start = on.copy()
     stop = on.copy()
     if K > 1:
-        brk = ~on[:, :-1] if value is None else ~on[:, :-1] | (value[:, 1:] != value[:, :-1])
+        brk = ~on[:, :-1] if same is None else ~on[:, :-1] | ~same
         start[:, 1:] &= brk
-        brk = ~on[:, 1:] if value is None else ~on[:, 1:] | (value[:, 1:] != value[:, :-1])
+        brk = ~on[:, 1:] if same is None else ~on[:, 1:] | ~same
         stop[:, :-1] &= brk
     s, e = np.flatnonzero(start.ravel()), np.flatnonzero(stop.ravel())
     return s // K, s % K, e % K + 1
@@ -173,7 +201,7 @@ def _records(P: Objects, G: Objects, thresholds: np.ndarray, protocol: Pass, ext
     K = len(thresholds)
     kept = P.confidence[:, None] >= thresholds[None, :]  # (n, K): a prefix of the grid
     match = protocol.match.T  # (n, K): the pair each prediction matched at k, -1 none
-    pi, klo, khi = _runs(kept, match)
+    pi, klo, khi = _runs(kept, match[:, 1:] == match[:, :-1])
     q = match[pi, klo]
     has = q >= 0
     q = np.where(has, q, len(protocol.g))  # index of the sentinel
