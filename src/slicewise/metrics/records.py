@@ -309,9 +309,13 @@ def arrow(columns: dict[str, np.ndarray]) -> pa.Table:
     return pa.table({c: (pa.array(v, mask=np.isnan(v)) if v.dtype == np.float64 else v) for c, v in columns.items()})
 
 
+ROW_GROUP = 122_880  # DuckDB's row group: a table registered in batches of this size is scanned in parallel
+
+
 def cache_table(cur: Any, name: str, columns: dict[str, np.ndarray]) -> None:
     """Create the table ``name`` (in the workspace's cache database) from column arrays."""
-    cur.register("_sw_cache_table", arrow(columns))
+    t = arrow(columns)
+    cur.register("_sw_cache_table", pa.Table.from_batches(t.to_batches(max_chunksize=ROW_GROUP), t.schema))
     try:
         cur.execute(f"CREATE TABLE {name} AS SELECT * FROM _sw_cache_table")
     finally:
