@@ -45,21 +45,35 @@ def cross_pairs(key_p: np.ndarray, key_g: np.ndarray) -> tuple[np.ndarray, np.nd
     return pi[order].astype(np.int64), gi[order].astype(np.int64)
 
 
+def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """(index of each value among the distinct ones, the distinct values) of an array of strings, without
+    a Python loop over the values."""
+    import pyarrow as pa
+
+    enc = pa.array(values, type=pa.string()).dictionary_encode()
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
+
+
 def _map(values: np.ndarray, mapping: dict[str, str]) -> np.ndarray:
     """``mapping[v]`` for every v, with one lookup per distinct value."""
     if not len(values):
         return np.array([], dtype=object)
-    uniq, inv = np.unique(values.astype(str), return_inverse=True)
-    return np.array([mapping[u] for u in uniq], dtype=object)[inv]
+    idx, uniq = _codes(values)
+    return np.array([mapping[u] for u in uniq], dtype=object)[idx]
 
 
 def group_keys(o: Objects, within_class: bool, codes: dict[str, int]) -> np.ndarray:
     """A code per object: objects pair only with objects of the same code (its kind's family; radio by
     question, checklist by option; within-class mode adds the feature). ``codes`` is shared by both sides."""
-    if not within_class and not np.isin(o.kind, ["radio", "checklist"]).any():  # the common case, vectorised
-        fams = _map(o.kind, FAMILY)
-        return np.array([codes.setdefault(str(g), len(codes)) for g in np.unique(fams)], np.int64)[
-            np.unique(fams, return_inverse=True)[1]] if len(fams) else np.zeros(0, np.int64)
+    if not len(o):
+        return np.zeros(0, np.int64)
+    idx, kinds = _codes(o.kind)
+    if not within_class and not {"radio", "checklist"} & set(kinds):  # the common case, vectorised
+        # codes are handed out in the order of the families' names, as np.unique would list them
+        fams = sorted({FAMILY[k] for k in kinds})
+        for g in fams:
+            codes.setdefault(g, len(codes))
+        return np.array([codes[FAMILY[k]] for k in kinds], np.int64)[idx]
     fam: list[int] = []
     for k, f, a in zip(o.kind, o.feature, o.answer, strict=True):
         g = FAMILY[k]
@@ -92,14 +106,13 @@ def pair_ious(P: Objects, G: Objects, pi: np.ndarray, gi: np.ndarray, radius: fl
     iou = np.zeros(len(pi))
     if not len(pi):
         return iou
-    kp = P.kind[pi]
-    fam = _map(kp, FAMILY)
+    fam = _map(P.kind, FAMILY)[pi]  # pairs are of one family: the prediction's
     # boxes and polygons
     sel = np.flatnonzero(fam == "area")
     if len(sel):
-        kg = G.kind[gi[sel]]
-        both_box = (kp[sel] == "bbox") & (kg == "bbox")
-        any_mask = (kp[sel] == "mask") | (kg == "mask")
+        p_box, g_box = (P.kind == "bbox")[pi[sel]], (G.kind == "bbox")[gi[sel]]
+        both_box = p_box & g_box
+        any_mask = (P.kind == "mask")[pi[sel]] | (G.kind == "mask")[gi[sel]]
         s = sel[both_box]
         iou[s] = geometry.box_iou(P.box[pi[s]], G.box[gi[s]])
         s = sel[~both_box & ~any_mask]
