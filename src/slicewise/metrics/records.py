@@ -216,7 +216,7 @@ def rows_clause(rows: Rows, col: str = "data_row_id") -> tuple[str, list[Any]]:
 # the objects of each confusion cell at (k, t): a matched pair counts in (true, pred), an unmatched kept
 # prediction in (None, pred), an unmatched label in (true, None)
 _CELLS_SQL = """
-WITH r AS (SELECT * FROM match_records WHERE run_id = ? AND conf_idx = ? {rows}),
+WITH r AS (SELECT * FROM match_spans WHERE run_id = ? AND k_lo <= ? AND ? < k_hi {rows}),
 cells AS (
   SELECT CASE WHEN gt_id IS NOT NULL AND iou > ? THEN true_class END AS tc, pred_class AS pc, data_row_id
   FROM r WHERE pred_id IS NOT NULL
@@ -230,7 +230,7 @@ def confusion_cells(cur: Any, run_id: int, k: int, t: float, rows: Rows) -> list
     clause, params = rows_clause(rows)
     return [(tc, pc, int(n)) for tc, pc, n in cur.execute(
         _CELLS_SQL.format(rows=clause) + "SELECT tc, pc, count(*) FROM cells GROUP BY ALL",
-        [run_id, k, *params, t, t]).fetchall()]
+        [run_id, k, k, *params, t, t]).fetchall()]
 
 
 def cell_rows_sql(run_id: int, k: int, t: float, tc: int | None, pc: int | None, rows: Rows) -> tuple[str, list[Any]]:
@@ -238,7 +238,7 @@ def cell_rows_sql(run_id: int, k: int, t: float, tc: int | None, pc: int | None,
     clause, params = rows_clause(rows)
     cond = ("tc IS NULL" if tc is None else "tc = ?") + " AND " + ("pc IS NULL" if pc is None else "pc = ?")
     sql = _CELLS_SQL.format(rows=clause) + f"SELECT DISTINCT data_row_id FROM cells WHERE {cond}"
-    return sql, [run_id, k, *params, t, t] + [v for v in (tc, pc) if v is not None]
+    return sql, [run_id, k, k, *params, t, t] + [v for v in (tc, pc) if v is not None]
 
 
 def pr_counts(cur: Any, run_id: int, feature_id: int | None, t: float, rows: Rows) -> dict[int, tuple[int, int, int]]:
@@ -263,8 +263,8 @@ def scored_predictions(cur: Any, run_id: int, k: int, t: float, rows: Rows) -> d
     clause, params = rows_clause(rows)
     got = cur.execute(f"""
         SELECT pred_class, confidence, (gt_id IS NOT NULL AND iou > ? AND pred_class = true_class) AS ok
-        FROM match_records WHERE run_id = ? AND conf_idx = ? AND pred_id IS NOT NULL {clause}""",
-                      [t, run_id, k, *params]).fetchnumpy()
+        FROM match_spans WHERE run_id = ? AND k_lo <= ? AND ? < k_hi AND pred_id IS NOT NULL {clause}""",
+                      [t, run_id, k, k, *params]).fetchnumpy()
     return {"pred_class": np.asarray(got["pred_class"], np.int64), "confidence": np.asarray(got["confidence"], np.float64),
             "correct": np.asarray(got["ok"], bool)}
 
@@ -275,7 +275,7 @@ def ranked_predictions(cur: Any, run_id: int, feature_id: int | None, t: float, 
     clause, params = rows_clause(rows)
     pf = "" if feature_id is None else " AND pred_feature = ?"
     got = cur.execute(f"""
-        WITH r AS (SELECT * FROM match_records WHERE run_id = ? AND conf_idx = 0 {clause})
+        WITH r AS (SELECT * FROM match_spans WHERE run_id = ? AND k_lo = 0 {clause})
         SELECT confidence, (gt_id IS NOT NULL AND iou > ? AND pred_class = true_class) AS tp
         FROM r WHERE pred_id IS NOT NULL {pf} ORDER BY confidence DESC""",
                       [run_id, *params, t, *([] if feature_id is None else [feature_id])]).fetchnumpy()
@@ -284,16 +284,16 @@ def ranked_predictions(cur: Any, run_id: int, feature_id: int | None, t: float, 
 
 def row_records(cur: Any, run_id: int, k: int, data_row_id: int) -> list[tuple[Any, ...]]:
     """(pred_id, gt_id, pred_class, true_class, iou) of one data row's records at conf index k."""
-    return [tuple(r) for r in cur.execute("""SELECT pred_id, gt_id, pred_class, true_class, iou FROM match_records
-                                             WHERE run_id = ? AND conf_idx = ? AND data_row_id = ?""",
-                                          [run_id, k, int(data_row_id)]).fetchall()]
+    return [tuple(r) for r in cur.execute("""SELECT pred_id, gt_id, pred_class, true_class, iou FROM match_spans
+                                             WHERE run_id = ? AND k_lo <= ? AND ? < k_hi AND data_row_id = ?""",
+                                          [run_id, k, k, int(data_row_id)]).fetchall()]
 
 
 def rows_records(cur: Any, run_id: int, k: int, data_row_ids: list[int]) -> list[tuple[Any, ...]]:
     """(pred_id, gt_id, pred_class, true_class, iou) of some data rows' records at conf index k."""
-    return [tuple(r) for r in cur.execute("""SELECT pred_id, gt_id, pred_class, true_class, iou FROM match_records
-                                             WHERE run_id = ? AND conf_idx = ? AND list_contains(?, data_row_id)""",
-                                          [run_id, k, [int(i) for i in data_row_ids]]).fetchall()]
+    return [tuple(r) for r in cur.execute("""SELECT pred_id, gt_id, pred_class, true_class, iou FROM match_spans
+                                             WHERE run_id = ? AND k_lo <= ? AND ? < k_hi AND list_contains(?, data_row_id)""",
+                                          [run_id, k, k, [int(i) for i in data_row_ids]]).fetchall()]
 
 
 def rows_prediction_confidences(cur: Any, run_id: int, data_row_ids: list[int]) -> list[tuple[int, float | None]]:
