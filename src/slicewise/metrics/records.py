@@ -156,14 +156,19 @@ class Summaries:
     row_const: dict[str, np.ndarray]
 
 
-def _lines_at(columns: str) -> str:
-    """SQL of the lines of a run (parameter 1) at a conf index (parameters 2 and 3), in ``rf_ord`` order."""
-    return (f"SELECT {columns} FROM metric_lines WHERE run_id = ? AND k_lo <= ? AND ? < k_hi "
-            "ORDER BY data_row_id, feature_id")
+def _lines_at(cur: Any, columns: str, run_id: int, k: int) -> pa.Table:
+    """Some columns of the lines of a run at a conf index, in ``rf_ord`` order ((row, feature) order: the order
+    a full job writes them in; sorted here when an incremental job appended some)."""
+    t = cur.execute(f"SELECT data_row_id AS _r, feature_id AS _f, {columns} FROM metric_lines "
+                    "WHERE run_id = ? AND k_lo <= ? AND ? < k_hi", [run_id, k, k]).to_arrow_table()
+    r, f = t.column("_r").to_numpy(), t.column("_f").to_numpy()
+    if len(r) > 1 and not np.all((r[1:] > r[:-1]) | ((r[1:] == r[:-1]) & (f[1:] > f[:-1]))):
+        t = t.take(pa.array(np.lexsort((f, r))))
+    return t.drop_columns(["_r", "_f"])
 
 
 def summaries(cur: Any, run_id: int, k: int) -> Summaries:
-    rf = cur.execute(_lines_at("data_row_id, n_pred, n_gt"), [run_id, k, k]).to_arrow_table()
+    rf = _lines_at(cur, "data_row_id, n_pred, n_gt", run_id, k)
     tp = cur.execute("SELECT rf_ord, iou FROM metric_tp WHERE run_id = ? AND conf_idx = ?", [run_id, k]).to_arrow_table()
     rc = cur.execute(f"SELECT data_row_id, {', '.join(ROW_CONST)} FROM metric_row_const WHERE run_id = ? "
                      "AND conf_idx = ?", [run_id, k]).to_arrow_table()
@@ -174,8 +179,7 @@ def summaries(cur: Any, run_id: int, k: int) -> Summaries:
 
 def line_details(cur: Any, run_id: int, k: int) -> dict[str, np.ndarray]:
     """The per-line columns only the per-(row, feature) table needs, in ``rf_ord`` order."""
-    t = cur.execute(_lines_at("data_row_id, feature_id, conf_min, conf_max, conf_sum, iou"),
-                    [run_id, k, k]).to_arrow_table()
+    t = _lines_at(cur, "data_row_id, feature_id, conf_min, conf_max, conf_sum, iou", run_id, k)
     return {"data_row_id": _num(t, "data_row_id", np.int64), "feature_id": _num(t, "feature_id", np.int32),
             **{c: _num(t, c, np.float64) for c in ("conf_min", "conf_max", "conf_sum", "iou")}}
 
