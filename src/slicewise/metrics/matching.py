@@ -19,8 +19,9 @@ from slicewise.metrics.objects import FAMILY, Objects, as_rles
 from slicewise.metrics.tally import Matched, Pass, tally
 
 
-def cross_pairs(key_p: np.ndarray, key_g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every (i, j) with ``key_p[i] == key_g[j]``, vectorised (no loop over keys).
+def cross_pairs(key_p: np.ndarray, key_g: np.ndarray, ordered: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) with ``key_p[i] == key_g[j]``, vectorised (no loop over keys), sorted by (i, j); with
+    ``ordered=False`` in (key, i, j) order (for callers that put the pairs in an order of their own).
 
     >>> cross_pairs(np.array([1, 2, 1]), np.array([1, 1, 3]))
     (array([0, 0, 2, 2]), array([0, 1, 0, 1]))
@@ -41,6 +42,8 @@ def cross_pairs(key_p: np.ndarray, key_g: np.ndarray) -> tuple[np.ndarray, np.nd
     ng = cg[ig][block]
     pi = op[sp[ip][block] + off // ng]
     gi = og[sg[ig][block] + off % ng]
+    if not ordered:
+        return pi.astype(np.int64), gi.astype(np.int64)
     order = np.lexsort((gi, pi))
     return pi[order].astype(np.int64), gi[order].astype(np.int64)
 
@@ -88,14 +91,15 @@ def group_keys(o: Objects, within_class: bool, codes: dict[str, int]) -> np.ndar
 
 
 def comparable_pairs(P: Objects, G: Objects, within_class: bool, radius: float,
-                     by_row: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(index into P, index into G, IoU) of every comparable pair (on the same data row)."""
+                     by_row: bool = True, ordered: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(index into P, index into G, IoU) of every comparable pair (on the same data row), sorted by (P, G)
+    index unless ``ordered=False`` (see :func:`cross_pairs`)."""
     codes: dict[str, int] = {}
     kp, kg = group_keys(P, within_class, codes), group_keys(G, within_class, codes)
     if by_row:
         maxrow = int(max(P.row.max(initial=0), G.row.max(initial=0))) + 1
         kp, kg = kp * maxrow + P.row, kg * maxrow + G.row
-    pi, gi = cross_pairs(kp, kg)
+    pi, gi = cross_pairs(kp, kg, ordered)
     return pi, gi, pair_ious(P, G, pi, gi, radius)
 
 
@@ -194,7 +198,8 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
                class_of: Callable[[Objects], np.ndarray]) -> Matched:
     """Match records and the per-(row, feature) and per-row summaries for every confidence threshold, as
     arrays (:class:`~slicewise.metrics.tally.Matched`)."""
-    pi, gi, iou = comparable_pairs(P, G, within_class, radius)
+    # the greedy passes visit the pairs in an order of their own (a total order: see visit_order)
+    pi, gi, iou = comparable_pairs(P, G, within_class, radius, ordered=False)
     protocol = greedy_pass(P, G, pi, gi, iou, thresholds)  # the protocol's matching
     # overlap quality within each feature: pairs of the same feature (a radio pair overlaps when the answers agree)
     same = P.feature[pi] == G.feature[gi]

@@ -112,10 +112,11 @@ class _Lines:
     """The (data row, feature) lines of a batch: which line each object is on."""
 
     def __init__(self, P: Objects, G: Objects) -> None:
-        rf = np.unique(np.concatenate([np.stack([P.row, P.feature], 1), np.stack([G.row, G.feature], 1)]), axis=0) \
-            if len(P) + len(G) else np.zeros((0, 2), np.int64)
-        mult = int(rf[:, 1].max(initial=0)) + 1 if len(rf) else 1
-        key = rf[:, 0] * mult + rf[:, 1] if len(rf) else np.zeros(0, np.int64)
+        # (row, feature) as one key (features are ids >= 0): its sorted distinct values are the lines in
+        # (row, feature) order
+        mult = int(max(P.feature.max(initial=0), G.feature.max(initial=0))) + 1
+        key = np.unique(np.concatenate([P.row * mult + P.feature, G.row * mult + G.feature]).astype(np.int64))
+        rf = np.stack([key // mult, key % mult], 1)
         self.rf, self.n = rf, len(rf)
         self.of_p = np.searchsorted(key, P.row * mult + P.feature)
         self.of_g = np.searchsorted(key, G.row * mult + G.feature)
