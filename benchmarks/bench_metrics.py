@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_metrics.py            # COCO-like run: 5,000 images, ~35k boxes, ~90k preds
     .venv/bin/python benchmarks/bench_metrics.py --big      # also: (c, t) latency on a run of 1,000,000 predictions
+    .venv/bin/python benchmarks/bench_metrics.py --only grid  # only the whole grid (no COCO, no reference tools)
 
 Every timing is the median of ``--repeats`` (default 3) runs in this one process, interleaved (each repeat
 times every tool once), with the load average before and after; the ratios are of those medians. The
@@ -140,6 +141,36 @@ def load_avg() -> str:
     return "/".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+def grid_part(ws, run, repeats: int, t_fce: float | None) -> None:
+    """The whole 11 x 11 grid: matching, then per-row metrics and the confusion matrix at every (c, t)."""
+    from slicewise import metrics as M
+
+    t_matches, t_grids = [], []
+    for _ in range(repeats):
+        t_matches.append(timed(lambda: M.compute_metrics(ws, run, full=True))[1])
+        t_grids.append(timed(lambda: M.grid_metrics(ws, run))[1])
+    t_match, t_grid_all = median(t_matches), median(t_grids)
+    c_grid, t_grid = M.grids(ws, run)
+
+    def all_views():
+        for c in c_grid:
+            for t in t_grid:
+                M.row_metrics_table(ws, run, c, t)
+                M.confusion_matrix(ws, run, c, t)
+
+    _, t_views = timed(all_views)
+    print(f"medians of {repeats}, load average now {load_avg()}:")
+    print(f"slicewise matching, 11 confidence passes (records + summaries stored)  {t_match:8.2f} s")
+    print(f"slicewise grid_metrics: per-row metrics + confusion matrices at all 121 (c, t)  {t_grid_all:8.2f} s")
+    if t_fce is None:
+        print(f"  whole grid {t_match + t_grid_all:.2f} s (faster-coco-eval not run)")
+    else:
+        print(f"  whole grid {t_match + t_grid_all:.2f} s vs faster-coco-eval's evaluate() alone {t_fce:.2f} s "
+              f"-> {t_fce / (t_match + t_grid_all):.2f}x faster")
+    print(f"(one by one: 121 x (row_metrics_table + confusion_matrix) {t_views:.2f} s, "
+          f"{t_views / 121 * 1000:.0f} ms per (c, t))")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=5000)
@@ -149,6 +180,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--big", action="store_true", help="also time a new (c, t) on a 1,000,000-prediction run")
     ap.add_argument("--skip-pycocotools", action="store_true")
+    ap.add_argument("--only", choices=["grid"], help="time only the whole grid (no COCO pass, no reference tools)")
     args = ap.parse_args()
     from slicewise import metrics as M
     from slicewise.metrics import coco as C
@@ -160,8 +192,13 @@ def main() -> None:
     tmp = tempfile.mkdtemp()
     (ws, run), t_build = timed(lambda: build_ws(os.path.join(tmp, "bench.duckdb"), gt, results))
     print(f"build workspace (SDK)            {t_build:8.2f} s")
-    M.coco_eval(ws, run, "bbox")  # numba JIT / cache load, not timed
-    M.compute_metrics(ws, run)
+    M.compute_metrics(ws, run)  # numba JIT / cache load, not timed
+    if args.only == "grid":
+        M.grid_metrics(ws, run)
+        grid_part(ws, run, args.repeats, None)
+        ws.close()
+        return
+    M.coco_eval(ws, run, "bbox")
     r = get_run(ws, run)
     refs = [Reference(lib, gt, results, tmp) for lib in
             ("hotcoco", "faster-coco-eval", *(() if args.skip_pycocotools else ("pycocotools",)))]
@@ -194,28 +231,7 @@ def main() -> None:
         sys.exit("the stats differ from a reference")
     t_fce = median(times["faster-coco-eval evaluate()"])
 
-    # the whole 11 x 11 grid: matching, then per-row metrics and the confusion matrix at every (c, t)
-    t_matches, t_grids = [], []
-    for _ in range(args.repeats):
-        t_matches.append(timed(lambda: M.compute_metrics(ws, run, full=True))[1])
-        t_grids.append(timed(lambda: M.grid_metrics(ws, run))[1])
-    t_match, t_grid_all = median(t_matches), median(t_grids)
-    c_grid, t_grid = M.grids(ws, run)
-
-    def all_views():
-        for c in c_grid:
-            for t in t_grid:
-                M.row_metrics_table(ws, run, c, t)
-                M.confusion_matrix(ws, run, c, t)
-
-    _, t_views = timed(all_views)
-    print(f"medians of {args.repeats}, load average now {load_avg()}:")
-    print(f"slicewise matching, 11 confidence passes (records + summaries stored)  {t_match:8.2f} s")
-    print(f"slicewise grid_metrics: per-row metrics + confusion matrices at all 121 (c, t)  {t_grid_all:8.2f} s")
-    print(f"  whole grid {t_match + t_grid_all:.2f} s vs faster-coco-eval's evaluate() alone {t_fce:.2f} s "
-          f"-> {t_fce / (t_match + t_grid_all):.2f}x faster")
-    print(f"(one by one: 121 x (row_metrics_table + confusion_matrix) {t_views:.2f} s, "
-          f"{t_views / 121 * 1000:.0f} ms per (c, t))")
+    grid_part(ws, run, args.repeats, t_fce)
     ws.close()
 
     if args.big:

@@ -33,6 +33,7 @@ from slicewise.errors import ConflictError, NotFoundError, Problem, Report, Vali
 from slicewise.io.media import is_remote, local_path
 from slicewise.state import State
 from slicewise.store import Store
+from slicewise.store.database import Step
 from slicewise.store.objects import check_objects, ensure_run_rows, read_objects, write_objects
 from slicewise.store.objects import utc_now as _now
 from slicewise.types.domain import DataRow, Dataset, Feature, Model, ModelRun
@@ -580,7 +581,7 @@ class Workspace:
                 "created_at": pa.array([_now()] * len(pairs), pa.timestamp("us"))}))
 
 
-def schema_areas() -> dict[str, list[list[str]]]:
+def schema_areas() -> dict[str, Sequence[Sequence[Step]]]:
     """Every area's migrations, core first (each area owns its ``schema`` module)."""
     from slicewise.curation import schema as curation_schema
     from slicewise.embeddings import schema as embeddings_schema

@@ -14,6 +14,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,7 @@ PROGRESS_CHUNK = 1_000  # the smallest chunk: below it, per-chunk overhead would
 #: what a job's state depends on: a change of one of these makes :func:`job_status` look again
 #: the metrics migration that last changed what a job writes (migration 4, the run ontology, is backfilled
 #: in SQL and does not make records stale); bump to the new migration's number when one does
-RECORDS_FORMAT = 3
+RECORDS_FORMAT = 5
 JOB_TOPICS = ("labels", "predictions", "run_rows", "runs", "metric_job", "metrics")
 
 
@@ -336,6 +337,11 @@ def _compute_job(ws: Workspace, r: ModelRun, on_progress: Callable[[int, int], N
 
 def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarray, redo_all: bool,
              on_progress: Callable[[int, int], None] | None) -> None:
+    """Match the rows of ``todo`` chunk by chunk and store their records, in the job's transaction.
+
+    The chunks are a pipeline: while a writer thread stores chunk n (DuckDB releases the GIL while it
+    executes), this thread matches chunk n + 1. Every statement goes through the one connection ``con``,
+    one at a time (a lock), in the order of the chunks; progress is reported here, once a chunk is stored."""
     from slicewise.metrics import matching
     from slicewise.metrics.objects import load_row_objects
 
@@ -345,34 +351,66 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
     thresholds = np.asarray(s.confidence, np.float64)
     classes = records.ClassBook(con, run.id)
     offsets: dict[int, int] = {}
-    done = 0
     # chunks of at most CHUNK_ROWS, and about 20 of them on a large job so that progress moves
     step = min(CHUNK_ROWS, max(PROGRESS_CHUNK, -(-len(todo) // 20)))
-    for start in range(0, max(len(todo), 1), step):
-        chunk = todo[start:start + step]
-        if not len(chunk):
-            break
-        con.register("_sw_rows", pa.table({"data_row_id": chunk}))
-        try:
-            if not redo_all:
-                records.delete(con, run.id, "_sw_rows")
-                con.execute("DELETE FROM metric_row_revs WHERE run_id = ? AND data_row_id IN "
-                            "(SELECT data_row_id FROM _sw_rows)", [run.id])
-            P, G = load_row_objects(con, run.id, chunk)
-            m = matching.match_rows(P, G, thresholds, within_class=s.mode == "within-class", radius=s.radius,
-                                    class_of=classes)
-            # a full job writes the chunks in row order: the summary lines are numbered on from the previous ones
-            records.insert(ws, records.pack(m, run.id, offsets if redo_all else None))
-            con.execute("""INSERT INTO metric_row_revs SELECT rr.run_id, rr.data_row_id, d.label_rev, rr.pred_rev
-                           FROM run_rows rr JOIN data_rows d ON d.id = rr.data_row_id
-                           WHERE rr.run_id = ? AND rr.data_row_id IN (SELECT data_row_id FROM _sw_rows)""", [run.id])
-        finally:
-            con.unregister("_sw_rows")
+    chunks = [todo[i:i + step] for i in range(0, len(todo), step)]
+    lock = threading.Lock()  # one statement on the connection at a time
+
+    def store(chunk: np.ndarray, tables: dict[str, pa.Table]) -> None:
+        with lock:
+            con.register("_sw_rows", pa.table({"data_row_id": chunk}))
+            try:
+                if not redo_all:
+                    records.delete(con, run.id, "_sw_rows")
+                    con.execute("DELETE FROM metric_row_revs WHERE run_id = ? AND data_row_id IN "
+                                "(SELECT data_row_id FROM _sw_rows)", [run.id])
+                records.insert(ws, tables)
+                con.execute("""INSERT INTO metric_row_revs SELECT rr.run_id, rr.data_row_id, d.label_rev, rr.pred_rev
+                               FROM run_rows rr JOIN data_rows d ON d.id = rr.data_row_id
+                               WHERE rr.run_id = ? AND rr.data_row_id IN (SELECT data_row_id FROM _sw_rows)""",
+                            [run.id])
+            finally:
+                con.unregister("_sw_rows")
+
+    def load(chunk: np.ndarray) -> Any:
+        with lock:
+            return load_row_objects(con, run.id, chunk)
+
+    done = 0
+
+    def stored(chunk: np.ndarray) -> None:
+        nonlocal done
         done += len(chunk)
         ws.state.progress[run.id] = (done, len(todo))
-        con.execute("UPDATE metric_jobs SET done = ? WHERE run_id = ?", [done, run.id])
+        with lock:
+            con.execute("UPDATE metric_jobs SET done = ? WHERE run_id = ?", [done, run.id])
         if on_progress:
             on_progress(done, len(todo))
+
+    with ThreadPoolExecutor(1, thread_name_prefix=f"metrics-store-{run.id}") as writer:
+        pending: tuple[np.ndarray, Future[None]] | None = None
+        objects: Any = load(chunks[0]) if chunks else None
+        try:
+            for n, chunk in enumerate(chunks):
+                P, G = objects
+                m = matching.match_rows(P, G, thresholds, within_class=s.mode == "within-class", radius=s.radius,
+                                        class_of=classes)
+                # a full job writes the chunks in row order: the summary lines are numbered on from the previous ones
+                tables = records.pack(m, run.id, offsets if redo_all else None)
+                del m, P, G
+                if pending is not None:  # the previous chunk is stored before the next is read or written
+                    pending[1].result()
+                    stored(pending[0])
+                    pending = None
+                objects = load(chunks[n + 1]) if n + 1 < len(chunks) else None
+                pending = (chunk, writer.submit(store, chunk, tables))
+            if pending is not None:
+                pending[1].result()
+                stored(pending[0])
+                pending = None
+        finally:
+            if pending is not None:  # an error here: let the writer finish before the transaction rolls back
+                wait([pending[1]])
     classes.flush()
     if not redo_all:  # renumbering after a partial update is simplest in SQL
         records.build_summaries(con, run.id)

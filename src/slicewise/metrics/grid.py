@@ -34,21 +34,59 @@ def grid_metrics(ws: Workspace, run: RunRef, *, warn: bool = True) -> GridMetric
     NR = len(rows)
 
     def build(name: str) -> None:
-        parts = []
+        n = K * T * NR
+        cols: dict[str, np.ndarray] = {
+            "conf_idx": np.repeat(np.arange(K, dtype=np.int16), T * NR),
+            "iou_idx": np.tile(np.repeat(np.arange(T, dtype=np.int16), NR), K),
+            "data_row_id": np.tile(rows, K * T)}
+        for c, dtype in _COLUMNS.items():
+            cols[c] = np.empty(n, dtype)
         for k in range(K):
             lv = fast.level(ws, r.id, gen, k)
             tp_all = reduce.tp_at_levels(lv.tp_line, lv.tp_iou, len(lv.n_pred), tgrid)  # (lines, T)
-            tn = fast.row_tn(ws, r.id, gen, k)
-            for ti in range(T):
-                cols = fast.row_arrays(lv, rows, tp_all[:, ti].astype(np.float64), tn)
-                parts.append({"conf_idx": np.full(NR, k, np.int16), "iou_idx": np.full(NR, ti, np.int16), **cols})
-        records.cache_table(cur, name, {c: np.concatenate([p[c] for p in parts]) for c in parts[0]})
+            part = level_columns(lv, NR, tp_all, fast.row_tn(ws, r.id, gen, k))
+            for c, v in part.items():
+                cols[c][k * T * NR:(k + 1) * T * NR] = v
+        records.cache_table(cur, name, cols)
 
     name = ws.state.table("metrics-grid", f"r{r.id}_g{gen}", fast.view_topics(r.id), build, limit=2)
     classes = records.classes(cur, r.id)
     cm = confusion_grid(records.record_arrays(cur, r.id), np.array([c for c, _ in classes], np.int64), K, tgrid)
     return GridMetrics(tuple(s.confidence), tuple(s.iou), name, tuple(n for _, n in classes) + ("None",),
                        frozen_array(cm), job)
+
+
+#: the per-row columns of the grid table after (conf_idx, iou_idx, data_row_id), as fast.row_arrays makes them
+_COLUMNS = {"tp": np.int32, "fp": np.int32, "fn": np.int32, "tn": np.int32, "precision": np.float64,
+            "recall": np.float64, "f1": np.float64, "iou": np.float64, "conf_min": np.float64, "conf_max": np.float64,
+            "conf_mean": np.float64, "n_predictions": np.int32, "n_annotations": np.int32}
+
+
+def level_columns(lv: fast.Level, nr: int, tp_all: np.ndarray, tn: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`slicewise.metrics.fast.row_arrays` at every IoU threshold of a conf index at once: ``tp_all`` is
+    the (lines, T) tp of every line at every t; each column is (T * rows), t-major. The sums run over the
+    lines in the same order as row_arrays' (one bincount per t, side by side), so every value is the same."""
+    T = tp_all.shape[1]
+    c, w = lv.rowc, lv.weights
+    at = (np.arange(T)[:, None] * nr + lv.row_pos[None, :]).ravel()  # (t, line) -> bin of (t, row)
+    tpt = np.ascontiguousarray(tp_all.T, np.float64)  # (T, lines)
+
+    def per_row(v: np.ndarray) -> np.ndarray:
+        return np.bincount(at, weights=v.ravel(), minlength=T * nr)
+
+    def tile(v: np.ndarray) -> np.ndarray:
+        return np.tile(v, T)
+
+    tp_r = per_row(tpt)
+    return {
+        "tp": tp_r.astype(np.int32), "fp": (tile(c["n_pred"]) - tp_r).astype(np.int32),
+        "fn": (tile(c["n_gt"]) - tp_r).astype(np.int32), "tn": tile(tn),
+        "precision": reduce.ratio(per_row(tpt * w["p"]), tile(c["n_p"])),
+        "recall": reduce.ratio(per_row(tpt * w["r"]), tile(c["n_r"])),
+        "f1": reduce.ratio(per_row(tpt * w["f"]), tile(c["n_f"])),
+        "iou": tile(reduce.round_ratio(c["iou"])), "conf_min": tile(c["conf_min"]), "conf_max": tile(c["conf_max"]),
+        "conf_mean": tile(c["conf_mean"]), "n_predictions": tile(c["n_pred"].astype(np.int32)),
+        "n_annotations": tile(c["n_gt"].astype(np.int32))}
 
 
 def confusion_grid(rec: dict[str, np.ndarray], class_ids: np.ndarray, K: int, tgrid: np.ndarray) -> np.ndarray:

@@ -19,8 +19,9 @@ from slicewise.metrics.objects import FAMILY, Objects, as_rles
 from slicewise.metrics.tally import Matched, Pass, tally
 
 
-def cross_pairs(key_p: np.ndarray, key_g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every (i, j) with ``key_p[i] == key_g[j]``, vectorised (no loop over keys).
+def cross_pairs(key_p: np.ndarray, key_g: np.ndarray, ordered: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j) with ``key_p[i] == key_g[j]``, vectorised (no loop over keys), sorted by (i, j); with
+    ``ordered=False`` in (key, i, j) order (for callers that put the pairs in an order of their own).
 
     >>> cross_pairs(np.array([1, 2, 1]), np.array([1, 1, 3]))
     (array([0, 0, 2, 2]), array([0, 1, 0, 1]))
@@ -41,25 +42,41 @@ def cross_pairs(key_p: np.ndarray, key_g: np.ndarray) -> tuple[np.ndarray, np.nd
     ng = cg[ig][block]
     pi = op[sp[ip][block] + off // ng]
     gi = og[sg[ig][block] + off % ng]
+    if not ordered:
+        return pi.astype(np.int64), gi.astype(np.int64)
     order = np.lexsort((gi, pi))
     return pi[order].astype(np.int64), gi[order].astype(np.int64)
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """(index of each value among the distinct ones, the distinct values) of an array of strings, without
+    a Python loop over the values."""
+    import pyarrow as pa
+
+    enc = pa.array(values, type=pa.string()).dictionary_encode()
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
 
 
 def _map(values: np.ndarray, mapping: dict[str, str]) -> np.ndarray:
     """``mapping[v]`` for every v, with one lookup per distinct value."""
     if not len(values):
         return np.array([], dtype=object)
-    uniq, inv = np.unique(values.astype(str), return_inverse=True)
-    return np.array([mapping[u] for u in uniq], dtype=object)[inv]
+    idx, uniq = _codes(values)
+    return np.array([mapping[u] for u in uniq], dtype=object)[idx]
 
 
 def group_keys(o: Objects, within_class: bool, codes: dict[str, int]) -> np.ndarray:
     """A code per object: objects pair only with objects of the same code (its kind's family; radio by
     question, checklist by option; within-class mode adds the feature). ``codes`` is shared by both sides."""
-    if not within_class and not np.isin(o.kind, ["radio", "checklist"]).any():  # the common case, vectorised
-        fams = _map(o.kind, FAMILY)
-        return np.array([codes.setdefault(str(g), len(codes)) for g in np.unique(fams)], np.int64)[
-            np.unique(fams, return_inverse=True)[1]] if len(fams) else np.zeros(0, np.int64)
+    if not len(o):
+        return np.zeros(0, np.int64)
+    idx, kinds = _codes(o.kind)
+    if not within_class and not {"radio", "checklist"} & set(kinds):  # the common case, vectorised
+        # codes are handed out in the order of the families' names, as np.unique would list them
+        fams = sorted({FAMILY[k] for k in kinds})
+        for g in fams:
+            codes.setdefault(g, len(codes))
+        return np.array([codes[FAMILY[k]] for k in kinds], np.int64)[idx]
     fam: list[int] = []
     for k, f, a in zip(o.kind, o.feature, o.answer, strict=True):
         g = FAMILY[k]
@@ -74,14 +91,15 @@ def group_keys(o: Objects, within_class: bool, codes: dict[str, int]) -> np.ndar
 
 
 def comparable_pairs(P: Objects, G: Objects, within_class: bool, radius: float,
-                     by_row: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(index into P, index into G, IoU) of every comparable pair (on the same data row)."""
+                     by_row: bool = True, ordered: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(index into P, index into G, IoU) of every comparable pair (on the same data row), sorted by (P, G)
+    index unless ``ordered=False`` (see :func:`cross_pairs`)."""
     codes: dict[str, int] = {}
     kp, kg = group_keys(P, within_class, codes), group_keys(G, within_class, codes)
     if by_row:
         maxrow = int(max(P.row.max(initial=0), G.row.max(initial=0))) + 1
         kp, kg = kp * maxrow + P.row, kg * maxrow + G.row
-    pi, gi = cross_pairs(kp, kg)
+    pi, gi = cross_pairs(kp, kg, ordered)
     return pi, gi, pair_ious(P, G, pi, gi, radius)
 
 
@@ -92,14 +110,13 @@ def pair_ious(P: Objects, G: Objects, pi: np.ndarray, gi: np.ndarray, radius: fl
     iou = np.zeros(len(pi))
     if not len(pi):
         return iou
-    kp = P.kind[pi]
-    fam = _map(kp, FAMILY)
+    fam = _map(P.kind, FAMILY)[pi]  # pairs are of one family: the prediction's
     # boxes and polygons
     sel = np.flatnonzero(fam == "area")
     if len(sel):
-        kg = G.kind[gi[sel]]
-        both_box = (kp[sel] == "bbox") & (kg == "bbox")
-        any_mask = (kp[sel] == "mask") | (kg == "mask")
+        p_box, g_box = (P.kind == "bbox")[pi[sel]], (G.kind == "bbox")[gi[sel]]
+        both_box = p_box & g_box
+        any_mask = (P.kind == "mask")[pi[sel]] | (G.kind == "mask")[gi[sel]]
         s = sel[both_box]
         iou[s] = geometry.box_iou(P.box[pi[s]], G.box[gi[s]])
         s = sel[~both_box & ~any_mask]
@@ -181,7 +198,8 @@ def match_rows(P: Objects, G: Objects, thresholds: np.ndarray, *, within_class: 
                class_of: Callable[[Objects], np.ndarray]) -> Matched:
     """Match records and the per-(row, feature) and per-row summaries for every confidence threshold, as
     arrays (:class:`~slicewise.metrics.tally.Matched`)."""
-    pi, gi, iou = comparable_pairs(P, G, within_class, radius)
+    # the greedy passes visit the pairs in an order of their own (a total order: see visit_order)
+    pi, gi, iou = comparable_pairs(P, G, within_class, radius, ordered=False)
     protocol = greedy_pass(P, G, pi, gi, iou, thresholds)  # the protocol's matching
     # overlap quality within each feature: pairs of the same feature (a radio pair overlaps when the answers agree)
     same = P.feature[pi] == G.feature[gi]

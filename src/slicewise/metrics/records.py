@@ -1,9 +1,11 @@
 """The one module that knows the layout of the metrics tables: it packs the matching's arrays
 (:mod:`slicewise.metrics.tally`) into the stored tables and holds every SQL statement that reads them back.
 
-Stored per run (see :mod:`slicewise.metrics.schema` for the columns): ``match_records`` (the long table of
-records), ``metric_feature_iou`` (overlap quality per (conf index, row, feature)), ``metric_rf`` (the same
-lines with counts and confidence stats, numbered ``rf_ord`` within a conf index), ``metric_tp`` (the IoU
+Stored per run (see :mod:`slicewise.metrics.schema` for the columns): ``match_spans`` (the match records,
+each once for the conf indexes where it is the same; the view ``match_records`` lists them per conf index),
+``metric_lines`` (the (row, feature) lines: counts, confidence stats and the overlap quality ``iou``, each
+once for the conf indexes where they are the same; the view ``metric_rf`` lists them per conf index,
+numbered ``rf_ord`` in (row, feature) order), ``metric_tp`` (the IoU
 of every same-class pair, by ``rf_ord``), ``metric_row_const`` (per row, what does not depend on t) and
 ``metric_classes`` (the confusion matrix's classes). Also here: the SQL over the cached per-(c, t) tables
 (:func:`cache_table` writes them) whose columns ``row_metrics_table`` documents.
@@ -32,15 +34,13 @@ def _schema(*cols: tuple[str, pa.DataType, bool]) -> pa.Schema:
     return pa.schema([pa.field(n, t, nullable=null) for n, t, null in cols])
 
 
-MATCH_RECORDS = _schema(
-    ("run_id", _I32, False), ("conf_idx", _I16, False), ("data_row_id", _I64, False), ("pred_id", _I64, True),
+MATCH_SPANS = _schema(
+    ("run_id", _I32, False), ("k_lo", _I16, False), ("k_hi", _I16, False), ("data_row_id", _I64, False),
+    ("pred_id", _I64, True),
     ("gt_id", _I64, True), ("pred_class", _I32, True), ("true_class", _I32, True), ("pred_feature", _I32, True),
     ("true_feature", _I32, True), ("iou", _F64, True), ("confidence", _F64, True))
-METRIC_FEATURE_IOU = _schema(
-    ("run_id", _I32, False), ("conf_idx", _I16, False), ("data_row_id", _I64, False), ("feature_id", _I32, False),
-    ("iou", _F64, True))
-METRIC_RF = _schema(
-    ("run_id", _I32, False), ("conf_idx", _I16, False), ("rf_ord", _I32, False), ("data_row_id", _I64, False),
+METRIC_LINES = _schema(
+    ("run_id", _I32, False), ("k_lo", _I16, False), ("k_hi", _I16, False), ("data_row_id", _I64, False),
     ("feature_id", _I32, False), ("n_pred", _I32, False), ("n_gt", _I32, False), ("conf_min", _F64, True),
     ("conf_max", _F64, True), ("conf_sum", _F64, True), ("iou", _F64, True))
 METRIC_TP = _schema(("run_id", _I32, False), ("conf_idx", _I16, False), ("rf_ord", _I32, False), ("iou", _F64, False))
@@ -49,8 +49,9 @@ METRIC_ROW_CONST = _schema(
     *((c, _I32, False) for c in ("n_pred", "n_gt", "n_feat", "n_p", "n_r", "n_f")),
     *((c, _F64, True) for c in ("iou", "conf_min", "conf_max", "conf_mean")))
 #: the tables a metrics job derives from the records, per run (metric_classes and the job's bookkeeping aside)
-DERIVED = ("match_records", "metric_feature_iou", "metric_rf", "metric_tp", "metric_row_const")
-_PER_ROW = ("match_records", "metric_feature_iou", "metric_row_const")  # the others are renumbered as a whole
+DERIVED = ("match_spans", "metric_lines", "metric_tp", "metric_row_const")
+#: deleted per row by an incremental job; metric_tp (which names lines by number) is then rebuilt as a whole
+_PER_ROW = ("match_spans", "metric_lines", "metric_row_const")
 CLASS_OFFSET = 1_000_000_000  # class ids of (feature, answer) classes; object classes are feature ids
 
 
@@ -58,7 +59,7 @@ def _pack(schema: pa.Schema, arrays: dict[str, np.ndarray], run_id: int, nulls: 
           ) -> pa.Table:
     """Arrays (named as the columns) as an Arrow table of ``schema``; NaN is NULL in nullable doubles,
     ``nulls[column]`` marks the NULLs of the others."""
-    n = len(arrays["conf_idx"])
+    n = len(next(iter(arrays.values())))
     cols = []
     for f in schema:
         v = np.full(n, run_id) if f.name == "run_id" else arrays[f.name]
@@ -72,26 +73,24 @@ def _pack(schema: pa.Schema, arrays: dict[str, np.ndarray], run_id: int, nulls: 
 
 def pack(m: Matched, run_id: int, offsets: dict[int, int] | None = None) -> dict[str, pa.Table]:
     """The stored tables' lines of a batch. With ``offsets`` (lines already written per conf index, updated
-    here) the batch's ``metric_rf`` and ``metric_tp`` lines are numbered on from earlier batches; without,
-    they are left out (:func:`build_summaries` renumbers them all from the records)."""
+    here) the batch's ``metric_tp`` lines are numbered on from earlier batches; without, ``metric_tp`` is left
+    out (:func:`build_summaries` rebuilds it from the records)."""
     r, ln = m.records, m.lines
     rec = dataclasses.asdict(r)
     out = {
-        "match_records": _pack(MATCH_RECORDS, rec, run_id, {
+        "match_spans": _pack(MATCH_SPANS, rec, run_id, {
             "pred_id": ~r.has_pred, "pred_class": ~r.has_pred, "pred_feature": ~r.has_pred,
             "gt_id": ~r.has_gt, "true_class": ~r.has_gt, "true_feature": ~r.has_gt}),
-        "metric_feature_iou": _pack(METRIC_FEATURE_IOU, dataclasses.asdict(ln), run_id),
+        "metric_lines": _pack(METRIC_LINES, dataclasses.asdict(ln), run_id),
         "metric_row_const": _pack(METRIC_ROW_CONST, dataclasses.asdict(m.rows), run_id)}
     if offsets is not None:
-        k = ln.conf_idx.astype(np.int64)
-        top = int(max(k.max(initial=-1), m.pairs.conf_idx.max(initial=-1))) + 1
-        shift = np.array([offsets.get(v, 0) for v in range(top)], np.int64)
+        K = len(m.n_lines)
+        shift = np.array([offsets.get(v, 0) for v in range(K)], np.int64)
         pk = m.pairs.conf_idx.astype(np.int64)
         out["metric_tp"] = _pack(METRIC_TP, {"conf_idx": pk, "rf_ord": m.pairs.line + shift[pk], "iou": m.pairs.iou},
                                  run_id)
-        out["metric_rf"] = _pack(METRIC_RF, {**dataclasses.asdict(ln), "rf_ord": ln.line + shift[k]}, run_id)
-        for v, c in zip(*np.unique(k, return_counts=True), strict=True):
-            offsets[int(v)] = offsets.get(int(v), 0) + int(c)
+        for v in range(K):
+            offsets[v] = offsets.get(v, 0) + int(m.n_lines[v])
     return out
 
 
@@ -114,27 +113,10 @@ def delete(con: Any, run_id: int, rows_table: str | None = None) -> None:
 
 
 def build_summaries(con: Any, run_id: int) -> None:
-    """(Re)build metric_rf and metric_tp of a run from its match records (inside the job's transaction)."""
-    con.execute("DELETE FROM metric_rf WHERE run_id = ?", [run_id])
+    """Rebuild metric_tp of a run from its match records (inside the job's transaction), after an incremental
+    job replaced the lines of some rows (which renumbers the lines after them: ``rf_ord`` numbers the lines
+    in (row, feature) order within a conf index)."""
     con.execute("DELETE FROM metric_tp WHERE run_id = ?", [run_id])
-    con.execute("""
-        INSERT INTO metric_rf
-        WITH ev AS (
-          SELECT conf_idx, data_row_id, pred_feature AS feature_id, 1 AS np_, 0 AS ng_, confidence
-          FROM match_records WHERE run_id = ? AND pred_id IS NOT NULL
-          UNION ALL
-          SELECT conf_idx, data_row_id, true_feature, 0, 1, NULL
-          FROM match_records WHERE run_id = ? AND gt_id IS NOT NULL),
-        agg AS (
-          SELECT conf_idx, data_row_id, feature_id, sum(np_)::INTEGER AS n_pred, sum(ng_)::INTEGER AS n_gt,
-                 min(confidence) AS cmin, max(confidence) AS cmax, sum(confidence) AS csum
-          FROM ev GROUP BY conf_idx, data_row_id, feature_id)
-        SELECT ?, a.conf_idx,
-               (row_number() OVER (PARTITION BY a.conf_idx ORDER BY a.data_row_id, a.feature_id) - 1)::INTEGER,
-               a.data_row_id, a.feature_id, a.n_pred, a.n_gt, a.cmin, a.cmax, a.csum, q.iou
-        FROM agg a LEFT JOIN metric_feature_iou q ON q.run_id = ? AND q.conf_idx = a.conf_idx
-             AND q.data_row_id = a.data_row_id AND q.feature_id = a.feature_id
-        ORDER BY a.conf_idx, a.data_row_id, a.feature_id""", [run_id, run_id, run_id, run_id])
     con.execute("""
         INSERT INTO metric_tp
         SELECT ?, m.conf_idx, f.rf_ord, m.iou
@@ -152,13 +134,6 @@ def _num(t: pa.Table, c: str, dtype: Any) -> np.ndarray:
     if col.null_count:
         col = pc.fill_null(col, np.nan)
     return col.to_numpy().astype(dtype, copy=False)
-
-
-def _by_ord(t: pa.Table) -> pa.Table:
-    order = t.column("rf_ord").to_numpy()
-    if len(order) and not np.all(order[1:] > order[:-1]):
-        t = t.take(pa.array(np.argsort(order)))
-    return t
 
 
 #: metric_row_const's columns, with the value of a row that has none (nothing labelled or kept at c)
@@ -181,9 +156,19 @@ class Summaries:
     row_const: dict[str, np.ndarray]
 
 
+def _lines_at(cur: Any, columns: str, run_id: int, k: int) -> pa.Table:
+    """Some columns of the lines of a run at a conf index, in ``rf_ord`` order ((row, feature) order: the order
+    a full job writes them in; sorted here when an incremental job appended some)."""
+    t = cur.execute(f"SELECT data_row_id AS _r, feature_id AS _f, {columns} FROM metric_lines "
+                    "WHERE run_id = ? AND k_lo <= ? AND ? < k_hi", [run_id, k, k]).to_arrow_table()
+    r, f = t.column("_r").to_numpy(), t.column("_f").to_numpy()
+    if len(r) > 1 and not np.all((r[1:] > r[:-1]) | ((r[1:] == r[:-1]) & (f[1:] > f[:-1]))):
+        t = t.take(pa.array(np.lexsort((f, r))))
+    return t.drop_columns(["_r", "_f"])
+
+
 def summaries(cur: Any, run_id: int, k: int) -> Summaries:
-    rf = _by_ord(cur.execute("SELECT rf_ord, data_row_id, n_pred, n_gt FROM metric_rf WHERE run_id = ? "
-                             "AND conf_idx = ?", [run_id, k]).to_arrow_table())
+    rf = _lines_at(cur, "data_row_id, n_pred, n_gt", run_id, k)
     tp = cur.execute("SELECT rf_ord, iou FROM metric_tp WHERE run_id = ? AND conf_idx = ?", [run_id, k]).to_arrow_table()
     rc = cur.execute(f"SELECT data_row_id, {', '.join(ROW_CONST)} FROM metric_row_const WHERE run_id = ? "
                      "AND conf_idx = ?", [run_id, k]).to_arrow_table()
@@ -194,8 +179,7 @@ def summaries(cur: Any, run_id: int, k: int) -> Summaries:
 
 def line_details(cur: Any, run_id: int, k: int) -> dict[str, np.ndarray]:
     """The per-line columns only the per-(row, feature) table needs, in ``rf_ord`` order."""
-    t = _by_ord(cur.execute("""SELECT rf_ord, data_row_id, feature_id, conf_min, conf_max, conf_sum, iou FROM metric_rf
-                               WHERE run_id = ? AND conf_idx = ?""", [run_id, k]).to_arrow_table())
+    t = _lines_at(cur, "data_row_id, feature_id, conf_min, conf_max, conf_sum, iou", run_id, k)
     return {"data_row_id": _num(t, "data_row_id", np.int64), "feature_id": _num(t, "feature_id", np.int32),
             **{c: _num(t, c, np.float64) for c in ("conf_min", "conf_max", "conf_sum", "iou")}}
 
@@ -208,13 +192,21 @@ def run_rows(cur: Any, run_id: int) -> np.ndarray:
 
 # -- the match records ------------------------------------------------------------------------------------
 def record_arrays(cur: Any, run_id: int) -> dict[str, np.ndarray]:
-    """Every record of a run: conf_idx, has_pred, has_gt, pred_class / true_class (-1 when absent), iou (-1)."""
-    rec = cur.execute("""SELECT conf_idx, pred_id IS NOT NULL AS hp, gt_id IS NOT NULL AS hg,
+    """Every record of a run: conf_idx, has_pred, has_gt, pred_class / true_class (-1 when absent), iou (-1).
+    (Read as spans and spread over their conf indexes here: a fifth of the rows to read.)"""
+    rec = cur.execute("""SELECT k_lo, k_hi, pred_id IS NOT NULL AS hp, gt_id IS NOT NULL AS hg,
                                 coalesce(pred_class, -1) AS pc, coalesce(true_class, -1) AS tc, coalesce(iou, -1.0) AS iou
-                         FROM match_records WHERE run_id = ?""", [run_id]).fetchnumpy()
-    return {"conf_idx": np.asarray(rec["conf_idx"], np.int64), "has_pred": np.asarray(rec["hp"], bool),
-            "has_gt": np.asarray(rec["hg"], bool), "pred_class": np.asarray(rec["pc"], np.int64),
-            "true_class": np.asarray(rec["tc"], np.int64), "iou": np.asarray(rec["iou"], np.float64)}
+                         FROM match_spans WHERE run_id = ?""", [run_id]).fetchnumpy()
+    lo = np.asarray(rec["k_lo"], np.int64)
+    n = np.asarray(rec["k_hi"], np.int64) - lo
+    first = np.repeat(np.cumsum(n) - n, n)  # each record's span starts here among the spread records
+    conf_idx = np.repeat(lo, n) + np.arange(int(n.sum())) - first
+
+    def spread(c: str, dtype: Any) -> np.ndarray:
+        return np.repeat(np.asarray(rec[c], dtype), n)
+
+    return {"conf_idx": conf_idx, "has_pred": spread("hp", bool), "has_gt": spread("hg", bool),
+            "pred_class": spread("pc", np.int64), "true_class": spread("tc", np.int64), "iou": spread("iou", np.float64)}
 
 
 def rows_clause(rows: Rows, col: str = "data_row_id") -> tuple[str, list[Any]]:
@@ -228,7 +220,7 @@ def rows_clause(rows: Rows, col: str = "data_row_id") -> tuple[str, list[Any]]:
 # the objects of each confusion cell at (k, t): a matched pair counts in (true, pred), an unmatched kept
 # prediction in (None, pred), an unmatched label in (true, None)
 _CELLS_SQL = """
-WITH r AS (SELECT * FROM match_records WHERE run_id = ? AND conf_idx = ? {rows}),
+WITH r AS (SELECT * FROM match_spans WHERE run_id = ? AND k_lo <= ? AND ? < k_hi {rows}),
 cells AS (
   SELECT CASE WHEN gt_id IS NOT NULL AND iou > ? THEN true_class END AS tc, pred_class AS pc, data_row_id
   FROM r WHERE pred_id IS NOT NULL
@@ -242,7 +234,7 @@ def confusion_cells(cur: Any, run_id: int, k: int, t: float, rows: Rows) -> list
     clause, params = rows_clause(rows)
     return [(tc, pc, int(n)) for tc, pc, n in cur.execute(
         _CELLS_SQL.format(rows=clause) + "SELECT tc, pc, count(*) FROM cells GROUP BY ALL",
-        [run_id, k, *params, t, t]).fetchall()]
+        [run_id, k, k, *params, t, t]).fetchall()]
 
 
 def cell_rows_sql(run_id: int, k: int, t: float, tc: int | None, pc: int | None, rows: Rows) -> tuple[str, list[Any]]:
@@ -250,7 +242,7 @@ def cell_rows_sql(run_id: int, k: int, t: float, tc: int | None, pc: int | None,
     clause, params = rows_clause(rows)
     cond = ("tc IS NULL" if tc is None else "tc = ?") + " AND " + ("pc IS NULL" if pc is None else "pc = ?")
     sql = _CELLS_SQL.format(rows=clause) + f"SELECT DISTINCT data_row_id FROM cells WHERE {cond}"
-    return sql, [run_id, k, *params, t, t] + [v for v in (tc, pc) if v is not None]
+    return sql, [run_id, k, k, *params, t, t] + [v for v in (tc, pc) if v is not None]
 
 
 def pr_counts(cur: Any, run_id: int, feature_id: int | None, t: float, rows: Rows) -> dict[int, tuple[int, int, int]]:
@@ -275,8 +267,8 @@ def scored_predictions(cur: Any, run_id: int, k: int, t: float, rows: Rows) -> d
     clause, params = rows_clause(rows)
     got = cur.execute(f"""
         SELECT pred_class, confidence, (gt_id IS NOT NULL AND iou > ? AND pred_class = true_class) AS ok
-        FROM match_records WHERE run_id = ? AND conf_idx = ? AND pred_id IS NOT NULL {clause}""",
-                      [t, run_id, k, *params]).fetchnumpy()
+        FROM match_spans WHERE run_id = ? AND k_lo <= ? AND ? < k_hi AND pred_id IS NOT NULL {clause}""",
+                      [t, run_id, k, k, *params]).fetchnumpy()
     return {"pred_class": np.asarray(got["pred_class"], np.int64), "confidence": np.asarray(got["confidence"], np.float64),
             "correct": np.asarray(got["ok"], bool)}
 
@@ -287,7 +279,7 @@ def ranked_predictions(cur: Any, run_id: int, feature_id: int | None, t: float, 
     clause, params = rows_clause(rows)
     pf = "" if feature_id is None else " AND pred_feature = ?"
     got = cur.execute(f"""
-        WITH r AS (SELECT * FROM match_records WHERE run_id = ? AND conf_idx = 0 {clause})
+        WITH r AS (SELECT * FROM match_spans WHERE run_id = ? AND k_lo = 0 {clause})
         SELECT confidence, (gt_id IS NOT NULL AND iou > ? AND pred_class = true_class) AS tp
         FROM r WHERE pred_id IS NOT NULL {pf} ORDER BY confidence DESC""",
                       [run_id, *params, t, *([] if feature_id is None else [feature_id])]).fetchnumpy()
@@ -296,16 +288,16 @@ def ranked_predictions(cur: Any, run_id: int, feature_id: int | None, t: float, 
 
 def row_records(cur: Any, run_id: int, k: int, data_row_id: int) -> list[tuple[Any, ...]]:
     """(pred_id, gt_id, pred_class, true_class, iou) of one data row's records at conf index k."""
-    return [tuple(r) for r in cur.execute("""SELECT pred_id, gt_id, pred_class, true_class, iou FROM match_records
-                                             WHERE run_id = ? AND conf_idx = ? AND data_row_id = ?""",
-                                          [run_id, k, int(data_row_id)]).fetchall()]
+    return [tuple(r) for r in cur.execute("""SELECT pred_id, gt_id, pred_class, true_class, iou FROM match_spans
+                                             WHERE run_id = ? AND k_lo <= ? AND ? < k_hi AND data_row_id = ?""",
+                                          [run_id, k, k, int(data_row_id)]).fetchall()]
 
 
 def rows_records(cur: Any, run_id: int, k: int, data_row_ids: list[int]) -> list[tuple[Any, ...]]:
     """(pred_id, gt_id, pred_class, true_class, iou) of some data rows' records at conf index k."""
-    return [tuple(r) for r in cur.execute("""SELECT pred_id, gt_id, pred_class, true_class, iou FROM match_records
-                                             WHERE run_id = ? AND conf_idx = ? AND list_contains(?, data_row_id)""",
-                                          [run_id, k, [int(i) for i in data_row_ids]]).fetchall()]
+    return [tuple(r) for r in cur.execute("""SELECT pred_id, gt_id, pred_class, true_class, iou FROM match_spans
+                                             WHERE run_id = ? AND k_lo <= ? AND ? < k_hi AND list_contains(?, data_row_id)""",
+                                          [run_id, k, k, [int(i) for i in data_row_ids]]).fetchall()]
 
 
 def rows_prediction_confidences(cur: Any, run_id: int, data_row_ids: list[int]) -> list[tuple[int, float | None]]:
@@ -321,9 +313,13 @@ def arrow(columns: dict[str, np.ndarray]) -> pa.Table:
     return pa.table({c: (pa.array(v, mask=np.isnan(v)) if v.dtype == np.float64 else v) for c, v in columns.items()})
 
 
+ROW_GROUP = 122_880  # DuckDB's row group: a table registered in batches of this size is scanned in parallel
+
+
 def cache_table(cur: Any, name: str, columns: dict[str, np.ndarray]) -> None:
     """Create the table ``name`` (in the workspace's cache database) from column arrays."""
-    cur.register("_sw_cache_table", arrow(columns))
+    t = arrow(columns)
+    cur.register("_sw_cache_table", pa.Table.from_batches(t.to_batches(max_chunksize=ROW_GROUP), t.schema))
     try:
         cur.execute(f"CREATE TABLE {name} AS SELECT * FROM _sw_cache_table")
     finally:

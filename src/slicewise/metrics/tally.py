@@ -4,9 +4,14 @@ new (c, t) a count (pure: :mod:`slicewise.metrics.records` packs these arrays in
 For every confidence index k of the grid:
 
 - :class:`RecordArrays`: one record per kept prediction (with the label it was paired with, if any, and
-  their IoU) and one per label left unpaired;
-- :class:`LineArrays`: one line per (data row, feature) present at k, in (row, feature) order and numbered
-  ``line`` 0.. within k: prediction and label counts, confidence stats and the overlap quality ``iou``;
+  their IoU) and one per label left unpaired, as *spans*: a record that is the same at consecutive conf
+  indexes ``k_lo <= k < k_hi`` is one span (a prediction is kept at a prefix of the grid, and keeps its
+  match at most levels); within a conf index, the predictions' records come in the predictions' order,
+  then the unpaired labels' in the labels' order;
+- :class:`LineArrays`: one line per (data row, feature) present at k, in (row, feature) order: prediction
+  and label counts, confidence stats and the overlap quality ``iou``, as spans ``k_lo <= k < k_hi`` of
+  the conf indexes where the line is present with the same values (``Matched.n_lines``: how many lines are
+  present at each k; a line's number ``line`` within k is its position among them);
 - :class:`PairArrays`: the IoU of every same-class pair of the pass, by line (a TP at t when above t);
 - :class:`RowArrays`: per data row, what does not depend on t (counts, means over features, confidences).
 
@@ -37,7 +42,8 @@ class Pass:
 
 @dataclass(frozen=True)
 class RecordArrays:
-    conf_idx: np.ndarray
+    k_lo: np.ndarray
+    k_hi: np.ndarray
     data_row_id: np.ndarray
     pred_id: np.ndarray
     gt_id: np.ndarray
@@ -53,8 +59,8 @@ class RecordArrays:
 
 @dataclass(frozen=True)
 class LineArrays:
-    conf_idx: np.ndarray
-    line: np.ndarray
+    k_lo: np.ndarray
+    k_hi: np.ndarray
     data_row_id: np.ndarray
     feature_id: np.ndarray
     n_pred: np.ndarray
@@ -94,6 +100,7 @@ class Matched:
     lines: LineArrays
     pairs: PairArrays
     rows: RowArrays
+    n_lines: np.ndarray  # lines present at each conf index
 
 
 def _concat(cls: Any, parts: list[dict[str, np.ndarray]]) -> Any:
@@ -105,10 +112,11 @@ class _Lines:
     """The (data row, feature) lines of a batch: which line each object is on."""
 
     def __init__(self, P: Objects, G: Objects) -> None:
-        rf = np.unique(np.concatenate([np.stack([P.row, P.feature], 1), np.stack([G.row, G.feature], 1)]), axis=0) \
-            if len(P) + len(G) else np.zeros((0, 2), np.int64)
-        mult = int(rf[:, 1].max(initial=0)) + 1 if len(rf) else 1
-        key = rf[:, 0] * mult + rf[:, 1] if len(rf) else np.zeros(0, np.int64)
+        # (row, feature) as one key (features are ids >= 0): its sorted distinct values are the lines in
+        # (row, feature) order
+        mult = int(max(P.feature.max(initial=0), G.feature.max(initial=0))) + 1
+        key = np.unique(np.concatenate([P.row * mult + P.feature, G.row * mult + G.feature]).astype(np.int64))
+        rf = np.stack([key // mult, key % mult], 1)
         self.rf, self.n = rf, len(rf)
         self.of_p = np.searchsorted(key, P.row * mult + P.feature)
         self.of_g = np.searchsorted(key, G.row * mult + G.feature)
@@ -128,14 +136,13 @@ def tally(P: Objects, G: Objects, thresholds: np.ndarray, protocol: Pass, qualit
     ext = {"g": np.append(protocol.g, len(G)), "iou": np.append(protocol.iou, np.nan), "gid": np.append(G.id, 0),
            "gcls": np.append(gclass, 0), "gfeat": np.append(G.feature, 0)}
     mask_cache: dict[tuple[int, tuple[int, ...]], float] = {}
-    recs, lns, prs, rows = [], [], [], []
+    lns, prs, rows = [], [], []
     for k in range(len(thresholds)):
         kept = np.flatnonzero(P.confidence >= thresholds[k])
         q = protocol.match[k, kept]
         has = q >= 0
         q = np.where(has, q, len(protocol.g))  # index of the sentinel
         g = ext["g"][q]
-        recs.append(_records(k, P, G, kept, has, q, g, ext, pclass, gclass))
         ln = _lines(k, P, G, lines, kept, quality, mask_cache)
         lns.append(ln)
         if len(ln["line"]):
@@ -145,26 +152,77 @@ def tally(P: Objects, G: Objects, thresholds: np.ndarray, protocol: Pass, qualit
         ordmap[ln["index"]] = ln["line"]
         prs.append({"conf_idx": np.full(int(same.sum()), k, np.int16), "line": ordmap[lines.of_p[kept[same]]],
                     "iou": ext["iou"][q[same]]})
-    return Matched(_concat(RecordArrays, recs), _concat(LineArrays, lns), _concat(PairArrays, prs),
-                   _concat(RowArrays, rows))
+    spans, n_lines = _line_spans(lines, lns)
+    return Matched(_concat(RecordArrays, [_records(P, G, thresholds, protocol, ext, pclass, gclass)]),
+                   _concat(LineArrays, [spans]), _concat(PairArrays, prs), _concat(RowArrays, rows), n_lines)
 
 
-def _records(k: int, P: Objects, G: Objects, kept: np.ndarray, has: np.ndarray, q: np.ndarray, g: np.ndarray,
-             ext: dict[str, np.ndarray], pclass: np.ndarray, gclass: np.ndarray) -> dict[str, np.ndarray]:
-    gt_matched = np.zeros(len(G) + 1, bool)
-    gt_matched[g[has]] = True
-    un = np.flatnonzero(~gt_matched[:-1])
-    n1, n2 = len(kept), len(un)
-    return {"conf_idx": np.full(n1 + n2, k, np.int16), "data_row_id": np.concatenate([P.row[kept], G.row[un]]),
-            "pred_id": np.concatenate([P.id[kept], np.zeros(n2, np.int64)]),
+_LINE_VALUES = ("n_pred", "n_gt", "conf_min", "conf_max", "conf_sum", "iou")
+
+
+def _line_spans(lines: _Lines, lns: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The lines of every conf index as spans of conf indexes where a line is present with the same values
+    (NaN equal to NaN), in (row, feature) order; and the number of lines present at each conf index."""
+    n, K = lines.n, len(lns)
+    present = np.zeros((n, K), bool)
+    vals = {c: np.full((n, K), np.nan) for c in _LINE_VALUES}
+    for k, ln in enumerate(lns):
+        present[ln["index"], k] = True
+        for c in _LINE_VALUES:
+            vals[c][ln["index"], k] = ln[c]
+    same = np.ones((n, max(K - 1, 0)), bool)
+    for c in _LINE_VALUES:
+        a, b = vals[c][:, 1:], vals[c][:, :-1]
+        same &= (a == b) | (np.isnan(a) & np.isnan(b))
+    li, lo, hi = _runs(present, same)
+    out = {"k_lo": lo.astype(np.int16), "k_hi": hi.astype(np.int16), "data_row_id": lines.rf[li, 0],
+           "feature_id": lines.rf[li, 1], **{c: vals[c][li, lo] for c in _LINE_VALUES}}
+    return out, present.sum(axis=0)
+
+
+def _runs(on: np.ndarray, same: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The runs of ``on`` along each line of a (n, K) array, broken where ``same[:, k - 1]`` (if given) is
+    False, i.e. where the value at k differs from the value at k - 1: (line, first k, one past the last k)
+    of each run, in (line, k) order."""
+    n, K = on.shape
+    start = on.copy()
+    stop = on.copy()
+    if K > 1:
+        brk = ~on[:, :-1] if same is None else ~on[:, :-1] | ~same
+        start[:, 1:] &= brk
+        brk = ~on[:, 1:] if same is None else ~on[:, 1:] | ~same
+        stop[:, :-1] &= brk
+    s, e = np.flatnonzero(start.ravel()), np.flatnonzero(stop.ravel())
+    return s // K, s % K, e % K + 1
+
+
+def _records(P: Objects, G: Objects, thresholds: np.ndarray, protocol: Pass, ext: dict[str, np.ndarray],
+             pclass: np.ndarray, gclass: np.ndarray) -> dict[str, np.ndarray]:
+    """The records of every conf index as spans of conf indexes (see :class:`RecordArrays`)."""
+    K = len(thresholds)
+    kept = P.confidence[:, None] >= thresholds[None, :]  # (n, K): a prefix of the grid
+    match = protocol.match.T  # (n, K): the pair each prediction matched at k, -1 none
+    pi, klo, khi = _runs(kept, match[:, 1:] == match[:, :-1])
+    q = match[pi, klo]
+    has = q >= 0
+    q = np.where(has, q, len(protocol.g))  # index of the sentinel
+    g = ext["g"][q]
+    ks, ps = np.nonzero(protocol.match >= 0)
+    paired = np.zeros((len(G), K), bool)
+    paired[protocol.g[protocol.match[ks, ps]], ks] = True
+    un, ulo, uhi = _runs(~paired)
+    n1, n2 = len(pi), len(un)
+    return {"k_lo": np.concatenate([klo, ulo]).astype(np.int16), "k_hi": np.concatenate([khi, uhi]).astype(np.int16),
+            "data_row_id": np.concatenate([P.row[pi], G.row[un]]),
+            "pred_id": np.concatenate([P.id[pi], np.zeros(n2, np.int64)]),
             "has_pred": np.concatenate([np.ones(n1, bool), np.zeros(n2, bool)]),
             "gt_id": np.concatenate([ext["gid"][g], G.id[un]]), "has_gt": np.concatenate([has, np.ones(n2, bool)]),
-            "pred_class": np.concatenate([pclass[kept], np.zeros(n2, np.int64)]),
+            "pred_class": np.concatenate([pclass[pi], np.zeros(n2, np.int64)]),
             "true_class": np.concatenate([ext["gcls"][g], gclass[un]]),
-            "pred_feature": np.concatenate([P.feature[kept], np.zeros(n2, np.int64)]),
+            "pred_feature": np.concatenate([P.feature[pi], np.zeros(n2, np.int64)]),
             "true_feature": np.concatenate([ext["gfeat"][g], G.feature[un]]),
             "iou": np.concatenate([ext["iou"][q], np.full(n2, np.nan)]),
-            "confidence": np.concatenate([P.confidence[kept], np.full(n2, np.nan)])}
+            "confidence": np.concatenate([P.confidence[pi], np.full(n2, np.nan)])}
 
 
 def _lines(k: int, P: Objects, G: Objects, lines: _Lines, kept: np.ndarray, quality: Pass,

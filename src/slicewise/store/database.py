@@ -30,6 +30,8 @@ from slicewise.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 LOG_ROWS = 200_000  # a change of more rows is logged as "every row" (caches rebuild rather than patch)
 LOG_KEEP = 10_000  # changes kept in the change log
+#: one step of a migration: a SQL statement, or a function of the connection for a step SQL cannot say alone
+Step = str | Callable[[Any], None]
 
 
 class Store:
@@ -39,7 +41,7 @@ class Store:
 
     def __init__(self, path: str | Path, *, read_only: bool = False, wait: float = 0.0,
                  on_wait: Callable[[str], None] | None = None,
-                 areas: Mapping[str, Sequence[Sequence[str]]] | None = None) -> None:
+                 areas: Mapping[str, Sequence[Sequence[Step]]] | None = None) -> None:
         """``areas``: the numbered migrations of each area (``core`` first; see
         :mod:`slicewise.store.schema`); the layers above the store register theirs here."""
         self.path = Path(path)
@@ -327,7 +329,10 @@ class Store:
             for version in range(current + 1, len(migrations) + 1):
                 with self.transaction() as con:
                     for stmt in migrations[version - 1]:
-                        con.execute(stmt)
+                        if callable(stmt):
+                            stmt(con)
+                        else:
+                            con.execute(stmt)
                     con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, str(version)])
                 migrated = True
         with self.transaction() as con:
