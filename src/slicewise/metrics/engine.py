@@ -268,19 +268,29 @@ def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, i
     return job_status(ws, r.id)
 
 
-def start_metrics(ws: Workspace, run: RunRef, *, full: bool = False) -> threading.Thread:
+def start_metrics(ws: Workspace, run: RunRef, *, full: bool = False,
+                  then: Callable[[], None] | None = None) -> threading.Thread:
     """:func:`compute_metrics` in a daemon thread; :func:`job_status` says ``running`` from the moment this
     returns. A failure of the job is recorded in its status (``failed`` with the error); one found before
-    the job starts (a run with no rows, geometry kinds that cannot match) is logged."""
+    the job starts (a run with no rows, geometry kinds that cannot match) is logged. ``then`` runs in the
+    thread after a job that ended ``ready`` (the server warms the run's first view with it); its failure is
+    logged."""
     r = get_run(ws, run)
     ws.state.progress[r.id] = (0, 0)
+    log = logging.getLogger(__name__)
 
     def work() -> None:
         try:
-            compute_metrics(ws, r.id, full=full)
+            st = compute_metrics(ws, r.id, full=full)
         except Exception:  # noqa: BLE001 - recorded in the job's status (or, before it started, logged)
             if job_status(ws, r.id).state != "failed":
-                logging.getLogger(__name__).exception("metrics of run %s did not start", r.ref)
+                log.exception("metrics of run %s did not start", r.ref)
+            return
+        if then is not None and st.state == "ready":
+            try:
+                then()
+            except Exception:  # noqa: BLE001 - the metrics are stored; only the warm-up failed
+                log.exception("after the metrics job of run %s", r.ref)
 
     th = threading.Thread(target=work, name=f"metrics-{r.id}", daemon=True)
     try:

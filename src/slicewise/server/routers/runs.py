@@ -3,12 +3,14 @@ ontology and its auto-slice parameters."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from slicewise import metrics, slices
+from slicewise import metrics, query, slices
 from slicewise.errors import MetricsError, NotFoundError, QueryError
 from slicewise.server import models as M
 from slicewise.server.deps import AppState, get_run, state
@@ -64,10 +66,22 @@ def job(run_id: str, st: AppState = Depends(state)) -> dict[str, Any]:
     return metrics.job_status(st.ws, get_run(st.ws, run_id)).to_dict()
 
 
+def _warm(ws: Workspace, run_id: int) -> None:
+    """After a job: the run's first view (row cache and its metrics) built in a thread of its own, so that
+    the job's thread ends with the job (a new job can start at once)."""
+    def work() -> None:
+        try:
+            query.warm(ws, run_id)
+        except Exception:  # noqa: BLE001 - only the warm-up failed: the first query builds what it needs
+            logging.getLogger(__name__).exception("warming the first view of run %s", run_id)
+
+    threading.Thread(target=work, name=f"warm-{run_id}", daemon=True).start()
+
+
 def _start(st: AppState, run: ModelRun, full: bool) -> dict[str, Any]:
     alive = st.jobs.get(run.id)
     if alive is None or not alive.is_alive():  # (a failure is recorded in the job status, which the banner shows)
-        st.jobs[run.id] = metrics.start_metrics(st.ws, run, full=full)
+        st.jobs[run.id] = metrics.start_metrics(st.ws, run, full=full, then=lambda: _warm(st.ws, run.id))
     return metrics.job_status(st.ws, run).to_dict()
 
 
