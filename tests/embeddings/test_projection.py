@@ -218,3 +218,23 @@ def test_api_projection_is_binary_and_colors_align(tmp_path, monkeypatch):
         assert r.status_code == 200 and int(r.headers["x-count"]) == 20
         umap_xy = np.frombuffer(r.content[8 * 20:], "<f4").reshape(20, 2)
         np.testing.assert_allclose(umap_xy, p.coords + 1.0, rtol=1e-6)  # what the job computed, from the cache
+
+
+def test_umap_neighbours_are_near_exact_and_their_own_distances():
+    """UMAP's neighbour graph (FAISS HNSW above KNN_EXACT_LIMIT rows): each row first with distance 0, the
+    distances those of the points returned, and at least 90% of the exact 16 nearest (brute force in NumPy)."""
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(30, 80)) * 3
+    x = (centres[rng.integers(0, 30, 6000)] + rng.normal(size=(6000, 80))).astype(np.float32)
+    pts, (idx, dist) = P.knn_graph(x, 16)
+    assert len(pts) == len(x) and pts.shape[1] == P.KNN_DIMS
+    assert (idx[:, 0] == np.arange(len(x))).all() and np.allclose(dist[:, 0], 0, atol=1e-3)
+    own = np.linalg.norm(pts[:, None, :] - pts[idx], axis=2)
+    assert np.allclose(own, dist, atol=1e-3)
+    sq = (pts ** 2).sum(1)
+    recall = []
+    for s in range(0, len(pts), 1000):
+        d2 = sq[s:s + 1000, None] - 2 * pts[s:s + 1000] @ pts.T + sq[None, :]
+        exact = np.argpartition(d2, 16, axis=1)[:, :16]
+        recall += [len(set(a) & set(b)) / 16 for a, b in zip(exact, idx[s:s + 1000], strict=True)]
+    assert np.mean(recall) >= 0.9

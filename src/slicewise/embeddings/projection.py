@@ -49,8 +49,8 @@ EXACT_PCA_LIMIT = 20_000  # rows up to which PCA is an exact (full) SVD; randomi
 UMAP_FIT_LIMIT = 200_000  # rows above which UMAP is fitted on a sample of this size and transforms the rest
 UMAP_CHUNK = 50_000  # rows per transform step (one progress step each)
 KNN_DIMS = 64  # UMAP's neighbours are searched among the rows' first principal components
-KNN_EXACT_LIMIT = 5_000  # rows up to which they are exact (FAISS flat, exact PCA); an IVF index above
-KNN_PROBES = 16  # IVF lists probed (of 4 sqrt(n))
+KNN_EXACT_LIMIT = 5_000  # rows up to which they are exact (FAISS flat, exact PCA); an HNSW graph above
+KNN_EF = 64  # HNSW's candidate lists, building and searching
 MAX_CATEGORIES = 30  # categories with their own colour; the rest share "other"
 TOPICS = ("embeddings",)  # the change topic of embedding vectors (see slicewise.state)
 
@@ -199,8 +199,8 @@ def knn_graph(vecs: np.ndarray, k: int) -> tuple[np.ndarray, tuple[np.ndarray, n
     """(the points UMAP lays out, (indices, distances) of each one's k nearest, itself first) for the cosine
     metric: rows scaled to unit length (Euclidean distance between them is then sqrt(2 - 2 cos)), projected
     on their first :data:`KNN_DIMS` principal components (a projection keeps differences, hence Euclidean
-    distances, nearly intact), and searched with FAISS: exact below :data:`KNN_EXACT_LIMIT` rows, an IVF
-    index probing :data:`KNN_PROBES` lists above."""
+    distances, nearly intact), and searched with FAISS: exact up to :data:`KNN_EXACT_LIMIT` rows, an HNSW
+    graph above."""
     import faiss
 
     norms = np.linalg.norm(vecs, axis=1, keepdims=True)
@@ -211,12 +211,12 @@ def knn_graph(vecs: np.ndarray, k: int) -> tuple[np.ndarray, tuple[np.ndarray, n
     index: Any
     if n <= KNN_EXACT_LIMIT:
         index = faiss.IndexFlatL2(d)
-    else:
-        nlist = int(4 * math.sqrt(n))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
-        index.train(x[np.random.default_rng(0).choice(n, min(n, 64 * nlist), replace=False)])
-        index.nprobe = KNN_PROBES
+    else:  # HNSW: recall@16 0.95 on clustered 100k x 64 in 13 s (IVF probing 16 of 1,264 lists: 0.68 in 4 s)
+        index = faiss.IndexHNSWFlat(d, 16)
+        index.hnsw.efConstruction = KNN_EF
     index.add(x)
+    if n > KNN_EXACT_LIMIT:
+        index.hnsw.efSearch = max(KNN_EF, k)
     dist, idx = index.search(x, k)
     # a point's own line first (duplicates can put an equal point there; missing neighbours are -1)
     own = idx[:, 0] != np.arange(n)
