@@ -108,12 +108,28 @@ def _base_table(ws: slicewise.Workspace, run: object) -> str:
     return rc.table.split(".")[-1]  # (the cache database's alias differs per open)
 
 
-def test_writes_patch_the_row_cache_and_answers_stay_exact(tmp_path):
+def _aligned(ws: slicewise.Workspace, run: object) -> None:
+    """Each metrics variant's narrow table holds the same rows as its base table, line for line (its view
+    joins them by position)."""
+    e = ws.state.entry(("rowcache", run.id, tuple(sorted(ws.metadata_fields()))))  # type: ignore[attr-defined]
+    assert e is not None and e.variants
+    cur = ws.state.cursor()
+    for v in e.variants.values():
+        n_base, n_narrow = (cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (e.base.table, v.narrow))
+        assert n_base == n_narrow
+        assert cur.execute(f"SELECT count(*) FROM {e.base.table} b POSITIONAL JOIN {v.narrow} m "
+                           "WHERE b.id IS DISTINCT FROM m.m_id").fetchone()[0] == 0
+
+
+def test_writes_patch_the_row_cache_and_answers_stay_exact(tmp_path, monkeypatch):
     """Random writes of every kind, each followed by the queries: the row cache (patched in place for row
-    changes, rebuilt for schema changes) answers exactly like the store's tables."""
+    changes, rebuilt for schema changes) answers exactly like the store's tables, and its metrics variants
+    stay line for line with their base."""
+    monkeypatch.setattr(rowcache, "NARROW_BATCH", 4)  # a variant written in many batches keeps their order
     ws, run = _world(tmp_path / "ws.duckdb")
     rng = random.Random(7)
     _agree(ws, run)
+    _aligned(ws, run)
     keys = [f"k{i}" for i in range(60)]
     ops = [
         lambda: ws.add_tags(rng.sample(keys, 3), [rng.choice(["reviewed", "re-label"])]),
@@ -132,6 +148,7 @@ def test_writes_patch_the_row_cache_and_answers_stay_exact(tmp_path):
     for step in range(24):
         rng.choice(ops)()
         _agree(ws, run)
+        _aligned(ws, run)
         if step == 12:  # a new data row and a new metadata field: rows appear, columns appear
             ws.add_data_rows("park", [{"global_key": "late", "row_data": "late.jpg", "metadata": {"weather": "fog"}}])
             keys.append("late")
@@ -272,3 +289,19 @@ def test_warm_leaves_the_first_views_tables_for_a_later_process(tmp_path, monkey
     ws.state.enabled = False  # the same query over the store's tables
     assert page == search(ws, run, "fp > 0", sort="-fp", limit=5)
     ws.close()
+
+
+def test_bins_of_arrays_are_the_bins_of_sql():
+    """The row cache bins a metrics variant's columns in NumPy and the base table's in SQL: the same bin for
+    every value, on edges, below and above the range, for NULL, infinities and a range of one value."""
+    import duckdb
+
+    edges = [0.0, 0.1, 0.2, 0.3, 0.30000000000000004, 0.7, 0.9999999999, 1.0]
+    values = np.array(edges + [-0.5, 1.5, np.nan, np.inf, -np.inf, 0.05, 0.299999999999, 2 / 3, 1e-12], float)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE v AS SELECT unnest(?::DOUBLE[]) AS x", [[None if np.isnan(x) else float(x) for x in values]])
+    con.execute("UPDATE v SET x = 'infinity'::DOUBLE WHERE x > 1e300")
+    con.execute("UPDATE v SET x = '-infinity'::DOUBLE WHERE x < -1e300")
+    for spec in [(0.0, 1.0, 10), (0.0, 3.0, 3), (-0.5, 1.5, 10), (0.7, 0.7, 10), (0.3, 0.9, 7)]:
+        sql = [r[0] for r in con.execute(f"SELECT {rowcache._bin_expr('x', spec, 0)} FROM v").fetchall()]
+        assert rowcache._bin_array(values, spec).to_pylist() == sql, spec

@@ -64,7 +64,7 @@ TOPICS = frozenset({
     "batches",          # labelling batches created, changed or dropped (rows = their rows)
     "queue",            # labelling-queue states of some rows
 })
-CACHE_FORMAT = 2  # bump when the layout of a cached table changes: older cache files are then emptied
+CACHE_FORMAT = 3  # bump when the layout of a cached table changes: older cache files are then emptied
 ROW_TOPICS = frozenset({"rows", "split", "metadata", "tags", "labels", "predictions", "run_rows"})
 LOG_LIMIT = 10_000  # changes kept for incremental refresh; a cache older than that rebuilds
 RETIRE_AFTER = 30.0  # seconds a replaced table stays readable
@@ -301,18 +301,25 @@ class State:
                           workspace_id VARCHAR)""")
         wid = self.workspace_id()
         registry = cur.execute(f"SELECT name, n, format, workspace_id FROM {alias}.sw_registry").fetchall()
+        views = {r[0] for r in cur.execute("SELECT view_name FROM duckdb_views() WHERE database_name = ? "
+                                           "AND NOT internal", [alias]).fetchall()}
         tables = {r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
                                             [alias]).fetchall()} - {"sw_registry"}
         keep = set()
         for name, n, fmt, owner in registry:
-            ok = fmt == CACHE_FORMAT and owner == wid and name in tables
+            ok = fmt == CACHE_FORMAT and owner == wid and name in tables | views
             if ok:
-                got = cur.execute(f'SELECT count(*) FROM {alias}."{name}"').fetchone()
-                ok = got is not None and int(got[0]) == int(n)  # a table a crash left half-written is not used
+                try:  # a table a crash left half-written, or a view over a table gone, is not used
+                    got = cur.execute(f'SELECT count(*) FROM {alias}."{name}"').fetchone()
+                    ok = got is not None and int(got[0]) == int(n)
+                except Exception:  # noqa: BLE001 - a view whose table is gone
+                    ok = False
             if ok:
                 keep.add(name)
             else:
                 cur.execute(f"DELETE FROM {alias}.sw_registry WHERE name = ?", [name])
+        for name in views - keep:
+            cur.execute(f'DROP VIEW IF EXISTS {alias}."{name}"')
         for name in tables - keep:
             cur.execute(f'DROP TABLE IF EXISTS {alias}."{name}"')
 
@@ -423,7 +430,10 @@ class State:
         if due:
             cur = self.cursor()
             for t in due:
-                cur.execute(f"DROP TABLE IF EXISTS {t}")
+                db, _, name = t.rpartition(".")
+                view = cur.execute("SELECT count(*) FROM duckdb_views() WHERE database_name = ? AND view_name = ?",
+                                   [db, name]).fetchone()
+                cur.execute(f"DROP {'VIEW' if view and view[0] else 'TABLE'} IF EXISTS {t}")
 
     def close(self) -> None:
         """Forget everything; the cache database goes with its tables."""

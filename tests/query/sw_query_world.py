@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 HOSTILE = "o'brien\"; DROP TABLE data_rows; --"
@@ -43,6 +44,7 @@ class World:
     metrics: dict[float, dict[int, dict[str, Any]]] = field(default_factory=dict)  # c -> row -> values
     fmetrics: dict[float, dict[tuple[int, str], dict[str, Any]]] = field(default_factory=dict)
     ensure: Any = None  # ensure(c): make the fake metric values at confidence c
+    draws: int = 0  # how many times the fake values were drawn afresh (reset_fake_metrics)
 
     def metric(self, row_id: int, name: str, feature: str | None = None, c: float = 0.5) -> Any:
         self.ensure(c)
@@ -225,6 +227,21 @@ def install_fake_metrics(monkeypatch: Any, world: World, seed: int = 3) -> None:
     def row_feature_metrics_table(ws_: Any, run: Any, confidence: float, iou: float) -> str:
         return make(float(confidence), True)
 
+    def row_metrics_source(ws_: Any, run: Any, confidence: float, iou: float) -> Any:
+        c = float(confidence)
+        values(c)
+
+        def columns() -> dict[str, np.ndarray]:
+            items = sorted(world.metrics[c].items())
+            cols = {"data_row_id": np.array([k for k, _ in items], np.int64)}
+            for m in METRIC_COLS:
+                if m in ("tp", "fp", "fn", "tn"):
+                    cols[m] = np.array([v[m] for _, v in items], np.int32)
+                else:
+                    cols[m] = np.array([np.nan if v[m] is None else v[m] for _, v in items], np.float64)
+            return cols
+        return f"fake_{int(round(c * 1000))}_{world.draws}", columns
+
     def feature_metrics(ws_: Any, run: Any, confidence: float, iou: float, rows: Any = None,
                         warn: bool = True) -> Any:
         from slicewise.metrics import FeatureMetrics, FeatureRow, JobStatus
@@ -259,6 +276,7 @@ def install_fake_metrics(monkeypatch: Any, world: World, seed: int = 3) -> None:
         return g, g
 
     fakes = {"row_metrics_table": row_metrics_table, "row_feature_metrics_table": row_feature_metrics_table,
+             "row_metrics_source": row_metrics_source,
              "feature_metrics": feature_metrics, "confusion_matrix": confusion_matrix, "grids": grids}
     _FAKES[str(ws.path)] = fakes
     for name in fakes:
@@ -281,3 +299,4 @@ def reset_fake_metrics(world: World) -> None:
             con.execute(f"DROP TABLE {n}")
     world.metrics.clear()
     world.fmetrics.clear()
+    world.draws += 1

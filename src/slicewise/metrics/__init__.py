@@ -26,6 +26,9 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
   summaries (tens of ms), cached per (run, c, t, job generation).
 - ``row_feature_metrics_table(ws, run, confidence, iou) -> str``: the same per (data_row_id, feature_id)
   for the features labelled or predicted (kept at c) on the row (tn is 0 there).
+- ``row_metrics_source(ws, run, confidence, iou) -> (key, columns)``: the same per-row metrics without a
+  table: a key that changes whenever they may, and a function giving them as NumPy columns by data row id
+  (the query engine's row cache keeps its own copy, see :mod:`slicewise.query.rowcache`).
 - ``feature_metrics(ws, run, confidence, iou, rows=None) -> FeatureMetrics``: per feature totals.
 - ``ontology(ws, run) -> Ontology``; ``set_ontology(ws, run, features, datasets=None)``: the features a
   run predicts, each applicable to some media types (and datasets); derived from the run's predictions
@@ -163,6 +166,7 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
         feature_metrics,
         pr_curve,
         row_feature_metrics_table,
+        row_metrics_source,
         row_metrics_table,
     )
 
@@ -183,7 +187,7 @@ _LAZY = {
     "PRCurve": "results", "StaleMetricsWarning": "results",
     "confusion_cell_rows": "views", "confusion_matrix": "views", "export_row_metrics": "views",
     "f1_optimal_confidences": "views", "feature_metrics": "views", "pr_curve": "views",
-    "row_feature_metrics_table": "views", "row_metrics_table": "views",
+    "row_feature_metrics_table": "views", "row_metrics_table": "views", "row_metrics_source": "views",
 }
 
 __all__ = [
@@ -192,7 +196,8 @@ __all__ = [
     "GridMetrics", "JobStatus", "Ontology", "OntologyFeature", "Overall", "PRCurve", "StaleMetricsWarning", "add_custom_metrics", "calibration", "class_metrics", "coco_eval",
     "compute_metrics", "confusion_cell_rows", "confusion_matrix", "custom_metrics_table", "error_rows_table", "error_types",
     "export_row_metrics", "f1_optimal_confidences", "feature_ap", "feature_metrics", "grid_metrics", "grids", "job_status",
-    "object_errors", "ontology", "pr_curve", "retry", "row_feature_metrics_table", "row_matches", "row_metrics_table", "rows_outcomes",
+    "object_errors", "ontology", "pr_curve", "retry", "row_feature_metrics_table", "row_matches", "row_metrics_source", "row_metrics_table",
+    "rows_outcomes",
     "set_grids", "set_ontology", "start_metrics",
 ]
 

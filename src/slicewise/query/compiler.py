@@ -112,8 +112,9 @@ class Compiler:
         if not rc.metrics:
             from slicewise.query import rowcache
 
-            self._rc = rowcache.get(self.ws, self.run_id, sorted(self.catalog.metadata),
-                                    self.metric_table("metrics", None, False))
+            run_id = self._need_run("metrics")
+            source = self._metrics_call("metrics", "row_metrics_source", run_id, self.confidence, self.iou)
+            self._rc = rowcache.get(self.ws, self.run_id, sorted(self.catalog.metadata), source)
         return True
 
     def from_table(self) -> str:
@@ -376,19 +377,24 @@ class Compiler:
         c = self.confidence if at is None else float(at)
         key = (c, per_feature)
         if key not in self._tables:
-            try:
-                from slicewise import metrics
-                fn = metrics.row_feature_metrics_table if per_feature else metrics.row_metrics_table
-            except (ImportError, AttributeError):
-                raise QueryError(f"{what}: the metrics engine is not available in this installation", where=what,
-                                 fix="filter on metadata, annotations, predictions or tags") from None
-            try:
-                name = fn(self.ws, run_id, c, self.iou)
-            except MetricsError as exc:
-                raise QueryError(f"{what}: {exc.message}", where=exc.where or what,
-                                 fix=exc.fix or "compute the run's metrics first (`slicewise metrics compute RUN`)") from None
+            name = self._metrics_call(what, "row_feature_metrics_table" if per_feature else "row_metrics_table",
+                                      run_id, c, self.iou)
             self._tables[key] = quote_table(str(name))
         return self._tables[key]
+
+    def _metrics_call(self, what: str, name: str, *args: Any) -> Any:
+        """``slicewise.metrics.<name>(ws, *args)``, its errors as QueryErrors about ``what``."""
+        try:
+            from slicewise import metrics
+            fn = getattr(metrics, name)
+        except (ImportError, AttributeError):
+            raise QueryError(f"{what}: the metrics engine is not available in this installation", where=what,
+                             fix="filter on metadata, annotations, predictions or tags") from None
+        try:
+            return fn(self.ws, *args)
+        except MetricsError as exc:
+            raise QueryError(f"{what}: {exc.message}", where=exc.where or what,
+                             fix=exc.fix or "compute the run's metrics first (`slicewise metrics compute RUN`)") from None
 
     def _error_type(self, name: str | None) -> str:
         """The error-rows column of ``error:NAME`` (a TIDE type, its short name, or ``any``)."""

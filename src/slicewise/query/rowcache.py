@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
-from slicewise.query.fields import METRICS
+from slicewise.query.fields import COUNT_METRICS, METRICS
 
 if TYPE_CHECKING:
     from slicewise.workspace import Workspace
@@ -52,7 +53,7 @@ _ROW_TOPICS = frozenset({"split", "metadata", "tags", "labels"})
 
 @dataclass
 class RowCache:
-    table: str  # database-qualified (plain identifiers)
+    table: str  # database-qualified (plain identifiers); a metrics variant's is a view (see _with_metrics)
     metadata: dict[str, str] = field(default_factory=dict)  # metadata field -> column
     metrics: bool = False
     #: facet histograms: field -> (bin column, low, high, number of bins); the bins are precomputed over
@@ -64,16 +65,26 @@ class RowCache:
     ranged: tuple[str, ...] = ()
     #: the ranged fields binned one integer a bin (their values must stay integers)
     units: tuple[str, ...] = ()
+    #: a metrics variant's own table (database-qualified): its metric and bin columns, a line per line of
+    #: the base table in the same order (the view ``table`` joins them by position)
+    narrow: str = ""
 
     def info(self) -> str:
         return json.dumps({"metadata": self.metadata, "metrics": self.metrics, "bins": self.bins,
-                           "codes": self.codes, "ranged": list(self.ranged), "units": list(self.units)})
+                           "codes": self.codes, "ranged": list(self.ranged), "units": list(self.units),
+                           "narrow": self.narrow.split(".")[-1]})
 
     @classmethod
     def from_info(cls, table: str, info: str) -> RowCache:
         d = json.loads(info)
+        narrow = f"{table.rpartition('.')[0]}.{d['narrow']}" if d.get("narrow") else ""
         return cls(table, d["metadata"], d["metrics"], {k: tuple(v) for k, v in d["bins"].items()},  # type: ignore[misc]
-                   {k: (v[0], list(v[1])) for k, v in d["codes"].items()}, tuple(d["ranged"]), tuple(d["units"]))
+                   {k: (v[0], list(v[1])) for k, v in d["codes"].items()}, tuple(d["ranged"]), tuple(d["units"]),
+                   narrow)
+
+    def names(self) -> list[str]:
+        """Everything of the database this cache is made of (the view first)."""
+        return [self.table, self.narrow] if self.narrow else [self.table]
 
 
 @dataclass
@@ -83,7 +94,8 @@ class _Entry:
     base: RowCache
     seq: int  # the last change (of the workspace's change log) this entry's tables hold
     mark: str = ""  # "seq:token" as registered (a variant registered under another mark is stale)
-    variants: OrderedDict[str, RowCache] = field(default_factory=OrderedDict)  # metrics view -> variant
+    #: the key of the row metrics at (c, t) (metrics.views.row_metrics_source) -> variant
+    variants: OrderedDict[str, RowCache] = field(default_factory=OrderedDict)
 
     @property
     def key(self) -> str:
@@ -92,10 +104,18 @@ class _Entry:
     def tables(self) -> list[RowCache]:
         return [self.base, *self.variants.values()]
 
+    def names(self) -> list[str]:
+        return [n for rc in self.tables() for n in rc.names()]
 
-def get(ws: Workspace, run_id: int | None, metadata_fields: list[str], metric_table: str | None = None) -> RowCache | None:
-    """The cache table of the run's rows (with the row metrics of the metrics view ``metric_table``
-    when given), built on first use and brought up to date on every call; None when caches are off."""
+
+#: (key, columns): the row metrics at (c, t) as :func:`slicewise.metrics.views.row_metrics_source` gives them
+MetricsSource = tuple[str, Callable[[], dict[str, np.ndarray]]]
+
+
+def get(ws: Workspace, run_id: int | None, metadata_fields: list[str], metrics: MetricsSource | None = None
+        ) -> RowCache | None:
+    """The cache table of the run's rows (with the row metrics of ``metrics`` when given), built on first
+    use and brought up to date on every call; None when caches are off."""
     st = ws.state
     if not st.usable() or st.db is None:
         return None
@@ -107,16 +127,17 @@ def get(ws: Workspace, run_id: int | None, metadata_fields: list[str], metric_ta
             st.set_entry(key, e, limit=MAX_ENTRIES, on_evict=lambda old: _forget(ws, old))
         else:
             _refresh(ws, e)
-        if metric_table is None:
+        if metrics is None:
             return e.base
-        v = e.variants.get(metric_table)
+        view, columns = metrics
+        v = e.variants.get(view)
         if v is None:
-            v = _open_variant(ws, e, metric_table)
-            e.variants[metric_table] = v
+            v = _open_variant(ws, e, view, columns)
+            e.variants[view] = v
             while len(e.variants) > MAX_VARIANTS:
                 _, old = e.variants.popitem(last=False)
-                st.retire([old.table])
-        e.variants.move_to_end(metric_table)
+                st.retire(old.names())
+        e.variants.move_to_end(view)
         return v
 
 
@@ -133,7 +154,7 @@ def _open(ws: Workspace, run_id: int | None, fields: tuple[str, ...]) -> _Entry:
             for table, key, mark, info in st.registered("rows+metrics"):  # its variants catch up with it
                 view = json.loads(key)[-1]
                 if mark == e.mark and info and key == _variant_key(e, view) and len(e.variants) < MAX_VARIANTS:
-                    e.variants[f"{st.db}.{view}"] = RowCache.from_info(table, info)
+                    e.variants[view] = RowCache.from_info(table, info)
             _refresh(ws, e)
             return e
     e.seq = st.store.last_seq()  # before reading any data: the table holds at least that
@@ -149,24 +170,27 @@ def _register(ws: Workspace, e: _Entry) -> None:
     e.mark = f"{e.seq}:{st.store.change_token(e.seq) or '' if e.seq else ''}"
     st.register(e.base.table, "rows", e.key, e.mark, e.base.info())
     for view, v in e.variants.items():
-        st.register(v.table, "rows+metrics", _variant_key(e, view), e.mark, v.info())
+        _register_variant(ws, e, view, v)
 
 
-def _variant_key(e: _Entry, metric_table: str) -> str:
-    """The registry key of a metrics variant: its base's, and the metrics view's name (which names the
-    run's metrics job generation, conf index and IoU), without the cache database's alias (which
-    differs per process)."""
-    return json.dumps([e.run_id, list(e.fields), metric_table.split(".")[-1]])
+def _register_variant(ws: Workspace, e: _Entry, view: str, v: RowCache) -> None:
+    key = _variant_key(e, view)
+    ws.state.register(v.narrow, "rows+metrics-columns", key, e.mark)
+    ws.state.register(v.table, "rows+metrics", key, e.mark, v.info())
 
 
-def _open_variant(ws: Workspace, e: _Entry, metric_table: str) -> RowCache:
-    st = ws.state
-    key = _variant_key(e, metric_table)
-    found = st.lookup("rows+metrics", key)
+def _variant_key(e: _Entry, view: str) -> str:
+    """The registry key of a metrics variant: its base's, and the key of its row metrics (which names the
+    run's metrics job generation, conf index and IoU, and the versions of what they are made of)."""
+    return json.dumps([e.run_id, list(e.fields), view])
+
+
+def _open_variant(ws: Workspace, e: _Entry, view: str, columns: Callable[[], dict[str, np.ndarray]]) -> RowCache:
+    found = ws.state.lookup("rows+metrics", _variant_key(e, view))
     if found is not None and found[1] == e.mark and found[3]:
         return RowCache.from_info(found[0], found[3])
-    v = _with_metrics(ws, e.base, metric_table)
-    st.register(v.table, "rows+metrics", key, e.mark, v.info())
+    v = _with_metrics(ws, e.base, columns())
+    _register_variant(ws, e, view, v)
     return v
 
 
@@ -186,7 +210,7 @@ def _refresh(ws: Workspace, e: _Entry) -> None:
         elif mine and c.rows is not None:
             ids.append(c.rows)
     if rebuild or (ids and not _patch(ws, e, np.unique(np.concatenate(ids)))):
-        old = [t.table for t in e.tables()]
+        old = e.names()
         e.base = _build(ws, e.run_id, e.fields)
         e.variants.clear()
         st.retire(old)
@@ -197,7 +221,7 @@ def _refresh(ws: Workspace, e: _Entry) -> None:
 
 
 def _forget(ws: Workspace, e: _Entry) -> None:
-    ws.state.retire([t.table for t in e.tables()])
+    ws.state.retire(e.names())
 
 
 # -- building ----------------------------------------------------------------------------------
@@ -280,21 +304,51 @@ def _build(ws: Workspace, run_id: int | None, fields: tuple[str, ...]) -> RowCac
                     ranged=tuple(n for n in bins if n not in fixed), units=units)
 
 
-def _with_metrics(ws: Workspace, base: RowCache, metric_table: str) -> RowCache:
+def _with_metrics(ws: Workspace, base: RowCache, columns: dict[str, np.ndarray]) -> RowCache:
+    """A metrics variant of ``base``: a narrow table of the metric columns (and their bins) with a line per
+    line of the base table, in the same order, and a view joining the two by position. (Copying the base's
+    wide lines, lists of features and tags included, for every (c, t) cost seconds a million rows.)
+
+    ``columns`` are the row metrics by data row id (metrics.views.row_metrics_source); rows of the base
+    they do not have (put in the run after its metrics job) get NULL."""
     st = ws.state
     cur = st.cursor()
-    numeric = {m: f'm."{m}"' for m in METRICS}
-    # the metrics view has one line per row of the run: its ranges are the variant's
-    spec, units = _bin_spec(cur, f"{metric_table} m", numeric, set(RATIOS))
-    table = st.table_name("rowsm")
-    exprs = [_bin_expr(col, spec[name], 100 + i) for i, (name, col) in enumerate(numeric.items()) if name in spec]
-    cols = ", ".join(f'm."{c}"' for c in METRICS)
-    cur.execute(f"CREATE TABLE {table} AS SELECT b.*, {cols}{''.join(', ' + e for e in exprs)} FROM {base.table} b "
-                f"LEFT JOIN {metric_table} m ON m.data_row_id = b.id")
-    bins = {name: (f"b_{100 + i}", *spec[name]) for i, name in enumerate(numeric) if name in spec}
-    return RowCache(table, dict(base.metadata), metrics=True, bins={**base.bins, **bins},  # type: ignore[dict-item]
+    ids = cur.execute(f"SELECT id FROM {base.table}").fetchnumpy()["id"]  # in the table's order
+    have = np.asarray(columns["data_row_id"], np.int64)
+    at = np.minimum(np.searchsorted(have, ids), max(len(have) - 1, 0))
+    missing = have[at] != ids if len(have) else np.ones(len(ids), bool)
+    values = {}  # as doubles, NaN for NULL (what the bins are computed from)
+    for m in METRICS:
+        v = np.asarray(columns[m])[at].astype(np.float64) if len(have) else np.full(len(ids), np.nan)
+        v[missing] = np.nan
+        values[m] = v
+    spec, units = _spec({m: _array_stats(v) for m, v in values.items()}, set(RATIOS))
+    data = {"m_id": pa.array(ids, pa.int64())}
+    for m, v in values.items():
+        data[m] = (pa.array(np.where(np.isnan(v), 0, v).astype(np.int32), mask=np.isnan(v)) if m in COUNT_METRICS
+                   else pa.array(v, mask=np.isnan(v)))
+    bins = {}
+    for i, m in enumerate(METRICS):
+        if m in spec:
+            data[f"b_{100 + i}"] = _bin_array(values[m], spec[m])
+            bins[m] = (f"b_{100 + i}", *spec[m])
+    t = pa.table(data)
+    narrow, view = st.table_name("rowsm"), st.table_name("rowsv")
+    cur.register("_sw_row_metrics", pa.Table.from_batches(t.to_batches(max_chunksize=NARROW_BATCH), t.schema))
+    try:  # (one scan: DuckDB keeps the lines in the order of the batches)
+        cur.execute(f"CREATE TABLE {narrow} AS SELECT * FROM _sw_row_metrics")
+    finally:
+        cur.unregister("_sw_row_metrics")
+    # names inside the cache database, unqualified: a later process attaches it under another alias
+    cur.execute(f"CREATE VIEW {view} AS SELECT b.*, m.* EXCLUDE (m_id) FROM {base.table.split('.')[-1]} b "
+                f"POSITIONAL JOIN {narrow.split('.')[-1]} m")
+    return RowCache(view, dict(base.metadata), metrics=True, bins={**base.bins, **bins},  # type: ignore[dict-item]
                     codes={k: (c, list(v)) for k, (c, v) in base.codes.items()},
-                    ranged=base.ranged + tuple(n for n in bins if n not in RATIOS), units=base.units + units)
+                    ranged=base.ranged + tuple(n for n in bins if n not in RATIOS), units=base.units + units,
+                    narrow=narrow)
+
+
+NARROW_BATCH = 122_880  # lines a batch when a variant's table is written (DuckDB's row group: parallel scans)
 
 
 #: a value within this fraction of a bin's width below an edge counts as on the edge (in the upper bin):
@@ -304,16 +358,20 @@ EDGE_TOLERANCE = 1e-9
 
 def _bin_spec(cur: Any, table: str, cols: dict[str, str], fixed: set[str]
               ) -> tuple[dict[str, tuple[float, float, int]], tuple[str, ...]]:
-    """((low, high, bins) per field, the fields with unit bins): [0, 1] in ten for ``fixed`` fields, one
-    bin per integer for integer fields of a small range, else ten bins over the data's range; fields
-    with no value get none."""
+    """((low, high, bins) per field, the fields with unit bins) of columns of a table (see :func:`_spec`)."""
     if not cols:
         return {}, ()
     stats = cur.execute("SELECT " + ", ".join(f"min({c}), max({c}), bool_and({c} = floor({c}))" for c in cols.values())
                         + f" FROM {table}").fetchone()
+    return _spec({name: stats[3 * i: 3 * i + 3] for i, name in enumerate(cols)}, fixed)
+
+
+def _spec(stats: dict[str, Any], fixed: set[str]) -> tuple[dict[str, tuple[float, float, int]], tuple[str, ...]]:
+    """((low, high, bins) per field, the fields with unit bins) from each field's (min, max, all whole
+    numbers): [0, 1] in ten for ``fixed`` fields, one bin per integer for integer fields of a small range,
+    else ten bins over the data's range; fields with no value get none."""
     spec, units = {}, []
-    for i, name in enumerate(cols):
-        lo, hi, ints = stats[3 * i: 3 * i + 3]
+    for name, (lo, hi, ints) in stats.items():
         if name in fixed:
             spec[name] = (0.0, 1.0, BINS)
         elif lo is None:
@@ -326,6 +384,14 @@ def _bin_spec(cur: Any, table: str, cols: dict[str, str], fixed: set[str]
     return spec, tuple(units)
 
 
+def _array_stats(v: np.ndarray) -> tuple[Any, Any, Any]:
+    """(min, max, all whole numbers) of the values that are not NaN (NULL), as SQL gives them."""
+    v = v[~np.isnan(v)]
+    if not len(v):
+        return None, None, None
+    return float(v.min()), float(v.max()), bool((v == np.floor(v)).all())
+
+
 def _bin_expr(col: str, spec: tuple[float, float, int], n: int) -> str:
     lo, hi, nb = spec
     if hi <= lo:
@@ -335,6 +401,21 @@ def _bin_expr(col: str, spec: tuple[float, float, int], n: int) -> str:
              f"WHEN {col} <= {lo!r} THEN 0 ELSE least(floor(({col} - {lo!r}) / {hi - lo!r} * {nb} + {EDGE_TOLERANCE!r}), "
              f"{nb - 1}) END")
     return f"CAST({e} AS UTINYINT) AS b_{n}"  # (least/greatest would turn NULL into a bin)
+
+
+def _bin_array(v: np.ndarray, spec: tuple[float, float, int]) -> pa.Array:
+    """:func:`_bin_expr` over an array (NaN: NULL), the same bins to the last bit (the same operations on
+    doubles, in the same order)."""
+    lo, hi, nb = spec
+    null = np.isnan(v)
+    if hi <= lo:
+        return pa.array(np.zeros(len(v), np.uint8), mask=null)
+    with np.errstate(invalid="ignore"):
+        b = np.minimum(np.floor((v - lo) / (hi - lo) * nb + EDGE_TOLERANCE), nb - 1)
+        b[v >= hi] = nb - 1
+        b[v <= lo] = 0
+        null |= ~np.isfinite(v)
+    return pa.array(np.where(null, 0, b).astype(np.uint8), mask=null)
 
 
 # -- patching ----------------------------------------------------------------------------------
@@ -361,35 +442,28 @@ def _patch(ws: Workspace, e: _Entry, ids: np.ndarray) -> bool:
         code_exprs, code_params = _code_exprs(cur, fresh, strings, e)
         bin_exprs = [f"{_bin_expr(col, e.base.bins[name][1:], int(e.base.bins[name][0][2:]))}"  # type: ignore[arg-type]
                      for name, col in numeric.items() if name in e.base.bins]
-        select = f"SELECT f.*{''.join(', ' + x for x in bin_exprs + code_exprs)} FROM {fresh} f"
-        base_cols = set(_columns(cur, e.base.table))
-        for rc in e.tables():
-            extra = [c for c in _columns(cur, rc.table) if c not in base_cols]
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                keep = st.table_name("keep")
-                if extra:  # a variant: its metric columns stay as they are (they change with a new metrics job)
-                    cur.execute(f"CREATE TABLE {keep} AS SELECT id AS keep_id, {', '.join(extra)} FROM {rc.table} "
-                                f"WHERE id IN (SELECT id FROM {idt})")
-                cur.execute(f"DELETE FROM {rc.table} WHERE id IN (SELECT id FROM {idt})")
-                if extra:
-                    cur.execute(f"INSERT INTO {rc.table} BY NAME SELECT x.*, k.* EXCLUDE (keep_id) FROM ({select}) x "
-                                f"LEFT JOIN {keep} k ON k.keep_id = x.id", code_params)
-                    cur.execute(f"DROP TABLE {keep}")
-                else:
-                    cur.execute(f"INSERT INTO {rc.table} BY NAME {select}", code_params)
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        # every table in one transaction, the lines again in id order in each: a variant's narrow table stays
+        # line for line with its base (the views join them by position)
+        select = f"SELECT f.*{''.join(', ' + x for x in bin_exprs + code_exprs)} FROM {fresh} f ORDER BY f.id"
+        keep = st.table_name("keep")
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            cur.execute(f"DELETE FROM {e.base.table} WHERE id IN (SELECT id FROM {idt})")
+            cur.execute(f"INSERT INTO {e.base.table} BY NAME {select}", code_params)
+            for v in e.variants.values():  # the metric columns stay as they are (they change with a new metrics job)
+                cur.execute(f"CREATE TABLE {keep} AS SELECT * FROM {v.narrow} WHERE m_id IN (SELECT id FROM {idt})")
+                cur.execute(f"DELETE FROM {v.narrow} WHERE m_id IN (SELECT id FROM {idt})")
+                cur.execute(f"INSERT INTO {v.narrow} BY NAME SELECT f.id AS m_id, k.* EXCLUDE (m_id) FROM {fresh} f "
+                            f"LEFT JOIN {keep} k ON k.m_id = f.id ORDER BY f.id")
+                cur.execute(f"DROP TABLE {keep}")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
         return True
     finally:
         cur.execute(f"DROP TABLE IF EXISTS {fresh}")
         cur.execute(f"DROP TABLE IF EXISTS {idt}")
-
-
-def _columns(cur: Any, table: str) -> list[str]:
-    return [d[0] for d in cur.execute(f"SELECT * FROM {table} LIMIT 0").description]
 
 
 def _fits(cur: Any, fresh: str, numeric: dict[str, str], rc: RowCache) -> bool:
