@@ -16,6 +16,15 @@ def test_box_iou_equals_pycocotools():
     ref = np.array([mask_utils.iou([list(x)], [list(y)], [0])[0][0] for x, y in zip(a, b, strict=True)])
     np.testing.assert_allclose(geometry.box_iou(a, b), ref, rtol=0, atol=1e-12)
     assert geometry.box_iou(np.array([[0, 0, 1, 1]]), np.array([[5, 5, 1, 1]])).tolist() == [0.0]
+    # by indexes: the same as the gathered boxes, with edges touching (0), empty boxes (0) and equal boxes (1)
+    a[:3] = [[0, 0, 10, 10], [0, 0, 0, 0], [3, 3, 4, 4]]
+    b[:3] = [[10, 0, 5, 5], [0, 0, 0, 0], [3, 3, 4, 4]]
+    ai, bi = rng.integers(0, 300, 1000), rng.integers(0, 300, 1000)
+    ai[:3] = bi[:3] = [0, 1, 2]
+    got = geometry.box_iou(a, b, ai, bi)
+    assert got[:3].tolist() == [0.0, 0.0, 1.0]
+    ref = np.array([mask_utils.iou([list(a[i])], [list(b[j])], [0])[0][0] for i, j in zip(ai, bi, strict=True)])
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
 
 
 def test_polygon_iou_repairs_invalid_polygons():

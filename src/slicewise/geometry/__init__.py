@@ -23,17 +23,16 @@ __all__ = ["box_iou", "polygon_iou", "buffered_iou", "mask_iou_pairs", "span_iou
 DEFAULT_RADIUS = 70.0  # px, as in Labelbox's open-source reference code
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes ``[x, y, w, h]`` (rows of ``a`` with rows of ``b``), by area."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    iw = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
-    ih = np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
-    inter = np.where((iw > 0) & (ih > 0), iw * ih, 0.0)
-    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(union > 0, inter / union, 0.0)
-    return out
+def box_iou(a: np.ndarray, b: np.ndarray, ai: np.ndarray | None = None, bi: np.ndarray | None = None) -> np.ndarray:
+    """IoU of boxes ``[x, y, w, h]``: of rows of ``a`` with rows of ``b``, or (given indexes) of ``a[ai[i]]``
+    with ``b[bi[i]]``, by area."""
+    from slicewise.geometry.boxes import box_iou_pairs
+
+    a = np.ascontiguousarray(a, np.float64).reshape(-1, 4)
+    b = np.ascontiguousarray(b, np.float64).reshape(-1, 4)
+    if ai is None or bi is None:
+        ai = bi = np.arange(len(a))
+    return box_iou_pairs(a, b, np.asarray(ai, np.int64), np.asarray(bi, np.int64))
 
 
 def repair(geoms: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ class Level:
     per-row constants in the order of the run's rows."""
 
     row_pos: np.ndarray  # position of each line's data row among the run's rows
+    feature: np.ndarray  # each line's feature id
     n_pred: np.ndarray
     n_gt: np.ndarray
     tp_line: np.ndarray
@@ -82,7 +83,7 @@ def level(ws: Workspace, run_id: int, gen: int, k: int) -> Level:
             v = np.full(nr, empty)
             v[rpos[ok]] = s.row_const[c][ok]
             rowc[c] = v
-        return Level(pos, s.n_pred, s.n_gt, s.pair_line, s.pair_iou, rowc)
+        return Level(pos, s.line_feature, s.n_pred, s.n_gt, s.pair_line, s.pair_iou, rowc)
 
     return ws.state.lru("metric-level", (run_id, gen, k), make, MAX_LEVELS)
 
@@ -115,7 +116,7 @@ def row_tn(ws: Workspace, run_id: int, gen: int, k: int) -> np.ndarray:
     nr = len(run_row_ids(ws, run_id, gen))
     if len(ap.group) != nr:  # rows changed since the job: the ontology's view of them is not the records'
         return np.zeros(nr, np.int32)
-    present = ap.applies(lv.row_pos, _details(ws, run_id, gen, k)["feature_id"].astype(np.int64))
+    present = ap.applies(lv.row_pos, lv.feature)
     return (ap.n_applicable - np.bincount(lv.row_pos, weights=present, minlength=nr)).astype(np.int32)
 
 

@@ -57,14 +57,6 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
 
 
-def _map(values: np.ndarray, mapping: dict[str, str]) -> np.ndarray:
-    """``mapping[v]`` for every v, with one lookup per distinct value."""
-    if not len(values):
-        return np.array([], dtype=object)
-    idx, uniq = _codes(values)
-    return np.array([mapping[u] for u in uniq], dtype=object)[idx]
-
-
 def group_keys(o: Objects, within_class: bool, codes: dict[str, int]) -> np.ndarray:
     """A code per object: objects pair only with objects of the same code (its kind's family; radio by
     question, checklist by option; within-class mode adds the feature). ``codes`` is shared by both sides."""
@@ -110,15 +102,27 @@ def pair_ious(P: Objects, G: Objects, pi: np.ndarray, gi: np.ndarray, radius: fl
     iou = np.zeros(len(pi))
     if not len(pi):
         return iou
-    fam = _map(P.kind, FAMILY)[pi]  # pairs are of one family: the prediction's
+    # kinds as small integers, compared once per distinct kind (not per object or pair, as strings)
+    p_kind, p_names = _codes(P.kind)
+    g_kind, g_names = _codes(G.kind)
+    families = sorted({FAMILY[k] for k in p_names})
+    fam_code = {f: i for i, f in enumerate(families)}
+    fam = np.array([fam_code[FAMILY[k]] for k in p_names], np.int64)[p_kind][pi]  # pairs are of one family: the prediction's
+
+    def of_family(name: str) -> np.ndarray:
+        return fam == fam_code.get(name, -1)
+
+    def is_kind(idx: np.ndarray, names: list[str], kind: str) -> np.ndarray:
+        return np.array([n == kind for n in names], bool)[idx] if names else np.zeros(len(idx), bool)
+
     # boxes and polygons
-    sel = np.flatnonzero(fam == "area")
+    sel = np.flatnonzero(of_family("area"))
     if len(sel):
-        p_box, g_box = (P.kind == "bbox")[pi[sel]], (G.kind == "bbox")[gi[sel]]
+        p_box, g_box = is_kind(p_kind, p_names, "bbox")[pi[sel]], is_kind(g_kind, g_names, "bbox")[gi[sel]]
         both_box = p_box & g_box
-        any_mask = (P.kind == "mask")[pi[sel]] | (G.kind == "mask")[gi[sel]]
+        any_mask = is_kind(p_kind, p_names, "mask")[pi[sel]] | is_kind(g_kind, g_names, "mask")[gi[sel]]
         s = sel[both_box]
-        iou[s] = geometry.box_iou(P.box[pi[s]], G.box[gi[s]])
+        iou[s] = geometry.box_iou(P.box, G.box, pi[s], gi[s])
         s = sel[~both_box & ~any_mask]
         if len(s):
             iou[s] = geometry.polygon_iou(_shapes(P, pi[s]), _shapes(G, gi[s]))
@@ -126,14 +130,14 @@ def pair_ious(P: Objects, G: Objects, pi: np.ndarray, gi: np.ndarray, radius: fl
         if len(s):
             iou[s] = geometry.mask_iou_pairs(as_rles(P, pi[s]), as_rles(G, gi[s]), P.row[pi[s]])
     for name in ("point", "line"):
-        s = np.flatnonzero(fam == name)
+        s = np.flatnonzero(of_family(name))
         if len(s):
             iou[s] = geometry.buffered_iou(shapely.from_wkb(P.geometry[pi[s]]), shapely.from_wkb(G.geometry[gi[s]]),
                                            radius)
-    s = np.flatnonzero(fam == "ner")
+    s = np.flatnonzero(of_family("ner"))
     if len(s):
         iou[s] = geometry.span_iou(P.span[pi[s], 0], P.span[pi[s], 1], G.span[gi[s], 0], G.span[gi[s], 1])
-    s = np.flatnonzero((fam == "radio") | (fam == "checklist"))
+    s = np.flatnonzero(of_family("radio") | of_family("checklist"))
     iou[s] = 1.0
     return iou
 

@@ -148,6 +148,7 @@ class Summaries:
     (NULL as NaN)."""
 
     line_row: np.ndarray
+    line_feature: np.ndarray
     n_pred: np.ndarray
     n_gt: np.ndarray
     pair_line: np.ndarray
@@ -168,11 +169,12 @@ def _lines_at(cur: Any, columns: str, run_id: int, k: int) -> pa.Table:
 
 
 def summaries(cur: Any, run_id: int, k: int) -> Summaries:
-    rf = _lines_at(cur, "data_row_id, n_pred, n_gt", run_id, k)
+    rf = _lines_at(cur, "data_row_id, feature_id, n_pred, n_gt", run_id, k)
     tp = cur.execute("SELECT rf_ord, iou FROM metric_tp WHERE run_id = ? AND conf_idx = ?", [run_id, k]).to_arrow_table()
     rc = cur.execute(f"SELECT data_row_id, {', '.join(ROW_CONST)} FROM metric_row_const WHERE run_id = ? "
                      "AND conf_idx = ?", [run_id, k]).to_arrow_table()
-    return Summaries(_num(rf, "data_row_id", np.int64), _num(rf, "n_pred", np.float64), _num(rf, "n_gt", np.float64),
+    return Summaries(_num(rf, "data_row_id", np.int64), _num(rf, "feature_id", np.int64), _num(rf, "n_pred", np.float64),
+                     _num(rf, "n_gt", np.float64),
                      _num(tp, "rf_ord", np.int64), _num(tp, "iou", np.float64), _num(rc, "data_row_id", np.int64),
                      {c: _num(rc, c, np.float64) for c in ROW_CONST})
 
