@@ -305,3 +305,25 @@ def test_bins_of_arrays_are_the_bins_of_sql():
     for spec in [(0.0, 1.0, 10), (0.0, 3.0, 3), (-0.5, 1.5, 10), (0.7, 0.7, 10), (0.3, 0.9, 7)]:
         sql = [r[0] for r in con.execute(f"SELECT {rowcache._bin_expr('x', spec, 0)} FROM v").fetchall()]
         assert rowcache._bin_array(values, spec).to_pylist() == sql, spec
+
+
+def test_lru_keeps_values_within_their_byte_budget(tmp_path):
+    """The metrics engine's per-level arrays are kept within a byte budget (at 10M rows one level is 1.5 GB):
+    older values go first, the newest stays whatever its size."""
+    ws = slicewise.open(tmp_path / "ws.duckdb")
+    made: list[int] = []
+
+    def make(n: int) -> dict[str, np.ndarray]:
+        made.append(n)
+        return {"a": np.zeros(n, np.uint8)}
+
+    for key, n in [("a", 400), ("b", 400), ("a", 400), ("c", 300)]:
+        ws.state.lru("t", key, lambda n=n: make(n), limit=4, budget=1000)
+    assert made == [400, 400, 300]  # "a" was kept when asked again; then "c" pushed out "b" (the oldest)
+    ws.state.lru("t", "a", lambda: make(400), limit=4, budget=1000)
+    ws.state.lru("t", "b", lambda: make(400), limit=4, budget=1000)
+    assert made == [400, 400, 300, 400]  # "a" still there; "b" made again
+    ws.state.lru("t", "huge", lambda: make(5000), limit=4, budget=1000)
+    ws.state.lru("t", "huge", lambda: make(5000), limit=4, budget=1000)
+    assert made[-1] == 5000 and made.count(5000) == 1  # the newest stays, alone
+    ws.close()

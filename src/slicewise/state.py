@@ -70,6 +70,19 @@ LOG_LIMIT = 10_000  # changes kept for incremental refresh; a cache older than t
 RETIRE_AFTER = 30.0  # seconds a replaced table stays readable
 
 
+def array_bytes(value: Any) -> int:
+    """The bytes of the NumPy arrays in a value: an array, or a dict, tuple, list or dataclass of them."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, dict):
+        return sum(array_bytes(v) for v in value.values())
+    if isinstance(value, tuple | list):
+        return sum(array_bytes(v) for v in value)
+    if hasattr(value, "__dataclass_fields__"):
+        return sum(array_bytes(getattr(value, f)) for f in value.__dataclass_fields__)
+    return 0
+
+
 @dataclass(frozen=True)
 class Change:
     """One thing a committed write changed. ``rows`` None means every row (or not known); ``seq`` is its
@@ -206,8 +219,10 @@ class State:
         with self._lock:
             return (True, self._memo[key]) if key in self._memo else (False, None)
 
-    def lru(self, kind: str, key: Hashable, make: Callable[[], T], limit: int) -> T:
-        """``make()`` kept among the ``limit`` most recently used values of ``kind`` (built once per key)."""
+    def lru(self, kind: str, key: Hashable, make: Callable[[], T], limit: int, budget: int | None = None) -> T:
+        """``make()`` kept among the ``limit`` most recently used values of ``kind`` (built once per key), and
+        with ``budget``, among as many of them as hold at most that many bytes of NumPy arrays together (the
+        newest is kept whatever its size)."""
         if not self.usable():
             return make()
         with self._lock:
@@ -222,7 +237,8 @@ class State:
             value = make()
             with self._lock:
                 group[key] = value
-                while len(group) > limit:
+                while len(group) > limit or (budget is not None and len(group) > 1
+                                             and sum(array_bytes(v) for v in group.values()) > budget):
                     group.popitem(last=False)
         return value
 

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from slicewise.workspace import Workspace
 
 MAX_LEVELS = 4  # conf indexes whose arrays a workspace keeps
+#: and at most this many bytes of them (at 10M rows one conf index's arrays take about 1.5 GB: one is kept)
+LEVEL_BYTES = 1 << 30
 
 
 def view_topics(run_id: int) -> list[str]:
@@ -85,12 +87,12 @@ def level(ws: Workspace, run_id: int, gen: int, k: int) -> Level:
             rowc[c] = v
         return Level(pos, s.line_feature, s.n_pred, s.n_gt, s.pair_line, s.pair_iou, rowc)
 
-    return ws.state.lru("metric-level", (run_id, gen, k), make, MAX_LEVELS)
+    return ws.state.lru("metric-level", (run_id, gen, k), make, MAX_LEVELS, LEVEL_BYTES)
 
 
 def _details(ws: Workspace, run_id: int, gen: int, k: int) -> dict[str, np.ndarray]:
     return ws.state.lru("metric-extras", (run_id, gen, k),
-                        lambda: records.line_details(ws.store.cursor(), run_id, k), MAX_LEVELS)
+                        lambda: records.line_details(ws.store.cursor(), run_id, k), MAX_LEVELS, LEVEL_BYTES // 2)
 
 
 def row_feature_columns(ws: Workspace, run_id: int, gen: int, k: int, t: float) -> dict[str, np.ndarray]:
