@@ -327,3 +327,19 @@ def test_lru_keeps_values_within_their_byte_budget(tmp_path):
     ws.state.lru("t", "huge", lambda: make(5000), limit=4, budget=1000)
     assert made[-1] == 5000 and made.count(5000) == 1  # the newest stays, alone
     ws.close()
+
+
+def test_memory_limit_from_the_environment(tmp_path, monkeypatch):
+    """SLICEWISE_MEMORY_LIMIT caps DuckDB's memory for a process; a value that is not an amount is refused,
+    saying which variable and how to write it, before the workspace is touched."""
+    from slicewise.errors import StoreError
+
+    monkeypatch.setenv("SLICEWISE_MEMORY_LIMIT", "1.5GB")
+    ws = slicewise.open(tmp_path / "ws.duckdb")
+    limit = ws.sql("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit == "1.3 GiB"  # (1.5 GB = 1.397 GiB, which DuckDB shows to one decimal)
+    ws.close()
+    monkeypatch.setenv("SLICEWISE_MEMORY_LIMIT", "lots")
+    with pytest.raises(StoreError, match="SLICEWISE_MEMORY_LIMIT") as err:
+        slicewise.open(tmp_path / "ws.duckdb")
+    assert "3GB" in (err.value.fix or "")

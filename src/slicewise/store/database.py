@@ -13,6 +13,8 @@ to fix it (:func:`store_error`).
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,6 +34,22 @@ LOG_ROWS = 200_000  # a change of more rows is logged as "every row" (caches reb
 LOG_KEEP = 10_000  # changes kept in the change log
 #: one step of a migration: a SQL statement, or a function of the connection for a step SQL cannot say alone
 Step = str | Callable[[Any], None]
+
+
+_MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
+
+
+def memory_config() -> dict[str, str]:
+    """DuckDB's settings from the environment: ``SLICEWISE_MEMORY_LIMIT`` (e.g. ``3GB``) caps the memory DuckDB
+    keeps for its buffers and operators of this process (larger work spills to disk); unset, DuckDB's
+    default (80% of the machine's memory)."""
+    raw = os.environ.get("SLICEWISE_MEMORY_LIMIT", "")
+    if not raw.strip():
+        return {}
+    if not _MEMORY.fullmatch(raw):
+        raise StoreError(f"SLICEWISE_MEMORY_LIMIT={raw!r} is not an amount of memory", where="SLICEWISE_MEMORY_LIMIT",
+                         fix="write a number and a unit, e.g. 3GB or 500MB, or unset it for DuckDB's default")
+    return {"memory_limit": raw.strip()}
 
 
 class Store:
@@ -85,9 +103,10 @@ class Store:
 
         deadline = time.monotonic() + max(wait, 0.0)
         delay, told = 0.05, False
+        config = memory_config()
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only)
+                return duckdb.connect(str(self.path), read_only=read_only, config=config)
             except duckdb.Error as exc:
                 holder = discovery.lock_holder(exc)
                 if holder is None:
