@@ -1,0 +1,190 @@
+// The Projector's CPU renderer for big 2D projections: the visible points binned into the canvas's device pixels
+// (one pass over typed arrays, no WebGL), each pixel coloured by what "colour by" says of the points in it, drawn
+// with putImageData. Headless and GPU-less browsers render WebGL in software, where a frame of a million points
+// costs about a second; this pass costs tens of milliseconds.
+//
+// A pixel's colour: by a category, the majority class of its points (Boyer-Moore majority vote in the
+// projection's order: the true majority wherever one class holds more than half of the pixel's points); by a
+// metric, the mean of the points' values (NaN values left out; none left: the "none" colour) on the same colour
+// ramp as the WebGL path. Points the view's filter excludes count only where a pixel has no point in the view, and
+// are then drawn dim. The density shows as opacity over the background: a pixel with c points in the view has
+// alpha 0.45 + 0.55 * min(1, log2(c) / 6) (1 point 0.45, 64 or more 1.0); a dimmed one 0.12 + 0.13 * the same.
+// Selected points are drawn white on top (a square 2 px wider than a point). The scale is fixed (not relative to
+// the view's densest pixel), so a pan moves pixels without changing them.
+
+/** The camera: the layout point ([-1, 1] square, as regl-scatterplot's) at the canvas centre, and the zoom (1: the
+ * square's height fills the canvas's height). */
+export interface View { cx: number; cy: number; zoom: number }
+export const HOME: View = { cx: 0, cy: 0, zoom: 1 };
+
+/** Device pixels per layout unit, and the layout point under a device pixel (x right, y up in layout). */
+export const unitPx = (v: View, height: number) => (v.zoom * height) / 2;
+export function toLayout(v: View, width: number, height: number, px: number, py: number): [number, number] {
+  const s = unitPx(v, height);
+  return [v.cx + (px - width / 2) / s, v.cy - (py - height / 2) / s];
+}
+export function toPixel(v: View, width: number, height: number, x: number, y: number): [number, number] {
+  const s = unitPx(v, height);
+  return [width / 2 + (x - v.cx) * s, height / 2 - (y - v.cy) * s];
+}
+
+export const BACKGROUND: [number, number, number] = [0x0f, 0x17, 0x2a]; // #0f172a, the stage's
+export const ALPHA_ONE = 0.45;
+export const DIM_ONE = 0.12;
+export const SATURATE_LOG2 = 6; // 64 points in a pixel: full opacity
+
+/** What the points carry: `cat` codes (0 = none, k = palette entry k) or `val` values in [0, 1] (NaN = none). */
+export interface Points {
+  xs: Float32Array; // layout x, y
+  ys: Float32Array;
+  cat: Uint16Array | null;
+  val: Float32Array | null;
+  inView: Uint8Array | null; // 1: in the view, 0: dimmed (null: all in)
+  selected: Uint32Array | null; // indices of the selected points
+  palette: Uint8Array; // rgb triplets: categories (entry 0 = none), or for values entry 0 = none and then the ramp
+}
+
+/** Reusable per-pixel accumulators (reallocated when the canvas's size changes). */
+export class Bins {
+  readonly n: number;
+  readonly candIn: Uint16Array; readonly voteIn: Int32Array; readonly countIn: Uint32Array; readonly sumIn: Float64Array;
+  readonly numIn: Uint32Array;
+  readonly candOut: Uint16Array; readonly voteOut: Int32Array; readonly countOut: Uint32Array; readonly sumOut: Float64Array;
+  readonly numOut: Uint32Array;
+  constructor(readonly width: number, readonly height: number) {
+    const n = (this.n = width * height);
+    this.candIn = new Uint16Array(n); this.voteIn = new Int32Array(n); this.countIn = new Uint32Array(n);
+    this.sumIn = new Float64Array(n); this.numIn = new Uint32Array(n);
+    this.candOut = new Uint16Array(n); this.voteOut = new Int32Array(n); this.countOut = new Uint32Array(n);
+    this.sumOut = new Float64Array(n); this.numOut = new Uint32Array(n);
+  }
+  clear(values: boolean) {
+    this.countIn.fill(0); this.countOut.fill(0);
+    if (values) { this.sumIn.fill(0); this.numIn.fill(0); this.sumOut.fill(0); this.numOut.fill(0); }
+    else { this.voteIn.fill(0); this.voteOut.fill(0); }
+  }
+}
+
+const alphaOf = (c: number) => Math.min(1, Math.log2(c) / SATURATE_LOG2);
+
+/**
+ * Render the points at view `v` into `out` (RGBA, width x height, opaque). `size`: a point's side in device pixels
+ * (1 for big projections). Returns how many points landed on the canvas.
+ */
+export function render(p: Points, v: View, size: number, bins: Bins, out: Uint8ClampedArray): number {
+  const { width: W, height: H } = bins;
+  const s = unitPx(v, H);
+  // pixel column of x: floor(x * s + ox) (the point's square starts `half` to the left)
+  const half = (size - 1) >> 1;
+  const ox = W / 2 - v.cx * s - half, oy = H / 2 + v.cy * s - half;
+  const values = p.val !== null;
+  bins.clear(values);
+  const { xs, ys, cat, val, inView } = p;
+  const { candIn, voteIn, countIn, sumIn, numIn, candOut, voteOut, countOut, sumOut, numOut } = bins;
+  const n = xs.length;
+  let landed = 0;
+  for (let i = 0; i < n; i++) {
+    const fx = Math.floor(xs[i] * s + ox), fy = Math.floor(oy - ys[i] * s);
+    if (fx <= -size || fy <= -size || fx >= W || fy >= H) continue;
+    landed++;
+    const inside = inView === null || inView[i] === 1;
+    for (let dy = 0; dy < size; dy++) {
+      const y = fy + dy;
+      if (y < 0 || y >= H) continue;
+      for (let dx = 0; dx < size; dx++) {
+        const x = fx + dx;
+        if (x < 0 || x >= W) continue;
+        const k = y * W + x;
+        if (values) {
+          const value = val![i];
+          if (inside) { countIn[k]++; if (value === value) { sumIn[k] += value; numIn[k]++; } }
+          else { countOut[k]++; if (value === value) { sumOut[k] += value; numOut[k]++; } }
+        } else {
+          const c = cat![i];
+          if (inside) {
+            countIn[k]++;
+            if (voteIn[k] === 0) { candIn[k] = c; voteIn[k] = 1; } else if (candIn[k] === c) voteIn[k]++; else voteIn[k]--;
+          } else {
+            countOut[k]++;
+            if (voteOut[k] === 0) { candOut[k] = c; voteOut[k] = 1; } else if (candOut[k] === c) voteOut[k]++; else voteOut[k]--;
+          }
+        }
+      }
+    }
+  }
+  const pal = p.palette, ramp = pal.length / 3 - 1;
+  const [br, bg, bb] = BACKGROUND;
+  for (let k = 0, o = 0; k < bins.n; k++, o += 4) {
+    let alpha = 0, entry = 0;
+    const ci = countIn[k];
+    if (ci > 0) {
+      alpha = ALPHA_ONE + (1 - ALPHA_ONE) * alphaOf(ci);
+      entry = values ? (numIn[k] ? 1 + Math.min(ramp - 1, Math.floor((sumIn[k] / numIn[k]) * ramp)) : 0) : candIn[k];
+    } else if (countOut[k] > 0) {
+      alpha = DIM_ONE + (0.25 - DIM_ONE) * alphaOf(countOut[k]);
+      entry = values ? (numOut[k] ? 1 + Math.min(ramp - 1, Math.floor((sumOut[k] / numOut[k]) * ramp)) : 0) : candOut[k];
+    }
+    if (alpha === 0) { out[o] = br; out[o + 1] = bg; out[o + 2] = bb; out[o + 3] = 255; continue; }
+    const e = 3 * entry;
+    out[o] = br + (pal[e] - br) * alpha;
+    out[o + 1] = bg + (pal[e + 1] - bg) * alpha;
+    out[o + 2] = bb + (pal[e + 2] - bb) * alpha;
+    out[o + 3] = 255;
+  }
+  // the selection on top, white
+  if (p.selected) {
+    const side = size + 2;
+    for (const i of p.selected) {
+      const fx = Math.floor(xs[i] * s + ox) - 1, fy = Math.floor(oy - ys[i] * s) - 1;
+      if (fx <= -side || fy <= -side || fx >= W || fy >= H) continue;
+      for (let dy = 0; dy < side; dy++) {
+        const y = fy + dy;
+        if (y < 0 || y >= H) continue;
+        for (let dx = 0; dx < side; dx++) {
+          const x = fx + dx;
+          if (x < 0 || x >= W) continue;
+          const o = 4 * (y * W + x);
+          out[o] = 255; out[o + 1] = 255; out[o + 2] = 255;
+        }
+      }
+    }
+  }
+  return landed;
+}
+
+/** The drawn point nearest to a layout point within `radius` layout units, using a KDBush-like `within`. */
+export function nearest(within: (x: number, y: number, r: number) => number[], xs: Float32Array, ys: Float32Array,
+  x: number, y: number, radius: number): number | null {
+  let best: number | null = null, bestD = Infinity;
+  for (const i of within(x, y, radius)) {
+    const d = (xs[i] - x) ** 2 + (ys[i] - y) ** 2;
+    if (d < bestD || (d === bestD && best !== null && i > best)) { bestD = d; best = i; }
+  }
+  return best;
+}
+
+/** The points inside a polygon (flat layout [x0, y0, x1, y1, ...], even-odd rule), candidates from a box query. */
+export function inPolygon(range: (x0: number, y0: number, x1: number, y1: number) => number[], xs: Float32Array,
+  ys: Float32Array, polygon: number[]): number[] {
+  const m = polygon.length >> 1;
+  if (m < 3) return [];
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (let k = 0; k < m; k++) {
+    x0 = Math.min(x0, polygon[2 * k]); x1 = Math.max(x1, polygon[2 * k]);
+    y0 = Math.min(y0, polygon[2 * k + 1]); y1 = Math.max(y1, polygon[2 * k + 1]);
+  }
+  const out: number[] = [];
+  for (const i of range(x0, y0, x1, y1)) {
+    const x = xs[i], y = ys[i];
+    let inside = false;
+    for (let a = 0, b = m - 1; a < m; b = a++) {
+      const ay = polygon[2 * a + 1], by = polygon[2 * b + 1];
+      if ((ay > y) !== (by > y)) {
+        const ax = polygon[2 * a], bx = polygon[2 * b];
+        if (x < ((bx - ax) * (y - ay)) / (by - ay) + ax) inside = !inside;
+      }
+    }
+    if (inside) out.push(i);
+  }
+  return out.sort((a, b) => a - b);
+}

@@ -1,0 +1,146 @@
+// The Projector's density raster on a 2D canvas: the points, their colours, mask and selection go to a worker
+// (lib/density-raster.worker.ts) that bins them into the canvas's device pixels; the page draws the last raster,
+// moved and scaled to the current view, in the same animation frame as every pan or zoom, and asks for a new raster
+// of the newest view whenever the worker is free (the newest view wins; views in between are skipped).
+import { Bins, HOME, render, unitPx, type Points, type View } from "./density-raster";
+import type { RasterMessage } from "./density-raster.worker";
+
+export interface RasterStats { frames: number; rasters: number; rasterMs: number; landed: number }
+
+export class RasterRenderer {
+  view: View = { ...HOME };
+  width = 1; // device pixels
+  height = 1;
+  dpr = 1;
+  size = 1; // a point's side in device pixels
+  readonly stats: RasterStats = { frames: 0, rasters: 0, rasterMs: 0, landed: 0 };
+  private ctx: CanvasRenderingContext2D;
+  private last = document.createElement("canvas"); // the newest raster, at `lastView`
+  private lastCtx: CanvasRenderingContext2D;
+  private lastView: View | null = null;
+  private worker: Worker | null = null;
+  private local: { pts: Points; bins: Bins | null } | null = null; // no worker to be had: the same work on this thread
+  private busy = false;
+  private dirty = false; // the data or the view changed since the raster under way was asked for
+  private token = 0;
+  private rafId = 0;
+  private destroyed = false;
+
+  constructor(private canvas: HTMLCanvasElement, private onframe: (raster: boolean) => void) {
+    // CPU-backed 2D canvases (willReadFrequently): copying one into the other is a memory copy, not a GPU readback
+    this.ctx = canvas.getContext("2d", { willReadFrequently: true })!;
+    this.lastCtx = this.last.getContext("2d", { willReadFrequently: true })!;
+    try {
+      this.worker = new Worker(new URL("./density-raster.worker.ts", import.meta.url), { type: "module" });
+      this.worker.onmessage = (e) => this.received(e.data);
+      this.worker.onerror = (e) => { console.error("the raster worker failed", e.message); this.worker = null; this.fallBack(); };
+    } catch {
+      this.fallBack();
+    }
+  }
+
+  private pts: Points = { xs: new Float32Array(0), ys: new Float32Array(0), cat: null, val: null, inView: null, selected: null,
+    palette: new Uint8Array(3) };
+  private fallBack() {
+    this.local = { pts: this.pts, bins: null };
+    this.busy = false;
+    this.refresh();
+  }
+  private send(m: RasterMessage, transfer: Transferable[] = []) {
+    if (m.type === "points") { this.pts.xs = m.xs; this.pts.ys = m.ys; }
+    else if (m.type === "colours") { this.pts.cat = m.cat; this.pts.val = m.val; this.pts.palette = m.palette; }
+    else if (m.type === "mask") this.pts.inView = m.inView;
+    else if (m.type === "selected") this.pts.selected = m.selected;
+    if (this.worker) this.worker.postMessage(m, transfer);
+  }
+
+  /** The laid-out points (copies go to the worker). The setters take effect at the next `refresh`. */
+  setPoints(xs: Float32Array, ys: Float32Array) {
+    this.send({ type: "points", xs: xs.slice(), ys: ys.slice() });
+  }
+  setColours(cat: Uint16Array | null, val: Float32Array | null, palette: Uint8Array) {
+    this.send({ type: "colours", cat: cat?.slice() ?? null, val: val?.slice() ?? null, palette: palette.slice() });
+  }
+  setMask(inView: Uint8Array | null) {
+    this.send({ type: "mask", inView: inView?.slice() ?? null });
+  }
+  setSelected(selected: Uint32Array | null) {
+    this.send({ type: "selected", selected: selected?.slice() ?? null });
+  }
+  /** The canvas's size in CSS pixels (its backing store is that times the device pixel ratio). */
+  resize(cssWidth: number, cssHeight: number, dpr: number) {
+    const w = Math.max(1, Math.round(cssWidth * dpr)), h = Math.max(1, Math.round(cssHeight * dpr));
+    if (w === this.width && h === this.height && dpr === this.dpr) return;
+    this.width = w; this.height = h; this.dpr = dpr;
+    this.canvas.width = w; this.canvas.height = h;
+    this.refresh();
+  }
+  setView(v: View) {
+    this.view = v;
+    this.refresh();
+  }
+
+  /** Something changed: show the last raster at the current view in the next animation frame, and ask for a new one. */
+  refresh() {
+    this.dirty = true;
+    this.request();
+    if (!this.rafId && !this.destroyed) this.rafId = requestAnimationFrame(() => { this.rafId = 0; this.blit(); });
+  }
+
+  private request() {
+    if (this.busy || !this.dirty || this.destroyed || !this.pts.xs.length || (!this.pts.cat && !this.pts.val)) return;
+    this.busy = true;
+    this.dirty = false;
+    const m = { type: "render" as const, token: ++this.token, view: { ...this.view }, width: this.width, height: this.height, size: this.size };
+    if (this.worker) { this.worker.postMessage(m); return; }
+    // on this thread, after the current event (the moved frame shows first)
+    setTimeout(() => {
+      const l = this.local!;
+      if (!l.bins || l.bins.width !== m.width || l.bins.height !== m.height) l.bins = new Bins(m.width, m.height);
+      const t0 = performance.now();
+      const pixels = new Uint8ClampedArray(m.width * m.height * 4);
+      const landed = render(l.pts, m.view, m.size, l.bins, pixels);
+      this.received({ token: m.token, view: m.view, width: m.width, height: m.height, pixels, landed, ms: performance.now() - t0 });
+    });
+  }
+
+  private received(r: { token: number; view: View; width: number; height: number; pixels: Uint8ClampedArray; landed: number; ms: number }) {
+    this.busy = false;
+    if (this.destroyed) return;
+    if (r.width === this.width && r.height === this.height) {
+      if (this.last.width !== r.width || this.last.height !== r.height) { this.last.width = r.width; this.last.height = r.height; }
+      this.lastCtx.putImageData(new ImageData(r.pixels as Uint8ClampedArray<ArrayBuffer>, r.width, r.height), 0, 0);
+      this.lastView = r.view;
+      this.stats.rasters++;
+      this.stats.rasterMs = r.ms;
+      this.stats.landed = r.landed;
+      this.blit(true);
+    }
+    this.request(); // the newest view, if it moved on meanwhile
+  }
+
+  /** Draw the last raster moved and scaled from its view to the current one. */
+  private blit(raster = false) {
+    if (!this.lastView || this.destroyed) return;
+    const W = this.width, H = this.height, v = this.view, l = this.lastView;
+    const s = unitPx(v, H), r = s / unitPx(l, H);
+    const dx = W / 2 + (l.cx - v.cx) * s - (W / 2) * r, dy = H / 2 - (l.cy - v.cy) * s - (H / 2) * r;
+    const ctx = this.ctx;
+    if (r === 1 && dx === 0 && dy === 0 && this.last.width === W && this.last.height === H) ctx.drawImage(this.last, 0, 0);
+    else {
+      ctx.fillStyle = "#0f172a";
+      ctx.fillRect(0, 0, W, H);
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(this.last, dx, dy, this.last.width * r, this.last.height * r);
+    }
+    this.stats.frames++;
+    this.onframe(raster);
+  }
+
+  destroy() {
+    this.destroyed = true;
+    cancelAnimationFrame(this.rafId);
+    this.worker?.terminate();
+    this.worker = null;
+  }
+}
