@@ -2,10 +2,9 @@
 // (lib/density-raster.worker.ts) that bins them into the canvas's device pixels; the page draws the last raster,
 // moved and scaled to the current view, in the same animation frame as every pan or zoom, and asks for a new raster
 // of the newest view whenever the worker is free (the newest view wins; views in between are skipped).
-import { Bins, HOME, render, unitPx, type Points, type View } from "./density-raster";
-import type { RasterMessage } from "./density-raster.worker";
+import { HOME, Scene, apply, unitPx, type RasterMessage, type View } from "./density-raster";
 
-export interface RasterStats { frames: number; rasters: number; rasterMs: number; landed: number }
+export interface RasterStats { frames: number; rasters: number; rasterMs: number; blitMs: number; landed: number }
 
 export class RasterRenderer {
   view: View = { ...HOME };
@@ -13,13 +12,14 @@ export class RasterRenderer {
   height = 1;
   dpr = 1;
   size = 1; // a point's side in device pixels
-  readonly stats: RasterStats = { frames: 0, rasters: 0, rasterMs: 0, landed: 0 };
+  readonly stats: RasterStats = { frames: 0, rasters: 0, rasterMs: 0, blitMs: 0, landed: 0 };
   private ctx: CanvasRenderingContext2D;
   private last = document.createElement("canvas"); // the newest raster, at `lastView`
   private lastCtx: CanvasRenderingContext2D;
-  private lastView: View | null = null;
+  lastView: View | null = null; // (read only outside)
   private worker: Worker | null = null;
-  private local: { pts: Points; bins: Bins | null } | null = null; // no worker to be had: the same work on this thread
+  private local: Scene | null = null; // no worker to be had: the same work on this thread
+  private sent = new Map<string, RasterMessage>(); // the newest message of each kind (replayed to a local scene)
   private busy = false;
   private dirty = false; // the data or the view changed since the raster under way was asked for
   private token = 0;
@@ -39,34 +39,28 @@ export class RasterRenderer {
     }
   }
 
-  private pts: Points = { xs: new Float32Array(0), ys: new Float32Array(0), cat: null, val: null, inView: null, selected: null,
-    palette: new Uint8Array(3) };
   private fallBack() {
-    this.local = { pts: this.pts, bins: null };
+    this.local = new Scene();
+    for (const m of this.sent.values()) apply(this.local, m);
     this.busy = false;
     this.refresh();
   }
-  private send(m: RasterMessage, transfer: Transferable[] = []) {
-    if (m.type === "points") { this.pts.xs = m.xs; this.pts.ys = m.ys; }
-    else if (m.type === "colours") { this.pts.cat = m.cat; this.pts.val = m.val; this.pts.palette = m.palette; }
-    else if (m.type === "mask") this.pts.inView = m.inView;
-    else if (m.type === "selected") this.pts.selected = m.selected;
-    if (this.worker) this.worker.postMessage(m, transfer);
+  private send(m: RasterMessage) {
+    if (m.type === "points") this.sent.clear();
+    this.sent.set(m.type, m);
+    if (this.worker) this.worker.postMessage(m);
+    else if (this.local) apply(this.local, m);
+  }
+  private get ready() {
+    return this.sent.has("points") && this.sent.has("colours");
   }
 
-  /** The laid-out points (copies go to the worker). The setters take effect at the next `refresh`. */
-  setPoints(xs: Float32Array, ys: Float32Array) {
-    this.send({ type: "points", xs: xs.slice(), ys: ys.slice() });
-  }
-  setColours(cat: Uint16Array | null, val: Float32Array | null, palette: Uint8Array) {
-    this.send({ type: "colours", cat: cat?.slice() ?? null, val: val?.slice() ?? null, palette: palette.slice() });
-  }
-  setMask(inView: Uint8Array | null) {
-    this.send({ type: "mask", inView: inView?.slice() ?? null });
-  }
-  setSelected(selected: Uint32Array | null) {
-    this.send({ type: "selected", selected: selected?.slice() ?? null });
-  }
+  // The laid-out points, their colours, the view's mask and the selection (in the projection's order; the worker
+  // gets copies). The setters take effect at the next `refresh`.
+  setPoints(xs: Float32Array, ys: Float32Array) { this.send({ type: "points", xs, ys }); }
+  setColours(cat: Uint16Array | null, val: Float32Array | null, palette: Uint8Array) { this.send({ type: "colours", cat, val, palette }); }
+  setMask(inView: Uint8Array | null) { this.send({ type: "mask", inView }); }
+  setSelected(selected: Uint32Array | null) { this.send({ type: "selected", selected }); }
   /** The canvas's size in CSS pixels (its backing store is that times the device pixel ratio). */
   resize(cssWidth: number, cssHeight: number, dpr: number) {
     const w = Math.max(1, Math.round(cssWidth * dpr)), h = Math.max(1, Math.round(cssHeight * dpr));
@@ -88,18 +82,15 @@ export class RasterRenderer {
   }
 
   private request() {
-    if (this.busy || !this.dirty || this.destroyed || !this.pts.xs.length || (!this.pts.cat && !this.pts.val)) return;
+    if (this.busy || !this.dirty || this.destroyed || !this.ready) return;
     this.busy = true;
     this.dirty = false;
     const m = { type: "render" as const, token: ++this.token, view: { ...this.view }, width: this.width, height: this.height, size: this.size };
     if (this.worker) { this.worker.postMessage(m); return; }
     // on this thread, after the current event (the moved frame shows first)
     setTimeout(() => {
-      const l = this.local!;
-      if (!l.bins || l.bins.width !== m.width || l.bins.height !== m.height) l.bins = new Bins(m.width, m.height);
       const t0 = performance.now();
-      const pixels = new Uint8ClampedArray(m.width * m.height * 4);
-      const landed = render(l.pts, m.view, m.size, l.bins, pixels);
+      const { pixels, landed } = this.local!.render(m.view, m.width, m.height, m.size);
       this.received({ token: m.token, view: m.view, width: m.width, height: m.height, pixels, landed, ms: performance.now() - t0 });
     });
   }
@@ -122,6 +113,7 @@ export class RasterRenderer {
   /** Draw the last raster moved and scaled from its view to the current one. */
   private blit(raster = false) {
     if (!this.lastView || this.destroyed) return;
+    const t0 = performance.now();
     const W = this.width, H = this.height, v = this.view, l = this.lastView;
     const s = unitPx(v, H), r = s / unitPx(l, H);
     const dx = W / 2 + (l.cx - v.cx) * s - (W / 2) * r, dy = H / 2 - (l.cy - v.cy) * s - (H / 2) * r;
@@ -133,6 +125,7 @@ export class RasterRenderer {
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(this.last, dx, dy, this.last.width * r, this.last.height * r);
     }
+    this.stats.blitMs = performance.now() - t0;
     this.stats.frames++;
     this.onframe(raster);
   }
