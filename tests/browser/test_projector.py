@@ -263,7 +263,7 @@ def layout_2d(coords: np.ndarray) -> np.ndarray:
 
 def on_screen(page, coords: np.ndarray, view=(0.0, 0.0, 1.0)) -> np.ndarray:
     """The points' positions in the page (CSS pixels) at a raster view (cx, cy, zoom)."""
-    box = page.get_by_test_id("raster").bounding_box()
+    box = page.get_by_test_id("projector").bounding_box()
     cx, cy, zoom = view
     s = zoom * box["height"] / 2
     xy = layout_2d(coords)
@@ -271,7 +271,8 @@ def on_screen(page, coords: np.ndarray, view=(0.0, 0.0, 1.0)) -> np.ndarray:
 
 
 def pixel(page, x: float, y: float) -> np.ndarray:
-    return np.array(page.evaluate("""([x, y]) => { const c = document.querySelector('[data-testid=raster]'), r = c.getBoundingClientRect();
+    return np.array(page.evaluate("""([x, y]) => { const c = document.querySelector('[data-testid=raster]'),
+        r = document.querySelector('[data-testid=projector]').getBoundingClientRect();
         return Array.from(c.getContext('2d').getImageData(Math.floor(x - r.left), Math.floor(y - r.top), 1, 1).data); }""", [x, y]))
 
 
@@ -335,7 +336,7 @@ def test_raster_lasso_pan_and_zoom(page, live, space):
     ws = live.ws
     open_raster(page, f"{live.url}/catalog/projector?space={space}&render=raster")
     p = P.project(ws, space, "pca", 2)
-    box = page.get_by_test_id("raster").bounding_box()
+    box = page.get_by_test_id("projector").bounding_box()
     xy = on_screen(page, p.coords)
     # a lasso: a triangle; the rows inside it are the ones the test finds inside the same polygon
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -357,11 +358,12 @@ def test_raster_lasso_pan_and_zoom(page, live, space):
     assert int(re.sub(r"\D", "", bar.locator("strong").inner_text())) == len(want)
     page.wait_for_function(RASTERED + " && Number(document.querySelector('[data-testid=projector]').dataset.rasters) >= 2")
     k = int(np.flatnonzero(np.isin(p.ids, list(want)))[0])
-    box = page.get_by_test_id("raster").bounding_box()  # (the selection's bar moved the stage down)
+    box = page.get_by_test_id("projector").bounding_box()  # (the selection's bar moved the stage down)
     xy = on_screen(page, p.coords)
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.wait_for_function("([x, y]) => { const c = document.querySelector('[data-testid=raster]'), r = c.getBoundingClientRect();"
-                           " return c.getContext('2d').getImageData(Math.floor(x - r.left), Math.floor(y - r.top), 1, 1).data[0] === 255; }",
+    page.wait_for_function("([x, y]) => { const c = document.querySelector('[data-testid=raster]'),"
+                           " r = document.querySelector('[data-testid=projector]').getBoundingClientRect();"
+                           " return !c.style.transform && c.getContext('2d').getImageData(Math.floor(x - r.left), Math.floor(y - r.top), 1, 1).data[0] === 255; }",
                            arg=list(xy[k]))  # the selection is drawn white
     page.get_by_role("button", name="Lasso").click()
     # a pan drag moves every pixel by the drag (the overlap of before and after is the same picture)
@@ -426,3 +428,42 @@ def json_view(page) -> tuple[float, float, float]:
 
     v = json.loads(page.get_by_test_id("projector").get_attribute("data-view"))
     return (v["cx"], v["cy"], v["zoom"])
+
+
+def test_raster_pixel_is_its_points_majority_class_at_their_density(page, live, space):
+    ws = live.ws
+    open_raster(page, f"{live.url}/catalog/projector?space={space}&render=raster&by=metadata.camera")
+    p = P.project(ws, space, "pca", 2)
+    cam = P.colors(ws, p.ids, "metadata.camera")
+    page.wait_for_function("n => document.querySelectorAll('[data-testid=legend] .li').length === n", arg=len(cam.legend) + 1)
+    page.wait_for_function(RASTERED)
+    swatches = dict(zip(legend(page), page.eval_on_selector_all(
+        "[data-testid=legend] .li i", "els => els.map(e => getComputedStyle(e).backgroundColor)"), strict=True))
+    rgb = [np.array(re.findall(r"\d+", swatches[label])[:3], dtype=float) for label in cam.legend]
+    box = page.get_by_test_id("projector").bounding_box()
+    width, height = page.evaluate("() => { const c = document.querySelector('[data-testid=raster]'); return [c.width, c.height]; }")
+    # each point covers a 7 x 7 square whose top-left pixel is floor(x * s + W / 2 - 3), floor(H / 2 - 3 - y * s)
+    s = height / 2
+    xy = layout_2d(p.coords)
+    gx, gy = xy[:, 0] * s + width / 2 - 3, height / 2 - 3 - xy[:, 1] * s
+    near_edge = (np.abs(gx - np.round(gx)) < 1e-3) | (np.abs(gy - np.round(gy)) < 1e-3)
+    cover: dict[tuple[int, int], list[int]] = {}
+    for i in range(len(p)):
+        for dy in range(7):
+            for dx in range(7):
+                cover.setdefault((int(np.floor(gx[i])) + dx, int(np.floor(gy[i])) + dy), []).append(i)
+    checked = mixed = 0
+    for (x, y), pts in cover.items():
+        if not (0 <= x < width and 0 <= y < height) or near_edge[pts].any() or len(pts) < 2:
+            continue
+        codes = cam.codes[pts].astype(int)
+        values, counts = np.unique(codes, return_counts=True)
+        if counts.max() * 2 <= len(pts) or values[counts.argmax()] < 0:
+            continue  # no strict majority: the vote may settle on any of them
+        alpha = 0.45 + 0.55 * min(1.0, np.log2(len(pts)) / 6)
+        want = np.round(BACKGROUND + (rgb[values[counts.argmax()]] - BACKGROUND) * alpha)
+        got = pixel(page, box["x"] + x + 0.5, box["y"] + y + 0.5)[:3]
+        assert np.abs(got - want).max() <= 1, ((x, y), pts, codes, got, want)
+        checked += 1
+        mixed += len(values) > 1
+    assert checked > 50 and mixed > 0, (checked, mixed)

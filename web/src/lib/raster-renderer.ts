@@ -1,7 +1,9 @@
 // The Projector's density raster on a 2D canvas: the points, their colours, mask and selection go to a worker
-// (lib/density-raster.worker.ts) that bins them into the canvas's device pixels; the page draws the last raster,
-// moved and scaled to the current view, in the same animation frame as every pan or zoom, and asks for a new raster
-// of the newest view whenever the worker is free (the newest view wins; views in between are skipped).
+// (lib/density-raster.worker.ts) that bins them into the canvas's device pixels, and the page puts them on the
+// canvas (putImageData). Every pan or zoom moves and scales the last raster to the new view in the next animation
+// frame with a CSS transform of the canvas (the compositor moves it; no pixel is redrawn), and asks for a new
+// raster of the newest view whenever the worker is free (the newest view wins; views in between are skipped).
+// The canvas's parent should clip it (overflow: hidden) and take the pointer events.
 import { HOME, Scene, apply, unitPx, type RasterMessage, type View } from "./density-raster";
 
 export interface RasterStats { frames: number; rasters: number; rasterMs: number; blitMs: number; landed: number }
@@ -14,9 +16,7 @@ export class RasterRenderer {
   size = 1; // a point's side in device pixels
   readonly stats: RasterStats = { frames: 0, rasters: 0, rasterMs: 0, blitMs: 0, landed: 0 };
   private ctx: CanvasRenderingContext2D;
-  private last = document.createElement("canvas"); // the newest raster, at `lastView`
-  private lastCtx: CanvasRenderingContext2D;
-  lastView: View | null = null; // (read only outside)
+  lastView: View | null = null; // the view of the raster on the canvas (read only outside)
   private worker: Worker | null = null;
   private local: Scene | null = null; // no worker to be had: the same work on this thread
   private sent = new Map<string, RasterMessage>(); // the newest message of each kind (replayed to a local scene)
@@ -27,9 +27,9 @@ export class RasterRenderer {
   private destroyed = false;
 
   constructor(private canvas: HTMLCanvasElement, private onframe: (raster: boolean) => void) {
-    // CPU-backed 2D canvases (willReadFrequently): copying one into the other is a memory copy, not a GPU readback
+    // a CPU-backed 2D canvas (willReadFrequently): putImageData is a memory copy (no upload to a software GPU)
     this.ctx = canvas.getContext("2d", { willReadFrequently: true })!;
-    this.lastCtx = this.last.getContext("2d", { willReadFrequently: true })!;
+    canvas.style.transformOrigin = "0 0";
     try {
       this.worker = new Worker(new URL("./density-raster.worker.ts", import.meta.url), { type: "module" });
       this.worker.onmessage = (e) => this.received(e.data);
@@ -66,7 +66,8 @@ export class RasterRenderer {
     const w = Math.max(1, Math.round(cssWidth * dpr)), h = Math.max(1, Math.round(cssHeight * dpr));
     if (w === this.width && h === this.height && dpr === this.dpr) return;
     this.width = w; this.height = h; this.dpr = dpr;
-    this.canvas.width = w; this.canvas.height = h;
+    this.canvas.width = w; this.canvas.height = h; // (clears it)
+    this.lastView = null;
     this.refresh();
   }
   setView(v: View) {
@@ -99,8 +100,7 @@ export class RasterRenderer {
     this.busy = false;
     if (this.destroyed) return;
     if (r.width === this.width && r.height === this.height) {
-      if (this.last.width !== r.width || this.last.height !== r.height) { this.last.width = r.width; this.last.height = r.height; }
-      this.lastCtx.putImageData(new ImageData(r.pixels as Uint8ClampedArray<ArrayBuffer>, r.width, r.height), 0, 0);
+      this.ctx.putImageData(new ImageData(r.pixels as Uint8ClampedArray<ArrayBuffer>, r.width, r.height), 0, 0);
       this.lastView = r.view;
       this.stats.rasters++;
       this.stats.rasterMs = r.ms;
@@ -110,21 +110,14 @@ export class RasterRenderer {
     this.request(); // the newest view, if it moved on meanwhile
   }
 
-  /** Draw the last raster moved and scaled from its view to the current one. */
+  /** Show the last raster moved and scaled from its view to the current one. */
   private blit(raster = false) {
     if (!this.lastView || this.destroyed) return;
     const t0 = performance.now();
     const W = this.width, H = this.height, v = this.view, l = this.lastView;
     const s = unitPx(v, H), r = s / unitPx(l, H);
     const dx = W / 2 + (l.cx - v.cx) * s - (W / 2) * r, dy = H / 2 - (l.cy - v.cy) * s - (H / 2) * r;
-    const ctx = this.ctx;
-    if (r === 1 && dx === 0 && dy === 0 && this.last.width === W && this.last.height === H) ctx.drawImage(this.last, 0, 0);
-    else {
-      ctx.fillStyle = "#0f172a";
-      ctx.fillRect(0, 0, W, H);
-      ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(this.last, dx, dy, this.last.width * r, this.last.height * r);
-    }
+    this.canvas.style.transform = r === 1 && dx === 0 && dy === 0 ? "" : `translate(${dx / this.dpr}px, ${dy / this.dpr}px) scale(${r})`;
     this.stats.blitMs = performance.now() - t0;
     this.stats.frames++;
     this.onframe(raster);
