@@ -10,12 +10,13 @@ array; UMAP is umap-learn itself (slicewise adds only the sampling above 200k ro
 (once, kept at --workspace) a workspace of --rows data rows with 16-dimensional clustered vectors and opens
 /catalog/projector; "first frame" is the time from the projection's bytes (and colours) arriving to the first drawn
 frame (data-first-frame-ms, measured in the page), and the fps count the frames the page draws while Playwright
-drags the mouse across it for 2 s (pointer moves as fast as Playwright sends them; their rate is printed: it caps
-the figure). At 1M points the 2D view is the page's density raster (the path the page really uses: 300k points or
-more; data-renderer says which): a frame there moves the last raster to the dragged view, and a worker re-bins
-the points for the newest view meanwhile (complete rasters per second and the time of one are printed too); the
-same drag is also measured with synthetic pointer events sent by the page itself once per animation frame (no
-Playwright round trip), and on regl-scatterplot (`render=webgl`) for comparison. Headless Chromium renders WebGL
+drags the mouse across it for 2 s (pointer moves as fast as Playwright sends them; their rate is printed). At 1M
+points the 2D view is the page's density raster (the path the page really uses: 300k points or more; data-renderer
+says which): a frame there is an animation frame that showed something new, the last raster moved to the dragged
+view (a CSS transform) and/or a complete new raster, which a worker bins for the newest view meanwhile (how many
+frames moved the view, how many showed a complete raster, and the time of one raster are printed too); the same drag
+is also measured with synthetic pointer events sent by the page itself once per animation frame (no Playwright round
+trip), and on regl-scatterplot (`render=webgl`) for comparison, in the same run. Headless Chromium renders WebGL
 with SwiftShader (on the CPU), so the WebGL fps is a floor: a real GPU is faster. The 3D part opens the same points in 3D (PCA) and orbits
 them: turned frames per second while dragging (each frame a new camera angle), the lay-out time of one turn,
 a Turn-slider step to its frame, the main thread's share in long tasks while orbiting, and pointer up to the
@@ -126,13 +127,14 @@ def bench_browser(path: Path, rows: int, repeat: int) -> None:
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "renderer"}
         each = ", ".join(f"{r['fps']:.1f}" for r in runs)
         firsts = ", ".join(f"{r['first'] / 1000:.2f}" for r in runs)
-        extra = (f"; complete rasters while panning median {med['rasters']:.1f}/s, one raster (worker) median "
-                 f"{med['raster_ms']:.0f} ms; in-page drag (synthetic pointer events once per animation frame) median "
-                 f"{med['page_fps']:.1f} fps" if runs[0]["renderer"] == "raster" else "")
+        extra = (f", {med['moved']:.1f}/s moved the view, {med['rasters']:.1f}/s showed a complete new raster; one raster "
+                 f"(worker) median {med['raster_ms']:.0f} ms; in-page drag (synthetic pointer events, one per animation "
+                 f"frame, {med['page_moves']:.0f}/s) median {med['page_fps']:.1f} fps, {med['page_moved']:.1f}/s moved the view"
+                 if runs[0]["renderer"] == "raster" else "")
         print(f"Projector tab 2D, {rows:,} points, headless Chromium, {name} [{runs[0]['renderer']}]: first frame median "
-              f"{med['first'] / 1000:.2f} s ({firsts}; target 2 s); panning "
-              f"median {med['fps']:.1f} fps ({each}; target 30) at {med['moves']:.0f} pointer moves/s from Playwright"
-              f"{extra}; page open to first frame median {med['open']:.1f} s; load {load()}")
+              f"{med['first'] / 1000:.2f} s ({firsts}; target 2 s); panning (Playwright drag, {med['moves']:.0f} pointer "
+              f"moves/s) median {med['fps']:.1f} fps ({each}; target 30){extra}; page open to first frame median "
+              f"{med['open']:.1f} s; load {load()}")
     med = {k: statistics.median(o[k] for o in orbit) for k in orbit[0]}
     each = ", ".join(f"{o['fps']:.2f}" for o in orbit)
     print(f"3D orbit, {rows:,} points: first frame median {med['first'] / 1000:.2f} s; orbiting median {med['fps']:.2f} "
@@ -149,12 +151,12 @@ IN_PAGE_DRAG = """async () => {
   const ev = (type, i) => c.dispatchEvent(new PointerEvent(type, { clientX: x0 + 200 * Math.sin(i / 10),
     clientY: y0 + 120 * Math.cos(i / 10), button: 0, bubbles: true, pointerId: 1 }));
   ev('pointerdown', 0);
-  const f0 = Number(st.dataset.frames), t0 = performance.now();
+  const f0 = Number(st.dataset.frames), m0 = Number(st.dataset.moved), t0 = performance.now();
   let i = 0;
   while (performance.now() - t0 < 2000) { ev('pointermove', ++i); await new Promise((ok) => requestAnimationFrame(ok)); }
   const t = performance.now() - t0;
   ev('pointerup', i);
-  return (Number(st.dataset.frames) - f0) / t * 1000;
+  return [(Number(st.dataset.frames) - f0) / t * 1000, (Number(st.dataset.moved) - m0) / t * 1000, i / t * 1000];
 }"""
 
 
@@ -168,9 +170,11 @@ def bench_pan(b, url: str, extra: str) -> dict:
     st = pg.get_by_test_id("projector")
     out: dict = {"open": time.perf_counter() - t, "first": float(st.get_attribute("data-first-frame-ms")),
                  "renderer": st.get_attribute("data-renderer")}
-    r0, t0 = int(st.get_attribute("data-rasters") or 0), time.perf_counter()
-    out["fps"], out["moves"] = drag_rate(pg, "frames", with_moves=True)
-    out["rasters"] = (int(st.get_attribute("data-rasters") or 0) - r0) / (time.perf_counter() - t0)
+    r0, m0, t0 = int(st.get_attribute("data-rasters") or 0), int(st.get_attribute("data-moved") or 0), time.perf_counter()
+    out["fps"], out["moves"] = drag_rate(pg, "frames", with_moves=True, pause_ms=0)
+    took = time.perf_counter() - t0
+    out["rasters"] = (int(st.get_attribute("data-rasters") or 0) - r0) / took
+    out["moved"] = (int(st.get_attribute("data-moved") or 0) - m0) / took
     if out["renderer"] == "raster":
         ms = []
         for _ in range(5):  # the time of one raster, at rest
@@ -183,7 +187,7 @@ def bench_pan(b, url: str, extra: str) -> dict:
             pg.mouse.move(760, 520)
             pg.mouse.up()
         out["raster_ms"] = statistics.median(ms)
-        out["page_fps"] = pg.evaluate(IN_PAGE_DRAG)
+        out["page_fps"], out["page_moved"], out["page_moves"] = pg.evaluate(IN_PAGE_DRAG)
     pg.close()
     return out
 
@@ -193,7 +197,7 @@ e.duration]); }).observe({ entryTypes: ["longtask"] });"""
 SETTLED = "document.querySelector('[data-testid=projector]')?.dataset.settled === '1'"
 
 
-def drag_rate(pg, counter: str, seconds: float = 2.0, with_moves: bool = False):
+def drag_rate(pg, counter: str, seconds: float = 2.0, with_moves: bool = False, pause_ms: int = 8):
     """Frames per second while Playwright drags the mouse round the middle of the plot: the plot's `data-<counter>`
     (frames drawn, or turned frames) over the time (`with_moves`: and the pointer moves per second sent)."""
     st = pg.get_by_test_id("projector")
@@ -207,7 +211,8 @@ def drag_rate(pg, counter: str, seconds: float = 2.0, with_moves: bool = False):
     while time.perf_counter() - t0 < seconds:
         i += 1
         pg.mouse.move(cx + 200 * np.sin(i / 10), cy + 120 * np.cos(i / 10))
-        pg.wait_for_timeout(8)
+        if pause_ms:
+            pg.wait_for_timeout(pause_ms)
     took = time.perf_counter() - t0
     f1 = int(st.get_attribute(f"data-{counter}") or 0)
     pg.mouse.up()

@@ -6,7 +6,9 @@
 // The canvas's parent should clip it (overflow: hidden) and take the pointer events.
 import { HOME, Scene, apply, unitPx, type RasterMessage, type View } from "./density-raster";
 
-export interface RasterStats { frames: number; rasters: number; rasterMs: number; blitMs: number; landed: number }
+/** Animation frames that showed something new (`frames`), those of them that moved the view (`moved`), complete
+ * rasters shown, the worker's time for the last one, the points on it. */
+export interface RasterStats { frames: number; moved: number; rasters: number; rasterMs: number; landed: number }
 
 export class RasterRenderer {
   view: View = { ...HOME };
@@ -14,7 +16,9 @@ export class RasterRenderer {
   height = 1;
   dpr = 1;
   size = 1; // a point's side in device pixels
-  readonly stats: RasterStats = { frames: 0, rasters: 0, rasterMs: 0, blitMs: 0, landed: 0 };
+  readonly stats: RasterStats = { frames: 0, moved: 0, rasters: 0, rasterMs: 0, landed: 0 };
+  private shown: View | null = null; // the view of the last frame
+  private fresh = false; // a raster arrived since the last frame
   private ctx: CanvasRenderingContext2D;
   lastView: View | null = null; // the view of the raster on the canvas (read only outside)
   private worker: Worker | null = null;
@@ -79,6 +83,9 @@ export class RasterRenderer {
   refresh() {
     this.dirty = true;
     this.request();
+    this.frame();
+  }
+  private frame() {
     if (!this.rafId && !this.destroyed) this.rafId = requestAnimationFrame(() => { this.rafId = 0; this.blit(); });
   }
 
@@ -105,22 +112,33 @@ export class RasterRenderer {
       this.stats.rasters++;
       this.stats.rasterMs = r.ms;
       this.stats.landed = r.landed;
-      this.blit(true);
+      this.fresh = true;
+      this.place(); // (at once: the new pixels under the right transform)
+      this.frame();
     }
     this.request(); // the newest view, if it moved on meanwhile
   }
 
-  /** Show the last raster moved and scaled from its view to the current one. */
-  private blit(raster = false) {
+  /** Show the last raster moved and scaled from its view to the current one (once per animation frame). */
+  private blit() {
     if (!this.lastView || this.destroyed) return;
-    const t0 = performance.now();
-    const W = this.width, H = this.height, v = this.view, l = this.lastView;
+    const v = this.place();
+    const moved = !this.shown || this.shown.cx !== v.cx || this.shown.cy !== v.cy || this.shown.zoom !== v.zoom;
+    if (!moved && !this.fresh) return;
+    this.shown = v;
+    this.stats.frames++;
+    if (moved) this.stats.moved++;
+    const raster = this.fresh;
+    this.fresh = false;
+    this.onframe(raster);
+  }
+  /** The canvas's transform from the raster's view to the current one. */
+  private place(): View {
+    const W = this.width, H = this.height, v = this.view, l = this.lastView ?? v;
     const s = unitPx(v, H), r = s / unitPx(l, H);
     const dx = W / 2 + (l.cx - v.cx) * s - (W / 2) * r, dy = H / 2 - (l.cy - v.cy) * s - (H / 2) * r;
     this.canvas.style.transform = r === 1 && dx === 0 && dy === 0 ? "" : `translate(${dx / this.dpr}px, ${dy / this.dpr}px) scale(${r})`;
-    this.stats.blitMs = performance.now() - t0;
-    this.stats.frames++;
-    this.onframe(raster);
+    return v;
   }
 
   destroy() {
