@@ -276,6 +276,17 @@ def pixel(page, x: float, y: float) -> np.ndarray:
         return Array.from(c.getContext('2d').getImageData(Math.floor(x - r.left), Math.floor(y - r.top), 1, 1).data); }""", [x, y]))
 
 
+def canvas_pixels(page) -> np.ndarray:
+    """The raster canvas's pixels (height x width x RGBA), read once."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    url = page.evaluate("() => document.querySelector('[data-testid=raster]').toDataURL('image/png')")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGBA")).astype(int)
+
+
 def open_raster(page, url: str) -> None:
     page.goto(url)
     page.wait_for_function("document.querySelector('[data-testid=projector]')?.dataset.settled === '1'")
@@ -440,21 +451,11 @@ def test_raster_pixel_is_its_points_majority_class_at_their_density(page, live, 
     swatches = dict(zip(legend(page), page.eval_on_selector_all(
         "[data-testid=legend] .li i", "els => els.map(e => getComputedStyle(e).backgroundColor)"), strict=True))
     rgb = [np.array(re.findall(r"\d+", swatches[label])[:3], dtype=float) for label in cam.legend]
-    box = page.get_by_test_id("projector").bounding_box()
-    width, height = page.evaluate("() => { const c = document.querySelector('[data-testid=raster]'); return [c.width, c.height]; }")
-    # each point covers a 7 x 7 square whose top-left pixel is floor(x * s + W / 2 - 3), floor(H / 2 - 3 - y * s)
-    s = height / 2
-    xy = layout_2d(p.coords)
-    gx, gy = xy[:, 0] * s + width / 2 - 3, height / 2 - 3 - xy[:, 1] * s
-    near_edge = (np.abs(gx - np.round(gx)) < 1e-3) | (np.abs(gy - np.round(gy)) < 1e-3)
-    cover: dict[tuple[int, int], list[int]] = {}
-    for i in range(len(p)):
-        for dy in range(7):
-            for dx in range(7):
-                cover.setdefault((int(np.floor(gx[i])) + dx, int(np.floor(gy[i])) + dy), []).append(i)
+    _, cover = covering(page, p.coords)
+    img = canvas_pixels(page)
     checked = mixed = 0
     for (x, y), pts in cover.items():
-        if not (0 <= x < width and 0 <= y < height) or near_edge[pts].any() or len(pts) < 2:
+        if len(pts) < 2:
             continue
         codes = cam.codes[pts].astype(int)
         values, counts = np.unique(codes, return_counts=True)
@@ -462,8 +463,62 @@ def test_raster_pixel_is_its_points_majority_class_at_their_density(page, live, 
             continue  # no strict majority: the vote may settle on any of them
         alpha = 0.45 + 0.55 * min(1.0, np.log2(len(pts)) / 6)
         want = np.round(BACKGROUND + (rgb[values[counts.argmax()]] - BACKGROUND) * alpha)
-        got = pixel(page, box["x"] + x + 0.5, box["y"] + y + 0.5)[:3]
+        got = img[y, x, :3]
         assert np.abs(got - want).max() <= 1, ((x, y), pts, codes, got, want)
         checked += 1
         mixed += len(values) > 1
     assert checked > 50 and mixed > 0, (checked, mixed)
+
+
+def covering(page, coords: np.ndarray) -> tuple[dict, dict[tuple[int, int], list[int]]]:
+    """The stage's box, and the points covering each canvas pixel at the first view (pixels of points whose square's
+    corner lies within 1e-3 of a pixel edge left out: the page computes in float32 there)."""
+    box = page.get_by_test_id("projector").bounding_box()
+    width, height = page.evaluate("() => { const c = document.querySelector('[data-testid=raster]'); return [c.width, c.height]; }")
+    # each point covers a 7 x 7 square whose top-left pixel is floor(x * s + W / 2 - 3), floor(H / 2 - 3 - y * s)
+    s = height / 2
+    xy = layout_2d(coords)
+    gx, gy = xy[:, 0] * s + width / 2 - 3, height / 2 - 3 - xy[:, 1] * s
+    near_edge = (np.abs(gx - np.round(gx)) < 1e-3) | (np.abs(gy - np.round(gy)) < 1e-3)
+    cover: dict[tuple[int, int], list[int]] = {}
+    for i in range(len(coords)):
+        for dy in range(7):
+            for dx in range(7):
+                cover.setdefault((int(np.floor(gx[i])) + dx, int(np.floor(gy[i])) + dy), []).append(i)
+    return box, {xy: pts for xy, pts in cover.items()
+                 if 0 <= xy[0] < width and 0 <= xy[1] < height and not near_edge[pts].any()}
+
+
+def test_raster_pixel_is_its_points_mean_value_on_the_ramp(page, live, space):
+    ws = live.ws
+    open_raster(page, f"{live.url}/runs/1/projector?space={space}&render=raster&by=metric:iou")
+    page.locator("[data-testid=legend] .ramp").wait_for()
+    page.wait_for_function(RASTERED + " && Number(document.querySelector('[data-testid=projector]').dataset.rasters) >= 1")
+    p = P.project(ws, space, "pca", 2)
+    iou = P.colors(ws, p.ids, "metric:iou", run=1)
+    assert iou.kind == "number" and iou.values is not None
+    lo, span = iou.min or 0.0, ((iou.max or 1.0) - (iou.min or 0.0)) or 1.0
+    norm = np.clip((iou.values.astype(np.float64) - lo) / span, 0, 1)
+    # the ramp of the WebGL path: 32 steps from hsl(250deg 75% 45%) to hsl(40deg 75% 55%); none: #cbd5e1
+    import colorsys
+
+    ramp = [np.round(np.array(colorsys.hls_to_rgb((250 - i / 31 * 210) / 360, (45 + i / 31 * 10) / 100, 0.75)) * 255)
+            for i in range(32)]
+    _, cover = covering(page, p.coords)
+    img = canvas_pixels(page)
+    checked = nan = 0
+    for (x, y), pts in cover.items():
+        vals = norm[pts][~np.isnan(norm[pts])]
+        if len(vals):
+            step = vals.mean() * 32
+            if abs(step - round(step)) < 1e-4 and not (vals == vals[0]).all():
+                continue  # on a step's edge: float32 / float64 sums may fall either side
+            colour = ramp[min(31, int(np.floor(step)))]
+        else:
+            colour, nan = np.array([0xCB, 0xD5, 0xE1]), nan + 1
+        alpha = 0.45 + 0.55 * min(1.0, np.log2(len(pts)) / 6)
+        want = BACKGROUND + (colour - BACKGROUND) * alpha
+        got = img[y, x, :3]
+        assert np.abs(got - want).max() <= 1.6, ((x, y), pts, got, want)
+        checked += 1
+    assert checked > 500, checked
