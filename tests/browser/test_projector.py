@@ -522,3 +522,43 @@ def test_raster_pixel_is_its_points_mean_value_on_the_ramp(page, live, space):
         assert np.abs(got - want).max() <= 1.6, ((x, y), pts, got, want)
         checked += 1
     assert checked > 500, checked
+
+
+def test_a_slow_webgl_frame_hands_a_50k_projection_to_the_raster(browser, tmp_path):
+    """From 50,000 points the page measures a WebGL redraw and draws with the raster when it is slower than 50 ms
+    (software WebGL in headless Chromium: it is); `render=webgl` keeps WebGL."""
+    from pathlib import Path
+
+    import slicewise
+    from slicewise.server import create_app
+
+    from .conftest import CHROMIUM, STATIC, LiveServer, _free_port, open_page
+
+    if not STATIC.exists() or not Path(CHROMIUM).exists():
+        pytest.skip("the web app is not built (run `make web`) or Chromium is missing (run `make browser`)")
+
+    n = 50_000
+    rng = np.random.default_rng(3)
+    path = tmp_path / "fifty.duckdb"
+    with slicewise.open(path) as ws:
+        ws.add_data_rows("many", [{"global_key": f"m{i}", "row_data": "none.jpg"} for i in range(n)])
+        embeddings.add_vectors(ws, "many", [f"m{i}" for i in range(n)], rng.normal(size=(n, 8)).astype(np.float32))
+    with LiveServer(create_app(path), _free_port()) as srv:
+        for extra, forced in (("", False), ("&render=webgl", True)):
+            gen = open_page(browser)
+            page = next(gen)
+            page.goto(f"{srv.url}/catalog/projector?space=many{extra}")
+            st = page.get_by_test_id("projector")
+            if forced:
+                page.wait_for_function("Number(document.querySelector('[data-testid=projector]')?.dataset.frames || 0) > 0",
+                                       timeout=60_000)
+                assert st.get_attribute("data-renderer") == "webgl" and st.get_attribute("data-webgl-frame-ms") is None
+            else:
+                page.wait_for_function("document.querySelector('[data-testid=projector]')?.dataset.webglFrameMs",
+                                       timeout=60_000)
+                slow = float(st.get_attribute("data-webgl-frame-ms")) > 50
+                want = "raster" if slow else "webgl"
+                page.wait_for_function("r => document.querySelector('[data-testid=projector]').dataset.renderer === r", arg=want)
+                if slow:
+                    page.wait_for_function(RASTERED)
+            gen.close()
