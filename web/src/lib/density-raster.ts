@@ -3,15 +3,17 @@
 // with putImageData. Headless and GPU-less browsers render WebGL in software, where a frame of a million points
 // costs about a second; this pass costs tens of milliseconds.
 //
-// A pixel's colour: by a category, the majority class of its points (Boyer-Moore majority vote in the
-// projection's order: the true majority wherever one class holds more than half of the pixel's points); by a
+// A pixel's colour: by a category, the majority class of its points (Boyer-Moore majority vote, one pass in the
+// scene's spatial order: the true majority wherever one class holds more than half of the pixel's points, else one
+// of its classes); by a
 // metric, the mean of the points' values (NaN values left out; none left: the "none" colour) on the same colour
 // ramp as the WebGL path. Points the view's filter excludes count only where a pixel has no point in the view, and
 // are then drawn dim. The density shows as opacity over the background: a pixel with c points in the view has
 // alpha 0.45 + 0.55 * min(1, log2(c) / 6) (1 point 0.45, 64 or more 1.0); a dimmed one 0.12 + 0.13 * the same
 // (channels rounded to the nearest integer).
 // Selected points are drawn white on top (a square 2 px wider than a point). The scale is fixed (not relative to
-// the view's densest pixel), so a pan moves pixels without changing them.
+// the view's densest pixel), so a pan moves pixels without changing them. A point of side `size` > 1 covers a
+// square whose top-left pixel is `(size - 1) >> 1` left of and above its own.
 
 /** The camera: the layout point ([-1, 1] square, as regl-scatterplot's) at the canvas centre, and the zoom (1: the
  * square's height fills the canvas's height). */
