@@ -224,8 +224,21 @@ export class Scene {
   readonly pts: Points = { xs: new Float32Array(0), ys: new Float32Array(0), cat: null, val: null, inView: null, selected: null,
     palette: new Uint8Array(3) };
   private bins: Bins | null = null;
+  private sorted = true;
 
-  setPoints(xs: Float32Array, ys: Float32Array) {
+  /** New positions. `moved`: the same points moved (a 3D turn): no sorting (one frame each), and the colours, mask
+   * and selection hold if the points were not sorted before either. */
+  setPoints(xs: Float32Array, ys: Float32Array, moved = false) {
+    if (moved) {
+      const keep = !this.sorted && this.pts.xs.length === xs.length;
+      this.sorted = false;
+      this.perm = this.rank = new Uint32Array(0);
+      this.pts.xs = xs;
+      this.pts.ys = ys;
+      if (!keep) this.pts.cat = this.pts.val = this.pts.inView = this.pts.selected = null;
+      return;
+    }
+    this.sorted = true;
     const n = xs.length, cell = new Uint32Array(n), counts = new Uint32Array(GRID * GRID + 1);
     const q = (v: number) => { const c = Math.floor(((v + 1) / 2) * GRID); return c < 0 ? 0 : c >= GRID ? GRID - 1 : c; };
     for (let i = 0; i < n; i++) { const c = (xs[i] === xs[i] && ys[i] === ys[i]) ? (GRID - 1 - q(ys[i])) * GRID + q(xs[i]) : GRID * GRID; cell[i] = c; counts[c]++; }
@@ -239,6 +252,7 @@ export class Scene {
     this.pts.cat = this.pts.val = this.pts.inView = this.pts.selected = null;
   }
   private gather<T extends Float32Array | Uint16Array | Uint8Array>(a: T): T {
+    if (!this.sorted) return a; // (the worker's own copy)
     const out = new (a.constructor as new (n: number) => T)(a.length);
     const perm = this.perm;
     for (let j = 0; j < perm.length; j++) out[j] = a[perm[j]];
@@ -251,7 +265,7 @@ export class Scene {
   }
   setMask(inView: Uint8Array | null) { this.pts.inView = inView && this.gather(inView); }
   setSelected(selected: Uint32Array | null) {
-    this.pts.selected = selected && selected.map((i) => this.rank[i]);
+    this.pts.selected = selected && (this.sorted ? selected.map((i) => this.rank[i]) : selected);
   }
   get ready() { return this.pts.xs.length > 0 && (this.pts.cat !== null || this.pts.val !== null); }
   render(v: View, width: number, height: number, size: number): { pixels: Uint8ClampedArray; landed: number } {
@@ -263,7 +277,7 @@ export class Scene {
 
 /** What the page tells the raster's worker. */
 export type RasterMessage =
-  | { type: "points"; xs: Float32Array; ys: Float32Array }
+  | { type: "points"; xs: Float32Array; ys: Float32Array; moved?: boolean }
   | { type: "colours"; cat: Uint16Array | null; val: Float32Array | null; palette: Uint8Array }
   | { type: "mask"; inView: Uint8Array | null }
   | { type: "selected"; selected: Uint32Array | null }
@@ -271,7 +285,7 @@ export type RasterMessage =
 
 /** A message's change to a scene (all but `render`). */
 export function apply(s: Scene, m: RasterMessage) {
-  if (m.type === "points") s.setPoints(m.xs, m.ys);
+  if (m.type === "points") s.setPoints(m.xs, m.ys, m.moved);
   else if (m.type === "colours") s.setColours(m.cat, m.val, m.palette);
   else if (m.type === "mask") s.setMask(m.inView);
   else if (m.type === "selected") s.setSelected(m.selected);

@@ -29,6 +29,9 @@ export class RasterRenderer {
   private token = 0;
   private rafId = 0;
   private destroyed = false;
+  /** Called just before a raster is asked for: the moment to hand over the newest positions (`setPoints(.., true)`)
+   * and view, computed once per raster rather than once per pointer move. */
+  prepare: (() => void) | null = null;
 
   constructor(private canvas: HTMLCanvasElement, private onframe: (raster: boolean) => void) {
     // a CPU-backed 2D canvas (willReadFrequently): putImageData is a memory copy (no upload to a software GPU)
@@ -50,7 +53,7 @@ export class RasterRenderer {
     this.refresh();
   }
   private send(m: RasterMessage) {
-    if (m.type === "points") this.sent.clear();
+    if (m.type === "points" && !m.moved) this.sent.clear();
     this.sent.set(m.type, m);
     if (this.worker) this.worker.postMessage(m);
     else if (this.local) apply(this.local, m);
@@ -61,7 +64,7 @@ export class RasterRenderer {
 
   // The laid-out points, their colours, the view's mask and the selection (in the projection's order; the worker
   // gets copies). The setters take effect at the next `refresh`.
-  setPoints(xs: Float32Array, ys: Float32Array) { this.send({ type: "points", xs, ys }); }
+  setPoints(xs: Float32Array, ys: Float32Array, moved = false) { this.send({ type: "points", xs, ys, moved }); }
   setColours(cat: Uint16Array | null, val: Float32Array | null, palette: Uint8Array) { this.send({ type: "colours", cat, val, palette }); }
   setMask(inView: Uint8Array | null) { this.send({ type: "mask", inView }); }
   setSelected(selected: Uint32Array | null) { this.send({ type: "selected", selected }); }
@@ -90,7 +93,9 @@ export class RasterRenderer {
   }
 
   private request() {
-    if (this.busy || !this.dirty || this.destroyed || !this.ready) return;
+    if (this.busy || !this.dirty || this.destroyed) return;
+    this.prepare?.();
+    if (!this.ready) return;
     this.busy = true;
     this.dirty = false;
     const m = { type: "render" as const, token: ++this.token, view: { ...this.view }, width: this.width, height: this.height, size: this.size };
