@@ -18,7 +18,7 @@ frames moved the view, how many showed a complete raster, and the time of one ra
 is also measured with synthetic pointer events sent by the page itself once per animation frame (no Playwright round
 trip), and on regl-scatterplot (`render=webgl`) for comparison, in the same run. Headless Chromium renders WebGL
 with SwiftShader (on the CPU), so the WebGL fps is a floor: a real GPU is faster. The 3D part opens the same points in 3D (PCA) and orbits
-them: turned frames per second while dragging (each frame a new camera angle), the lay-out time of one turn,
+them: turned frames per second while dragging (each frame a new camera angle; rasters where WebGL frames are slow), the lay-out time of one turn,
 a Turn-slider step to its frame, the main thread's share in long tasks while orbiting, and pointer up to the
 settled view (the spatial index of the new positions, built in a worker, and the final frame).
 """
@@ -138,8 +138,8 @@ def bench_browser(path: Path, rows: int, repeat: int) -> None:
     med = {k: statistics.median(o[k] for o in orbit) for k in orbit[0]}
     each = ", ".join(f"{o['fps']:.2f}" for o in orbit)
     print(f"3D orbit, {rows:,} points: first frame median {med['first'] / 1000:.2f} s; orbiting median {med['fps']:.2f} "
-          f"turned frames/s ({each}); lay-out of a turn (3D rotation, depth "
-          f"order, the points regl-scatterplot draws) median {med['layout']:.0f} ms; Turn slider input to the turned "
+          f"turned frames/s ({each}); lay-out of a turn (3D rotation; on WebGL "
+          f"also the depth order and the points regl-scatterplot draws) median {med['layout']:.0f} ms; Turn slider input to the turned "
           f"frame median {med['latency']:.0f} ms; main thread in long tasks while orbiting {med['busy']:.0%} "
           f"(longest {med['longest']:.0f} ms); pointer up to a settled view (spatial index rebuilt in a worker, "
           f"final frame) median {med['settle']:.2f} s; load {load()}")
