@@ -30,8 +30,11 @@ export class RasterRenderer {
   private rafId = 0;
   private destroyed = false;
   /** Called just before a raster is asked for: the moment to hand over the newest positions (`setPoints(.., true)`)
-   * and view, computed once per raster rather than once per pointer move. */
-  prepare: (() => void) | null = null;
+   * and view, computed once per raster rather than once per pointer move. What it returns labels that raster
+   * (`shownTag` once it is on the canvas). */
+  prepare: (() => string) | null = null;
+  shownTag = "";
+  private askedTag = "";
 
   constructor(private canvas: HTMLCanvasElement, private onframe: (raster: boolean) => void) {
     // a CPU-backed 2D canvas (willReadFrequently): putImageData is a memory copy (no upload to a software GPU)
@@ -94,8 +97,9 @@ export class RasterRenderer {
 
   private request() {
     if (this.busy || !this.dirty || this.destroyed) return;
-    this.prepare?.();
+    const tag = this.prepare?.() ?? "";
     if (!this.ready) return;
+    this.askedTag = tag;
     this.busy = true;
     this.dirty = false;
     const m = { type: "render" as const, token: ++this.token, view: { ...this.view }, width: this.width, height: this.height, size: this.size };
@@ -114,6 +118,7 @@ export class RasterRenderer {
     if (r.width === this.width && r.height === this.height) {
       this.ctx.putImageData(new ImageData(r.pixels as Uint8ClampedArray<ArrayBuffer>, r.width, r.height), 0, 0);
       this.lastView = r.view;
+      this.shownTag = this.askedTag;
       this.stats.rasters++;
       this.stats.rasterMs = r.ms;
       this.stats.landed = r.landed;
