@@ -8,11 +8,17 @@ Targets (issue 9): PCA of 1M x 512 <= 10 s; UMAP of 100k x 512 <= 90 s on 2 core
 <= 2 s and panning at >= 30 fps. The reference for PCA is scikit-learn's PCA (randomized solver) on the same
 array; UMAP is umap-learn itself (slicewise adds only the sampling above 200k rows). The browser part builds
 (once, kept at --workspace) a workspace of --rows data rows with 16-dimensional clustered vectors and opens
-/catalog/projector; "first frame" is the time from the projection's bytes arriving to regl-scatterplot's
-first drawn frame (data-first-frame-ms, measured in the page), and the fps count the frames the scatterplot
-draws while Playwright drags the mouse across it for 2 s. Headless Chromium renders WebGL with SwiftShader
-(on the CPU), so the fps is a floor: a real GPU is faster. The 3D part opens the same points in 3D (PCA) and orbits
-them: turned frames per second while dragging (each frame a new camera angle), the lay-out time of one turn,
+/catalog/projector; "first frame" is the time from the projection's bytes (and colours) arriving to the first drawn
+frame (data-first-frame-ms, measured in the page), and the fps count the frames the page draws while Playwright
+drags the mouse across it for 2 s (pointer moves as fast as Playwright sends them; their rate is printed). At 1M
+points the 2D view is the page's density raster (the path the page really uses: 300k points or more; data-renderer
+says which): a frame there is an animation frame that showed something new, the last raster moved to the dragged
+view (a CSS transform) and/or a complete new raster, which a worker bins for the newest view meanwhile (how many
+frames moved the view, how many showed a complete raster, and the time of one raster are printed too); the same drag
+is also measured with synthetic pointer events sent by the page itself once per animation frame (no Playwright round
+trip), and on regl-scatterplot (`render=webgl`) for comparison, in the same run. Headless Chromium renders WebGL
+with SwiftShader (on the CPU), so the WebGL fps is a floor: a real GPU is faster. The 3D part opens the same points in 3D (PCA) and orbits
+them: turned frames per second while dragging (each frame a new camera angle; rasters where WebGL frames are slow), the lay-out time of one turn,
 a Turn-slider step to its frame, the main thread's share in long tasks while orbiting, and pointer up to the
 settled view (the spatial index of the new positions, built in a worker, and the final frame).
 """
@@ -109,33 +115,81 @@ def bench_browser(path: Path, rows: int, repeat: int) -> None:
         projection.project(srv.ws, "bench", "pca", 2)
         print(f"(PCA of the workspace's {rows:,} x 16 vectors, cached: {time.perf_counter() - t:.1f} s)")
         projection.project(srv.ws, "bench", "pca", 3)
-        firsts, fps, loads, orbit = [], [], [], []
+        pan, webgl, orbit = [], [], []
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
             for _ in range(repeat):
-                pg = b.new_page(viewport={"width": 1440, "height": 900})
-                t = time.perf_counter()
-                pg.goto(f"{srv.url}/catalog/projector?space=bench&by=metadata.cluster")
-                pg.wait_for_function("document.querySelector('[data-testid=projector]')?.dataset.firstFrameMs > 0",
-                                     timeout=120_000)
-                loads.append(time.perf_counter() - t)
-                firsts.append(float(pg.get_by_test_id("projector").get_attribute("data-first-frame-ms")))
-                fps.append(drag_rate(pg, "frames"))
-                pg.close()
+                pan.append(bench_pan(b, srv.url, ""))
+                webgl.append(bench_pan(b, srv.url, "&render=webgl"))
                 orbit.append(bench_orbit(b, srv.url))
             b.close()
-    print(f"Projector tab, {rows:,} points, headless Chromium (SwiftShader WebGL): first frame median "
-          f"{statistics.median(firsts) / 1000:.2f} s ({', '.join(f'{f / 1000:.2f}' for f in firsts)}; target 2 s); "
-          f"panning median {statistics.median(fps):.1f} fps ({', '.join(f'{f:.1f}' for f in fps)}; target 30); "
-          f"page open to first frame median {statistics.median(loads):.1f} s; load {load()}")
+    for name, runs in (("the page's own path", pan), ("regl-scatterplot (render=webgl)", webgl)):
+        med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "renderer"}
+        each = ", ".join(f"{r['fps']:.1f}" for r in runs)
+        firsts = ", ".join(f"{r['first'] / 1000:.2f}" for r in runs)
+        extra = (f", {med['moved']:.1f}/s moved the view, {med['rasters']:.1f}/s showed a complete new raster; one raster "
+                 f"(worker) median {med['raster_ms']:.0f} ms; in-page drag (synthetic pointer events, one per animation "
+                 f"frame, {med['page_moves']:.0f}/s) median {med['page_fps']:.1f} fps, {med['page_moved']:.1f}/s moved the view"
+                 if runs[0]["renderer"] == "raster" else "")
+        print(f"Projector tab 2D, {rows:,} points, headless Chromium, {name} [{runs[0]['renderer']}]: first frame median "
+              f"{med['first'] / 1000:.2f} s ({firsts}; target 2 s); panning (Playwright drag, {med['moves']:.0f} pointer "
+              f"moves/s) median {med['fps']:.1f} fps ({each}; target 30){extra}; page open to first frame median "
+              f"{med['open']:.1f} s; load {load()}")
     med = {k: statistics.median(o[k] for o in orbit) for k in orbit[0]}
     each = ", ".join(f"{o['fps']:.2f}" for o in orbit)
     print(f"3D orbit, {rows:,} points: first frame median {med['first'] / 1000:.2f} s; orbiting median {med['fps']:.2f} "
-          f"turned frames/s ({each}); lay-out of a turn (3D rotation, depth "
-          f"order, the points regl-scatterplot draws) median {med['layout']:.0f} ms; Turn slider input to the turned "
+          f"turned frames/s ({each}); lay-out of a turn (3D rotation; on WebGL "
+          f"also the depth order and the points regl-scatterplot draws) median {med['layout']:.0f} ms; Turn slider input to the turned "
           f"frame median {med['latency']:.0f} ms; main thread in long tasks while orbiting {med['busy']:.0%} "
           f"(longest {med['longest']:.0f} ms); pointer up to a settled view (spatial index rebuilt in a worker, "
           f"final frame) median {med['settle']:.2f} s; load {load()}")
+
+
+IN_PAGE_DRAG = """async () => {
+  const c = document.querySelector('[data-testid=raster]'), st = document.querySelector('[data-testid=projector]');
+  const r = c.getBoundingClientRect(), x0 = r.left + r.width / 2, y0 = r.top + r.height / 2;
+  const ev = (type, i) => c.dispatchEvent(new PointerEvent(type, { clientX: x0 + 200 * Math.sin(i / 10),
+    clientY: y0 + 120 * Math.cos(i / 10), button: 0, bubbles: true, pointerId: 1 }));
+  ev('pointerdown', 0);
+  const f0 = Number(st.dataset.frames), m0 = Number(st.dataset.moved), t0 = performance.now();
+  let i = 0;
+  while (performance.now() - t0 < 2000) { ev('pointermove', ++i); await new Promise((ok) => requestAnimationFrame(ok)); }
+  const t = performance.now() - t0;
+  ev('pointerup', i);
+  return [(Number(st.dataset.frames) - f0) / t * 1000, (Number(st.dataset.moved) - m0) / t * 1000, i / t * 1000];
+}"""
+
+
+def bench_pan(b, url: str, extra: str) -> dict:
+    """The 2D view: first frame, then frames per second while Playwright drags (and, on the raster, complete rasters
+    per second, the time of one, and the same drag sent by the page itself)."""
+    pg = b.new_page(viewport={"width": 1440, "height": 900})
+    t = time.perf_counter()
+    pg.goto(f"{url}/catalog/projector?space=bench&by=metadata.cluster{extra}")
+    pg.wait_for_function("document.querySelector('[data-testid=projector]')?.dataset.firstFrameMs > 0", timeout=180_000)
+    st = pg.get_by_test_id("projector")
+    out: dict = {"open": time.perf_counter() - t, "first": float(st.get_attribute("data-first-frame-ms")),
+                 "renderer": st.get_attribute("data-renderer")}
+    r0, m0, t0 = int(st.get_attribute("data-rasters") or 0), int(st.get_attribute("data-moved") or 0), time.perf_counter()
+    out["fps"], out["moves"] = drag_rate(pg, "frames", with_moves=True, pause_ms=0)
+    took = time.perf_counter() - t0
+    out["rasters"] = (int(st.get_attribute("data-rasters") or 0) - r0) / took
+    out["moved"] = (int(st.get_attribute("data-moved") or 0) - m0) / took
+    if out["renderer"] == "raster":
+        ms = []
+        for _ in range(5):  # the time of one raster, at rest
+            n = int(st.get_attribute("data-rasters"))
+            pg.get_by_role("button", name="Reset view").click()
+            pg.wait_for_function("n => Number(document.querySelector('[data-testid=projector]').dataset.rasters) > n", arg=n)
+            ms.append(float(st.get_attribute("data-raster-ms")))
+            pg.mouse.move(700, 500)
+            pg.mouse.down()
+            pg.mouse.move(760, 520)
+            pg.mouse.up()
+        out["raster_ms"] = statistics.median(ms)
+        out["page_fps"], out["page_moved"], out["page_moves"] = pg.evaluate(IN_PAGE_DRAG)
+    pg.close()
+    return out
 
 
 LONG_TASKS = """window.__long = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push([e.startTime,
@@ -143,9 +197,9 @@ e.duration]); }).observe({ entryTypes: ["longtask"] });"""
 SETTLED = "document.querySelector('[data-testid=projector]')?.dataset.settled === '1'"
 
 
-def drag_rate(pg, counter: str, seconds: float = 2.0) -> float:
+def drag_rate(pg, counter: str, seconds: float = 2.0, with_moves: bool = False, pause_ms: int = 8):
     """Frames per second while Playwright drags the mouse round the middle of the plot: the plot's `data-<counter>`
-    (frames drawn, or turned frames) over the time."""
+    (frames drawn, or turned frames) over the time (`with_moves`: and the pointer moves per second sent)."""
     st = pg.get_by_test_id("projector")
     box = st.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -157,11 +211,12 @@ def drag_rate(pg, counter: str, seconds: float = 2.0) -> float:
     while time.perf_counter() - t0 < seconds:
         i += 1
         pg.mouse.move(cx + 200 * np.sin(i / 10), cy + 120 * np.cos(i / 10))
-        pg.wait_for_timeout(8)
+        if pause_ms:
+            pg.wait_for_timeout(pause_ms)
     took = time.perf_counter() - t0
     f1 = int(st.get_attribute(f"data-{counter}") or 0)
     pg.mouse.up()
-    return (f1 - f0) / took
+    return ((f1 - f0) / took, i / took) if with_moves else (f1 - f0) / took
 
 
 def bench_orbit(b, url: str) -> dict[str, float]:
