@@ -155,8 +155,8 @@ MIGRATIONS: list[list[Step]] = [
         _as_spans,
     ],
     [
-        "ALTER TABLE metric_jobs ADD COLUMN records_gen INTEGER DEFAULT 0",
-        *(f"ALTER TABLE {t} ADD COLUMN gen INTEGER DEFAULT 0"
+        "ALTER TABLE metric_jobs ADD COLUMN IF NOT EXISTS records_gen INTEGER DEFAULT 0",
+        *(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS gen INTEGER DEFAULT 0"
           for t in ("match_spans", "metric_lines", "metric_tp", "metric_row_const", "metric_row_revs")),
         f"CREATE OR REPLACE VIEW match_records AS {MATCH_RECORDS_GEN_SQL}",
         f"CREATE OR REPLACE VIEW metric_rf AS {METRIC_RF_GEN_SQL}",
