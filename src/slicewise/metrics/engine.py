@@ -462,6 +462,8 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
                     stored(pending[0])
                     pending[2].close()  # its commit (commit_chunks)
                     pending = None
+                    if commit_chunks:
+                        ws.store.trim_cache(records.JOB_CACHE)
                 objects = load(chunks[n + 1]) if n + 1 < len(chunks) else None
                 tx = contextlib.ExitStack()
                 if commit_chunks:

@@ -59,6 +59,7 @@ class Store:
         self._con = cast(duckdb.DuckDBPyConnection, _Writer(self._raw, self))
         self._written: set[str] = set()  # the tables the open transaction wrote (see _Writer)
         self._ledger: bool | None = None  # whether the ledger table exists (None: not known yet)
+        self._limit: tuple[str, str] | None = None  # (memory limit to set back, as shown then): see trim_cache
         self._lock = threading.RLock()
         self._depth = 0
         self._tx_thread: int | None = None
@@ -212,6 +213,29 @@ class Store:
             raise StoreError("workspace is open read-only", where=str(self.path), fix="open it without read_only")
         with self._lock:
             yield
+
+    def trim_cache(self, budget: int) -> None:
+        """Let DuckDB's buffer pool keep at most about ``budget`` bytes: blocks it cached from reads and writes
+        stay until its memory limit (80 % of the machine by default) presses, so a long write of many
+        gigabytes (a metrics job's chunks) would keep them all. When it holds more, the limit is set down to
+        ``budget`` (DuckDB evicts unpinned blocks to fit) and straight back; when it cannot evict enough
+        (a query holding its memory), nothing changes."""
+        cur = self._raw.cursor()
+        try:
+            used = cur.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchone()
+            if not used or int(used[0]) <= budget:
+                return
+            shown = str(cur.execute("SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
+            # the limit is shown rounded ('18.8 GiB' is set back as 18.7...): set back the text first seen, as
+            # long as what is shown is what setting it back showed (else someone set another limit since)
+            if self._limit is None or shown != self._limit[1]:
+                self._limit = (shown, shown)
+            with contextlib.suppress(duckdb.Error):
+                cur.execute(f"SET memory_limit = '{int(budget)}B'")
+            cur.execute("SET memory_limit = ?", [self._limit[0]])
+            self._limit = (self._limit[0], str(cur.execute("SELECT current_setting('memory_limit')").fetchone()[0]))  # type: ignore[index]
+        finally:
+            cur.close()
 
     def _has_ledger(self) -> bool:
         if not self._ledger:
