@@ -474,6 +474,8 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
                 stored(pending[0])
                 pending[2].close()
                 pending = None
+                if commit_chunks:
+                    ws.store.trim_cache(records.JOB_CACHE)
         except BaseException as exc:
             if pending is not None:  # let the writer finish before the transaction rolls back
                 wait([pending[1]])
