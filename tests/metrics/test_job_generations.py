@@ -146,3 +146,38 @@ def test_a_job_killed_half_way_leaves_the_previous_metrics_and_the_next_job_is_r
         assert M.compute_metrics(ws, run).state == "ready"
         assert _seen(ws, run) == reference
         assert _other_gens(ws, run) == 0
+
+
+def test_trim_cache_evicts_cached_blocks_and_keeps_the_memory_limit(tmp_path):
+    from slicewise.store.database import Store
+
+    store = Store(tmp_path / "s.duckdb")
+    try:
+        raw = store._raw
+        raw.execute("CREATE TABLE big AS SELECT random() AS x FROM range(4000000)")  # ~32 MB of blocks
+        raw.execute("CHECKPOINT")
+        raw.execute("SELECT sum(x) FROM big").fetchone()
+
+        def used() -> int:
+            return int(raw.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0])
+
+        def limit() -> str:
+            return str(raw.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+
+        before, cached = limit(), used()
+        assert cached > 16 << 20
+        for _ in range(3):  # set back each time as it was (no drift by rounding)
+            store.trim_cache(4 << 20)
+            assert used() <= 4 << 20
+            assert limit() == before
+            raw.execute("SELECT sum(x) FROM big").fetchone()
+        # a limit set by the user is set back as shown (to 0.1 GiB: DuckDB shows it rounded down), without drift
+        raw.execute("SET memory_limit = '3.3 GiB'")
+        seen = []
+        for _ in range(4):
+            store.trim_cache(4 << 20)
+            seen.append(limit())
+            raw.execute("SELECT sum(x) FROM big").fetchone()
+        assert set(seen) <= {"3.2 GiB", "3.1 GiB"} and seen[-1] == seen[-2] == seen[-3], seen
+    finally:
+        store.close()

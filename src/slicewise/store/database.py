@@ -226,14 +226,17 @@ class Store:
             if not used or int(used[0]) <= budget:
                 return
             shown = str(cur.execute("SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
-            # the limit is shown rounded ('18.8 GiB' is set back as 18.7...): set back the text first seen, as
-            # long as what is shown is what setting it back showed (else someone set another limit since)
-            if self._limit is None or shown != self._limit[1]:
-                self._limit = (shown, shown)
+            # the limit is shown rounded: set back the text first seen as long as what is shown is what setting it
+            # back showed (else someone set another limit since); the default is set back exactly by RESET
+            text = self._limit[0] if self._limit is not None and shown == self._limit[1] else shown
             with contextlib.suppress(duckdb.Error):
                 cur.execute(f"SET memory_limit = '{int(budget)}B'")
-            cur.execute("SET memory_limit = ?", [self._limit[0]])
-            self._limit = (self._limit[0], str(cur.execute("SELECT current_setting('memory_limit')").fetchone()[0]))  # type: ignore[index]
+            cur.execute("RESET memory_limit")
+            now = str(cur.execute("SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
+            if now != text:
+                cur.execute("SET memory_limit = ?", [text])
+                now = str(cur.execute("SELECT current_setting('memory_limit')").fetchone()[0])  # type: ignore[index]
+            self._limit = (text, now)
         finally:
             cur.close()
 
