@@ -37,6 +37,10 @@ DEFAULT_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 MODES = ("class-agnostic", "within-class")
 CHUNK_ROWS = 50_000
 PROGRESS_CHUNK = 1_000  # the smallest chunk: below it, per-chunk overhead would show
+#: an incremental job rebuilds a run's metric_tp whole (its lines are numbered over the run) in its one
+#: transaction: 2.9 GB of memory at 2M rows for 500 stale rows. Above this many rows in the run, stale rows are
+#: recomputed by a full job instead (new generation in chunks: about twice the time, memory bounded)
+INCREMENTAL_MAX_ROWS = 2_000_000
 #: what a job's state depends on: a change of one of these makes :func:`job_status` look again
 #: the metrics migration that last changed what a job writes (migration 4, the run ontology, is backfilled
 #: in SQL and does not make records stale); bump to the new migration's number when one does
@@ -323,11 +327,12 @@ def _compute_job(ws: Workspace, r: ModelRun, on_progress: Callable[[int, int], N
     redo_all = full or job is None or job[0] in ("failed", "running") or job[4] is None \
         or tuple(job[4]) != s.confidence or tuple(job[5] or ()) != s.iou or json.loads(job[6] or "{}") != s.key()
     current = int(job[9] or 0) if job else 0  # the generation of the lines readers see
+    if not redo_all:
+        todo = np.sort(cur.execute(_stale_rows_sql(), [current, r.id]).fetchnumpy()["data_row_id"])
+        redo_all = len(todo) > 0 and total > INCREMENTAL_MAX_ROWS
     if redo_all:
         todo = cur.execute("SELECT data_row_id FROM run_rows WHERE run_id = ? ORDER BY data_row_id",
                            [r.id]).fetchnumpy()["data_row_id"]
-    else:
-        todo = np.sort(cur.execute(_stale_rows_sql(), [current, r.id]).fetchnumpy()["data_row_id"])
     previous = int(job[8]) if job else 0
     with ws.store.transaction() as con:
         con.execute("DELETE FROM metric_jobs WHERE run_id = ?", [r.id])
@@ -348,7 +353,8 @@ def _compute_job(ws: Workspace, r: ModelRun, on_progress: Callable[[int, int], N
             with ws.store.transaction() as con:
                 classes = _compute(ws, con, r, s, todo, current, False, on_progress)
                 classes.flush()
-                records.build_summaries(con, r.id, current)
+                if len(todo):  # (no stale row: no line changed)
+                    records.build_summaries(con, r.id, current)
                 _finish(ws, con, r, s, previous + 1, current)
     except Exception as exc:
         msg = str(exc) if isinstance(exc, MetricsError) else f"{type(exc).__name__}: {exc}"
