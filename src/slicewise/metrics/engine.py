@@ -8,6 +8,7 @@ changes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -36,6 +37,10 @@ DEFAULT_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 MODES = ("class-agnostic", "within-class")
 CHUNK_ROWS = 50_000
 PROGRESS_CHUNK = 1_000  # the smallest chunk: below it, per-chunk overhead would show
+#: an incremental job rebuilds a run's metric_tp whole (its lines are numbered over the run) in its one
+#: transaction: 2.9 GB of memory at 2M rows for 500 stale rows. Above this many rows in the run, stale rows are
+#: recomputed by a full job instead (new generation in chunks: about twice the time, memory bounded)
+INCREMENTAL_MAX_ROWS = 2_000_000
 #: what a job's state depends on: a change of one of these makes :func:`job_status` look again
 #: the metrics migration that last changed what a job writes (migration 4, the run ontology, is backfilled
 #: in SQL and does not make records stale); bump to the new migration's number when one does
@@ -145,14 +150,16 @@ def set_grids(ws: Workspace, run: RunRef, confidence: Sequence[float] | None = N
 
 
 def _job_row(cur: Any, run_id: int) -> tuple[Any, ...] | None:
-    row = cur.execute("""SELECT state, done, total, error, confidence_grid, iou_grid, settings, finished_at, generation
-                         FROM metric_jobs WHERE run_id = ?""", [run_id]).fetchone()
+    row = cur.execute("""SELECT state, done, total, error, confidence_grid, iou_grid, settings, finished_at, generation,
+                                records_gen FROM metric_jobs WHERE run_id = ?""", [run_id]).fetchone()
     return tuple(row) if row else None
 
 
 def _stale_rows_sql() -> str:
+    """The rows whose stored lines (of generation ``?``, the current one) are missing or outdated, of run ``?``."""
     return """SELECT rr.data_row_id FROM run_rows rr JOIN data_rows d ON d.id = rr.data_row_id
-              LEFT JOIN metric_row_revs m ON m.run_id = rr.run_id AND m.data_row_id = rr.data_row_id
+              LEFT JOIN (SELECT * FROM metric_row_revs WHERE gen = ?) m
+                ON m.run_id = rr.run_id AND m.data_row_id = rr.data_row_id
               WHERE rr.run_id = ? AND (m.data_row_id IS NULL OR m.label_rev <> d.label_rev
                                        OR m.pred_rev <> rr.pred_rev)"""
 
@@ -180,7 +187,7 @@ def _job_status(ws: Workspace, r: ModelRun) -> JobStatus:
     job = _job_row(cur, r.id)
     if job is None:
         return JobStatus(r.id, "pending", 0, total)
-    state, done, jtotal, error, cgrid, igrid, sett, finished, _gen = job
+    state, done, jtotal, error, cgrid, igrid, sett, finished, _gen, rgen = job
     if state == "running":
         d, t = ws.state.progress.get(r.id, (int(done), int(jtotal)))
         return JobStatus(r.id, "running", d, t)
@@ -190,7 +197,8 @@ def _job_status(ws: Workspace, r: ModelRun) -> JobStatus:
         s = settings(r)
     except MetricsError as exc:
         return JobStatus(r.id, "stale", int(done), int(jtotal), str(exc), finished_at=finished)
-    n_stale = int(cur.execute(f"SELECT count(*) FROM ({_stale_rows_sql()})", [r.id]).fetchone()[0])  # type: ignore[index]
+    n_stale = int(cur.execute(f"SELECT count(*) FROM ({_stale_rows_sql()})",  # type: ignore[index]
+                              [int(rgen or 0), r.id]).fetchone()[0])
     grids_changed = tuple(cgrid or ()) != s.confidence or tuple(igrid or ()) != s.iou
     changed = grids_changed or json.loads(sett or "{}") != s.key()
     if n_stale or changed:
@@ -215,6 +223,12 @@ def mark_interrupted(ws: Workspace) -> list[int]:
                          _now()])
             for r in runs:
                 ws.store.touch("metric_job", run=r)
+    # the lines of a generation that never became current (a full job that died), or that was being dropped
+    orphans = cur.execute("""SELECT DISTINCT m.run_id, j.records_gen FROM metric_row_revs m
+                             JOIN metric_jobs j ON j.run_id = m.run_id WHERE m.gen <> j.records_gen""").fetchall()
+    with ws.store.writer():
+        for run_id, keep in orphans:
+            records.drop_other_gens(ws, int(run_id), int(keep), CHUNK_ROWS)
     return runs
 
 
@@ -312,52 +326,91 @@ def _compute_job(ws: Workspace, r: ModelRun, on_progress: Callable[[int, int], N
     job = _job_row(cur, r.id)
     redo_all = full or job is None or job[0] in ("failed", "running") or job[4] is None \
         or tuple(job[4]) != s.confidence or tuple(job[5] or ()) != s.iou or json.loads(job[6] or "{}") != s.key()
+    current = int(job[9] or 0) if job else 0  # the generation of the lines readers see
+    if not redo_all:
+        todo = np.sort(cur.execute(_stale_rows_sql(), [current, r.id]).fetchnumpy()["data_row_id"])
+        redo_all = len(todo) > 0 and total > INCREMENTAL_MAX_ROWS
     if redo_all:
         todo = cur.execute("SELECT data_row_id FROM run_rows WHERE run_id = ? ORDER BY data_row_id",
                            [r.id]).fetchnumpy()["data_row_id"]
-    else:
-        todo = np.sort(cur.execute(_stale_rows_sql(), [r.id]).fetchnumpy()["data_row_id"])
     previous = int(job[8]) if job else 0
     with ws.store.transaction() as con:
         con.execute("DELETE FROM metric_jobs WHERE run_id = ?", [r.id])
-        # keep the previous grids and generation: readers keep seeing the previous records until this job
-        # commits, and what they cache from them is keyed by the generation that names those records
-        con.execute("INSERT INTO metric_jobs VALUES (?, 'running', 0, ?, NULL, ?, ?, ?, ?, NULL, ?)",
+        # keep the previous grids and generations: readers keep seeing the previous records until this job
+        # makes its own current, and what they cache from them is keyed by the generation that names them
+        con.execute("""INSERT INTO metric_jobs (run_id, state, done, total, error, confidence_grid, iou_grid, settings,
+                                                started_at, finished_at, generation, records_gen)
+                       VALUES (?, 'running', 0, ?, NULL, ?, ?, ?, ?, NULL, ?, ?)""",
                     [r.id, len(todo), job[4] if job else None, job[5] if job else None,
-                     job[6] if job else None, _now(), previous])
+                     job[6] if job else None, _now(), previous, current])
         ws.store.touch("metric_job", run=r.id)
     ws.state.progress[r.id] = (0, len(todo))
+    todo = np.asarray(todo, np.int64)
     try:
-        with ws.store.transaction() as con:
-            _compute(ws, con, r, s, np.asarray(todo, np.int64), redo_all, on_progress)
-            con.execute("""UPDATE metric_jobs SET state = 'ready', done = total, confidence_grid = ?, iou_grid = ?,
-                           settings = ?, finished_at = ?, generation = ? WHERE run_id = ?""",
-                        [list(s.confidence), list(s.iou), json.dumps(s.key()), _now(), previous + 1, r.id])
-            ontologies.rederive(con, r.id)
-            ws.store.touch("metrics", run=r.id)
-            ws.store.touch("metric_job", run=r.id)
+        if redo_all:
+            _compute_full(ws, r, s, todo, current, previous, on_progress)
+        else:  # a few stale rows: replaced in place, in one transaction
+            with ws.store.transaction() as con:
+                classes = _compute(ws, con, r, s, todo, current, False, on_progress)
+                classes.flush()
+                if len(todo):  # (no stale row: no line changed)
+                    records.build_summaries(con, r.id, current)
+                _finish(ws, con, r, s, previous + 1, current)
     except Exception as exc:
         msg = str(exc) if isinstance(exc, MetricsError) else f"{type(exc).__name__}: {exc}"
         with ws.store.transaction() as con:
             con.execute("UPDATE metric_jobs SET state = 'failed', error = ?, finished_at = ? WHERE run_id = ?",
                         [msg, _now(), r.id])
             ws.store.touch("metric_job", run=r.id)
+        if redo_all:  # the chunks this job committed: never current, dropped (else the next job or open does)
+            with contextlib.suppress(Exception), ws.store.writer():
+                records.drop_other_gens(ws, r.id, current, CHUNK_ROWS)
         raise
 
 
-def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarray, redo_all: bool,
-             on_progress: Callable[[int, int], None] | None) -> None:
-    """Match the rows of ``todo`` chunk by chunk and store their records, in the job's transaction.
+def _finish(ws: Workspace, con: Any, r: ModelRun, s: Settings, generation: int, records_gen: int) -> None:
+    """Inside the job's last transaction: the job is ready, its lines (``records_gen``) are the ones readers see."""
+    con.execute("""UPDATE metric_jobs SET state = 'ready', done = total, confidence_grid = ?, iou_grid = ?,
+                   settings = ?, finished_at = ?, generation = ?, records_gen = ? WHERE run_id = ?""",
+                [list(s.confidence), list(s.iou), json.dumps(s.key()), _now(), generation, records_gen, r.id])
+    ontologies.rederive(con, r.id)
+    ws.store.touch("metrics", run=r.id)
+    ws.store.touch("metric_job", run=r.id)
+
+
+def _compute_full(ws: Workspace, r: ModelRun, s: Settings, todo: np.ndarray, current: int, previous: int,
+                  on_progress: Callable[[int, int], None] | None) -> None:
+    """A full job: the lines of a new generation, committed chunk by chunk (readers ignore them), made current
+    in one small last transaction; then the previous generation is dropped, in chunks. The writer is held
+    throughout, so no other write of this process comes between the chunks (as when the job was one
+    transaction)."""
+    new = current + 1
+    with ws.store.writer():
+        records.drop_other_gens(ws, r.id, current, CHUNK_ROWS)  # what a job that died left behind
+        classes = _compute(ws, ws.store.con, r, s, todo, new, True, on_progress)
+        with ws.store.transaction() as con:
+            classes.flush()
+            _finish(ws, con, r, s, previous + 1, new)
+        try:
+            records.drop_other_gens(ws, r.id, new, CHUNK_ROWS)
+        except Exception:  # noqa: BLE001 - the job is done; the next one (or the next open) drops them
+            logging.getLogger(__name__).exception("dropping the previous metrics of run %s", r.ref)
+
+
+def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarray, gen: int, commit_chunks: bool,
+             on_progress: Callable[[int, int], None] | None) -> records.ClassBook:
+    """Match the rows of ``todo`` chunk by chunk and store their lines as generation ``gen``: each chunk in its
+    own transaction (``commit_chunks``: a full job writing a new generation; the caller holds the writer), or
+    all in the caller's transaction (an incremental job replacing some rows' lines of the current generation).
+    Returns the job's classes (new ones still to :meth:`~records.ClassBook.flush`).
 
     The chunks are a pipeline: while a writer thread stores chunk n (DuckDB releases the GIL while it
     executes), this thread matches chunk n + 1. Every statement goes through the one connection ``con``,
-    one at a time (a lock), in the order of the chunks; progress is reported here, once a chunk is stored."""
+    one at a time (a lock), in the order of the chunks; progress is reported here, once a chunk is stored.
+    Transactions begin and end on this thread."""
     from slicewise.metrics import matching
     from slicewise.metrics.objects import load_row_objects
 
-    if redo_all:
-        records.delete(con, run.id)
-        con.execute("DELETE FROM metric_row_revs WHERE run_id = ?", [run.id])
     thresholds = np.asarray(s.confidence, np.float64)
     classes = records.ClassBook(con, run.id)
     offsets: dict[int, int] = {}
@@ -370,15 +423,16 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
         with lock:
             con.register("_sw_rows", pa.table({"data_row_id": chunk}))
             try:
-                if not redo_all:
-                    records.delete(con, run.id, "_sw_rows")
-                    con.execute("DELETE FROM metric_row_revs WHERE run_id = ? AND data_row_id IN "
-                                "(SELECT data_row_id FROM _sw_rows)", [run.id])
-                records.insert(ws, tables)
-                con.execute("""INSERT INTO metric_row_revs SELECT rr.run_id, rr.data_row_id, d.label_rev, rr.pred_rev
+                if not commit_chunks:
+                    records.delete(con, run.id, gen, "_sw_rows")
+                    con.execute("DELETE FROM metric_row_revs WHERE run_id = ? AND gen = ? AND data_row_id IN "
+                                "(SELECT data_row_id FROM _sw_rows)", [run.id, gen])
+                records.insert(ws, tables, gen)
+                con.execute("""INSERT INTO metric_row_revs (run_id, data_row_id, label_rev, pred_rev, gen)
+                               SELECT rr.run_id, rr.data_row_id, d.label_rev, rr.pred_rev, ?
                                FROM run_rows rr JOIN data_rows d ON d.id = rr.data_row_id
                                WHERE rr.run_id = ? AND rr.data_row_id IN (SELECT data_row_id FROM _sw_rows)""",
-                            [run.id])
+                            [gen, run.id])
             finally:
                 con.unregister("_sw_rows")
 
@@ -397,8 +451,9 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
         if on_progress:
             on_progress(done, len(todo))
 
+    # (chunk, its store, the transaction it is written in: open until it is stored, when commit_chunks)
+    pending: tuple[np.ndarray, Future[None], contextlib.ExitStack] | None = None
     with ThreadPoolExecutor(1, thread_name_prefix=f"metrics-store-{run.id}") as writer:
-        pending: tuple[np.ndarray, Future[None]] | None = None
         objects: Any = load(chunks[0]) if chunks else None
         try:
             for n, chunk in enumerate(chunks):
@@ -406,21 +461,27 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
                 m = matching.match_rows(P, G, thresholds, within_class=s.mode == "within-class", radius=s.radius,
                                         class_of=classes)
                 # a full job writes the chunks in row order: the summary lines are numbered on from the previous ones
-                tables = records.pack(m, run.id, offsets if redo_all else None)
+                tables = records.pack(m, run.id, offsets if commit_chunks else None)
                 del m, P, G
                 if pending is not None:  # the previous chunk is stored before the next is read or written
                     pending[1].result()
                     stored(pending[0])
+                    pending[2].close()  # its commit (commit_chunks)
                     pending = None
                 objects = load(chunks[n + 1]) if n + 1 < len(chunks) else None
-                pending = (chunk, writer.submit(store, chunk, tables))
+                tx = contextlib.ExitStack()
+                if commit_chunks:
+                    tx.enter_context(ws.store.transaction())
+                pending = (chunk, writer.submit(store, chunk, tables), tx)
             if pending is not None:
                 pending[1].result()
                 stored(pending[0])
+                pending[2].close()
                 pending = None
-        finally:
-            if pending is not None:  # an error here: let the writer finish before the transaction rolls back
+        except BaseException as exc:
+            if pending is not None:  # let the writer finish before the transaction rolls back
                 wait([pending[1]])
-    classes.flush()
-    if not redo_all:  # renumbering after a partial update is simplest in SQL
-        records.build_summaries(con, run.id)
+                with contextlib.suppress(BaseException):
+                    pending[2].__exit__(type(exc), exc, exc.__traceback__)
+            raise
+    return classes

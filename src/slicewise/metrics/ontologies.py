@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from slicewise.errors import MetricsError, NotFoundError
-from slicewise.metrics.schema import DERIVED_ONTOLOGY_SQL
+from slicewise.metrics.schema import DERIVED_ONTOLOGY_DISTINCT_SQL
 from slicewise.types.kinds import SPATIAL_KINDS, Kind, MediaType
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def rederive(con: Any, run_id: int) -> None:
     if explicit:
         return
     con.execute("DELETE FROM run_ontology WHERE run_id = ?", [run_id])
-    con.execute("INSERT INTO run_ontology " + DERIVED_ONTOLOGY_SQL.format(run="run_id = ?"), [run_id])
+    con.execute("INSERT INTO run_ontology " + DERIVED_ONTOLOGY_DISTINCT_SQL.format(run="run_id = ?"), [run_id])
 
 
 def ontology(ws: Workspace, run: RunRef) -> Ontology:

@@ -9,6 +9,13 @@ numbered ``rf_ord`` in (row, feature) order), ``metric_tp`` (the IoU
 of every same-class pair, by ``rf_ord``), ``metric_row_const`` (per row, what does not depend on t) and
 ``metric_classes`` (the confusion matrix's classes). Also here: the SQL over the cached per-(c, t) tables
 (:func:`cache_table` writes them) whose columns ``row_metrics_table`` documents.
+
+Generations: every stored line carries the ``gen`` of the job that wrote it, and readers see only the run's
+current one (``metric_jobs.records_gen``, :func:`gen_of`; the views ``match_records`` and ``metric_rf`` do the
+same by a join). A full job writes a new generation in committed chunks, which readers ignore until one last
+small transaction makes it current; the previous one is then dropped in chunks (:func:`drop_other_gens`).
+One open transaction holding every line of a large job made DuckDB keep about as much memory again as the
+data written, until the commit.
 """
 
 from __future__ import annotations
@@ -94,36 +101,74 @@ def pack(m: Matched, run_id: int, offsets: dict[int, int] | None = None) -> dict
     return out
 
 
-def insert(ws: Workspace, tables: dict[str, pa.Table]) -> None:
+def insert(ws: Workspace, tables: dict[str, pa.Table], gen: int) -> None:
+    """Append a batch's tables (:func:`pack`) as lines of generation ``gen``."""
     for name, t in tables.items():
-        ws.store.insert_arrow(name, t)
+        ws.store.insert_arrow(name, t.append_column("gen", pa.array(np.full(t.num_rows, gen, np.int32))))
 
 
-def delete(con: Any, run_id: int, rows_table: str | None = None) -> None:
-    """Delete a run's derived lines: all of them, or those of the rows listed in the registered table
-    ``rows_table`` (then :func:`build_summaries` must renumber the summaries)."""
+def gen_of(cur: Any, run_id: int) -> int:
+    """The generation of a run's stored lines that readers see (0: the lines written before generations)."""
+    row = cur.execute("SELECT records_gen FROM metric_jobs WHERE run_id = ?", [run_id]).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def delete(con: Any, run_id: int, gen: int, rows_table: str | None = None) -> None:
+    """Delete a run's derived lines of generation ``gen``: all of them, or those of the rows listed in the
+    registered table ``rows_table`` (then :func:`build_summaries` must renumber the summaries)."""
     if rows_table is None:
         for t in DERIVED:
-            con.execute(f"DELETE FROM {t} WHERE run_id = ?", [run_id])
+            con.execute(f"DELETE FROM {t} WHERE run_id = ? AND gen = ?", [run_id, gen])
         return
     assert rows_table.isidentifier()
     for t in _PER_ROW:
-        con.execute(f"DELETE FROM {t} WHERE run_id = ? AND data_row_id IN (SELECT data_row_id FROM {rows_table})",
-                    [run_id])
+        con.execute(f"DELETE FROM {t} WHERE run_id = ? AND gen = ? AND data_row_id IN "
+                    f"(SELECT data_row_id FROM {rows_table})", [run_id, gen])
 
 
-def build_summaries(con: Any, run_id: int) -> None:
+#: the tables with a line per data row and generation (metric_tp aside: it numbers lines and has no row)
+_ROW_TABLES = (*_PER_ROW, "metric_row_revs")
+
+
+def drop_other_gens(ws: Workspace, run_id: int, keep: int, rows_per_step: int) -> None:
+    """Delete every stored line of a run whose generation is not ``keep`` (the one readers see, so nothing
+    they see changes), about ``rows_per_step`` data rows at a time, each step its own transaction (one
+    transaction deleting them all would hold memory for every deleted line until its commit). The caller
+    holds the writer (:meth:`Store.writer`)."""
+    cur = ws.store.cursor()
+    lo, hi, n = cur.execute("SELECT min(data_row_id), max(data_row_id), count(*) FROM metric_row_revs "  # type: ignore[misc]
+                            "WHERE run_id = ? AND gen <> ?", [run_id, keep]).fetchone()
+    if n:
+        steps = max(1, -(-int(n) // rows_per_step))
+        edges = np.linspace(int(lo), int(hi) + 1, steps + 1).astype(np.int64)
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
+            with ws.store.transaction() as con:
+                for t in _ROW_TABLES:
+                    con.execute(f"DELETE FROM {t} WHERE run_id = ? AND gen <> ? AND data_row_id >= ? AND data_row_id < ?",
+                                [run_id, keep, int(a), int(b)])
+    for (k,) in cur.execute("SELECT DISTINCT conf_idx FROM metric_tp WHERE run_id = ? AND gen <> ? ORDER BY 1",
+                            [run_id, keep]).fetchall():
+        with ws.store.transaction() as con:
+            con.execute("DELETE FROM metric_tp WHERE run_id = ? AND gen <> ? AND conf_idx = ?", [run_id, keep, k])
+    with ws.store.transaction() as con:  # what the steps did not reach (lines of rows without revs)
+        for t in (*_ROW_TABLES, "metric_tp"):
+            con.execute(f"DELETE FROM {t} WHERE run_id = ? AND gen <> ?", [run_id, keep])
+
+
+def build_summaries(con: Any, run_id: int, gen: int | None = None) -> None:
     """Rebuild metric_tp of a run from its match records (inside the job's transaction), after an incremental
-    job replaced the lines of some rows (which renumbers the lines after them: ``rf_ord`` numbers the lines
-    in (row, feature) order within a conf index)."""
-    con.execute("DELETE FROM metric_tp WHERE run_id = ?", [run_id])
+    job replaced the lines of some rows of the current generation ``gen`` (default: the run's; which renumbers
+    the lines after them: ``rf_ord`` numbers the lines in (row, feature) order within a conf index)."""
+    if gen is None:
+        gen = gen_of(con, run_id)
+    con.execute("DELETE FROM metric_tp WHERE run_id = ? AND gen = ?", [run_id, gen])
     con.execute("""
-        INSERT INTO metric_tp
-        SELECT ?, m.conf_idx, f.rf_ord, m.iou
+        INSERT INTO metric_tp (run_id, conf_idx, rf_ord, iou, gen)
+        SELECT ?, m.conf_idx, f.rf_ord, m.iou, ?
         FROM match_records m JOIN metric_rf f ON f.run_id = ? AND f.conf_idx = m.conf_idx
              AND f.data_row_id = m.data_row_id AND f.feature_id = m.pred_feature
         WHERE m.run_id = ? AND m.pred_id IS NOT NULL AND m.gt_id IS NOT NULL AND m.pred_class = m.true_class
-        ORDER BY m.conf_idx, f.rf_ord""", [run_id, run_id, run_id])
+        ORDER BY m.conf_idx, f.rf_ord""", [run_id, gen, run_id, run_id])
 
 
 # -- reading the summaries back ---------------------------------------------------------------------------
@@ -157,11 +202,12 @@ class Summaries:
     row_const: dict[str, np.ndarray]
 
 
-def _lines_at(cur: Any, columns: str, run_id: int, k: int) -> pa.Table:
+def _lines_at(cur: Any, columns: str, run_id: int, k: int, gen: int | None = None) -> pa.Table:
     """Some columns of the lines of a run at a conf index, in ``rf_ord`` order ((row, feature) order: the order
     a full job writes them in; sorted here when an incremental job appended some)."""
     t = cur.execute(f"SELECT data_row_id AS _r, feature_id AS _f, {columns} FROM metric_lines "
-                    "WHERE run_id = ? AND k_lo <= ? AND ? < k_hi", [run_id, k, k]).to_arrow_table()
+                    "WHERE run_id = ? AND gen = ? AND k_lo <= ? AND ? < k_hi",
+                    [run_id, gen_of(cur, run_id) if gen is None else gen, k, k]).to_arrow_table()
     r, f = t.column("_r").to_numpy(), t.column("_f").to_numpy()
     if len(r) > 1 and not np.all((r[1:] > r[:-1]) | ((r[1:] == r[:-1]) & (f[1:] > f[:-1]))):
         t = t.take(pa.array(np.lexsort((f, r))))
@@ -169,10 +215,12 @@ def _lines_at(cur: Any, columns: str, run_id: int, k: int) -> pa.Table:
 
 
 def summaries(cur: Any, run_id: int, k: int) -> Summaries:
-    rf = _lines_at(cur, "data_row_id, feature_id, n_pred, n_gt", run_id, k)
-    tp = cur.execute("SELECT rf_ord, iou FROM metric_tp WHERE run_id = ? AND conf_idx = ?", [run_id, k]).to_arrow_table()
+    gen = gen_of(cur, run_id)  # (once: the three reads are of one generation)
+    rf = _lines_at(cur, "data_row_id, feature_id, n_pred, n_gt", run_id, k, gen)
+    tp = cur.execute("SELECT rf_ord, iou FROM metric_tp WHERE run_id = ? AND gen = ? AND conf_idx = ?",
+                     [run_id, gen, k]).to_arrow_table()
     rc = cur.execute(f"SELECT data_row_id, {', '.join(ROW_CONST)} FROM metric_row_const WHERE run_id = ? "
-                     "AND conf_idx = ?", [run_id, k]).to_arrow_table()
+                     "AND gen = ? AND conf_idx = ?", [run_id, gen, k]).to_arrow_table()
     return Summaries(_num(rf, "data_row_id", np.int64), _num(rf, "feature_id", np.int64), _num(rf, "n_pred", np.float64),
                      _num(rf, "n_gt", np.float64),
                      _num(tp, "rf_ord", np.int64), _num(tp, "iou", np.float64), _num(rc, "data_row_id", np.int64),
@@ -198,7 +246,7 @@ def record_arrays(cur: Any, run_id: int) -> dict[str, np.ndarray]:
     (Read as spans and spread over their conf indexes here: a fifth of the rows to read.)"""
     rec = cur.execute("""SELECT k_lo, k_hi, pred_id IS NOT NULL AS hp, gt_id IS NOT NULL AS hg,
                                 coalesce(pred_class, -1) AS pc, coalesce(true_class, -1) AS tc, coalesce(iou, -1.0) AS iou
-                         FROM match_spans WHERE run_id = ?""", [run_id]).fetchnumpy()
+                         FROM match_spans WHERE run_id = ? AND gen = ?""", [run_id, gen_of(cur, run_id)]).fetchnumpy()
     lo = np.asarray(rec["k_lo"], np.int64)
     n = np.asarray(rec["k_hi"], np.int64) - lo
     first = np.repeat(np.cumsum(n) - n, n)  # each record's span starts here among the spread records
@@ -222,7 +270,7 @@ def rows_clause(rows: Rows, col: str = "data_row_id") -> tuple[str, list[Any]]:
 # the objects of each confusion cell at (k, t): a matched pair counts in (true, pred), an unmatched kept
 # prediction in (None, pred), an unmatched label in (true, None)
 _CELLS_SQL = """
-WITH r AS (SELECT * FROM match_spans WHERE run_id = ? AND k_lo <= ? AND ? < k_hi {rows}),
+WITH r AS (SELECT * FROM match_spans WHERE run_id = ? AND gen = {gen} AND k_lo <= ? AND ? < k_hi {rows}),
 cells AS (
   SELECT CASE WHEN gt_id IS NOT NULL AND iou > ? THEN true_class END AS tc, pred_class AS pc, data_row_id
   FROM r WHERE pred_id IS NOT NULL
@@ -235,7 +283,7 @@ def confusion_cells(cur: Any, run_id: int, k: int, t: float, rows: Rows) -> list
     """(true class, predicted class, count) of every non-empty cell (None: no class)."""
     clause, params = rows_clause(rows)
     return [(tc, pc, int(n)) for tc, pc, n in cur.execute(
-        _CELLS_SQL.format(rows=clause) + "SELECT tc, pc, count(*) FROM cells GROUP BY ALL",
+        _CELLS_SQL.format(rows=clause, gen=gen_of(cur, run_id)) + "SELECT tc, pc, count(*) FROM cells GROUP BY ALL",
         [run_id, k, k, *params, t, t]).fetchall()]
 
 
@@ -243,7 +291,9 @@ def cell_rows_sql(run_id: int, k: int, t: float, tc: int | None, pc: int | None,
     """(sql, params) selecting the ``data_row_id`` of the rows with an object in cell (tc, pc)."""
     clause, params = rows_clause(rows)
     cond = ("tc IS NULL" if tc is None else "tc = ?") + " AND " + ("pc IS NULL" if pc is None else "pc = ?")
-    sql = _CELLS_SQL.format(rows=clause) + f"SELECT DISTINCT data_row_id FROM cells WHERE {cond}"
+    # (run later, maybe after another job: the generation is looked up by the statement itself)
+    gen = f"(SELECT records_gen FROM metric_jobs WHERE run_id = {int(run_id)})"
+    sql = _CELLS_SQL.format(rows=clause, gen=gen) + f"SELECT DISTINCT data_row_id FROM cells WHERE {cond}"
     return sql, [run_id, k, k, *params, t, t] + [v for v in (tc, pc) if v is not None]
 
 
@@ -269,8 +319,8 @@ def scored_predictions(cur: Any, run_id: int, k: int, t: float, rows: Rows) -> d
     clause, params = rows_clause(rows)
     got = cur.execute(f"""
         SELECT pred_class, confidence, (gt_id IS NOT NULL AND iou > ? AND pred_class = true_class) AS ok
-        FROM match_spans WHERE run_id = ? AND k_lo <= ? AND ? < k_hi AND pred_id IS NOT NULL {clause}""",
-                      [t, run_id, k, k, *params]).fetchnumpy()
+        FROM match_spans WHERE run_id = ? AND gen = ? AND k_lo <= ? AND ? < k_hi AND pred_id IS NOT NULL {clause}""",
+                      [t, run_id, gen_of(cur, run_id), k, k, *params]).fetchnumpy()
     return {"pred_class": np.asarray(got["pred_class"], np.int64), "confidence": np.asarray(got["confidence"], np.float64),
             "correct": np.asarray(got["ok"], bool)}
 
@@ -281,25 +331,27 @@ def ranked_predictions(cur: Any, run_id: int, feature_id: int | None, t: float, 
     clause, params = rows_clause(rows)
     pf = "" if feature_id is None else " AND pred_feature = ?"
     got = cur.execute(f"""
-        WITH r AS (SELECT * FROM match_spans WHERE run_id = ? AND k_lo = 0 {clause})
+        WITH r AS (SELECT * FROM match_spans WHERE run_id = ? AND gen = ? AND k_lo = 0 {clause})
         SELECT confidence, (gt_id IS NOT NULL AND iou > ? AND pred_class = true_class) AS tp
         FROM r WHERE pred_id IS NOT NULL {pf} ORDER BY confidence DESC""",
-                      [run_id, *params, t, *([] if feature_id is None else [feature_id])]).fetchnumpy()
+                      [run_id, gen_of(cur, run_id), *params, t, *([] if feature_id is None else [feature_id])]).fetchnumpy()
     return np.asarray(got["confidence"], np.float64), np.asarray(got["tp"], bool)
 
 
 def row_records(cur: Any, run_id: int, k: int, data_row_id: int) -> list[tuple[Any, ...]]:
     """(pred_id, gt_id, pred_class, true_class, iou) of one data row's records at conf index k."""
     return [tuple(r) for r in cur.execute("""SELECT pred_id, gt_id, pred_class, true_class, iou FROM match_spans
-                                             WHERE run_id = ? AND k_lo <= ? AND ? < k_hi AND data_row_id = ?""",
-                                          [run_id, k, k, int(data_row_id)]).fetchall()]
+                                             WHERE run_id = ? AND gen = ? AND k_lo <= ? AND ? < k_hi
+                                             AND data_row_id = ?""",
+                                          [run_id, gen_of(cur, run_id), k, k, int(data_row_id)]).fetchall()]
 
 
 def rows_records(cur: Any, run_id: int, k: int, data_row_ids: list[int]) -> list[tuple[Any, ...]]:
     """(pred_id, gt_id, pred_class, true_class, iou) of some data rows' records at conf index k."""
     return [tuple(r) for r in cur.execute("""SELECT pred_id, gt_id, pred_class, true_class, iou FROM match_spans
-                                             WHERE run_id = ? AND k_lo <= ? AND ? < k_hi AND list_contains(?, data_row_id)""",
-                                          [run_id, k, k, [int(i) for i in data_row_ids]]).fetchall()]
+                                             WHERE run_id = ? AND gen = ? AND k_lo <= ? AND ? < k_hi
+                                             AND list_contains(?, data_row_id)""",
+                                          [run_id, gen_of(cur, run_id), k, k, [int(i) for i in data_row_ids]]).fetchall()]
 
 
 def rows_prediction_confidences(cur: Any, run_id: int, data_row_ids: list[int]) -> list[tuple[int, float | None]]:

@@ -29,6 +29,11 @@
   before, in the same order. Existing records become one span each. Likewise ``metric_rf`` becomes a view
   over ``metric_lines`` (each line once for the conf indexes ``k_lo <= conf_idx < k_hi`` where it is present
   with the same values); the view numbers the lines ``rf_ord`` in (row, feature) order within a conf index.
+- (6) Generations: ``match_spans``, ``metric_lines``, ``metric_tp``, ``metric_row_const`` and ``metric_row_revs``
+  get ``gen``, the generation of the job that wrote the line, and ``metric_jobs`` gets ``records_gen``, the
+  generation readers see (existing lines and jobs: 0). A full job writes a new generation in committed chunks
+  and makes it current in one last transaction; readers filter on it (:mod:`slicewise.metrics.records`), and
+  the views ``match_records`` and ``metric_rf`` list the current generation's lines only.
 """
 
 from __future__ import annotations
@@ -50,6 +55,13 @@ FROM (SELECT p.run_id, p.feature_id, d.media_type, d.dataset_id
 WHERE {run}
 GROUP BY run_id, feature_id"""
 
+#: the same, with each (run, feature, media type, dataset) once before the lists are made (a list of every
+#: prediction's media type is as long as the run: 0.4 GB of memory at 2M rows for a few distinct values)
+DERIVED_ONTOLOGY_DISTINCT_SQL = DERIVED_ONTOLOGY_SQL.replace(
+    "FROM (SELECT p.run_id", "FROM (SELECT DISTINCT p.run_id").replace(
+    "UNION ALL\n      SELECT rr.run_id", "UNION\n      SELECT DISTINCT rr.run_id")
+assert DERIVED_ONTOLOGY_DISTINCT_SQL.count("DISTINCT") == 2
+
 #: the match records of every conf index from their spans (the columns of the table match_records was)
 MATCH_RECORDS_SQL = """
 SELECT run_id, conf_idx::SMALLINT AS conf_idx, data_row_id, pred_id, gt_id, pred_class, true_class, pred_feature,
@@ -61,6 +73,12 @@ SELECT run_id, conf_idx::SMALLINT AS conf_idx,
        (row_number() OVER (PARTITION BY run_id, conf_idx ORDER BY data_row_id, feature_id) - 1)::INTEGER AS rf_ord,
        data_row_id, feature_id, n_pred, n_gt, conf_min, conf_max, conf_sum, iou
 FROM (SELECT *, unnest(range(k_lo, k_hi)) AS conf_idx FROM metric_lines)"""
+#: (6) the same, of the current generation of each run's lines only (metric_jobs.records_gen)
+_CURRENT = "SEMI JOIN metric_jobs j ON j.run_id = s.run_id AND j.records_gen = s.gen"
+MATCH_RECORDS_GEN_SQL = MATCH_RECORDS_SQL.replace(
+    "FROM match_spans)", f"FROM match_spans s {_CURRENT})").replace("SELECT *, unnest", "SELECT s.*, unnest")
+METRIC_RF_GEN_SQL = METRIC_RF_SQL.replace(
+    "FROM metric_lines)", f"FROM metric_lines s {_CURRENT})").replace("SELECT *, unnest", "SELECT s.*, unnest")
 
 
 
@@ -142,5 +160,12 @@ MIGRATIONS: list[list[Step]] = [
             feature_id INTEGER NOT NULL, n_pred INTEGER NOT NULL, n_gt INTEGER NOT NULL, conf_min DOUBLE,
             conf_max DOUBLE, conf_sum DOUBLE, iou DOUBLE)""",
         _as_spans,
+    ],
+    [
+        "ALTER TABLE metric_jobs ADD COLUMN IF NOT EXISTS records_gen INTEGER DEFAULT 0",
+        *(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS gen INTEGER DEFAULT 0"
+          for t in ("match_spans", "metric_lines", "metric_tp", "metric_row_const", "metric_row_revs")),
+        f"CREATE OR REPLACE VIEW match_records AS {MATCH_RECORDS_GEN_SQL}",
+        f"CREATE OR REPLACE VIEW metric_rf AS {METRIC_RF_GEN_SQL}",
     ],
 ]

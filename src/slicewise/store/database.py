@@ -223,6 +223,15 @@ class Store:
                     finally:
                         self.commits += 1
 
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """Hold the writer across several transactions of this thread (no other thread's transaction can
+        start between them): for a write committed in steps, such as a metrics job's chunks."""
+        if self.read_only:
+            raise StoreError("workspace is open read-only", where=str(self.path), fix="open it without read_only")
+        with self._lock:
+            yield
+
     def _has_ledger(self) -> bool:
         if not self._ledger:
             self._ledger = ledger.has_table(self._raw)
