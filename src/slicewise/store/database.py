@@ -39,7 +39,7 @@ Step = str | Callable[[Any], None]
 _MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.IGNORECASE)
 
 
-def memory_config() -> dict[str, str]:
+def memory_config() -> dict[str, Any]:
     """DuckDB's settings from the environment: ``SLICEWISE_MEMORY_LIMIT`` (e.g. ``3GB``) caps the memory DuckDB
     keeps for its buffers and operators of this process (larger work spills to disk); unset, DuckDB's
     default (80% of the machine's memory)."""
