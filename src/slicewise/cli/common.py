@@ -160,10 +160,15 @@ def _traceback() -> None:
     err_console.print(traceback.format_exc(), markup=False, highlight=False, soft_wrap=True)
 
 
-def _on_sigint(signum: int, frame: Any) -> None:
-    from slicewise.errors import Interrupted
+class CtrlC(BaseException):
+    """Ctrl-C in a CLI command. A BaseException: an ``except Exception`` on the way (an optional import, a
+    fallback, a best-effort cleanup) must not swallow it and let the command run on to exit 0; and not a
+    KeyboardInterrupt, which click turns into "Aborted!" and exit 1. The store rolls back what it was
+    writing and lets it through."""
 
-    raise Interrupted("interrupted", fix="run the command again")
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    raise CtrlC
 
 
 def run_app(app: typer.Typer) -> None:
@@ -177,7 +182,7 @@ def run_app(app: typer.Typer) -> None:
     signal.signal(signal.SIGINT, _on_sigint)  # not click's "Aborted!" (exit 1): ours, exit 130
     try:
         app(standalone_mode=True)
-    except (KeyboardInterrupt, Interrupted):
+    except (KeyboardInterrupt, Interrupted, CtrlC):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not interrupt the message
         if DEBUG:
             _traceback()
