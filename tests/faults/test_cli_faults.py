@@ -106,7 +106,10 @@ def test_ctrl_c(base, tmp_path, when):
     before = state(ws)
     proc = subprocess.Popen([*CLI, "import", "coco-results", str(base[1]), "--run", "det/int", "-w", str(ws)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "SLICEWISE_PROGRESS": "1", "COLUMNS": "200"})
+                            env={**os.environ, "SLICEWISE_PROGRESS": "1", "COLUMNS": "200"},
+                            # Ctrl-C as in a terminal, whatever this test process inherited (an ignored SIGINT
+                            # is inherited by the child, which would then run the whole import)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stderr is not None
     seen = ""
     if when == "start":

@@ -177,9 +177,20 @@ def run_app(app: typer.Typer) -> None:
     traceback unless ``--debug``. Usage errors are click's (exit 2)."""
     import signal
 
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, _on_sigint)  # not click's "Aborted!" (exit 1): ours, exit 130
+    try:
+        _run(app)
+    finally:  # (run in a process that goes on, e.g. a test: leave Ctrl-C as it was, not ignored; processes
+        # started later inherit an ignored SIGINT)
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run(app: typer.Typer) -> None:
+    import signal
+
     from slicewise.errors import Interrupted, SlicewiseError
 
-    signal.signal(signal.SIGINT, _on_sigint)  # not click's "Aborted!" (exit 1): ours, exit 130
     try:
         app(standalone_mode=True)
     except (KeyboardInterrupt, Interrupted, CtrlC):
