@@ -15,6 +15,8 @@
 // the view's densest pixel), so a pan moves pixels without changing them. A point of side `size` > 1 covers a
 // square whose top-left pixel is `(size - 1) >> 1` left of and above its own.
 
+import { insidePolygon, polygonBox } from './orbit';
+
 /** The camera: the layout point ([-1, 1] square, as regl-scatterplot's) at the canvas centre, and the zoom (1: the
  * square's height fills the canvas's height). */
 export interface View { cx: number; cy: number; zoom: number }
@@ -186,26 +188,8 @@ export function nearest(within: (x: number, y: number, r: number) => number[], x
 /** The points inside a polygon (flat layout [x0, y0, x1, y1, ...], even-odd rule), candidates from a box query. */
 export function inPolygon(range: (x0: number, y0: number, x1: number, y1: number) => number[], xs: Float32Array,
   ys: Float32Array, polygon: number[]): number[] {
-  const m = polygon.length >> 1;
-  if (m < 3) return [];
-  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-  for (let k = 0; k < m; k++) {
-    x0 = Math.min(x0, polygon[2 * k]); x1 = Math.max(x1, polygon[2 * k]);
-    y0 = Math.min(y0, polygon[2 * k + 1]); y1 = Math.max(y1, polygon[2 * k + 1]);
-  }
-  const out: number[] = [];
-  for (const i of range(x0, y0, x1, y1)) {
-    const x = xs[i], y = ys[i];
-    let inside = false;
-    for (let a = 0, b = m - 1; a < m; b = a++) {
-      const ay = polygon[2 * a + 1], by = polygon[2 * b + 1];
-      if ((ay > y) !== (by > y)) {
-        const ax = polygon[2 * a], bx = polygon[2 * b];
-        if (x < ((bx - ax) * (y - ay)) / (by - ay) + ax) inside = !inside;
-      }
-    }
-    if (inside) out.push(i);
-  }
+  if (polygon.length >> 1 < 3) return [];
+  const out = range(...polygonBox(polygon)).filter((i) => insidePolygon(xs[i], ys[i], polygon));
   return out.sort((a, b) => a - b);
 }
 

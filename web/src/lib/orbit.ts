@@ -99,31 +99,42 @@ export function depthOrder(depth: Uint8Array, counts: Uint32Array, order: Uint32
   }
 }
 
-/** The drawn indices inside a polygon (flat [x0, y0, x1, y1, ...], even-odd rule) of `rows` ([x, y, ...]). */
-export function pointsInPolygon(rows: ArrayLike<ArrayLike<number>>, polygon: ArrayLike<number>): number[] {
-  const m = polygon.length >> 1;
-  if (m < 3) return [];
+/** The bounding box [x0, y0, x1, y1] of a polygon (flat [x0, y0, x1, y1, ...]). */
+export function polygonBox(polygon: ArrayLike<number>): [number, number, number, number] {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-  for (let k = 0; k < m; k++) {
+  for (let k = 0; k < polygon.length >> 1; k++) {
     const px = polygon[2 * k], py = polygon[2 * k + 1];
     if (px < x0) x0 = px;
     if (px > x1) x1 = px;
     if (py < y0) y0 = py;
     if (py > y1) y1 = py;
   }
+  return [x0, y0, x1, y1];
+}
+
+/** Whether (x, y) is inside a polygon (flat [x0, y0, x1, y1, ...], even-odd rule). */
+export function insidePolygon(x: number, y: number, polygon: ArrayLike<number>): boolean {
+  const m = polygon.length >> 1;
+  let inside = false;
+  for (let a = 0, b = m - 1; a < m; b = a++) {
+    const ay = polygon[2 * a + 1], by = polygon[2 * b + 1];
+    if ((ay > y) !== (by > y)) {
+      const ax = polygon[2 * a], bx = polygon[2 * b];
+      if (x < ((bx - ax) * (y - ay)) / (by - ay) + ax) inside = !inside;
+    }
+  }
+  return inside;
+}
+
+/** The drawn indices inside a polygon (flat [x0, y0, x1, y1, ...], even-odd rule) of `rows` ([x, y, ...]). */
+export function pointsInPolygon(rows: ArrayLike<ArrayLike<number>>, polygon: ArrayLike<number>): number[] {
+  if (polygon.length >> 1 < 3) return [];
+  const [x0, y0, x1, y1] = polygonBox(polygon);
   const out: number[] = [];
   for (let j = 0; j < rows.length; j++) {
     const x = rows[j][0], y = rows[j][1];
     if (x < x0 || x > x1 || y < y0 || y > y1) continue;
-    let inside = false;
-    for (let a = 0, b = m - 1; a < m; b = a++) {
-      const ay = polygon[2 * a + 1], by = polygon[2 * b + 1];
-      if ((ay > y) !== (by > y)) {
-        const ax = polygon[2 * a], bx = polygon[2 * b];
-        if (x < ((bx - ax) * (y - ay)) / (by - ay) + ax) inside = !inside;
-      }
-    }
-    if (inside) out.push(j);
+    if (insidePolygon(x, y, polygon)) out.push(j);
   }
   return out;
 }
