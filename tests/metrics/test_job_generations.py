@@ -3,6 +3,7 @@ a job that fails or is killed half-way leaves the previous metrics readable, exa
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ import pytest
 
 import slicewise
 from slicewise import metrics as M
+from slicewise.errors import MetricsError
 from slicewise.metrics import engine, records
 
 N = 12
@@ -127,7 +129,7 @@ def test_a_job_killed_half_way_leaves_the_previous_metrics_and_the_next_job_is_r
         pack, calls = records.pack, []
         def dying_pack(*a, **k):
             calls.append(1)
-            if len(calls) == 5:
+            if len(calls) == 7:  # (chunks of one row, committed two by two: rows 0-3 are committed)
                 os._exit(9)  # killed: no rollback, no failure recorded, no clean close
             return pack(*a, **k)
         records.pack = dying_pack
@@ -152,6 +154,24 @@ def test_a_job_killed_half_way_leaves_the_previous_metrics_and_the_next_job_is_r
         assert _other_gens(ws, run) == 0
 
 
+def test_chunks_share_a_transaction_up_to_chunk_rows(tmp_path, monkeypatch, reference):
+    """Each commit writes a ledger line and the log: a job commits every CHUNK_ROWS rows, not every chunk."""
+    monkeypatch.setattr(engine, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(engine, "PROGRESS_CHUNK", 1)  # chunks of one row
+    with slicewise.open(tmp_path / "ws.duckdb") as ws:
+        run = _build(ws)
+        M.compute_metrics(ws, run)
+        _change(ws, run)
+        ops = ws.store.last_op()
+        M.compute_metrics(ws, run, full=True)
+        written = [json.loads(r[0]) for r in ws.sql("SELECT tables FROM ledger WHERE op > ? ORDER BY op",
+                                                     [ops]).fetchall()]
+        # 12 rows: three transactions of four one-row chunks (each with the job's progress)
+        assert sum("metric_row_revs" in t and "metric_jobs" in t for t in written) == 3
+        assert _seen(ws, run) == reference
+        assert _other_gens(ws, run) == 0
+
+
 def test_stale_rows_of_a_large_run_are_recomputed_by_a_full_job(tmp_path, monkeypatch):
     """Above INCREMENTAL_MAX_ROWS rows, a job over a few stale rows writes a new generation (bounded memory)
     instead of rebuilding the run's summaries in one transaction; the records are the same either way."""
@@ -169,3 +189,13 @@ def test_stale_rows_of_a_large_run_are_recomputed_by_a_full_job(tmp_path, monkey
             gens.append((records.gen_of(ws.store.cursor(), run.id), progress[-1], _other_gens(ws, run)))
     assert seen[0] == seen[1]
     assert gens == [(1, 1, 0), (2, 10, 0)]  # in place (1 row), or a new generation (the run's 10 rows)
+
+
+def test_a_job_is_not_started_inside_a_write_transaction(tmp_path):
+    """A job commits as it goes and reads the objects as committed: inside a transaction it says so."""
+    with slicewise.open(tmp_path / "ws.duckdb") as ws:
+        run = _build(ws)
+        with pytest.raises(MetricsError, match="inside a write transaction"), ws.store.transaction():
+            M.compute_metrics(ws, run)
+        assert M.job_status(ws, run).state == "pending"
+        assert M.compute_metrics(ws, run).state == "ready"

@@ -274,6 +274,9 @@ def compute_metrics(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, i
     From its call to its end, :func:`job_status` in this process says ``running`` (also while the job
     waits for the writer), so that a caller that started it in a thread sees it running at once."""
     r = get_run(ws, run)
+    if ws.store.in_my_transaction:  # (a job commits as it goes, and reads the objects as committed)
+        raise MetricsError(f"the metrics of run {r.ref} cannot be computed inside a write transaction",
+                           where=f"run {r.ref}", fix="compute them after the transaction commits")
     ws.state.progress[r.id] = (0, 0)
     try:
         _compute_job(ws, r, on_progress, full)
@@ -405,8 +408,11 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
     Returns the job's classes (new ones still to :meth:`~records.ClassBook.flush`).
 
     The chunks are a pipeline: while a writer thread stores chunk n (DuckDB releases the GIL while it
-    executes), this thread matches chunk n + 1. Every statement goes through the one connection ``con``,
-    one at a time (a lock), in the order of the chunks; progress is reported here, once a chunk is stored.
+    executes) and a reader thread reads the objects of chunk n + 2 (through a cursor of its own: they were
+    committed before the job), this thread matches chunk n + 1. Every write goes through the one connection
+    ``con``, one at a time (a lock), in the order of the chunks; progress is reported here, once a chunk is
+    stored. With ``commit_chunks``, consecutive chunks share a transaction up to :data:`CHUNK_ROWS` rows (a
+    commit writes a ledger line and the log: a small job is one transaction, not one per progress step).
     Transactions begin and end on this thread."""
     from slicewise.metrics import matching
     from slicewise.metrics.objects import load_row_objects
@@ -436,9 +442,10 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
             finally:
                 con.unregister("_sw_rows")
 
+    reader = ws.store.own_cursor()  # (compute_metrics is never called inside a transaction: objects are committed)
+
     def load(chunk: np.ndarray) -> Any:
-        with lock:
-            return load_row_objects(con, run.id, chunk)
+        return load_row_objects(reader, run.id, chunk)
 
     done = 0
 
@@ -451,37 +458,44 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
         if on_progress:
             on_progress(done, len(todo))
 
-    # (chunk, its store, the transaction it is written in: open until it is stored, when commit_chunks)
-    pending: tuple[np.ndarray, Future[None], contextlib.ExitStack] | None = None
-    with ThreadPoolExecutor(1, thread_name_prefix=f"metrics-store-{run.id}") as writer:
-        objects: Any = load(chunks[0]) if chunks else None
+    pending: tuple[np.ndarray, Future[None]] | None = None  # the chunk being stored and its store
+    tx = contextlib.ExitStack()  # the open transaction of the chunks written since the last commit (commit_chunks)
+    in_tx = 0  # rows in it
+
+    def settle(last: bool) -> None:
+        """Wait for the pending chunk's store; commit its transaction if the next chunk would not fit in it."""
+        nonlocal pending, tx, in_tx
+        if pending is not None:
+            pending[1].result()
+            stored(pending[0])
+            pending = None
+        if last or in_tx + step > CHUNK_ROWS:
+            tx.close()
+            tx, in_tx = contextlib.ExitStack(), 0
+
+    with contextlib.closing(reader), ThreadPoolExecutor(1, thread_name_prefix=f"metrics-store-{run.id}") as writer, \
+            ThreadPoolExecutor(1, thread_name_prefix=f"metrics-load-{run.id}") as loader:
+        loading = loader.submit(load, chunks[0]) if chunks else None
         try:
             for n, chunk in enumerate(chunks):
-                P, G = objects
+                assert loading is not None
+                P, G = loading.result()
+                loading = loader.submit(load, chunks[n + 1]) if n + 1 < len(chunks) else None
                 m = matching.match_rows(P, G, thresholds, within_class=s.mode == "within-class", radius=s.radius,
                                         class_of=classes)
                 # a full job writes the chunks in row order: the summary lines are numbered on from the previous ones
                 tables = records.pack(m, run.id, offsets if commit_chunks else None)
                 del m, P, G
-                if pending is not None:  # the previous chunk is stored before the next is read or written
-                    pending[1].result()
-                    stored(pending[0])
-                    pending[2].close()  # its commit (commit_chunks)
-                    pending = None
-                objects = load(chunks[n + 1]) if n + 1 < len(chunks) else None
-                tx = contextlib.ExitStack()
-                if commit_chunks:
+                settle(False)  # the previous chunk is stored before the next is written
+                if commit_chunks and in_tx == 0:
                     tx.enter_context(ws.store.transaction())
-                pending = (chunk, writer.submit(store, chunk, tables), tx)
-            if pending is not None:
-                pending[1].result()
-                stored(pending[0])
-                pending[2].close()
-                pending = None
+                in_tx += len(chunk)
+                pending = (chunk, writer.submit(store, chunk, tables))
+            settle(True)
         except BaseException as exc:
             if pending is not None:  # let the writer finish before the transaction rolls back
                 wait([pending[1]])
-                with contextlib.suppress(BaseException):
-                    pending[2].__exit__(type(exc), exc, exc.__traceback__)
+            with contextlib.suppress(BaseException):
+                tx.__exit__(type(exc), exc, exc.__traceback__)
             raise
     return classes

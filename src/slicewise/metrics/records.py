@@ -133,12 +133,12 @@ _ROW_TABLES = (*_PER_ROW, "metric_row_revs")
 def drop_other_gens(ws: Workspace, run_id: int, keep: int, rows_per_step: int) -> None:
     """Delete every stored line of a run whose generation is not ``keep`` (the one readers see, so nothing
     they see changes), about ``rows_per_step`` data rows at a time, each step its own transaction (one
-    transaction deleting them all would hold memory for every deleted line until its commit). The caller
-    holds the writer (:meth:`Store.writer`)."""
+    transaction deleting them all would hold memory for every deleted line until its commit; up to
+    ``rows_per_step`` rows in all: one transaction). The caller holds the writer (:meth:`Store.writer`)."""
     cur = ws.store.cursor()
     lo, hi, n = cur.execute("SELECT min(data_row_id), max(data_row_id), count(*) FROM metric_row_revs "  # type: ignore[misc]
                             "WHERE run_id = ? AND gen <> ?", [run_id, keep]).fetchone()
-    if n:
+    if n > rows_per_step:  # (a few rows' lines go in the one last transaction below)
         steps = max(1, -(-int(n) // rows_per_step))
         edges = np.linspace(int(lo), int(hi) + 1, steps + 1).astype(np.int64)
         for a, b in zip(edges[:-1], edges[1:], strict=True):
@@ -146,13 +146,17 @@ def drop_other_gens(ws: Workspace, run_id: int, keep: int, rows_per_step: int) -
                 for t in _ROW_TABLES:
                     con.execute(f"DELETE FROM {t} WHERE run_id = ? AND gen <> ? AND data_row_id >= ? AND data_row_id < ?",
                                 [run_id, keep, int(a), int(b)])
-    for (k,) in cur.execute("SELECT DISTINCT conf_idx FROM metric_tp WHERE run_id = ? AND gen <> ? ORDER BY 1",
-                            [run_id, keep]).fetchall():
-        with ws.store.transaction() as con:
-            con.execute("DELETE FROM metric_tp WHERE run_id = ? AND gen <> ? AND conf_idx = ?", [run_id, keep, k])
-    with ws.store.transaction() as con:  # what the steps did not reach (lines of rows without revs)
-        for t in (*_ROW_TABLES, "metric_tp"):
-            con.execute(f"DELETE FROM {t} WHERE run_id = ? AND gen <> ?", [run_id, keep])
+        for (k,) in cur.execute("SELECT DISTINCT conf_idx FROM metric_tp WHERE run_id = ? AND gen <> ? ORDER BY 1",
+                                [run_id, keep]).fetchall():
+            with ws.store.transaction() as con:
+                con.execute("DELETE FROM metric_tp WHERE run_id = ? AND gen <> ? AND conf_idx = ?", [run_id, keep, k])
+    stray = cur.execute(" UNION ALL ".join(f"(SELECT 1 FROM {t} WHERE run_id = ? AND gen <> ? LIMIT 1)"
+                                           for t in (*_ROW_TABLES, "metric_tp")),
+                        [run_id, keep] * (len(_ROW_TABLES) + 1)).fetchall()
+    if stray:
+        with ws.store.transaction() as con:  # what the steps did not reach (lines of rows without revs; a few rows)
+            for t in (*_ROW_TABLES, "metric_tp"):
+                con.execute(f"DELETE FROM {t} WHERE run_id = ? AND gen <> ?", [run_id, keep])
 
 
 def build_summaries(con: Any, run_id: int, gen: int | None = None) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numba
 import numpy as np
 
 from slicewise.metrics import reduce
@@ -130,46 +131,91 @@ class _Lines:
 
 def tally(P: Objects, G: Objects, thresholds: np.ndarray, protocol: Pass, quality: Pass, pclass: np.ndarray,
           gclass: np.ndarray) -> Matched:
-    """The arrays of every confidence index, from the protocol's passes and the per-feature (quality) ones."""
+    """The arrays of every confidence index, from the protocol's passes and the per-feature (quality) ones.
+
+    Per line and conf index at once: (lines, K) arrays of what each line holds at each k (NaN where it is
+    not present), summed in the predictions' order (as per-k ``bincount`` calls would: the same floats)."""
     lines = _Lines(P, G)
-    # sentinels: "no match" indexes one past the end of these
+    K = len(thresholds)
+    vals = _line_values(P, G, lines, thresholds, quality)
+    present = ~np.isnan(vals["n_gt"])
+    spans, n_lines = _line_spans(lines, vals, present)
+    # a line's number at k: its position among the lines present at k
+    lineno = np.cumsum(present, axis=0) - 1
+    ks, ps = np.nonzero(protocol.match >= 0)  # k-major, then the predictions' order
+    q = protocol.match[ks, ps]
+    same = pclass[ps] == gclass[protocol.g[q]]
+    ks, ps, q = ks[same], ps[same], q[same]
+    pairs = PairArrays(ks.astype(np.int16), lineno[lines.of_p[ps], ks].astype(np.int64), protocol.iou[q])
     ext = {"g": np.append(protocol.g, len(G)), "iou": np.append(protocol.iou, np.nan), "gid": np.append(G.id, 0),
-           "gcls": np.append(gclass, 0), "gfeat": np.append(G.feature, 0)}
-    mask_cache: dict[tuple[int, tuple[int, ...]], float] = {}
-    lns, prs, rows = [], [], []
-    for k in range(len(thresholds)):
-        kept = np.flatnonzero(P.confidence >= thresholds[k])
-        q = protocol.match[k, kept]
-        has = q >= 0
-        q = np.where(has, q, len(protocol.g))  # index of the sentinel
-        g = ext["g"][q]
-        ln = _lines(k, P, G, lines, kept, quality, mask_cache)
-        lns.append(ln)
-        if len(ln["line"]):
-            rows.append(_rows(k, ln))
-        same = has & (pclass[kept] == ext["gcls"][g])
-        ordmap = np.full(lines.n, -1, np.int64)
-        ordmap[ln["index"]] = ln["line"]
-        prs.append({"conf_idx": np.full(int(same.sum()), k, np.int16), "line": ordmap[lines.of_p[kept[same]]],
-                    "iou": ext["iou"][q[same]]})
-    spans, n_lines = _line_spans(lines, lns)
+           "gcls": np.append(gclass, 0), "gfeat": np.append(G.feature, 0)}  # sentinels: "no match" indexes one past
     return Matched(_concat(RecordArrays, [_records(P, G, thresholds, protocol, ext, pclass, gclass)]),
-                   _concat(LineArrays, [spans]), _concat(PairArrays, prs), _concat(RowArrays, rows), n_lines)
+                   _concat(LineArrays, [spans]), pairs, _row_arrays(lines, vals, present, K), n_lines)
 
 
 _LINE_VALUES = ("n_pred", "n_gt", "conf_min", "conf_max", "conf_sum", "iou")
 
 
-def _line_spans(lines: _Lines, lns: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+@numba.njit(cache=True)
+def _line_sums(of_p: np.ndarray, conf: np.ndarray, thresholds: np.ndarray, qmatch: np.ndarray, qiou: np.ndarray,
+               n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per (line, k), over the predictions kept at k in their order: count, confidence sum / min / max, and
+    the sum of the quality pass's IoU of those matched."""
+    K = len(thresholds)
+    npk = np.zeros((n, K))
+    csum = np.zeros((n, K))
+    cmin = np.full((n, K), np.inf)
+    cmax = np.full((n, K), -np.inf)
+    s = np.zeros((n, K))
+    for k in range(K):
+        c = thresholds[k]
+        for p in range(len(of_p)):
+            if conf[p] >= c:
+                j = of_p[p]
+                v = conf[p]
+                npk[j, k] += 1.0
+                csum[j, k] += v
+                cmin[j, k] = min(cmin[j, k], v)
+                cmax[j, k] = max(cmax[j, k], v)
+                q = qmatch[k, p]
+                if q >= 0:
+                    s[j, k] += qiou[q]
+    return npk, csum, cmin, cmax, s
+
+
+def _line_values(P: Objects, G: Objects, lines: _Lines, thresholds: np.ndarray, quality: Pass
+                 ) -> dict[str, np.ndarray]:
+    """:data:`_LINE_VALUES` as (lines, K) arrays: what each line holds at each conf index, NaN where the line
+    is not present (no prediction kept at k and no label); conf stats NaN where no prediction is kept."""
+    n, K = lines.n, len(thresholds)
+    npk, csum, cmin, cmax, s = _line_sums(lines.of_p, P.confidence.astype(np.float64), thresholds, quality.match,
+                                          quality.iou, n)
+    ngt = np.repeat(lines.n_gt[:, None], K, axis=1)
+    present = (npk + ngt) > 0
+    val = reduce.overlap_iou(s, npk, ngt, np.repeat(lines.checklist[:, None], K, axis=1))
+    for j in lines.masks:  # masks: the pixel IoU of the unions (once per distinct set of kept predictions)
+        on_j = np.flatnonzero(lines.of_p == j)
+        gk = np.flatnonzero(lines.of_g == j)
+        mask_cache: dict[tuple[int, ...], float] = {}
+        for k in np.flatnonzero(present[j]):
+            pk = on_j[P.confidence[on_j] >= thresholds[k]]
+            key = tuple(int(i) for i in pk)
+            if key not in mask_cache:
+                mask_cache[key] = union_mask_iou(P, G, pk, gk)
+            val[j, k] = mask_cache[key]
+    none = npk == 0
+    cmin[none], cmax[none], csum[none] = np.nan, np.nan, np.nan
+    out = {"n_pred": npk, "n_gt": ngt, "conf_min": cmin, "conf_max": cmax, "conf_sum": csum, "iou": val}
+    for v in out.values():
+        v[~present] = np.nan
+    return out
+
+
+def _line_spans(lines: _Lines, vals: dict[str, np.ndarray], present: np.ndarray
+                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The lines of every conf index as spans of conf indexes where a line is present with the same values
     (NaN equal to NaN), in (row, feature) order; and the number of lines present at each conf index."""
-    n, K = lines.n, len(lns)
-    present = np.zeros((n, K), bool)
-    vals = {c: np.full((n, K), np.nan) for c in _LINE_VALUES}
-    for k, ln in enumerate(lns):
-        present[ln["index"], k] = True
-        for c in _LINE_VALUES:
-            vals[c][ln["index"], k] = ln[c]
+    n, K = present.shape
     same = np.ones((n, max(K - 1, 0)), bool)
     for c in _LINE_VALUES:
         a, b = vals[c][:, 1:], vals[c][:, :-1]
@@ -178,6 +224,56 @@ def _line_spans(lines: _Lines, lns: list[dict[str, np.ndarray]]) -> tuple[dict[s
     out = {"k_lo": lo.astype(np.int16), "k_hi": hi.astype(np.int16), "data_row_id": lines.rf[li, 0],
            "feature_id": lines.rf[li, 1], **{c: vals[c][li, lo] for c in _LINE_VALUES}}
     return out, present.sum(axis=0)
+
+
+@numba.njit(cache=True)
+def _row_sums(starts: np.ndarray, npk: np.ndarray, ngt: np.ndarray, iou: np.ndarray, csum: np.ndarray,
+              cmin: np.ndarray, cmax: np.ndarray) -> np.ndarray:
+    """Per (row, k) of lines grouped by row (``starts``; NaN where a line is absent), summed in the lines'
+    order: [n_pred, n_gt, n_p, n_r, n_f, iou sum, iou count, conf sum, conf min, conf max]."""
+    R, K = len(starts) - 1, npk.shape[1]
+    out = np.zeros((10, R, K))
+    for r in range(R):
+        for k in range(K):
+            a = np.zeros(8)
+            lo, hi = np.inf, -np.inf
+            for j in range(starts[r], starts[r + 1]):
+                if np.isnan(ngt[j, k]):
+                    continue
+                a[0] += npk[j, k]
+                a[1] += ngt[j, k]
+                a[2] += 1.0 if npk[j, k] > 0 else 0.0
+                a[3] += 1.0 if ngt[j, k] > 0 else 0.0
+                a[4] += 1.0
+                if not np.isnan(iou[j, k]):
+                    a[5] += iou[j, k]
+                    a[6] += 1.0
+                if not np.isnan(csum[j, k]):
+                    a[7] += csum[j, k]
+                    lo = min(lo, cmin[j, k])
+                    hi = max(hi, cmax[j, k])
+            for i in range(8):
+                out[i, r, k] = a[i]
+            out[8, r, k] = lo if a[0] > 0 else np.nan
+            out[9, r, k] = hi if a[0] > 0 else np.nan
+    return out
+
+
+def _row_arrays(lines: _Lines, vals: dict[str, np.ndarray], present: np.ndarray, K: int) -> RowArrays:
+    """Per data row and conf index where the row has a line: what does not depend on t (k-major, rows in
+    order)."""
+    rid = lines.rf[:, 0]
+    starts = np.r_[0, np.flatnonzero(rid[1:] != rid[:-1]) + 1, len(rid)].astype(np.int64) if len(rid) \
+        else np.zeros(1, np.int64)
+    t = _row_sums(starts, vals["n_pred"], vals["n_gt"], vals["iou"], vals["conf_sum"], vals["conf_min"],
+                  vals["conf_max"])
+    ks, ri = np.nonzero((t[4] > 0).T)  # (k, row) where the row has a line at k, k-major
+    n_pred = t[0, ri, ks]
+    return RowArrays(conf_idx=ks.astype(np.int16), data_row_id=rid[starts[:-1]][ri], n_pred=n_pred, n_gt=t[1, ri, ks],
+                     n_feat=t[4, ri, ks], n_p=t[2, ri, ks], n_r=t[3, ri, ks], n_f=t[4, ri, ks],
+                     iou=reduce.round_ratio(reduce.safe_divide(t[5, ri, ks], t[6, ri, ks])),
+                     conf_min=t[8, ri, ks], conf_max=t[9, ri, ks],
+                     conf_mean=reduce.safe_divide(t[7, ri, ks], n_pred))
 
 
 def _runs(on: np.ndarray, same: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -223,59 +319,6 @@ def _records(P: Objects, G: Objects, thresholds: np.ndarray, protocol: Pass, ext
             "true_feature": np.concatenate([ext["gfeat"][g], G.feature[un]]),
             "iou": np.concatenate([ext["iou"][q], np.full(n2, np.nan)]),
             "confidence": np.concatenate([P.confidence[pi], np.full(n2, np.nan)])}
-
-
-def _lines(k: int, P: Objects, G: Objects, lines: _Lines, kept: np.ndarray, quality: Pass,
-           mask_cache: dict[tuple[int, tuple[int, ...]], float]) -> dict[str, np.ndarray]:
-    """The lines present at conf index k (with ``index``, their position among the batch's lines)."""
-    n, of_p = lines.n, lines.of_p
-    npk = np.bincount(of_p[kept], minlength=n).astype(np.float64)
-    qq = quality.match[k, kept]
-    qh = qq >= 0
-    s = np.bincount(of_p[kept[qh]], weights=quality.iou[qq[qh]], minlength=n)
-    present = (npk + lines.n_gt) > 0
-    val = reduce.overlap_iou(s, npk, lines.n_gt, lines.checklist)
-    for j in lines.masks:  # masks: the pixel IoU of the unions
-        if present[j]:
-            pk = kept[of_p[kept] == j]
-            key = (int(j), tuple(int(i) for i in pk))
-            if key not in mask_cache:
-                mask_cache[key] = union_mask_iou(P, G, pk, np.flatnonzero(lines.of_g == j))
-            val[j] = mask_cache[key]
-    idx = np.flatnonzero(present)
-    ck = P.confidence[kept]
-    cmin = np.full(n, np.inf)
-    np.minimum.at(cmin, of_p[kept], ck)
-    cmax = np.full(n, -np.inf)
-    np.maximum.at(cmax, of_p[kept], ck)
-    csum = np.bincount(of_p[kept], weights=ck, minlength=n).astype(np.float64)
-    none = npk == 0
-    cmin[none], cmax[none], csum[none] = np.nan, np.nan, np.nan
-    return {"index": idx, "conf_idx": np.full(len(idx), k, np.int16), "line": np.arange(len(idx), dtype=np.int64),
-            "data_row_id": lines.rf[idx, 0], "feature_id": lines.rf[idx, 1], "n_pred": npk[idx],
-            "n_gt": lines.n_gt[idx], "conf_min": cmin[idx], "conf_max": cmax[idx], "conf_sum": csum[idx],
-            "iou": val[idx]}
-
-
-def _rows(k: int, ln: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per data row of the lines (which are in row order): what does not depend on t."""
-    r_ids = ln["data_row_id"]
-    starts = np.r_[0, np.flatnonzero(r_ids[1:] != r_ids[:-1]) + 1]
-    ends = np.r_[starts[1:], len(r_ids)]
-    grp = np.repeat(np.arange(len(starts)), ends - starts)
-    nrow = len(starts)
-
-    def tot(v: np.ndarray) -> np.ndarray:
-        return np.bincount(grp, weights=v, minlength=nrow)
-
-    a_np, a_ng = ln["n_pred"], ln["n_gt"]
-    npred_r = tot(a_np)
-    return {"conf_idx": np.full(nrow, k, np.int16), "data_row_id": r_ids[starts], "n_pred": npred_r,
-            "n_gt": tot(a_ng), "n_feat": (ends - starts).astype(np.float64), "n_p": tot((a_np > 0).astype(np.float64)),
-            "n_r": tot((a_ng > 0).astype(np.float64)), "n_f": tot((a_np + a_ng > 0).astype(np.float64)),
-            "iou": reduce.round_ratio(reduce.group_mean(grp, ln["iou"], nrow)),
-            "conf_min": np.fmin.reduceat(ln["conf_min"], starts), "conf_max": np.fmax.reduceat(ln["conf_max"], starts),
-            "conf_mean": reduce.safe_divide(tot(np.nan_to_num(ln["conf_sum"])), npred_r)}
 
 
 def union_mask_iou(P: Objects, G: Objects, pk: np.ndarray, gk: np.ndarray) -> float:
