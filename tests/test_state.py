@@ -343,3 +343,44 @@ def test_memory_limit_from_the_environment(tmp_path, monkeypatch):
     with pytest.raises(StoreError, match="SLICEWISE_MEMORY_LIMIT") as err:
         slicewise.open(tmp_path / "ws.duckdb")
     assert "3GB" in (err.value.fix or "")
+
+
+def test_a_cached_view_keeps_its_companion_tables_and_they_go_with_it(tmp_path, monkeypatch):
+    """The whole grid is a view over two companion tables (<name>__<part>): a later process reuses all three;
+    a view retired, or left unvouched by a crash, takes its companions with it."""
+    import slicewise.state as state_mod
+
+    path = tmp_path / "ws.duckdb"
+    ws, run = _world(path)
+    g = metrics.grid_metrics(ws, run)
+    db, _, view = g.table.rpartition(".")
+
+    def parts(w) -> set[str]:
+        return {r[0] for r in w.sql("SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
+                                    "AND starts_with(table_name, ?)", [w.state.db, view]).fetchall()}
+
+    assert parts(ws) == {f"{view}__rows", f"{view}__t"}
+    expected = ws.sql(f"SELECT * FROM {g.table} ORDER BY conf_idx, iou_idx, data_row_id").fetchall()
+    assert len(expected) == 121 * ws.sql("SELECT count(*) FROM run_rows WHERE run_id = ?", [run.id]).fetchone()[0]
+    ws.close()
+
+    ws = slicewise.open(path)  # as a new process would
+    run = ws.run("det/v1")
+    g2 = metrics.grid_metrics(ws, run)
+    assert g2.table.rpartition(".")[2] == view  # reused, not rebuilt
+    assert ws.sql(f"SELECT * FROM {g2.table} ORDER BY conf_idx, iou_idx, data_row_id").fetchall() == expected
+    # unvouched (as after a crash between the build and the registry): the next open drops the view and its parts
+    ws.sql(f"DELETE FROM {ws.state.db}.sw_registry WHERE name = ?", [view])
+    ws.close()
+    ws = slicewise.open(path)
+    ws.state.cursor()  # (attaches the cache file)
+    assert parts(ws) == set()
+    run = ws.run("det/v1")
+    g3 = metrics.grid_metrics(ws, run)  # rebuilt
+    assert ws.sql(f"SELECT * FROM {g3.table} ORDER BY conf_idx, iou_idx, data_row_id").fetchall() == expected
+    # retired: dropped with its parts once no query can still be reading it
+    monkeypatch.setattr(state_mod, "RETIRE_AFTER", 0.0)
+    ws.state.retire([g3.table])
+    ws.state.retire([])
+    assert parts(ws) == set()
+    ws.close()

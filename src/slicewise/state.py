@@ -17,6 +17,9 @@ asking for the same table build it once while the other waits; different keys bu
 
 Tables are never dropped the moment they are replaced: a query may have read the old name just
 before; :meth:`State.retire` drops them a little later (:data:`RETIRE_AFTER` seconds).
+
+A cached name may be a view over *companion* tables named ``<name>__<part>`` (in the cache database):
+they are kept, vouched for and dropped with it (:data:`COMPANION`).
 """
 
 from __future__ import annotations
@@ -64,10 +67,22 @@ TOPICS = frozenset({
     "batches",          # labelling batches created, changed or dropped (rows = their rows)
     "queue",            # labelling-queue states of some rows
 })
-CACHE_FORMAT = 3  # bump when the layout of a cached table changes: older cache files are then emptied
+CACHE_FORMAT = 4  # bump when the layout of a cached table changes: older cache files are then emptied
 ROW_TOPICS = frozenset({"rows", "split", "metadata", "tags", "labels", "predictions", "run_rows"})
 LOG_LIMIT = 10_000  # changes kept for incremental refresh; a cache older than that rebuilds
 RETIRE_AFTER = 30.0  # seconds a replaced table stays readable
+COMPANION = "__"  # <name>__<part>: a table that belongs to the cached table or view <name>
+
+
+def _drop(cur: Any, table: str) -> None:
+    """Drop a qualified cache table or view and its companion tables."""
+    db, _, name = table.rpartition(".")
+    view = cur.execute("SELECT count(*) FROM duckdb_views() WHERE database_name = ? AND view_name = ?",
+                       [db, name]).fetchone()
+    cur.execute(f"DROP {'VIEW' if view and view[0] else 'TABLE'} IF EXISTS {table}")
+    for (part,) in cur.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND "
+                               "starts_with(table_name, ?)", [db, name + COMPANION]).fetchall():
+        cur.execute(f'DROP TABLE IF EXISTS {db}."{part}"')
 
 
 def array_bytes(value: Any) -> int:
@@ -337,7 +352,8 @@ class State:
         for name in views - keep:
             cur.execute(f'DROP VIEW IF EXISTS {alias}."{name}"')
         for name in tables - keep:
-            cur.execute(f'DROP TABLE IF EXISTS {alias}."{name}"')
+            if name.rpartition(COMPANION)[0] not in keep:
+                cur.execute(f'DROP TABLE IF EXISTS {alias}."{name}"')
 
     def workspace_id(self) -> str:
         row = self.store.own_cursor().execute("SELECT value FROM meta WHERE key = 'workspace_id'").fetchone()
@@ -412,7 +428,9 @@ class State:
 
                 digest = hashlib.sha1(f"{key}|{fp}".encode()).hexdigest()[:12]
                 name = f"{db}.{kind.replace('-', '_')}_{digest}"
-                self.store.own_cursor().execute(f"DROP TABLE IF EXISTS {name}")
+                with self._lock:  # (a retired one of the same name would be dropped over this one)
+                    self._retired = [(w, t) for w, t in self._retired if t != name]
+                _drop(self.store.own_cursor(), name)
                 build(name)
                 self.register(name, kind, key, fp)
             self.set_entry(("table", kind, key), (name, mem), limit=limit, group=2,
@@ -446,10 +464,7 @@ class State:
         if due:
             cur = self.cursor()
             for t in due:
-                db, _, name = t.rpartition(".")
-                view = cur.execute("SELECT count(*) FROM duckdb_views() WHERE database_name = ? AND view_name = ?",
-                                   [db, name]).fetchone()
-                cur.execute(f"DROP {'VIEW' if view and view[0] else 'TABLE'} IF EXISTS {t}")
+                _drop(cur, t)
 
     def close(self) -> None:
         """Forget everything; the cache database goes with its tables."""

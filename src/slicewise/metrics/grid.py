@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numba
 import numpy as np
 
 from slicewise.metrics import fast, records, reduce
@@ -34,20 +35,34 @@ def grid_metrics(ws: Workspace, run: RunRef, *, warn: bool = True) -> GridMetric
     NR = len(rows)
 
     def build(name: str) -> None:
-        n = K * T * NR
-        cols: dict[str, np.ndarray] = {
-            "conf_idx": np.repeat(np.arange(K, dtype=np.int16), T * NR),
-            "iou_idx": np.tile(np.repeat(np.arange(T, dtype=np.int16), NR), K),
-            "data_row_id": np.tile(rows, K * T)}
-        for c, dtype in _COLUMNS.items():
-            cols[c] = np.empty(n, dtype)
+        # a view over two companion tables: per (k, row) what does not depend on t, and per (k, t, row) what
+        # does (a line per (k, t, row) of everything was 2-3 times the bytes to write)
+        n = K * NR
+        line = np.arange(n, dtype=np.int32)  # the (k, row) line: k * NR + row position
+        per_k: dict[str, np.ndarray] = {"line": line, "conf_idx": np.repeat(np.arange(K, dtype=np.int16), NR),
+                                        "data_row_id": np.tile(rows, K)}
+        per_t: dict[str, np.ndarray] = {"line": np.tile(line.reshape(K, 1, NR), (1, T, 1)).ravel(),
+                                        "iou_idx": np.tile(np.repeat(np.arange(T, dtype=np.int16), NR), K)}
+        for c, dtype in _PER_K.items():
+            per_k[c] = np.empty(n, dtype)
+        for c, dtype in _PER_T.items():
+            per_t[c] = np.empty(n * T, dtype)
         for k in range(K):
             lv = fast.level(ws, r.id, gen, k)
             tp_all = reduce.tp_at_levels(lv.tp_line, lv.tp_iou, len(lv.n_pred), tgrid)  # (lines, T)
-            part = level_columns(lv, NR, tp_all, fast.row_tn(ws, r.id, gen, k))
-            for c, v in part.items():
-                cols[c][k * T * NR:(k + 1) * T * NR] = v
-        records.cache_table(cur, name, cols)
+            for c, v in level_columns(lv, NR, tp_all, fast.row_tn(ws, r.id, gen, k)).items():
+                if c in per_k:
+                    per_k[c][k * NR:(k + 1) * NR] = v
+                else:
+                    per_t[c][k * T * NR:(k + 1) * T * NR] = v
+        view = name.rpartition(".")[2]
+        records.cache_table(cur, f"{name}__rows", per_k)
+        records.cache_table(cur, f"{name}__t", per_t)
+        # (names inside the cache database unqualified: a later process may attach it under another name)
+        cur.execute(f"""CREATE VIEW {name} AS SELECT r.conf_idx, t.iou_idx, r.data_row_id, t.tp,
+                            r.n_predictions - t.tp AS fp, r.n_annotations - t.tp AS fn, r.tn, t.precision, t.recall,
+                            t.f1, r.iou, r.conf_min, r.conf_max, r.conf_mean, r.n_predictions, r.n_annotations
+                        FROM "{view}__t" t JOIN "{view}__rows" r ON r.line = t.line""")
 
     name = ws.state.table("metrics-grid", f"r{r.id}_g{gen}", fast.view_topics(r.id), build, limit=2)
     classes = records.classes(cur, r.id)
@@ -56,37 +71,50 @@ def grid_metrics(ws: Workspace, run: RunRef, *, warn: bool = True) -> GridMetric
                        frozen_array(cm), job)
 
 
-#: the per-row columns of the grid table after (conf_idx, iou_idx, data_row_id), as fast.row_arrays makes them
-_COLUMNS = {"tp": np.int32, "fp": np.int32, "fn": np.int32, "tn": np.int32, "precision": np.float64,
-            "recall": np.float64, "f1": np.float64, "iou": np.float64, "conf_min": np.float64, "conf_max": np.float64,
-            "conf_mean": np.float64, "n_predictions": np.int32, "n_annotations": np.int32}
+#: the grid view's columns from its per-(k, row) table and its per-(k, t, row) table (fp and fn are computed
+#: in the view), as fast.row_arrays makes them
+_PER_K = {"tn": np.int32, "iou": np.float64, "conf_min": np.float64, "conf_max": np.float64,
+          "conf_mean": np.float64, "n_predictions": np.int32, "n_annotations": np.int32}
+_PER_T = {"tp": np.int32, "precision": np.float64, "recall": np.float64, "f1": np.float64}
+
+
+@numba.njit(cache=True)
+def _row_sums(row_pos: np.ndarray, tp_all: np.ndarray, wp: np.ndarray, wr: np.ndarray, wf: np.ndarray,
+              nr: int) -> np.ndarray:
+    """Per (t, row): the sums of tp, tp * wp, tp * wr and tp * wf over the row's lines, in the lines' order
+    (as a bincount per t would add them: the same floats)."""
+    L, T = tp_all.shape
+    out = np.zeros((4, T, nr))
+    for j in range(L):
+        r = row_pos[j]
+        for t in range(T):
+            v = float(tp_all[j, t])
+            out[0, t, r] += v
+            out[1, t, r] += v * wp[j]
+            out[2, t, r] += v * wr[j]
+            out[3, t, r] += v * wf[j]
+    return out
 
 
 def level_columns(lv: fast.Level, nr: int, tp_all: np.ndarray, tn: np.ndarray) -> dict[str, np.ndarray]:
     """:func:`slicewise.metrics.fast.row_arrays` at every IoU threshold of a conf index at once: ``tp_all`` is
-    the (lines, T) tp of every line at every t; each column is (T * rows), t-major. The sums run over the
-    lines in the same order as row_arrays' (one bincount per t, side by side), so every value is the same."""
+    the (lines, T) tp of every line at every t; the columns of :data:`_PER_T` are (T * rows), t-major, those
+    of :data:`_PER_K` (rows). The sums run over the lines in the same order as row_arrays' bincount, so every
+    value is the same."""
     T = tp_all.shape[1]
     c, w = lv.rowc, lv.weights
-    at = (np.arange(T)[:, None] * nr + lv.row_pos[None, :]).ravel()  # (t, line) -> bin of (t, row)
-    tpt = np.ascontiguousarray(tp_all.T, np.float64)  # (T, lines)
-
-    def per_row(v: np.ndarray) -> np.ndarray:
-        return np.bincount(at, weights=v.ravel(), minlength=T * nr)
+    sums = _row_sums(lv.row_pos, tp_all, w["p"], w["r"], w["f"], nr).reshape(4, T * nr)
 
     def tile(v: np.ndarray) -> np.ndarray:
         return np.tile(v, T)
 
-    tp_r = per_row(tpt)
     return {
-        "tp": tp_r.astype(np.int32), "fp": (tile(c["n_pred"]) - tp_r).astype(np.int32),
-        "fn": (tile(c["n_gt"]) - tp_r).astype(np.int32), "tn": tile(tn),
-        "precision": reduce.ratio(per_row(tpt * w["p"]), tile(c["n_p"])),
-        "recall": reduce.ratio(per_row(tpt * w["r"]), tile(c["n_r"])),
-        "f1": reduce.ratio(per_row(tpt * w["f"]), tile(c["n_f"])),
-        "iou": tile(reduce.round_ratio(c["iou"])), "conf_min": tile(c["conf_min"]), "conf_max": tile(c["conf_max"]),
-        "conf_mean": tile(c["conf_mean"]), "n_predictions": tile(c["n_pred"].astype(np.int32)),
-        "n_annotations": tile(c["n_gt"].astype(np.int32))}
+        "tp": sums[0].astype(np.int32), "tn": tn,
+        "precision": reduce.ratio(sums[1], tile(c["n_p"])), "recall": reduce.ratio(sums[2], tile(c["n_r"])),
+        "f1": reduce.ratio(sums[3], tile(c["n_f"])),
+        "iou": reduce.round_ratio(c["iou"]), "conf_min": c["conf_min"], "conf_max": c["conf_max"],
+        "conf_mean": c["conf_mean"], "n_predictions": c["n_pred"].astype(np.int32),
+        "n_annotations": c["n_gt"].astype(np.int32)}
 
 
 def confusion_grid(rec: dict[str, np.ndarray], class_ids: np.ndarray, K: int, tgrid: np.ndarray) -> np.ndarray:

@@ -215,8 +215,8 @@ class F1Optimal:
 
 @dataclass(frozen=True, eq=False)  # holds arrays: equal only to itself
 class GridMetrics:
-    """The whole grid: ``table`` names a cache table of per-row metrics at every (c, t) (conf_idx, iou_idx,
-    data_row_id, tp, fp, fn, tn, ...) and ``confusion[k, t, true, pred]`` is a (K, T, C + 1, C + 1)
+    """The whole grid: ``table`` names a cached view of per-row metrics at every (c, t) (conf_idx, iou_idx,
+    data_row_id, tp, fp, fn, tn, ...; in no particular order) and ``confusion[k, t, true, pred]`` is a (K, T, C + 1, C + 1)
     read-only array over ``classes`` ("None" last)."""
 
     confidence: tuple[float, ...]
