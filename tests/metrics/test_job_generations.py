@@ -17,7 +17,7 @@ from slicewise.errors import MetricsError
 from slicewise.metrics import engine, records
 
 N = 12
-TABLES = ("match_spans", "metric_lines", "metric_tp", "metric_row_const", "metric_row_revs")
+TABLES = ("match_spans", "metric_lines", "metric_row_const", "metric_row_revs")
 
 
 def _build(ws):
@@ -172,11 +172,11 @@ def test_chunks_share_a_transaction_up_to_chunk_rows(tmp_path, monkeypatch, refe
         assert _other_gens(ws, run) == 0
 
 
-def test_stale_rows_of_a_large_run_are_recomputed_by_a_full_job(tmp_path, monkeypatch):
-    """Above INCREMENTAL_MAX_ROWS rows, a job over a few stale rows writes a new generation (bounded memory)
-    instead of rebuilding the run's summaries in one transaction; the records are the same either way."""
+def test_many_stale_rows_are_recomputed_by_a_full_job(tmp_path, monkeypatch):
+    """Above INCREMENTAL_MAX_ROWS stale rows, a job writes a new generation (bounded memory) instead of
+    replacing their lines in one transaction; the records are the same either way."""
     seen, gens = [], []
-    for name, limit in (("inc", engine.INCREMENTAL_MAX_ROWS), ("full", 5)):
+    for name, limit in (("inc", engine.INCREMENTAL_MAX_ROWS), ("full", 0)):
         monkeypatch.setattr(engine, "INCREMENTAL_MAX_ROWS", limit)
         with slicewise.open(tmp_path / f"{name}.duckdb") as ws:
             run = _build(ws)
@@ -199,3 +199,27 @@ def test_a_job_is_not_started_inside_a_write_transaction(tmp_path):
             M.compute_metrics(ws, run)
         assert M.job_status(ws, run).state == "pending"
         assert M.compute_metrics(ws, run).state == "ready"
+
+
+def test_a_workspace_that_stored_metric_tp_keeps_its_metrics(tmp_path):
+    """Metrics migration 7 drops metric_tp (each same-class pair written again per conf index): the pairs are
+    read from the records, so a workspace computed before it opens ready, with the same numbers."""
+    import duckdb
+
+    path = tmp_path / "ws.duckdb"
+    with slicewise.open(path) as ws:
+        run = _build(ws)
+        M.compute_metrics(ws, run)
+        before = _seen(ws, run)
+        table = ws.sql(f"SELECT * FROM {M.row_metrics_table(ws, run, 0.5, 0.5)} ORDER BY data_row_id").fetchall()
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE metric_tp (run_id INTEGER NOT NULL, conf_idx SMALLINT NOT NULL, rf_ord INTEGER NOT NULL, "
+                "iou DOUBLE NOT NULL, gen INTEGER DEFAULT 0)")
+    con.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version:metrics'")
+    con.close()
+    with slicewise.open(path) as ws:
+        assert not ws.sql("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'metric_tp'").fetchone()[0]
+        run = ws.run("m/v1")
+        assert M.job_status(ws, run).state == "ready"
+        assert _seen(ws, run) == before
+        assert ws.sql(f"SELECT * FROM {M.row_metrics_table(ws, run, 0.5, 0.5)} ORDER BY data_row_id").fetchall() == table

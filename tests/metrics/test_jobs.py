@@ -197,20 +197,3 @@ def test_export(ws, tmp_path):
     assert (tmp_path / "rf.csv").read_text().splitlines()[0].startswith('"global_key","feature"')
     with pytest.raises(MetricsError, match="parquet or .csv"):
         M.export_row_metrics(ws, run, 0.5, 0.5, tmp_path / "rows.xlsx")
-
-
-def test_summaries_built_in_numpy_equal_the_sql_build(ws, monkeypatch):
-    from slicewise.metrics import engine, records
-
-    monkeypatch.setattr(engine, "CHUNK_ROWS", 2)  # several chunks: rf_ord numbering continues across them
-    run = _ws(ws, 5)
-    ws.add_predictions(run, [{"data_row": "r1", "feature": "dog", "bbox": [0, 0, 10, 10], "confidence": 0.3},
-                             {"data_row": "r4", "feature": "cat", "bbox": [1, 1, 10, 10], "confidence": 0.6}],
-                       source="more")
-    M.compute_metrics(ws, run)
-    q_rf = "SELECT * FROM metric_rf ORDER BY conf_idx, rf_ord"
-    q_tp = "SELECT * FROM metric_tp ORDER BY conf_idx, rf_ord, iou"
-    built = ws.sql(q_rf).fetchall(), ws.sql(q_tp).fetchall()
-    with ws.store.transaction() as con:
-        records.build_summaries(con, run.id)
-    assert (ws.sql(q_rf).fetchall(), ws.sql(q_tp).fetchall()) == built

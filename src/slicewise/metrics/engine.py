@@ -37,10 +37,9 @@ DEFAULT_GRID: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(11))
 MODES = ("class-agnostic", "within-class")
 CHUNK_ROWS = 50_000
 PROGRESS_CHUNK = 1_000  # the smallest chunk: below it, per-chunk overhead would show
-#: an incremental job rebuilds a run's metric_tp whole (its lines are numbered over the run) in its one
-#: transaction: 2.9 GB of memory at 2M rows for 500 stale rows. Above this many rows in the run, stale rows are
-#: recomputed by a full job instead (new generation in chunks: about twice the time, memory bounded)
-INCREMENTAL_MAX_ROWS = 2_000_000
+#: an incremental job replaces the stale rows' lines in one transaction (memory grows with what it writes): above
+#: this many stale rows, a full job writes a new generation in chunks instead (memory bounded)
+INCREMENTAL_MAX_ROWS = CHUNK_ROWS
 #: what a job's state depends on: a change of one of these makes :func:`job_status` look again
 #: the metrics migration that last changed what a job writes (migration 4, the run ontology, is backfilled
 #: in SQL and does not make records stale); bump to the new migration's number when one does
@@ -332,7 +331,7 @@ def _compute_job(ws: Workspace, r: ModelRun, on_progress: Callable[[int, int], N
     current = int(job[9] or 0) if job else 0  # the generation of the lines readers see
     if not redo_all:
         todo = np.sort(cur.execute(_stale_rows_sql(), [current, r.id]).fetchnumpy()["data_row_id"])
-        redo_all = len(todo) > 0 and total > INCREMENTAL_MAX_ROWS
+        redo_all = len(todo) > INCREMENTAL_MAX_ROWS
     if redo_all:
         todo = cur.execute("SELECT data_row_id FROM run_rows WHERE run_id = ? ORDER BY data_row_id",
                            [r.id]).fetchnumpy()["data_row_id"]
@@ -356,8 +355,6 @@ def _compute_job(ws: Workspace, r: ModelRun, on_progress: Callable[[int, int], N
             with ws.store.transaction() as con:
                 classes = _compute(ws, con, r, s, todo, current, False, on_progress)
                 classes.flush()
-                if len(todo):  # (no stale row: no line changed)
-                    records.build_summaries(con, r.id, current)
                 _finish(ws, con, r, s, previous + 1, current)
     except Exception as exc:
         msg = str(exc) if isinstance(exc, MetricsError) else f"{type(exc).__name__}: {exc}"
@@ -419,7 +416,6 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
 
     thresholds = np.asarray(s.confidence, np.float64)
     classes = records.ClassBook(con, run.id)
-    offsets: dict[int, int] = {}
     # chunks of at most CHUNK_ROWS, and about 20 of them on a large job so that progress moves
     step = min(CHUNK_ROWS, max(PROGRESS_CHUNK, -(-len(todo) // 20)))
     chunks = [todo[i:i + step] for i in range(0, len(todo), step)]
@@ -483,8 +479,7 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
                 loading = loader.submit(load, chunks[n + 1]) if n + 1 < len(chunks) else None
                 m = matching.match_rows(P, G, thresholds, within_class=s.mode == "within-class", radius=s.radius,
                                         class_of=classes)
-                # a full job writes the chunks in row order: the summary lines are numbered on from the previous ones
-                tables = records.pack(m, run.id, offsets if commit_chunks else None)
+                tables = records.pack(m, run.id)
                 del m, P, G
                 settle(False)  # the previous chunk is stored before the next is written
                 if commit_chunks and in_tx == 0:

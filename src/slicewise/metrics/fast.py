@@ -1,7 +1,7 @@
 """Per-(c, t) tables in tens of milliseconds: summaries built once per job, counted in NumPy per t.
 
 At compute time the job stores ``metric_rf`` (one line per conf index, data row and feature: counts,
-confidence stats, iou) and ``metric_tp`` (the IoU of every same-class recorded pair), see
+confidence stats, iou) and the match records, whose same-class pairs are read with their IoU and line, see
 :mod:`slicewise.metrics.records`. For a chosen (c, t), tp of a (row, feature) is the number of its pair
 IoUs above t; fp = predictions - tp; fn = annotations - tp. The arrays of a conf index are cached by
 the workspace (a few at a time, see :mod:`slicewise.state`), so moving t, or coming back to a c, costs

@@ -5,10 +5,11 @@ Stored per run (see :mod:`slicewise.metrics.schema` for the columns): ``match_sp
 each once for the conf indexes where it is the same; the view ``match_records`` lists them per conf index),
 ``metric_lines`` (the (row, feature) lines: counts, confidence stats and the overlap quality ``iou``, each
 once for the conf indexes where they are the same; the view ``metric_rf`` lists them per conf index,
-numbered ``rf_ord`` in (row, feature) order), ``metric_tp`` (the IoU
-of every same-class pair, by ``rf_ord``), ``metric_row_const`` (per row, what does not depend on t) and
+numbered ``rf_ord`` in (row, feature) order), ``metric_row_const`` (per row, what does not depend on t) and
 ``metric_classes`` (the confusion matrix's classes). Also here: the SQL over the cached per-(c, t) tables
-(:func:`cache_table` writes them) whose columns ``row_metrics_table`` documents.
+(:func:`cache_table` writes them) whose columns ``row_metrics_table`` documents. A conf index's same-class
+pairs (a TP at t when their IoU is above t) are the records with both sides of one class: read from
+``match_spans`` and put on their lines by (row, feature) (:func:`summaries`).
 
 Generations: every stored line carries the ``gen`` of the job that wrote it, and readers see only the run's
 current one (``metric_jobs.records_gen``, :func:`gen_of`; the views ``match_records`` and ``metric_rf`` do the
@@ -50,15 +51,12 @@ METRIC_LINES = _schema(
     ("run_id", _I32, False), ("k_lo", _I16, False), ("k_hi", _I16, False), ("data_row_id", _I64, False),
     ("feature_id", _I32, False), ("n_pred", _I32, False), ("n_gt", _I32, False), ("conf_min", _F64, True),
     ("conf_max", _F64, True), ("conf_sum", _F64, True), ("iou", _F64, True))
-METRIC_TP = _schema(("run_id", _I32, False), ("conf_idx", _I16, False), ("rf_ord", _I32, False), ("iou", _F64, False))
 METRIC_ROW_CONST = _schema(
     ("run_id", _I32, False), ("conf_idx", _I16, False), ("data_row_id", _I64, False),
     *((c, _I32, False) for c in ("n_pred", "n_gt", "n_feat", "n_p", "n_r", "n_f")),
     *((c, _F64, True) for c in ("iou", "conf_min", "conf_max", "conf_mean")))
 #: the tables a metrics job derives from the records, per run (metric_classes and the job's bookkeeping aside)
-DERIVED = ("match_spans", "metric_lines", "metric_tp", "metric_row_const")
-#: deleted per row by an incremental job; metric_tp (which names lines by number) is then rebuilt as a whole
-_PER_ROW = ("match_spans", "metric_lines", "metric_row_const")
+DERIVED = ("match_spans", "metric_lines", "metric_row_const")
 CLASS_OFFSET = 1_000_000_000  # class ids of (feature, answer) classes; object classes are feature ids
 
 
@@ -78,27 +76,15 @@ def _pack(schema: pa.Schema, arrays: dict[str, np.ndarray], run_id: int, nulls: 
     return pa.Table.from_arrays(cols, schema=schema)
 
 
-def pack(m: Matched, run_id: int, offsets: dict[int, int] | None = None) -> dict[str, pa.Table]:
-    """The stored tables' lines of a batch. With ``offsets`` (lines already written per conf index, updated
-    here) the batch's ``metric_tp`` lines are numbered on from earlier batches; without, ``metric_tp`` is left
-    out (:func:`build_summaries` rebuilds it from the records)."""
-    r, ln = m.records, m.lines
-    rec = dataclasses.asdict(r)
-    out = {
-        "match_spans": _pack(MATCH_SPANS, rec, run_id, {
+def pack(m: Matched, run_id: int) -> dict[str, pa.Table]:
+    """The stored tables' lines of a batch."""
+    r = m.records
+    return {
+        "match_spans": _pack(MATCH_SPANS, dataclasses.asdict(r), run_id, {
             "pred_id": ~r.has_pred, "pred_class": ~r.has_pred, "pred_feature": ~r.has_pred,
             "gt_id": ~r.has_gt, "true_class": ~r.has_gt, "true_feature": ~r.has_gt}),
-        "metric_lines": _pack(METRIC_LINES, dataclasses.asdict(ln), run_id),
+        "metric_lines": _pack(METRIC_LINES, dataclasses.asdict(m.lines), run_id),
         "metric_row_const": _pack(METRIC_ROW_CONST, dataclasses.asdict(m.rows), run_id)}
-    if offsets is not None:
-        K = len(m.n_lines)
-        shift = np.array([offsets.get(v, 0) for v in range(K)], np.int64)
-        pk = m.pairs.conf_idx.astype(np.int64)
-        out["metric_tp"] = _pack(METRIC_TP, {"conf_idx": pk, "rf_ord": m.pairs.line + shift[pk], "iou": m.pairs.iou},
-                                 run_id)
-        for v in range(K):
-            offsets[v] = offsets.get(v, 0) + int(m.n_lines[v])
-    return out
 
 
 def insert(ws: Workspace, tables: dict[str, pa.Table], gen: int) -> None:
@@ -115,19 +101,19 @@ def gen_of(cur: Any, run_id: int) -> int:
 
 def delete(con: Any, run_id: int, gen: int, rows_table: str | None = None) -> None:
     """Delete a run's derived lines of generation ``gen``: all of them, or those of the rows listed in the
-    registered table ``rows_table`` (then :func:`build_summaries` must renumber the summaries)."""
+    registered table ``rows_table``."""
     if rows_table is None:
         for t in DERIVED:
             con.execute(f"DELETE FROM {t} WHERE run_id = ? AND gen = ?", [run_id, gen])
         return
     assert rows_table.isidentifier()
-    for t in _PER_ROW:
+    for t in DERIVED:
         con.execute(f"DELETE FROM {t} WHERE run_id = ? AND gen = ? AND data_row_id IN "
                     f"(SELECT data_row_id FROM {rows_table})", [run_id, gen])
 
 
-#: the tables with a line per data row and generation (metric_tp aside: it numbers lines and has no row)
-_ROW_TABLES = (*_PER_ROW, "metric_row_revs")
+#: the tables with lines per data row and generation
+_ROW_TABLES = (*DERIVED, "metric_row_revs")
 
 
 def drop_other_gens(ws: Workspace, run_id: int, keep: int, rows_per_step: int) -> None:
@@ -146,33 +132,12 @@ def drop_other_gens(ws: Workspace, run_id: int, keep: int, rows_per_step: int) -
                 for t in _ROW_TABLES:
                     con.execute(f"DELETE FROM {t} WHERE run_id = ? AND gen <> ? AND data_row_id >= ? AND data_row_id < ?",
                                 [run_id, keep, int(a), int(b)])
-        for (k,) in cur.execute("SELECT DISTINCT conf_idx FROM metric_tp WHERE run_id = ? AND gen <> ? ORDER BY 1",
-                                [run_id, keep]).fetchall():
-            with ws.store.transaction() as con:
-                con.execute("DELETE FROM metric_tp WHERE run_id = ? AND gen <> ? AND conf_idx = ?", [run_id, keep, k])
     stray = cur.execute(" UNION ALL ".join(f"(SELECT 1 FROM {t} WHERE run_id = ? AND gen <> ? LIMIT 1)"
-                                           for t in (*_ROW_TABLES, "metric_tp")),
-                        [run_id, keep] * (len(_ROW_TABLES) + 1)).fetchall()
+                                           for t in _ROW_TABLES), [run_id, keep] * len(_ROW_TABLES)).fetchall()
     if stray:
         with ws.store.transaction() as con:  # what the steps did not reach (lines of rows without revs; a few rows)
-            for t in (*_ROW_TABLES, "metric_tp"):
+            for t in _ROW_TABLES:
                 con.execute(f"DELETE FROM {t} WHERE run_id = ? AND gen <> ?", [run_id, keep])
-
-
-def build_summaries(con: Any, run_id: int, gen: int | None = None) -> None:
-    """Rebuild metric_tp of a run from its match records (inside the job's transaction), after an incremental
-    job replaced the lines of some rows of the current generation ``gen`` (default: the run's; which renumbers
-    the lines after them: ``rf_ord`` numbers the lines in (row, feature) order within a conf index)."""
-    if gen is None:
-        gen = gen_of(con, run_id)
-    con.execute("DELETE FROM metric_tp WHERE run_id = ? AND gen = ?", [run_id, gen])
-    con.execute("""
-        INSERT INTO metric_tp (run_id, conf_idx, rf_ord, iou, gen)
-        SELECT ?, m.conf_idx, f.rf_ord, m.iou, ?
-        FROM match_records m JOIN metric_rf f ON f.run_id = ? AND f.conf_idx = m.conf_idx
-             AND f.data_row_id = m.data_row_id AND f.feature_id = m.pred_feature
-        WHERE m.run_id = ? AND m.pred_id IS NOT NULL AND m.gt_id IS NOT NULL AND m.pred_class = m.true_class
-        ORDER BY m.conf_idx, f.rf_ord""", [run_id, gen, run_id, run_id])
 
 
 # -- reading the summaries back ---------------------------------------------------------------------------
@@ -221,14 +186,24 @@ def _lines_at(cur: Any, columns: str, run_id: int, k: int, gen: int | None = Non
 def summaries(cur: Any, run_id: int, k: int) -> Summaries:
     gen = gen_of(cur, run_id)  # (once: the three reads are of one generation)
     rf = _lines_at(cur, "data_row_id, feature_id, n_pred, n_gt", run_id, k, gen)
-    tp = cur.execute("SELECT rf_ord, iou FROM metric_tp WHERE run_id = ? AND gen = ? AND conf_idx = ?",
-                     [run_id, gen, k]).to_arrow_table()
+    # the same-class pairs: records with both sides of one class, on the line of the prediction's feature
+    tp = cur.execute("""SELECT data_row_id, pred_feature, iou FROM match_spans
+                        WHERE run_id = ? AND gen = ? AND k_lo <= ? AND ? < k_hi AND pred_class = true_class""",
+                     [run_id, gen, k, k]).to_arrow_table()
     rc = cur.execute(f"SELECT data_row_id, {', '.join(ROW_CONST)} FROM metric_row_const WHERE run_id = ? "
                      "AND gen = ? AND conf_idx = ?", [run_id, gen, k]).to_arrow_table()
-    return Summaries(_num(rf, "data_row_id", np.int64), _num(rf, "feature_id", np.int64), _num(rf, "n_pred", np.float64),
-                     _num(rf, "n_gt", np.float64),
-                     _num(tp, "rf_ord", np.int64), _num(tp, "iou", np.float64), _num(rc, "data_row_id", np.int64),
+    line_row, line_feature = _num(rf, "data_row_id", np.int64), _num(rf, "feature_id", np.int64)
+    return Summaries(line_row, line_feature, _num(rf, "n_pred", np.float64), _num(rf, "n_gt", np.float64),
+                     _line_of(line_row, line_feature, _num(tp, "data_row_id", np.int64), _num(tp, "pred_feature", np.int64)),
+                     _num(tp, "iou", np.float64), _num(rc, "data_row_id", np.int64),
                      {c: _num(rc, c, np.float64) for c in ROW_CONST})
+
+
+def _line_of(line_row: np.ndarray, line_feature: np.ndarray, row: np.ndarray, feature: np.ndarray) -> np.ndarray:
+    """The position of each (row, feature) among lines in (row, feature) order (every one is there: a pair's
+    prediction is kept at the conf index, so its line is present)."""
+    m = int(max(line_feature.max(initial=0), feature.max(initial=0))) + 1
+    return np.searchsorted(line_row * m + line_feature, row * m + feature)
 
 
 def line_details(cur: Any, run_id: int, k: int) -> dict[str, np.ndarray]:

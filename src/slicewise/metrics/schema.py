@@ -34,6 +34,9 @@
   generation readers see (existing lines and jobs: 0). A full job writes a new generation in committed chunks
   and makes it current in one last transaction; readers filter on it (:mod:`slicewise.metrics.records`), and
   the views ``match_records`` and ``metric_rf`` list the current generation's lines only.
+- (7) ``metric_tp`` is dropped: its pairs (the IoU of every same-class pair, by ``rf_ord``) are the records of
+  ``match_spans`` with both sides of one class, read from there on their lines (a job wrote them twice, once
+  per conf index; and an incremental job renumbered all of them in one transaction).
 """
 
 from __future__ import annotations
@@ -167,5 +170,8 @@ MIGRATIONS: list[list[Step]] = [
           for t in ("match_spans", "metric_lines", "metric_tp", "metric_row_const", "metric_row_revs")),
         f"CREATE OR REPLACE VIEW match_records AS {MATCH_RECORDS_GEN_SQL}",
         f"CREATE OR REPLACE VIEW metric_rf AS {METRIC_RF_GEN_SQL}",
+    ],
+    [
+        "DROP TABLE IF EXISTS metric_tp",
     ],
 ]

@@ -10,9 +10,8 @@ For every confidence index k of the grid:
   then the unpaired labels' in the labels' order;
 - :class:`LineArrays`: one line per (data row, feature) present at k, in (row, feature) order: prediction
   and label counts, confidence stats and the overlap quality ``iou``, as spans ``k_lo <= k < k_hi`` of
-  the conf indexes where the line is present with the same values (``Matched.n_lines``: how many lines are
-  present at each k; a line's number ``line`` within k is its position among them);
-- :class:`PairArrays`: the IoU of every same-class pair of the pass, by line (a TP at t when above t);
+  the conf indexes where the line is present with the same values (a line's number ``rf_ord`` within k is
+  its position among the lines present at k);
 - :class:`RowArrays`: per data row, what does not depend on t (counts, means over features, confidences).
 
 Missing values are NaN in float arrays; ``has_pred`` / ``has_gt`` say which records have each side.
@@ -73,13 +72,6 @@ class LineArrays:
 
 
 @dataclass(frozen=True)
-class PairArrays:
-    conf_idx: np.ndarray
-    line: np.ndarray
-    iou: np.ndarray
-
-
-@dataclass(frozen=True)
 class RowArrays:
     conf_idx: np.ndarray
     data_row_id: np.ndarray
@@ -99,9 +91,7 @@ class RowArrays:
 class Matched:
     records: RecordArrays
     lines: LineArrays
-    pairs: PairArrays
     rows: RowArrays
-    n_lines: np.ndarray  # lines present at each conf index
 
 
 def _concat(cls: Any, parts: list[dict[str, np.ndarray]]) -> Any:
@@ -139,18 +129,11 @@ def tally(P: Objects, G: Objects, thresholds: np.ndarray, protocol: Pass, qualit
     K = len(thresholds)
     vals = _line_values(P, G, lines, thresholds, quality)
     present = ~np.isnan(vals["n_gt"])
-    spans, n_lines = _line_spans(lines, vals, present)
-    # a line's number at k: its position among the lines present at k
-    lineno = np.cumsum(present, axis=0) - 1
-    ks, ps = np.nonzero(protocol.match >= 0)  # k-major, then the predictions' order
-    q = protocol.match[ks, ps]
-    same = pclass[ps] == gclass[protocol.g[q]]
-    ks, ps, q = ks[same], ps[same], q[same]
-    pairs = PairArrays(ks.astype(np.int16), lineno[lines.of_p[ps], ks].astype(np.int64), protocol.iou[q])
+    spans = _line_spans(lines, vals, present)
     ext = {"g": np.append(protocol.g, len(G)), "iou": np.append(protocol.iou, np.nan), "gid": np.append(G.id, 0),
            "gcls": np.append(gclass, 0), "gfeat": np.append(G.feature, 0)}  # sentinels: "no match" indexes one past
     return Matched(_concat(RecordArrays, [_records(P, G, thresholds, protocol, ext, pclass, gclass)]),
-                   _concat(LineArrays, [spans]), pairs, _row_arrays(lines, vals, present, K), n_lines)
+                   _concat(LineArrays, [spans]), _row_arrays(lines, vals, present, K))
 
 
 _LINE_VALUES = ("n_pred", "n_gt", "conf_min", "conf_max", "conf_sum", "iou")
@@ -211,10 +194,9 @@ def _line_values(P: Objects, G: Objects, lines: _Lines, thresholds: np.ndarray, 
     return out
 
 
-def _line_spans(lines: _Lines, vals: dict[str, np.ndarray], present: np.ndarray
-                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _line_spans(lines: _Lines, vals: dict[str, np.ndarray], present: np.ndarray) -> dict[str, np.ndarray]:
     """The lines of every conf index as spans of conf indexes where a line is present with the same values
-    (NaN equal to NaN), in (row, feature) order; and the number of lines present at each conf index."""
+    (NaN equal to NaN), in (row, feature) order."""
     n, K = present.shape
     same = np.ones((n, max(K - 1, 0)), bool)
     for c in _LINE_VALUES:
@@ -223,7 +205,7 @@ def _line_spans(lines: _Lines, vals: dict[str, np.ndarray], present: np.ndarray
     li, lo, hi = _runs(present, same)
     out = {"k_lo": lo.astype(np.int16), "k_hi": hi.astype(np.int16), "data_row_id": lines.rf[li, 0],
            "feature_id": lines.rf[li, 1], **{c: vals[c][li, lo] for c in _LINE_VALUES}}
-    return out, present.sum(axis=0)
+    return out
 
 
 @numba.njit(cache=True)
