@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from slicewise.errors import MetricsError
 
@@ -44,9 +45,15 @@ class Objects:
     def from_arrow(cls, t: pa.Table) -> Objects:
         def col(name: str, dtype: Any = None) -> np.ndarray:
             c = t.column(name)
-            if dtype is None:
-                return np.array(c.to_pylist(), dtype=object)
-            return c.to_numpy(zero_copy_only=False).astype(dtype)
+            if dtype is not None:
+                return c.to_numpy(zero_copy_only=False).astype(dtype)
+            if c.null_count == len(c):  # (geometry, masks, answers of boxes: no Python object per value)
+                return np.full(len(c), None, dtype=object)
+            if pa.types.is_string(c.type):  # each distinct string once (kinds, answers)
+                enc = pc.dictionary_encode(c).combine_chunks()
+                values = np.array([*enc.dictionary.to_pylist(), None], dtype=object)
+                return values[enc.indices.fill_null(len(values) - 1).to_numpy(zero_copy_only=False)]
+            return np.array(c.to_pylist(), dtype=object)
 
         n = t.num_rows
         box = np.column_stack([np.nan_to_num(col(c, np.float64), nan=0.0) for c in "xywh"]) if n else np.zeros((0, 4))
@@ -97,8 +104,9 @@ def rle_of(kind: str, h: int, w: int, mask: str | None, geometry: bytes | None, 
     return mask_utils.merge(mask_utils.frPyObjects(rings, h, w))
 
 
-def load_objects(con: Any, table: str, run_id: int | None, rows_table: str) -> Objects:
-    """Objects of the rows listed in the registered table ``rows_table`` (column data_row_id)."""
+def load_objects(con: Any, table: str, run_id: int | None, rows_table: str, span: tuple[int, int]) -> Objects:
+    """Objects of the rows listed in the registered table ``rows_table`` (column data_row_id), whose ids are
+    within ``span`` (lowest, highest: row groups of objects outside it are skipped unread)."""
     assert table in ("annotations", "predictions") and rows_table.isidentifier()
     conf = "o.confidence" if table == "predictions" else "1.0::DOUBLE AS confidence"
     cond = "o.run_id = ? AND " if table == "predictions" else ""
@@ -107,16 +115,18 @@ def load_objects(con: Any, table: str, run_id: int | None, rows_table: str) -> O
                CASE WHEN o.kind IN ('polygon', 'point', 'polyline') THEN o.geometry END AS geometry,
                o.mask_rle, o.span_start, o.span_end, {conf}, d.height, d.width
         FROM {table} o JOIN data_rows d ON d.id = o.data_row_id
-        WHERE {cond} o.data_row_id IN (SELECT data_row_id FROM {rows_table})
-        ORDER BY o.id""", [run_id] if table == "predictions" else []).to_arrow_table()
+        WHERE {cond} o.data_row_id BETWEEN ? AND ? AND o.data_row_id IN (SELECT data_row_id FROM {rows_table})
+        ORDER BY o.id""", [*([run_id] if table == "predictions" else []), *span]).to_arrow_table()
     return Objects.from_arrow(t)
 
 
 def load_row_objects(con: Any, run_id: int, data_row_ids: np.ndarray) -> tuple[Objects, Objects]:
     """(the run's predictions, the labels) of some data rows."""
-    con.register("_sw_objects_rows", pa.table({"data_row_id": np.asarray(data_row_ids, np.int64)}))
+    ids = np.asarray(data_row_ids, np.int64)
+    span = (int(ids.min()), int(ids.max())) if len(ids) else (0, -1)
+    con.register("_sw_objects_rows", pa.table({"data_row_id": ids}))
     try:
-        return (load_objects(con, "predictions", run_id, "_sw_objects_rows"),
-                load_objects(con, "annotations", None, "_sw_objects_rows"))
+        return (load_objects(con, "predictions", run_id, "_sw_objects_rows", span),
+                load_objects(con, "annotations", None, "_sw_objects_rows", span))
     finally:
         con.unregister("_sw_objects_rows")
