@@ -10,6 +10,7 @@ only the counting.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -65,29 +66,39 @@ def run_row_ids(ws: Workspace, run_id: int, gen: int) -> np.ndarray:
                         MAX_LEVELS)
 
 
+def _level(s: records.Summaries, rows: np.ndarray) -> Level:
+    nr = len(rows)
+    drid = s.line_row
+    # lines are sorted by data row: look each distinct row up once
+    if len(drid):
+        starts = np.r_[0, np.flatnonzero(drid[1:] != drid[:-1]) + 1]
+        pos = np.repeat(np.searchsorted(rows, drid[starts]), np.diff(np.r_[starts, len(drid)]))
+    else:
+        pos = np.zeros(0, np.int64)
+    rpos = np.searchsorted(rows, s.rows)
+    ok = rpos < nr
+    rowc: dict[str, np.ndarray] = {}
+    for c, empty in records.ROW_CONST.items():
+        v = np.full(nr, empty)
+        v[rpos[ok]] = s.row_const[c][ok]
+        rowc[c] = v
+    return Level(pos, s.line_feature, s.n_pred, s.n_gt, s.pair_line, s.pair_iou, rowc)
+
+
 def level(ws: Workspace, run_id: int, gen: int, k: int) -> Level:
     """The arrays of conf index k (cached by the workspace)."""
-    def make() -> Level:
-        s = records.summaries(ws.store.cursor(), run_id, k)
-        rows = run_row_ids(ws, run_id, gen)
-        nr = len(rows)
-        drid = s.line_row
-        # lines are sorted by data row: look each distinct row up once
-        if len(drid):
-            starts = np.r_[0, np.flatnonzero(drid[1:] != drid[:-1]) + 1]
-            pos = np.repeat(np.searchsorted(rows, drid[starts]), np.diff(np.r_[starts, len(drid)]))
-        else:
-            pos = np.zeros(0, np.int64)
-        rpos = np.searchsorted(rows, s.rows)
-        ok = rpos < nr
-        rowc: dict[str, np.ndarray] = {}
-        for c, empty in records.ROW_CONST.items():
-            v = np.full(nr, empty)
-            v[rpos[ok]] = s.row_const[c][ok]
-            rowc[c] = v
-        return Level(pos, s.line_feature, s.n_pred, s.n_gt, s.pair_line, s.pair_iou, rowc)
+    return ws.state.lru("metric-level", (run_id, gen, k), lambda: _level(
+        records.summaries(ws.store.cursor(), run_id, k), run_row_ids(ws, run_id, gen)), MAX_LEVELS, LEVEL_BYTES)
 
-    return ws.state.lru("metric-level", (run_id, gen, k), make, MAX_LEVELS, LEVEL_BYTES)
+
+def levels(ws: Workspace, run_id: int, gen: int, ks: Sequence[int]) -> Iterator[Level]:
+    """The arrays of the conf indexes ``ks`` in turn, read :data:`MAX_LEVELS` at a time (one read of the
+    summaries for them: the whole grid reads every level once), not cached."""
+    rows = run_row_ids(ws, run_id, gen)
+    ks = list(ks)
+    for i in range(0, len(ks), MAX_LEVELS):
+        for s in records.summaries_at(ws.store.cursor(), run_id, ks[i:i + MAX_LEVELS]):
+            yield _level(s, rows)
 
 
 def _details(ws: Workspace, run_id: int, gen: int, k: int) -> dict[str, np.ndarray]:
@@ -110,10 +121,10 @@ def row_feature_columns(ws: Workspace, run_id: int, gen: int, k: int, t: float) 
         "n_predictions": lv.n_pred.astype(np.int32), "n_annotations": lv.n_gt.astype(np.int32)}
 
 
-def row_tn(ws: Workspace, run_id: int, gen: int, k: int) -> np.ndarray:
-    """TN of every run row at conf index k: the run's ontology features applicable to the row that are
-    neither labelled nor predicted (kept at c) on it."""
-    lv = level(ws, run_id, gen, k)
+def row_tn(ws: Workspace, run_id: int, gen: int, k: int, lv: Level | None = None) -> np.ndarray:
+    """TN of every run row at conf index k (whose arrays ``lv`` are, if given): the run's ontology features
+    applicable to the row that are neither labelled nor predicted (kept at c) on it."""
+    lv = level(ws, run_id, gen, k) if lv is None else lv
     ap = ontologies.applicability(ws, run_id)
     nr = len(run_row_ids(ws, run_id, gen))
     if len(ap.group) != nr:  # rows changed since the job: the ontology's view of them is not the records'

@@ -47,10 +47,9 @@ def grid_metrics(ws: Workspace, run: RunRef, *, warn: bool = True) -> GridMetric
             per_k[c] = np.empty(n, dtype)
         for c, dtype in _PER_T.items():
             per_t[c] = np.empty(n * T, dtype)
-        for k in range(K):
-            lv = fast.level(ws, r.id, gen, k)
+        for k, lv in enumerate(fast.levels(ws, r.id, gen, range(K))):
             tp_all = reduce.tp_at_levels(lv.tp_line, lv.tp_iou, len(lv.n_pred), tgrid)  # (lines, T)
-            for c, v in level_columns(lv, NR, tp_all, fast.row_tn(ws, r.id, gen, k)).items():
+            for c, v in level_columns(lv, NR, tp_all, fast.row_tn(ws, r.id, gen, k, lv)).items():
                 if c in per_k:
                     per_k[c][k * NR:(k + 1) * NR] = v
                 else:

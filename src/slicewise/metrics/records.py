@@ -22,6 +22,7 @@ data written, until the commit.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -184,19 +185,43 @@ def _lines_at(cur: Any, columns: str, run_id: int, k: int, gen: int | None = Non
 
 
 def summaries(cur: Any, run_id: int, k: int) -> Summaries:
-    gen = gen_of(cur, run_id)  # (once: the three reads are of one generation)
-    rf = _lines_at(cur, "data_row_id, feature_id, n_pred, n_gt", run_id, k, gen)
+    return summaries_at(cur, run_id, [k])[0]
+
+
+def summaries_at(cur: Any, run_id: int, ks: Sequence[int]) -> list[Summaries]:
+    """:class:`Summaries` of several conf indexes from one read of each table (each span once)."""
+    gen = gen_of(cur, run_id)  # (once: the reads are of one generation)
+    lo, hi = min(ks), max(ks)
+    rf = cur.execute("""SELECT k_lo, k_hi, data_row_id, feature_id, n_pred, n_gt FROM metric_lines
+                        WHERE run_id = ? AND gen = ? AND k_lo <= ? AND ? < k_hi""", [run_id, gen, hi, lo]).fetchnumpy()
     # the same-class pairs: records with both sides of one class, on the line of the prediction's feature
-    tp = cur.execute("""SELECT data_row_id, pred_feature, iou FROM match_spans
+    tp = cur.execute("""SELECT k_lo, k_hi, data_row_id, pred_feature, iou FROM match_spans
                         WHERE run_id = ? AND gen = ? AND k_lo <= ? AND ? < k_hi AND pred_class = true_class""",
-                     [run_id, gen, k, k]).to_arrow_table()
-    rc = cur.execute(f"SELECT data_row_id, {', '.join(ROW_CONST)} FROM metric_row_const WHERE run_id = ? "
-                     "AND gen = ? AND conf_idx = ?", [run_id, gen, k]).to_arrow_table()
-    line_row, line_feature = _num(rf, "data_row_id", np.int64), _num(rf, "feature_id", np.int64)
-    return Summaries(line_row, line_feature, _num(rf, "n_pred", np.float64), _num(rf, "n_gt", np.float64),
-                     _line_of(line_row, line_feature, _num(tp, "data_row_id", np.int64), _num(tp, "pred_feature", np.int64)),
-                     _num(tp, "iou", np.float64), _num(rc, "data_row_id", np.int64),
-                     {c: _num(rc, c, np.float64) for c in ROW_CONST})
+                     [run_id, gen, hi, lo]).fetchnumpy()
+    rc = cur.execute(f"SELECT conf_idx, data_row_id, {', '.join(ROW_CONST)} FROM metric_row_const WHERE run_id = ? "
+                     "AND gen = ? AND conf_idx BETWEEN ? AND ?", [run_id, gen, lo, hi]).fetchnumpy()
+
+    def num(d: dict[str, Any], c: str, dtype: Any, sel: np.ndarray) -> np.ndarray:
+        v = d[c][sel]
+        if isinstance(v, np.ma.MaskedArray):
+            v = v.filled(np.nan)
+        return np.asarray(v, dtype)
+
+    out = []
+    for k in ks:
+        sel = np.flatnonzero((rf["k_lo"] <= k) & (k < rf["k_hi"]))
+        r, f = num(rf, "data_row_id", np.int64, sel), num(rf, "feature_id", np.int64, sel)
+        # (row, feature) order: the order a full job writes them in; sorted here when an incremental job appended some
+        if len(r) > 1 and not np.all((r[1:] > r[:-1]) | ((r[1:] == r[:-1]) & (f[1:] > f[:-1]))):
+            o = np.lexsort((f, r))
+            sel, r, f = sel[o], r[o], f[o]
+        ps = np.flatnonzero((tp["k_lo"] <= k) & (k < tp["k_hi"]))
+        rs = np.flatnonzero(rc["conf_idx"] == k)
+        out.append(Summaries(r, f, num(rf, "n_pred", np.float64, sel), num(rf, "n_gt", np.float64, sel),
+                             _line_of(r, f, num(tp, "data_row_id", np.int64, ps), num(tp, "pred_feature", np.int64, ps)),
+                             num(tp, "iou", np.float64, ps), num(rc, "data_row_id", np.int64, rs),
+                             {c: num(rc, c, np.float64, rs) for c in ROW_CONST}))
+    return out
 
 
 def _line_of(line_row: np.ndarray, line_feature: np.ndarray, row: np.ndarray, feature: np.ndarray) -> np.ndarray:
