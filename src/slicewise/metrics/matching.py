@@ -48,21 +48,12 @@ def cross_pairs(key_p: np.ndarray, key_g: np.ndarray, ordered: bool = True) -> t
     return pi[order].astype(np.int64), gi[order].astype(np.int64)
 
 
-def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """(index of each value among the distinct ones, the distinct values) of an array of strings, without
-    a Python loop over the values."""
-    import pyarrow as pa
-
-    enc = pa.array(values, type=pa.string()).dictionary_encode()
-    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
-
-
 def group_keys(o: Objects, within_class: bool, codes: dict[str, int]) -> np.ndarray:
     """A code per object: objects pair only with objects of the same code (its kind's family; radio by
     question, checklist by option; within-class mode adds the feature). ``codes`` is shared by both sides."""
     if not len(o):
         return np.zeros(0, np.int64)
-    idx, kinds = _codes(o.kind)
+    idx, kinds = o.kind_codes()
     if not within_class and not {"radio", "checklist"} & set(kinds):  # the common case, vectorised
         # codes are handed out in the order of the families' names, as np.unique would list them
         fams = sorted({FAMILY[k] for k in kinds})
@@ -103,8 +94,8 @@ def pair_ious(P: Objects, G: Objects, pi: np.ndarray, gi: np.ndarray, radius: fl
     if not len(pi):
         return iou
     # kinds as small integers, compared once per distinct kind (not per object or pair, as strings)
-    p_kind, p_names = _codes(P.kind)
-    g_kind, g_names = _codes(G.kind)
+    p_kind, p_names = P.kind_codes()
+    g_kind, g_names = G.kind_codes()
     families = sorted({FAMILY[k] for k in p_names})
     fam_code = {f: i for i, f in enumerate(families)}
     fam = np.array([fam_code[FAMILY[k]] for k in p_names], np.int64)[p_kind][pi]  # pairs are of one family: the prediction's

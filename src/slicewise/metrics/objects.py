@@ -21,6 +21,13 @@ FAMILY = {"bbox": "area", "polygon": "area", "mask": "area", "point": "point", "
 CLASSIFICATION = ("radio", "checklist")
 
 
+def codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """(index of each value among the distinct ones, the distinct values) of an array of strings, without
+    a Python loop over the values."""
+    enc = pa.array(values, type=pa.string()).dictionary_encode()
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
+
+
 @dataclass
 class Objects:
     """Annotations or predictions of some data rows, as parallel arrays (sorted by id)."""
@@ -37,12 +44,21 @@ class Objects:
     size: np.ndarray  # (n, 2) height, width of the row
     confidence: np.ndarray  # 1.0 for annotations
     rles: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)  # by index, built on use
+    kinds: tuple[np.ndarray, list[str]] | None = field(default=None, repr=False, compare=False)  # see kind_codes
 
     def __len__(self) -> int:
         return len(self.id)
 
+    def kind_codes(self) -> tuple[np.ndarray, list[str]]:
+        """(each object's kind as an index into the distinct kinds, the distinct kinds), worked out once."""
+        if self.kinds is None:
+            self.kinds = codes(self.kind)
+        return self.kinds
+
     @classmethod
     def from_arrow(cls, t: pa.Table) -> Objects:
+        kinds: list[tuple[np.ndarray, list[str]]] = []
+
         def col(name: str, dtype: Any = None) -> np.ndarray:
             c = t.column(name)
             if dtype is not None:
@@ -51,8 +67,12 @@ class Objects:
                 return np.full(len(c), None, dtype=object)
             if pa.types.is_string(c.type):  # each distinct string once (kinds, answers)
                 enc = pc.dictionary_encode(c).combine_chunks()
-                values = np.array([*enc.dictionary.to_pylist(), None], dtype=object)
-                return values[enc.indices.fill_null(len(values) - 1).to_numpy(zero_copy_only=False)]
+                names = enc.dictionary.to_pylist()
+                values = np.array([*names, None], dtype=object)
+                idx = enc.indices.fill_null(len(names)).to_numpy(zero_copy_only=False).astype(np.int64)
+                if name == "kind":  # (never NULL)
+                    kinds.append((idx, names))
+                return values[idx]
             return np.array(c.to_pylist(), dtype=object)
 
         n = t.num_rows
@@ -60,9 +80,10 @@ class Objects:
         span = np.column_stack([col(c, np.float64) for c in ("span_start", "span_end")]) if n else np.zeros((0, 2))
         size = np.column_stack([np.nan_to_num(col(c, np.float64)) for c in ("height", "width")]) if n \
             else np.zeros((0, 2))
+        kind = col("kind")
         return cls(id=col("id", np.int64), row=col("data_row_id", np.int64), feature=col("feature_id", np.int64),
-                   kind=col("kind"), answer=col("answer"), box=box, geometry=col("geometry"), mask=col("mask_rle"),
-                   span=span, size=size, confidence=col("confidence", np.float64))
+                   kind=kind, answer=col("answer"), box=box, geometry=col("geometry"), mask=col("mask_rle"),
+                   span=span, size=size, confidence=col("confidence", np.float64), kinds=kinds[0] if kinds else None)
 
 
 def as_rles(o: Objects, idx: np.ndarray) -> list[dict[str, Any]]:

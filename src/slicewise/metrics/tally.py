@@ -111,11 +111,18 @@ class _Lines:
         self.rf, self.n = rf, len(rf)
         self.of_p = np.searchsorted(key, P.row * mult + P.feature)
         self.of_g = np.searchsorted(key, G.row * mult + G.feature)
-        kind = np.empty(self.n, dtype=object)
-        kind[self.of_g] = G.kind
-        kind[self.of_p] = P.kind
-        self.checklist = kind == "checklist"
-        self.masks = np.flatnonzero(kind == "mask")
+        # each line's kind (its objects'): as codes over the kinds of both sides
+        (pk, pnames), (gk, gnames) = P.kind_codes(), G.kind_codes()
+        names = sorted({*pnames, *gnames})
+        kind = np.full(self.n, -1, np.int64)
+        kind[self.of_g] = np.array([names.index(n) for n in gnames], np.int64)[gk] if len(gk) else gk
+        kind[self.of_p] = np.array([names.index(n) for n in pnames], np.int64)[pk] if len(pk) else pk
+
+        def lines_of(name: str) -> np.ndarray:
+            return kind == names.index(name) if name in names else np.zeros(self.n, bool)
+
+        self.checklist = lines_of("checklist")
+        self.masks = np.flatnonzero(lines_of("mask"))
         self.n_gt = np.bincount(self.of_g, minlength=self.n).astype(np.float64)
 
 
