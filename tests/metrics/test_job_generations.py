@@ -68,12 +68,6 @@ def _other_gens(ws, run) -> int:
 
 
 @pytest.fixture()
-def small_chunks(monkeypatch):
-    monkeypatch.setattr(engine, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(engine, "PROGRESS_CHUNK", 1)
-
-
-@pytest.fixture()
 def reference(tmp_path_factory):
     """The records a job computes in one go on the changed data, in a workspace built the same way."""
     with slicewise.open(tmp_path_factory.mktemp("ref") / "ws.duckdb") as ws:
@@ -83,8 +77,11 @@ def reference(tmp_path_factory):
         return _seen(ws, run)
 
 
-def test_a_failed_job_leaves_the_previous_metrics_and_the_next_job_is_right(ws, small_chunks, reference,
-                                                                              monkeypatch):
+@pytest.mark.parametrize("chunked", [True, False], ids=["committed-chunks", "one-transaction"])
+def test_a_failed_job_leaves_the_previous_metrics_and_the_next_job_is_right(ws, reference, monkeypatch, chunked):
+    if chunked:  # chunks of one row, committed two by two
+        monkeypatch.setattr(engine, "CHUNK_ROWS", 2)
+        monkeypatch.setattr(engine, "PROGRESS_CHUNK", 1)
     run = _build(ws)
     M.compute_metrics(ws, run)
     before = _seen(ws, run)
@@ -95,7 +92,7 @@ def test_a_failed_job_leaves_the_previous_metrics_and_the_next_job_is_right(ws, 
 
     def failing_pack(*a, **k):
         calls["n"] += 1
-        if calls["n"] == 5:  # chunks 1-3 are committed by now (each chunk commits once the next is matched)
+        if calls["n"] == (5 if chunked else 1):  # chunked: rows 0-1 are committed by now, 2-3 written
             raise RuntimeError("disk on fire")
         return pack(*a, **k)
 

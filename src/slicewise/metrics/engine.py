@@ -355,7 +355,8 @@ def _compute_job(ws: Workspace, r: ModelRun, on_progress: Callable[[int, int], N
             _compute_full(ws, r, s, todo, current, previous, on_progress)
         else:  # a few stale rows: replaced in place, in one transaction
             with ws.store.transaction() as con:
-                classes = _compute(ws, con, r, s, todo, current, False, on_progress)
+                classes = _compute(ws, con, r, s, todo, current, commit_chunks=False, replace=True,
+                                   on_progress=on_progress)
                 classes.flush()
                 _finish(ws, con, r, s, previous + 1, current)
     except Exception as exc:
@@ -385,11 +386,20 @@ def _compute_full(ws: Workspace, r: ModelRun, s: Settings, todo: np.ndarray, cur
     """A full job: the lines of a new generation, committed chunk by chunk (readers ignore them), made current
     in one small last transaction; then the previous generation is dropped, in chunks. The writer is held
     throughout, so no other write of this process comes between the chunks (as when the job was one
-    transaction)."""
+    transaction). A job of up to :data:`CHUNK_ROWS` rows does all of it in one transaction."""
     new = current + 1
     with ws.store.writer():
+        if len(todo) <= CHUNK_ROWS:
+            with ws.store.transaction() as con:
+                classes = _compute(ws, con, r, s, todo, new, commit_chunks=False, replace=False,
+                                   on_progress=on_progress)
+                classes.flush()
+                _finish(ws, con, r, s, previous + 1, new)
+                records.delete_other_gens(con, r.id, new)
+            return
         records.drop_other_gens(ws, r.id, current, CHUNK_ROWS)  # what a job that died left behind
-        classes = _compute(ws, ws.store.con, r, s, todo, new, True, on_progress)
+        classes = _compute(ws, ws.store.con, r, s, todo, new, commit_chunks=True, replace=False,
+                           on_progress=on_progress)
         with ws.store.transaction() as con:
             classes.flush()
             _finish(ws, con, r, s, previous + 1, new)
@@ -399,11 +409,12 @@ def _compute_full(ws: Workspace, r: ModelRun, s: Settings, todo: np.ndarray, cur
             logging.getLogger(__name__).exception("dropping the previous metrics of run %s", r.ref)
 
 
-def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarray, gen: int, commit_chunks: bool,
-             on_progress: Callable[[int, int], None] | None) -> records.ClassBook:
-    """Match the rows of ``todo`` chunk by chunk and store their lines as generation ``gen``: each chunk in its
-    own transaction (``commit_chunks``: a full job writing a new generation; the caller holds the writer), or
-    all in the caller's transaction (an incremental job replacing some rows' lines of the current generation).
+def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarray, gen: int, *, commit_chunks: bool,
+             replace: bool, on_progress: Callable[[int, int], None] | None) -> records.ClassBook:
+    """Match the rows of ``todo`` chunk by chunk and store their lines as generation ``gen``: in transactions
+    of its own (``commit_chunks``: a large full job writing a new generation; the caller holds the writer), or
+    all in the caller's transaction (a small full job; or an incremental job, whose rows' lines of ``gen`` are deleted
+    first with ``replace``).
     Returns the job's classes (new ones still to :meth:`~records.ClassBook.flush`).
 
     The chunks are a pipeline: while a writer thread stores chunk n (DuckDB releases the GIL while it
@@ -427,7 +438,7 @@ def _compute(ws: Workspace, con: Any, run: ModelRun, s: Settings, todo: np.ndarr
         with lock:
             con.register("_sw_rows", pa.table({"data_row_id": chunk}))
             try:
-                if not commit_chunks:
+                if replace:
                     records.delete(con, run.id, gen, "_sw_rows")
                     con.execute("DELETE FROM metric_row_revs WHERE run_id = ? AND gen = ? AND data_row_id IN "
                                 "(SELECT data_row_id FROM _sw_rows)", [run.id, gen])

@@ -137,8 +137,13 @@ def drop_other_gens(ws: Workspace, run_id: int, keep: int, rows_per_step: int) -
                                            for t in _ROW_TABLES), [run_id, keep] * len(_ROW_TABLES)).fetchall()
     if stray:
         with ws.store.transaction() as con:  # what the steps did not reach (lines of rows without revs; a few rows)
-            for t in _ROW_TABLES:
-                con.execute(f"DELETE FROM {t} WHERE run_id = ? AND gen <> ?", [run_id, keep])
+            delete_other_gens(con, run_id, keep)
+
+
+def delete_other_gens(con: Any, run_id: int, keep: int) -> None:
+    """Inside a transaction: delete every stored line of a run whose generation is not ``keep``."""
+    for t in _ROW_TABLES:
+        con.execute(f"DELETE FROM {t} WHERE run_id = ? AND gen <> ?", [run_id, keep])
 
 
 # -- reading the summaries back ---------------------------------------------------------------------------
