@@ -16,7 +16,9 @@ fresh process:
   filter + sort queries), all facets, a new IoU threshold (first query at a t never asked), a new
   confidence level (first query at a c never asked);
 - ``restart``: the same again in a new process, which finds the row cache and the metrics views the
-  previous one built in the workspace's cache database (a server restarted on the same workspace).
+  previous one built in the workspace's cache database (a server restarted on the same workspace);
+- ``stale``: a new prediction on each of 500 rows spread over the run (the run is then stale), and the job
+  that follows (it recomputes those rows only: an incremental job); each run of it adds another 500.
 
 Each phase prints its wall times and its peak resident memory (``ru_maxrss`` of its process: Python,
 NumPy and DuckDB together). The figures the issue asks for: 10M rows with 15M predictions and 1M rows
@@ -131,6 +133,29 @@ def phase_compute(path: Path) -> dict:
     return {"compute_s": took, "state": st.state, "file_gb": path.stat().st_size / 1e9}
 
 
+def phase_stale(path: Path, n: int = 500) -> dict:
+    import slicewise
+    from slicewise import metrics
+    from slicewise.types.frame import ObjectFrame
+
+    ws = slicewise.open(path)
+    run = ws.run(RUN)
+    total = int(ws.sql("SELECT count(*) FROM run_rows WHERE run_id = ?", [run.id]).fetchone()[0])
+    keys = [f"row-{i}" for i in np.linspace(0, total - 1, n).astype(np.int64)]  # (phase_import's keys)
+    m = int(ws.sql("SELECT count(*) FROM predictions WHERE run_id = ?", [run.id]).fetchone()[0])
+    t0 = time.perf_counter()
+    one = np.ones(n)
+    ws.add_predictions(RUN, ObjectFrame.from_columns(data_row=keys, feature="person", kind="bbox", x=10 * one,
+                                                     y=10 * one, w=50 * one, h=80 * one, confidence=0.9 * one),
+                       source=f"bench-stale-{m}")
+    t_write = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    st = metrics.compute_metrics(ws, RUN)
+    took = time.perf_counter() - t0
+    ws.close()
+    return {"write_s": t_write, "compute_s": took, "state": st.state, "rows": st.total, "stale": n}
+
+
 def timed(fn) -> float:
     t = time.perf_counter()
     fn()
@@ -199,7 +224,7 @@ def main() -> None:
     if args.phase:  # a child: one phase, its result as the last line of stdout
         path = args.workspace / "ws.duckdb"
         res = {"import": lambda: phase_import(path, args.rows, args.preds_per_row, args.chunk),
-               "compute": lambda: phase_compute(path), "serve": lambda: phase_serve(path, args.repeat, (0.3, 0.7, 0.9, 0.2, 0.8), (0.7, 0.3, 0.9, 0.2, 0.8)),
+               "compute": lambda: phase_compute(path), "stale": lambda: phase_stale(path), "serve": lambda: phase_serve(path, args.repeat, (0.3, 0.7, 0.9, 0.2, 0.8), (0.7, 0.3, 0.9, 0.2, 0.8)),
                "restart": lambda: phase_serve(path, args.repeat, (0.35, 0.65, 0.85, 0.25, 0.75), (0.6, 0.4, 0.8, 0.1, 0.0))}[args.phase]()
         res["peak_rss_gb"] = peak_gb()
         print(json.dumps(res))
@@ -227,6 +252,9 @@ def main() -> None:
                 done.touch()
                 print(f"import: {r['import_s']:.0f} s for {args.rows:,} rows, {r['labels']:,} labels, "
                       f"{r['predictions']:,} predictions; file {r['file_gb']:.2f} GB; {rss}", flush=True)
+            elif ph == "stale":
+                print(f"{r['stale']} stale rows: write {r['write_s']:.1f} s; the job after it {r['compute_s']:.1f} s "
+                      f"({r['state']}, {r['rows']:,} rows recomputed); {rss}", flush=True)
             elif ph == "compute":
                 print(f"compute_metrics (11 x 11 grid): {r['compute_s']:.0f} s ({r['state']}); "
                       f"file {r['file_gb']:.2f} GB; {rss}; target <= 12 GB", flush=True)
