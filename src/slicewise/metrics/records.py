@@ -209,7 +209,7 @@ def summaries_at(cur: Any, run_id: int, ks: Sequence[int]) -> list[Summaries]:
     def num(d: dict[str, Any], c: str, dtype: Any, sel: np.ndarray) -> np.ndarray:
         v = d[c][sel]
         if isinstance(v, np.ma.MaskedArray):  # (DuckDB masks the NULLs of a column that has some: NULL is NaN)
-            v = v.astype(np.float64).filled(np.nan)
+            v = np.ma.filled(v.astype(np.float64), np.nan)
         return np.asarray(v, dtype)
 
     out = []

@@ -133,14 +133,13 @@ def tally(P: Objects, G: Objects, thresholds: np.ndarray, protocol: Pass, qualit
     Per line and conf index at once: (lines, K) arrays of what each line holds at each k (NaN where it is
     not present), summed in the predictions' order (as per-k ``bincount`` calls would: the same floats)."""
     lines = _Lines(P, G)
-    K = len(thresholds)
     vals = _line_values(P, G, lines, thresholds, quality)
     present = ~np.isnan(vals["n_gt"])
     spans = _line_spans(lines, vals, present)
     ext = {"g": np.append(protocol.g, len(G)), "iou": np.append(protocol.iou, np.nan), "gid": np.append(G.id, 0),
            "gcls": np.append(gclass, 0), "gfeat": np.append(G.feature, 0)}  # sentinels: "no match" indexes one past
     return Matched(_concat(RecordArrays, [_records(P, G, thresholds, protocol, ext, pclass, gclass)]),
-                   _concat(LineArrays, [spans]), _row_arrays(lines, vals, present, K))
+                   _concat(LineArrays, [spans]), _row_arrays(lines, vals))
 
 
 _LINE_VALUES = ("n_pred", "n_gt", "conf_min", "conf_max", "conf_sum", "iou")
@@ -248,7 +247,7 @@ def _row_sums(starts: np.ndarray, npk: np.ndarray, ngt: np.ndarray, iou: np.ndar
     return out
 
 
-def _row_arrays(lines: _Lines, vals: dict[str, np.ndarray], present: np.ndarray, K: int) -> RowArrays:
+def _row_arrays(lines: _Lines, vals: dict[str, np.ndarray]) -> RowArrays:
     """Per data row and conf index where the row has a line: what does not depend on t (k-major, rows in
     order)."""
     rid = lines.rf[:, 0]
