@@ -21,11 +21,14 @@ FAMILY = {"bbox": "area", "polygon": "area", "mask": "area", "point": "point", "
 CLASSIFICATION = ("radio", "checklist")
 
 
-def codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def codes(values: np.ndarray | pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     """(index of each value among the distinct ones, the distinct values) of an array of strings, without
-    a Python loop over the values."""
-    enc = pa.array(values, type=pa.string()).dictionary_encode()
-    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
+    a Python loop over the values; NULL (None) is the index one past the distinct values."""
+    arr = values if isinstance(values, pa.ChunkedArray) else pa.array(values, type=pa.string())
+    enc = pc.dictionary_encode(arr)
+    enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+    names = enc.dictionary.to_pylist()
+    return enc.indices.fill_null(len(names)).to_numpy(zero_copy_only=False).astype(np.int64), names
 
 
 @dataclass
@@ -57,22 +60,15 @@ class Objects:
 
     @classmethod
     def from_arrow(cls, t: pa.Table) -> Objects:
-        kinds: list[tuple[np.ndarray, list[str]]] = []
-
         def col(name: str, dtype: Any = None) -> np.ndarray:
             c = t.column(name)
             if dtype is not None:
                 return c.to_numpy(zero_copy_only=False).astype(dtype)
             if c.null_count == len(c):  # (geometry, masks, answers of boxes: no Python object per value)
                 return np.full(len(c), None, dtype=object)
-            if pa.types.is_string(c.type):  # each distinct string once (kinds, answers)
-                enc = pc.dictionary_encode(c).combine_chunks()
-                names = enc.dictionary.to_pylist()
-                values = np.array([*names, None], dtype=object)
-                idx = enc.indices.fill_null(len(names)).to_numpy(zero_copy_only=False).astype(np.int64)
-                if name == "kind":  # (never NULL)
-                    kinds.append((idx, names))
-                return values[idx]
+            if pa.types.is_string(c.type):  # each distinct string once (answers)
+                idx, names = codes(c)
+                return np.array([*names, None], dtype=object)[idx]
             return np.array(c.to_pylist(), dtype=object)
 
         n = t.num_rows
@@ -80,10 +76,11 @@ class Objects:
         span = np.column_stack([col(c, np.float64) for c in ("span_start", "span_end")]) if n else np.zeros((0, 2))
         size = np.column_stack([np.nan_to_num(col(c, np.float64)) for c in ("height", "width")]) if n \
             else np.zeros((0, 2))
-        kind = col("kind")
+        kinds = codes(t.column("kind"))  # (never NULL)
         return cls(id=col("id", np.int64), row=col("data_row_id", np.int64), feature=col("feature_id", np.int64),
-                   kind=kind, answer=col("answer"), box=box, geometry=col("geometry"), mask=col("mask_rle"),
-                   span=span, size=size, confidence=col("confidence", np.float64), kinds=kinds[0] if kinds else None)
+                   kind=np.array(kinds[1], dtype=object)[kinds[0]], answer=col("answer"), box=box,
+                   geometry=col("geometry"), mask=col("mask_rle"), span=span, size=size,
+                   confidence=col("confidence", np.float64), kinds=kinds)
 
 
 def as_rles(o: Objects, idx: np.ndarray) -> list[dict[str, Any]]:

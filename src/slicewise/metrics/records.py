@@ -183,10 +183,18 @@ def _lines_at(cur: Any, columns: str, run_id: int, k: int, gen: int | None = Non
     t = cur.execute(f"SELECT data_row_id AS _r, feature_id AS _f, {columns} FROM metric_lines "
                     "WHERE run_id = ? AND gen = ? AND k_lo <= ? AND ? < k_hi",
                     [run_id, gen_of(cur, run_id) if gen is None else gen, k, k]).to_arrow_table()
-    r, f = t.column("_r").to_numpy(), t.column("_f").to_numpy()
-    if len(r) > 1 and not np.all((r[1:] > r[:-1]) | ((r[1:] == r[:-1]) & (f[1:] > f[:-1]))):
-        t = t.take(pa.array(np.lexsort((f, r))))
+    o = _rf_order(t.column("_r").to_numpy(), t.column("_f").to_numpy())
+    if o is not None:
+        t = t.take(pa.array(o))
     return t.drop_columns(["_r", "_f"])
+
+
+def _rf_order(r: np.ndarray, f: np.ndarray) -> np.ndarray | None:
+    """The order that sorts lines by (row, feature), or None when they are (the order a full job writes them
+    in; an incremental job appends some)."""
+    if len(r) > 1 and not np.all((r[1:] > r[:-1]) | ((r[1:] == r[:-1]) & (f[1:] > f[:-1]))):
+        return np.lexsort((f, r))
+    return None
 
 
 def summaries(cur: Any, run_id: int, k: int) -> Summaries:
@@ -216,9 +224,8 @@ def summaries_at(cur: Any, run_id: int, ks: Sequence[int]) -> list[Summaries]:
     for k in ks:
         sel = np.flatnonzero((rf["k_lo"] <= k) & (k < rf["k_hi"]))
         r, f = num(rf, "data_row_id", np.int64, sel), num(rf, "feature_id", np.int64, sel)
-        # (row, feature) order: the order a full job writes them in; sorted here when an incremental job appended some
-        if len(r) > 1 and not np.all((r[1:] > r[:-1]) | ((r[1:] == r[:-1]) & (f[1:] > f[:-1]))):
-            o = np.lexsort((f, r))
+        o = _rf_order(r, f)
+        if o is not None:
             sel, r, f = sel[o], r[o], f[o]
         ps = np.flatnonzero((tp["k_lo"] <= k) & (k < tp["k_hi"]))
         rs = np.flatnonzero(rc["conf_idx"] == k)
