@@ -2,7 +2,7 @@
 peak memory (issue 13, item 4).
 
     .venv/bin/python benchmarks/bench_scale.py --rows 1000000 [--preds-per-row 1.5] [--repeat 3]
-        [--workspace DIR] [--keep] [--phases import,compute,serve]
+        [--workspace DIR] [--keep] [--phases import,compute,serve,cold,restart,stale]
 
 The workspace is built through the SDK, as a user with that much data would (``add_data_rows`` with three
 metadata fields, ``add_annotations`` and ``add_predictions`` with boxes as ``ObjectFrame`` columns), in
@@ -10,11 +10,15 @@ chunks of ``--chunk`` rows, one transaction each; 0-3 labelled boxes per row (1.
 ``--preds-per-row`` predictions on average (jittered copies of most labels plus false ones). Then, each in a
 fresh process:
 
-- ``compute``: ``compute_metrics`` of the run over the 11 x 11 grid;
+- ``compute``: what ``slicewise metrics compute`` does: ``compute_metrics`` of the run over the 11 x 11 grid,
+  then ``query.warm`` (the row cache and its metrics at the run's thresholds, which the CLI and the server
+  build after every job so that the first view does not wait for them), each timed;
 - ``serve``: what a fresh server does after the job: the first metric query (first page of rows sorted by a metric,
   with the total: the cold start), then the medians of ``--repeat`` runs of a first page (five
   filter + sort queries), all facets, a new IoU threshold (first query at a t never asked), a new
   confidence level (first query at a c never asked);
+- ``cold``: the same in a fresh process with no cache database at all (deleted first: what a process finds
+  after ``compute_metrics`` called from Python without ``warm``, or after the cache was removed);
 - ``restart``: the same again in a new process, which finds the row cache and the metrics views the
   previous one built in the workspace's cache database (a server restarted on the same workspace);
 - ``stale``: a new prediction on each of 500 rows spread over the run (the run is then stale), and the job
@@ -123,14 +127,17 @@ def phase_import(path: Path, rows: int, preds_per_row: float, chunk: int) -> dic
 
 def phase_compute(path: Path) -> dict:
     import slicewise
-    from slicewise import metrics
+    from slicewise import metrics, query
 
     t0 = time.perf_counter()
     ws = slicewise.open(path)
     st = metrics.compute_metrics(ws, RUN, full=True)
     took = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    query.warm(ws, RUN)
+    warm = time.perf_counter() - t0
     ws.close()
-    return {"compute_s": took, "state": st.state, "file_gb": path.stat().st_size / 1e9}
+    return {"compute_s": took, "warm_s": warm, "state": st.state, "file_gb": path.stat().st_size / 1e9}
 
 
 def phase_stale(path: Path, n: int = 500) -> dict:
@@ -163,9 +170,14 @@ def timed(fn) -> float:
     return (time.perf_counter() - t) * 1000
 
 
-def phase_serve(path: Path, repeat: int, new_ts: tuple[float, ...], new_cs: tuple[float, ...]) -> dict:
+def phase_serve(path: Path, repeat: int, new_ts: tuple[float, ...], new_cs: tuple[float, ...], *,
+                no_cache: bool = False) -> dict:
     import slicewise
     from slicewise.query import facets, search
+    from slicewise.state import cache_path
+
+    if no_cache:
+        shutil.rmtree(cache_path(path).parent, ignore_errors=True)
 
     t0 = time.perf_counter()
     ws = slicewise.open(path)
@@ -226,6 +238,8 @@ def main() -> None:
         path = args.workspace / "ws.duckdb"
         res = {"import": lambda: phase_import(path, args.rows, args.preds_per_row, args.chunk),
                "compute": lambda: phase_compute(path), "stale": lambda: phase_stale(path), "serve": lambda: phase_serve(path, args.repeat, (0.3, 0.7, 0.9, 0.2, 0.8), (0.7, 0.3, 0.9, 0.2, 0.8)),
+               "cold": lambda: phase_serve(path, args.repeat, (0.3, 0.7, 0.9, 0.2, 0.8), (0.7, 0.3, 0.9, 0.2, 0.8),
+                                           no_cache=True),
                "restart": lambda: phase_serve(path, args.repeat, (0.35, 0.65, 0.85, 0.25, 0.75), (0.6, 0.4, 0.8, 0.1, 0.0))}[args.phase]()
         res["peak_rss_gb"] = peak_gb()
         print(json.dumps(res))
@@ -257,12 +271,14 @@ def main() -> None:
                 print(f"{r['stale']} stale rows: write {r['write_s']:.1f} s; the job after it {r['compute_s']:.1f} s "
                       f"({r['state']}, {r['rows']:,} rows recomputed); {rss}", flush=True)
             elif ph == "compute":
-                print(f"compute_metrics (11 x 11 grid): {r['compute_s']:.0f} s ({r['state']}); "
+                print(f"compute_metrics (11 x 11 grid): {r['compute_s']:.0f} s ({r['state']}), then the first view warmed "
+                      f"{r['warm_s']:.1f} s; "
                       f"file {r['file_gb']:.2f} GB; {rss}; target <= 12 GB", flush=True)
             else:
                 pages = ", ".join(f"{p:.0f}" for p in r["first_page_ms"])
-                what = "serve (fresh process, caches cold)" if ph == "serve" else \
-                    "restart (fresh process, the caches the previous one left on disk)"
+                what = {"serve": "serve (fresh process after the job and its warm-up)",
+                        "cold": "cold (fresh process, no cache database)",
+                        "restart": "restart (fresh process, the caches the previous one left on disk)"}[ph]
                 print(f"{what}: open {r['open_ms']:.0f} ms; first metric query {r['first_metric_query_ms']:.0f} ms "
                       f"(target 1,000); first page medians [{pages}] ms (target 100); facets {r['facets_ms']:.0f} ms "
                       f"(target 500); new IoU threshold median {r['new_iou_ms']:.0f} ms (target 300); new confidence "

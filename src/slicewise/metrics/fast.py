@@ -11,9 +11,9 @@ only the counting.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,6 +45,8 @@ class Level:
     tp_line: np.ndarray
     tp_iou: np.ndarray
     rowc: dict[str, np.ndarray]
+    #: what is computed once from these arrays (each row's TN, with the ontology it was counted with)
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def weights(self) -> dict[str, np.ndarray]:
@@ -126,11 +128,18 @@ def row_tn(ws: Workspace, run_id: int, gen: int, k: int, lv: Level | None = None
     applicable to the row that are neither labelled nor predicted (kept at c) on it."""
     lv = level(ws, run_id, gen, k) if lv is None else lv
     ap = ontologies.applicability(ws, run_id)
+    hit = lv.memo.get("tn")
+    if hit is not None and hit[0] is ap:  # (TN does not depend on t: a new IoU threshold reuses it)
+        return hit[1]  # type: ignore[no-any-return]
     nr = len(run_row_ids(ws, run_id, gen))
     if len(ap.group) != nr:  # rows changed since the job: the ontology's view of them is not the records'
-        return np.zeros(nr, np.int32)
-    present = ap.applies(lv.row_pos, lv.feature)
-    return (ap.n_applicable - np.bincount(lv.row_pos, weights=present, minlength=nr)).astype(np.int32)
+        tn = np.zeros(nr, np.int32)
+    else:
+        present = ap.applies(lv.row_pos, lv.feature)
+        tn = (ap.n_applicable - np.bincount(lv.row_pos, weights=present, minlength=nr)).astype(np.int32)
+    tn.flags.writeable = False
+    lv.memo["tn"] = (ap, tn)
+    return tn
 
 
 def row_arrays(lv: Level, rows: np.ndarray, tp: np.ndarray, tn: np.ndarray) -> dict[str, np.ndarray]:

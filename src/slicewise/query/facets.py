@@ -251,7 +251,8 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
     coded = {n: rc.codes[c] for n, c in cols.items() if c in rc.codes}
     sel = [f"coalesce({code} + 1, 0)::INTEGER AS s{i}" for i, (code, _) in enumerate(coded.values())]
     sel += ["coalesce(dataset_id, 0)::INTEGER AS ds"]
-    sel += [f"coalesce({b}, 255)::UTINYINT AS h{i}" for i, (b, _, _, _) in enumerate(hist.values())]
+    sel += [f"{b} AS h{i}" if n in rc.valued else f"coalesce({b}, 255)::UTINYINT AS h{i}"
+            for i, (n, (b, _, _, _)) in enumerate(hist.items())]
     sel += [f"{c} AS l{i}" for i, c in enumerate(lists) if c != "tags"]
     tab = cur.execute(f"SELECT {', '.join(sel)} {sql_from}", params).arrow()
     if not isinstance(tab, pa.Table):
@@ -272,7 +273,12 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
     out.dataset = _top({by_id.get(int(k), str(k)): int(dsc[k]) for k in np.flatnonzero(dsc) if k > 0})
     out.metadata = {k: counts.get(f"metadata.{k}", {}) for k in strings}
     for i, (n, (_, lo, hi, nb)) in enumerate(hist.items()):
-        hc = [int(x) for x in bincount(f"h{i}", 256)[:nb]]
+        if n in rc.valued:
+            from slicewise.query import bins as binning
+
+            hc = binning.counts(tab.column(f"h{i}"), lo, hi, nb) if total else [0] * nb
+        else:
+            hc = [int(x) for x in bincount(f"h{i}", 256)[:nb]]
         mn, mx = mm[2 * ranged.index(n): 2 * ranged.index(n) + 2] if n in ranged else (None, None)
         out.histograms[n] = Histogram(edges=edges(lo, hi, nb), counts=hc,
                                       missing=max(total - sum(hc), 0),

@@ -9,8 +9,8 @@ a row per data row of the run and a column per row-level field:
   conf_mean, gt_feats / pred_feats (the feature ids labelled / predicted), tags, md_0 ... md_k (one per
   metadata field, typed), and in a metrics variant at (c, t): tp, fp, fn, tn, precision, recall, f1, iou
 
-plus precomputed histogram bins and string codes for the facets. Every later query is column
-predicates over it.
+plus precomputed histogram bins (but for the metrics: the facets bin their values) and string codes for the
+facets. Every later query is column predicates over it.
 
 **Kept up to date, not rebuilt.** Each table remembers the last change (:class:`slicewise.state.Change`)
 it reflects. On the next read it looks at what was published since: changes that cannot concern it
@@ -56,8 +56,8 @@ class RowCache:
     table: str  # database-qualified (plain identifiers); a metrics variant's is a view (see _with_metrics)
     metadata: dict[str, str] = field(default_factory=dict)  # metadata field -> column
     metrics: bool = False
-    #: facet histograms: field -> (bin column, low, high, number of bins); the bins are precomputed over
-    #: the run's whole range (so a histogram's axis stays put while the filter changes)
+    #: facet histograms: field -> (bin column, or value column of a field ``valued``, low, high, number of bins);
+    #: the bins span the run's whole range (so a histogram's axis stays put while the filter changes)
     bins: dict[str, tuple[str, float, float, int]] = field(default_factory=dict)
     #: string column -> (code column, its values in code order); codes count facets fast
     codes: dict[str, tuple[str, list[Any]]] = field(default_factory=dict)
@@ -65,14 +65,16 @@ class RowCache:
     ranged: tuple[str, ...] = ()
     #: the ranged fields binned one integer a bin (their values must stay integers)
     units: tuple[str, ...] = ()
-    #: a metrics variant's own table (database-qualified): its metric and bin columns, a line per line of
-    #: the base table in the same order (the view ``table`` joins them by position)
+    #: a metrics variant's own table (database-qualified): its metric columns, a line per line of the base
+    #: table in the same order (the view ``table`` joins them by position)
     narrow: str = ""
+    #: the fields whose ``bins`` name their value column: the facets bin their values (slicewise.query.bins)
+    valued: tuple[str, ...] = ()
 
     def info(self) -> str:
         return json.dumps({"metadata": self.metadata, "metrics": self.metrics, "bins": self.bins,
                            "codes": self.codes, "ranged": list(self.ranged), "units": list(self.units),
-                           "narrow": self.narrow.split(".")[-1]})
+                           "narrow": self.narrow.split(".")[-1], "valued": list(self.valued)})
 
     @classmethod
     def from_info(cls, table: str, info: str) -> RowCache:
@@ -80,7 +82,7 @@ class RowCache:
         narrow = f"{table.rpartition('.')[0]}.{d['narrow']}" if d.get("narrow") else ""
         return cls(table, d["metadata"], d["metrics"], {k: tuple(v) for k, v in d["bins"].items()},  # type: ignore[misc]
                    {k: (v[0], list(v[1])) for k, v in d["codes"].items()}, tuple(d["ranged"]), tuple(d["units"]),
-                   narrow)
+                   narrow, tuple(d.get("valued", ())))
 
     def names(self) -> list[str]:
         """Everything of the database this cache is made of (the view first)."""
@@ -296,8 +298,9 @@ def _build(ws: Workspace, run_id: int | None, fields: tuple[str, ...]) -> RowCac
                      f"AS code) c{i} ON c{i}.v = s.{c}")
         exprs.append(f"c{i}.code AS {c}_code")
     params = [p for c in strings for p in (codes[c][1], codes[c][1])]
-    cur.execute(f"CREATE TABLE {table} AS SELECT s.*{''.join(', ' + e for e in exprs)} FROM {src} s {' '.join(joins)}",
-                params)
+    # in id order: a metrics variant's columns (by data row id) then line up with it as they are
+    cur.execute(f"CREATE TABLE {table} AS SELECT s.*{''.join(', ' + e for e in exprs)} FROM {src} s {' '.join(joins)} "
+                "ORDER BY s.id", params)
     cur.execute(f"DROP TABLE {src}")
     bins = {name: (f"b_{i}", *spec[name]) for i, name in enumerate(numeric) if name in spec}
     return RowCache(table, md_cols, bins=bins, codes=codes,  # type: ignore[arg-type]
@@ -305,9 +308,10 @@ def _build(ws: Workspace, run_id: int | None, fields: tuple[str, ...]) -> RowCac
 
 
 def _with_metrics(ws: Workspace, base: RowCache, columns: dict[str, np.ndarray]) -> RowCache:
-    """A metrics variant of ``base``: a narrow table of the metric columns (and their bins) with a line per
-    line of the base table, in the same order, and a view joining the two by position. (Copying the base's
-    wide lines, lists of features and tags included, for every (c, t) cost seconds a million rows.)
+    """A metrics variant of ``base``: a narrow table of the metric columns with a line per line of the base
+    table, in the same order, and a view joining the two by position. (Copying the base's wide lines, lists
+    of features and tags included, for every (c, t) cost seconds a million rows.) The facets bin the metrics'
+    values as they count them (``valued``): a new (c, t) writes only the metrics.
 
     ``columns`` are the row metrics by data row id (metrics.views.row_metrics_source); rows of the base
     they do not have (put in the run after its metrics job) get NULL."""
@@ -315,23 +319,26 @@ def _with_metrics(ws: Workspace, base: RowCache, columns: dict[str, np.ndarray])
     cur = st.cursor()
     ids = cur.execute(f"SELECT id FROM {base.table}").fetchnumpy()["id"]  # in the table's order
     have = np.asarray(columns["data_row_id"], np.int64)
-    at = np.minimum(np.searchsorted(have, ids), max(len(have) - 1, 0))
-    missing = have[at] != ids if len(have) else np.ones(len(ids), bool)
-    values = {}  # as doubles, NaN for NULL (what the bins are computed from)
-    for m in METRICS:
-        v = np.asarray(columns[m])[at].astype(np.float64) if len(have) else np.full(len(ids), np.nan)
-        v[missing] = np.nan
-        values[m] = v
-    spec, units = _spec({m: _array_stats(v) for m, v in values.items()}, set(RATIOS))
+    if len(have) == len(ids) and np.array_equal(have, ids):  # (a base in id order, as built, and every row)
+        at, missing = None, None
+    else:
+        at = np.minimum(np.searchsorted(have, ids), max(len(have) - 1, 0))
+        missing = have[at] != ids if len(have) else np.ones(len(ids), bool)
     data = {"m_id": pa.array(ids, pa.int64())}
-    for m, v in values.items():
-        data[m] = (pa.array(np.where(np.isnan(v), 0, v).astype(np.int32), mask=np.isnan(v)) if m in COUNT_METRICS
-                   else pa.array(v, mask=np.isnan(v)))
-    bins = {}
-    for i, m in enumerate(METRICS):
-        if m in spec:
-            data[f"b_{100 + i}"] = _bin_array(values[m], spec[m])
-            bins[m] = (f"b_{100 + i}", *spec[m])
+    stats = {}
+    for m in METRICS:
+        v = np.asarray(columns[m])
+        if at is not None:
+            v = v[at] if len(have) else np.zeros(len(ids), v.dtype)
+        null = np.isnan(v) if v.dtype.kind == "f" else np.zeros(len(v), bool)
+        if missing is not None:
+            null = null | missing
+        if m in COUNT_METRICS:
+            v = v.astype(np.int32)
+            stats[m] = _array_stats(v, null)
+        data[m] = pa.array(v, mask=null if null.any() else None)
+    spec, units = _spec({m: stats.get(m, (None, None, None)) for m in METRICS}, set(RATIOS))
+    bins = {m: (f'"{m}"', *spec[m]) for m in METRICS if m in spec}
     t = pa.table(data)
     narrow, view = st.table_name("rowsm"), st.table_name("rowsv")
     cur.register("_sw_row_metrics", pa.Table.from_batches(t.to_batches(max_chunksize=NARROW_BATCH), t.schema))
@@ -345,7 +352,7 @@ def _with_metrics(ws: Workspace, base: RowCache, columns: dict[str, np.ndarray])
     return RowCache(view, dict(base.metadata), metrics=True, bins={**base.bins, **bins},  # type: ignore[dict-item]
                     codes={k: (c, list(v)) for k, (c, v) in base.codes.items()},
                     ranged=base.ranged + tuple(n for n in bins if n not in RATIOS), units=base.units + units,
-                    narrow=narrow)
+                    narrow=narrow, valued=tuple(bins))
 
 
 NARROW_BATCH = 122_880  # lines a batch when a variant's table is written (DuckDB's row group: parallel scans)
@@ -384,12 +391,13 @@ def _spec(stats: dict[str, Any], fixed: set[str]) -> tuple[dict[str, tuple[float
     return spec, tuple(units)
 
 
-def _array_stats(v: np.ndarray) -> tuple[Any, Any, Any]:
-    """(min, max, all whole numbers) of the values that are not NaN (NULL), as SQL gives them."""
-    v = v[~np.isnan(v)]
+def _array_stats(v: np.ndarray, null: np.ndarray) -> tuple[Any, Any, Any]:
+    """(min, max, all whole numbers) of the integer values not ``null``, as SQL gives them."""
+    if null.any():
+        v = v[~null]
     if not len(v):
         return None, None, None
-    return float(v.min()), float(v.max()), bool((v == np.floor(v)).all())
+    return int(v.min()), int(v.max()), True
 
 
 def _bin_expr(col: str, spec: tuple[float, float, int], n: int) -> str:
@@ -401,21 +409,6 @@ def _bin_expr(col: str, spec: tuple[float, float, int], n: int) -> str:
              f"WHEN {col} <= {lo!r} THEN 0 ELSE least(floor(({col} - {lo!r}) / {hi - lo!r} * {nb} + {EDGE_TOLERANCE!r}), "
              f"{nb - 1}) END")
     return f"CAST({e} AS UTINYINT) AS b_{n}"  # (least/greatest would turn NULL into a bin)
-
-
-def _bin_array(v: np.ndarray, spec: tuple[float, float, int]) -> pa.Array:
-    """:func:`_bin_expr` over an array (NaN: NULL), the same bins to the last bit (the same operations on
-    doubles, in the same order)."""
-    lo, hi, nb = spec
-    null = np.isnan(v)
-    if hi <= lo:
-        return pa.array(np.zeros(len(v), np.uint8), mask=null)
-    with np.errstate(invalid="ignore"):
-        b = np.minimum(np.floor((v - lo) / (hi - lo) * nb + EDGE_TOLERANCE), nb - 1)
-        b[v >= hi] = nb - 1
-        b[v <= lo] = 0
-        null |= ~np.isfinite(v)
-    return pa.array(np.where(null, 0, b).astype(np.uint8), mask=null)
 
 
 # -- patching ----------------------------------------------------------------------------------
