@@ -214,21 +214,24 @@ def summaries_at(cur: Any, run_id: int, ks: Sequence[int]) -> list[Summaries]:
     rc = cur.execute(f"SELECT conf_idx, data_row_id, {', '.join(ROW_CONST)} FROM metric_row_const WHERE run_id = ? "
                      "AND gen = ? AND conf_idx BETWEEN ? AND ?", [run_id, gen, lo, hi]).fetchnumpy()
 
-    def num(d: dict[str, Any], c: str, dtype: Any, sel: np.ndarray) -> np.ndarray:
+    def num(d: dict[str, Any], c: str, dtype: Any, sel: np.ndarray | slice) -> np.ndarray:
         v = d[c][sel]
         if isinstance(v, np.ma.MaskedArray):  # (DuckDB masks the NULLs of a column that has some: NULL is NaN)
             v = np.ma.filled(v.astype(np.float64), np.nan)
         return np.asarray(v, dtype)
 
+    def at(mask: np.ndarray) -> np.ndarray | slice:  # (every line: no copy)
+        return slice(None) if mask.all() else np.flatnonzero(mask)
+
     out = []
     for k in ks:
-        sel = np.flatnonzero((rf["k_lo"] <= k) & (k < rf["k_hi"]))
+        sel = at((rf["k_lo"] <= k) & (k < rf["k_hi"]))
         r, f = num(rf, "data_row_id", np.int64, sel), num(rf, "feature_id", np.int64, sel)
         o = _rf_order(r, f)
         if o is not None:
-            sel, r, f = sel[o], r[o], f[o]
-        ps = np.flatnonzero((tp["k_lo"] <= k) & (k < tp["k_hi"]))
-        rs = np.flatnonzero(rc["conf_idx"] == k)
+            sel, r, f = (np.arange(len(r)) if isinstance(sel, slice) else sel)[o], r[o], f[o]
+        ps = at((tp["k_lo"] <= k) & (k < tp["k_hi"]))
+        rs = at(rc["conf_idx"] == k)
         out.append(Summaries(r, f, num(rf, "n_pred", np.float64, sel), num(rf, "n_gt", np.float64, sel),
                              _line_of(r, f, num(tp, "data_row_id", np.int64, ps), num(tp, "pred_feature", np.int64, ps)),
                              num(tp, "iou", np.float64, ps), num(rc, "data_row_id", np.int64, rs),

@@ -98,10 +98,10 @@ def safe_divide(a: np.ndarray | Number, b: np.ndarray | Number, default: float |
     array([0.25, 0.  ])
     """
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        b = np.asarray(b, np.float64)
-        ok = b != 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(ok, np.asarray(a) / np.where(ok, b, 1), np.nan if default is None else default)
+        a, b = np.asarray(a), np.asarray(b, np.float64)
+        out = np.full(np.broadcast_shapes(a.shape, b.shape), np.nan if default is None else default)
+        with np.errstate(invalid="ignore"):  # (one pass: only where b is not 0)
+            return np.divide(a, b, out=out, where=b != 0)
     return a / b if b else default
 
 
