@@ -7,6 +7,7 @@ import pytest
 
 from slicewise import metrics as M
 from slicewise.errors import MetricsError, ValidationError
+from slicewise.metrics import fast
 
 
 def _ws(ws, n=4):
@@ -119,7 +120,10 @@ def test_failed_job_is_reported_and_retried(ws, monkeypatch):
     assert M.retry(ws, run).state == "ready"
 
 
-def test_grid_metrics_equal_the_per_threshold_views(ws):
+@pytest.mark.parametrize("at_once", [True, False], ids=["levels-read-at-once", "levels-read-four-at-a-time"])
+def test_grid_metrics_equal_the_per_threshold_views(ws, monkeypatch, at_once):
+    if not at_once:
+        monkeypatch.setattr(fast, "LEVELS_AT_ONCE", 0)
     ws.add_data_rows("d", [{"global_key": f"r{i}", "row_data": "x", "width": 100, "height": 100} for i in range(6)])
     ws.create_feature("cat", "bbox")
     ws.create_feature("dog", "bbox")

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 MAX_LEVELS = 4  # conf indexes whose arrays a workspace keeps
 #: and at most this many bytes of them (at 10M rows one conf index's arrays take about 1.5 GB: one is kept)
 LEVEL_BYTES = 1 << 30
+#: runs x levels read in one go by :func:`levels` (each record spans several levels: one read reads it once)
+LEVELS_AT_ONCE = 1_000_000
 
 
 def view_topics(run_id: int) -> list[str]:
@@ -94,12 +96,14 @@ def level(ws: Workspace, run_id: int, gen: int, k: int) -> Level:
 
 
 def levels(ws: Workspace, run_id: int, gen: int, ks: Sequence[int]) -> Iterator[Level]:
-    """The arrays of the conf indexes ``ks`` in turn, read :data:`MAX_LEVELS` at a time (one read of the
-    summaries for them: the whole grid reads every level once), not cached."""
+    """The arrays of the conf indexes ``ks`` in turn, not cached: all from one read of the summaries on a run of
+    up to :data:`LEVELS_AT_ONCE` rows x levels, else :data:`MAX_LEVELS` at a time (the whole grid reads every
+    level once)."""
     rows = run_row_ids(ws, run_id, gen)
     ks = list(ks)
-    for i in range(0, len(ks), MAX_LEVELS):
-        for s in records.summaries_at(ws.store.cursor(), run_id, ks[i:i + MAX_LEVELS]):
+    per = len(ks) if len(rows) * len(ks) <= LEVELS_AT_ONCE else MAX_LEVELS
+    for i in range(0, len(ks), max(per, 1)):
+        for s in records.summaries_at(ws.store.cursor(), run_id, ks[i:i + per]):
             yield _level(s, rows)
 
 
