@@ -115,19 +115,32 @@ def _aligned(ws: slicewise.Workspace, run: object) -> None:
     assert e is not None and e.variants
     cur = ws.state.cursor()
     for v in e.variants.values():
+        if not v.narrow:  # one table (rowcache.widen): the base's rows, and only those
+            assert cur.execute(f"SELECT count(*) FROM {v.table}").fetchone() == cur.execute(
+                f"SELECT count(*) FROM {e.base.table}").fetchone()
+            assert cur.execute(f"SELECT count(*) FROM {v.table} FULL JOIN {e.base.table} b USING (id) "
+                               f"WHERE {v.table}.global_key IS DISTINCT FROM b.global_key").fetchone()[0] == 0
+            continue
         n_base, n_narrow = (cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (e.base.table, v.narrow))
         assert n_base == n_narrow
         assert cur.execute(f"SELECT count(*) FROM {e.base.table} b POSITIONAL JOIN {v.narrow} m "
                            "WHERE b.id IS DISTINCT FROM m.m_id").fetchone()[0] == 0
 
 
-def test_writes_patch_the_row_cache_and_answers_stay_exact(tmp_path, monkeypatch):
+@pytest.mark.parametrize("wide", [False, True], ids=["narrow-variant", "one-table-variant"])
+def test_writes_patch_the_row_cache_and_answers_stay_exact(tmp_path, monkeypatch, wide):
     """Random writes of every kind, each followed by the queries: the row cache (patched in place for row
     changes, rebuilt for schema changes) answers exactly like the store's tables, and its metrics variants
-    stay line for line with their base."""
+    stay line for line with their base (or, made one table by ``warm``, hold the base's rows)."""
+    from slicewise.query import warm
+
     monkeypatch.setattr(rowcache, "NARROW_BATCH", 4)  # a variant written in many batches keeps their order
     ws, run = _world(tmp_path / "ws.duckdb")
     rng = random.Random(7)
+    if wide:
+        warm(ws, run)
+        e = ws.state.entry(("rowcache", run.id, tuple(sorted(ws.metadata_fields()))))  # type: ignore[attr-defined]
+        assert [bool(v.narrow) for v in e.variants.values()] == [False]
     _agree(ws, run)
     _aligned(ws, run)
     keys = [f"k{i}" for i in range(60)]
@@ -145,6 +158,8 @@ def test_writes_patch_the_row_cache_and_answers_stay_exact(tmp_path, monkeypatch
         lambda: slices.create_slice(ws, f"slice {rng.randrange(10**6)}", "fp > 0"),
         lambda: metrics.compute_metrics(ws, run),
     ]
+    if wide:  # a new job's view is made one table again
+        ops.append(lambda: (metrics.compute_metrics(ws, run), warm(ws, run)))
     for step in range(24):
         rng.choice(ops)()
         _agree(ws, run)

@@ -112,10 +112,13 @@ class Compiler:
         if not rc.metrics:
             from slicewise.query import rowcache
 
-            run_id = self._need_run("metrics")
-            source = self._metrics_call("metrics", "row_metrics_source", run_id, self.confidence, self.iou)
-            self._rc = rowcache.get(self.ws, self.run_id, sorted(self.catalog.metadata), source)
+            self._rc = rowcache.get(self.ws, self.run_id, sorted(self.catalog.metadata), self.metrics_source())
         return True
+
+    def metrics_source(self) -> Any:
+        """The row metrics at (c, t) for the row cache (``metrics.row_metrics_source``); QueryError without them."""
+        run_id = self._need_run("metrics")
+        return self._metrics_call("metrics", "row_metrics_source", run_id, self.confidence, self.iou)
 
     def from_table(self) -> str:
         """The table aliased ``r`` in queries: the row cache, or data_rows. Read it after compiling."""

@@ -181,11 +181,17 @@ def counts(ws: Any, run: Any, filters: list[Any], confidence: float | None = Non
 
 def warm(ws: Any, run: Any) -> None:
     """Build what the first view of a run reads: its row cache and the cache's metrics variant at the run's
-    thresholds (:func:`thresholds`). The server calls it when a metrics job ends and the CLI after
+    thresholds (:func:`thresholds`), made one table (:func:`slicewise.query.rowcache.widen`: the views most
+    used are the run's own thresholds). The server calls it when a metrics job ends and the CLI after
     ``metrics compute``, so that the first page after a job does not wait for them (at a million rows they
     take seconds; a later process finds them in the workspace's cache database)."""
     c, t = thresholds(ws, run)
     search(ws, run, None, c, t, limit=1, sort="-fp", with_total=False)
+    comp = compiler_for(ws, run, c, t)
+    if comp.cache() is not None:  # its metrics variant as one table (see rowcache.widen)
+        from slicewise.query import rowcache
+
+        rowcache.widen(ws, comp.run_id, sorted(comp.catalog.metadata), comp.metrics_source())
 
 
 def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None, iou: float | None = None,
