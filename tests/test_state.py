@@ -306,6 +306,31 @@ def test_warm_leaves_the_first_views_tables_for_a_later_process(tmp_path, monkey
     ws.close()
 
 
+def test_the_warm_view_outlives_other_thresholds_and_a_new_job_replaces_it(tmp_path):
+    """The first view's variant made one table by ``warm`` (expensive to build at scale) is kept while other
+    thresholds come and go; the next job's warm replaces it."""
+    from slicewise.query import warm
+
+    ws, run = _world(tmp_path / "ws.duckdb")
+    warm(ws, run)
+    key = ("rowcache", run.id, tuple(sorted(ws.metadata_fields())))  # type: ignore[attr-defined]
+    e = ws.state.entry(key)
+    (wide,) = [v.table for v in e.variants.values() if not v.narrow]
+    for c in (0.1, 0.2, 0.3, 0.4, 0.6, 0.7):
+        search(ws, run, "fp > 0", c, 0.5, limit=5)
+    assert len(e.variants) == rowcache.MAX_VARIANTS
+    assert [v.table for v in e.variants.values() if not v.narrow] == [wide]
+    page = search(ws, run, "fp > 0", sort="-fp", limit=5)
+    assert ws.state.entry(key).variants[next(iter(k for k, v in e.variants.items() if not v.narrow))].table == wide
+    metrics.compute_metrics(ws, run, full=True)
+    warm(ws, run)
+    e = ws.state.entry(key)
+    assert len([v for v in e.variants.values() if not v.narrow]) == 1
+    assert [v.table for v in e.variants.values() if not v.narrow] != [wide]
+    assert page == search(ws, run, "fp > 0", sort="-fp", limit=5)
+    ws.close()
+
+
 def test_bins_of_values_are_the_bins_of_sql():
     """The row cache bins the base table's fields in SQL and the facets count a metrics variant's values in
     NumPy: the same bin for every value, on edges, below and above the range, for NULL, infinities and a

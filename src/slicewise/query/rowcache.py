@@ -137,9 +137,9 @@ def get(ws: Workspace, run_id: int | None, metadata_fields: list[str], metrics: 
         if v is None:
             v = _open_variant(ws, e, view, columns)
             e.variants[view] = v
-            while len(e.variants) > MAX_VARIANTS:
-                _, old = e.variants.popitem(last=False)
-                st.retire(old.names())
+            while len(e.variants) > MAX_VARIANTS:  # the oldest, but one table (widen) only when all are
+                name = next((k for k, x in e.variants.items() if x.narrow), next(iter(e.variants)))
+                st.retire(e.variants.pop(name).names())
         e.variants.move_to_end(view)
         return v
 
@@ -151,7 +151,8 @@ def widen(ws: Workspace, run_id: int | None, metadata_fields: list[str], metrics
     columns) but DuckDB cannot push a filter or a join below it: at 10M rows a page filtered by a per-feature
     metric (a semi-join of 37k ids) took 0.77 s through the view and 0.17 s on one table, a page sorted by fp
     0.14 s and 0.02 s. One table costs a copy (16 s at 10M rows), so :func:`slicewise.query.warm` makes one
-    for the view of a run's own thresholds after its metrics job. Patched like the base (rows re-read, their
+    for the view of a run's own thresholds after its metrics job; it outlives the other variants (the newest
+    :data:`MAX_VARIANTS` are kept) and replaces an earlier one. Patched like the base (rows re-read, their
     metrics kept). None when caches are off."""
     v = get(ws, run_id, metadata_fields, metrics)
     st = ws.state
@@ -170,6 +171,8 @@ def widen(ws: Workspace, run_id: int | None, metadata_fields: list[str], metrics
         e.variants[view] = w
         _register_variant(ws, e, view, w)
         st.retire(v.names())
+        for other in [k for k, x in e.variants.items() if not x.narrow and k != view]:  # (an earlier job's)
+            st.retire(e.variants.pop(other).names())
         return w
 
 
