@@ -54,7 +54,7 @@ _ROW_TOPICS = frozenset({"split", "metadata", "tags", "labels"})
 
 @dataclass
 class RowCache:
-    table: str  # database-qualified (plain identifiers); a metrics variant's is a view (see _with_metrics)
+    table: str  # database-qualified (plain identifiers); a metrics variant's is a view (see _with_metrics) or a table (widen)
     metadata: dict[str, str] = field(default_factory=dict)  # metadata field -> column
     metrics: bool = False
     #: facet histograms: field -> (bin column, or value column of a field ``valued``, low, high, number of bins);
