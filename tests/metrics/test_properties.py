@@ -117,3 +117,16 @@ def test_results_do_not_depend_on_input_order(tmp_path_factory, gts, preds, seed
         finally:
             ws.close()
     assert out[0] == out[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 200), max_size=60), st.lists(st.integers(-5, 210), max_size=60),
+       st.sampled_from([1, 10**7]))
+def test_row_positions_are_binary_search_positions(rows, ids, scale):
+    """The level arrays' row lookup (a dense table when ids are near-consecutive, else a binary search) gives
+    what ``np.searchsorted`` gives, ids absent, below and above the rows included."""
+    from slicewise.metrics.fast import positions
+
+    r = np.unique(np.asarray(rows, np.int64)) * scale
+    q = np.asarray(ids, np.int64) * scale
+    assert np.array_equal(positions(r, q), np.searchsorted(r, q))

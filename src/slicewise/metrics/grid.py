@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 
 from slicewise.metrics import fast, records, reduce
@@ -77,24 +76,6 @@ _PER_K = {"tn": np.int32, "iou": np.float64, "conf_min": np.float64, "conf_max":
 _PER_T = {"tp": np.int32, "precision": np.float64, "recall": np.float64, "f1": np.float64}
 
 
-@numba.njit(cache=True)
-def _row_sums(row_pos: np.ndarray, tp_all: np.ndarray, wp: np.ndarray, wr: np.ndarray, wf: np.ndarray,
-              nr: int) -> np.ndarray:
-    """Per (t, row): the sums of tp, tp * wp, tp * wr and tp * wf over the row's lines, in the lines' order
-    (as a bincount per t would add them: the same floats)."""
-    L, T = tp_all.shape
-    out = np.zeros((4, T, nr))
-    for j in range(L):
-        r = row_pos[j]
-        for t in range(T):
-            v = float(tp_all[j, t])
-            out[0, t, r] += v
-            out[1, t, r] += v * wp[j]
-            out[2, t, r] += v * wr[j]
-            out[3, t, r] += v * wf[j]
-    return out
-
-
 def level_columns(lv: fast.Level, nr: int, tp_all: np.ndarray, tn: np.ndarray) -> dict[str, np.ndarray]:
     """:func:`slicewise.metrics.fast.row_arrays` at every IoU threshold of a conf index at once: ``tp_all`` is
     the (lines, T) tp of every line at every t; the columns of :data:`_PER_T` are (T * rows), t-major, those
@@ -102,7 +83,7 @@ def level_columns(lv: fast.Level, nr: int, tp_all: np.ndarray, tn: np.ndarray) -
     value is the same."""
     T = tp_all.shape[1]
     c, w = lv.rowc, lv.weights
-    sums = _row_sums(lv.row_pos, tp_all, w["p"], w["r"], w["f"], nr).reshape(4, T * nr)
+    sums = fast.row_sums(lv.row_pos, tp_all, w["p"], w["r"], w["f"], nr).reshape(4, T * nr)
 
     def tile(v: np.ndarray) -> np.ndarray:
         return np.tile(v, T)
