@@ -342,6 +342,10 @@ def _compute(ws: Any, say: Progress) -> dict[str, str]:
         try:
             status = compute_metrics(ws, r)
             out[r.ref] = str(getattr(status, "state", status))
+            if out[r.ref] == "ready":  # the first view's caches, as `slicewise metrics compute` leaves them
+                from slicewise.query import warm
+
+                warm(ws, r)
         except SlicewiseError as exc:
             out[r.ref] = f"failed: {exc}"
     return out
