@@ -80,10 +80,10 @@ def positions(rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
     if not nr or not len(ids) or int(rows[-1]) - int(rows[0]) + 1 > 4 * nr + 1024:
         return np.searchsorted(rows, ids)
     lo, hi = int(rows[0]), int(rows[-1])
-    present = np.zeros(hi - lo + 1, np.int64)
+    present = np.zeros(hi - lo + 1, np.int32 if nr < 2**31 else np.int64)  # (transient: 4 bytes an id of the span)
     present[rows - lo] = 1
-    below = np.cumsum(present) - present  # rows with a smaller id: the insertion point of every id in the span
-    return np.where(ids < lo, 0, np.where(ids > hi, nr, below[np.clip(ids - lo, 0, hi - lo)]))
+    below = np.cumsum(present, dtype=present.dtype) - present  # rows with a smaller id: every id's insertion point
+    return np.where(ids < lo, 0, np.where(ids > hi, nr, below[np.clip(ids - lo, 0, hi - lo)])).astype(np.intp)
 
 
 def _level(s: records.Summaries, rows: np.ndarray) -> Level:
