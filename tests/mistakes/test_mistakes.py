@@ -149,6 +149,8 @@ def test_boxes_against_cleanlab_object_detection(ws):
     from cleanlab.object_detection.filter import find_label_issues as od_find
     from cleanlab.object_detection.rank import get_label_quality_scores as od_scores
 
+    from slicewise.mistakes.detect import _threads_not_processes
+
     rng = np.random.default_rng(3)
     ws.add_data_rows("s", [{"global_key": f"s{i}", "row_data": f"s{i}.jpg", "width": 200, "height": 200}
                            for i in range(40)])
@@ -182,8 +184,12 @@ def test_boxes_against_cleanlab_object_detection(ws):
     s = mistakes.scores(ws, run, "cleanlab")
     ids = [ws.data_row(f"s{i}").id for i in range(40)]
     order = np.argsort(ids)
-    np.testing.assert_allclose(s.score, 1 - od_scores(labels, preds, verbose=False)[order], atol=1e-9)
-    assert s.flagged.tolist() == od_find(labels, preds)[order].tolist()
+    # the reference in threads, as detect runs it: cleanlab's multiprocessing.Pool would fork this test worker,
+    # and a forked worker left alive holds the pipes of the session's browser driver (its teardown then hangs)
+    with _threads_not_processes():
+        ref_scores, ref_flags = od_scores(labels, preds, verbose=False), od_find(labels, preds)
+    np.testing.assert_allclose(s.score, 1 - ref_scores[order], atol=1e-9)
+    assert s.flagged.tolist() == ref_flags[order].tolist()
     injected = {ids[i] for i in range(40) if i % 10 in (3, 7)}
     assert s.flagged.sum() >= 1 and set(s.ids[s.flagged].tolist()) <= injected
     assert mistakes.result(ws, run).tasks == ["boxes"] and "knn" not in mistakes.result(ws, run).detectors
