@@ -470,7 +470,8 @@ def _patch(ws: Workspace, e: _Entry, ids: np.ndarray) -> bool:
                      for name, col in numeric.items() if name in e.base.bins]
         # every table in one transaction, the lines again in id order in each: a variant's narrow table stays
         # line for line with its base (the views join them by position)
-        select = f"SELECT f.*{''.join(', ' + x for x in bin_exprs + code_exprs)} FROM {fresh} f ORDER BY f.id"
+        lines = f"f.*{''.join(', ' + x for x in bin_exprs + code_exprs)}"  # the base's columns of the fresh rows
+        select = f"SELECT {lines} FROM {fresh} f ORDER BY f.id"
         keep = st.table_name("keep")
         cur.execute("BEGIN TRANSACTION")
         try:
@@ -487,9 +488,8 @@ def _patch(ws: Workspace, e: _Entry, ids: np.ndarray) -> bool:
                     cur.execute(f"CREATE TABLE {keep} AS SELECT id AS m_id, {metric_cols} FROM {v.table} "
                                 f"WHERE id IN (SELECT id FROM {idt})")
                     cur.execute(f"DELETE FROM {v.table} WHERE id IN (SELECT id FROM {idt})")
-                    cur.execute(f"INSERT INTO {v.table} BY NAME SELECT f.*{''.join(', ' + x for x in bin_exprs + code_exprs)}, "
-                                f"k.* EXCLUDE (m_id) FROM {fresh} f LEFT JOIN {keep} k ON k.m_id = f.id ORDER BY f.id",
-                                code_params)
+                    cur.execute(f"INSERT INTO {v.table} BY NAME SELECT {lines}, k.* EXCLUDE (m_id) FROM {fresh} f "
+                                f"LEFT JOIN {keep} k ON k.m_id = f.id ORDER BY f.id", code_params)
                 cur.execute(f"DROP TABLE {keep}")
             cur.execute("COMMIT")
         except BaseException:
