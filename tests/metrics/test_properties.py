@@ -130,3 +130,38 @@ def test_row_positions_are_binary_search_positions(rows, ids, scale):
     r = np.unique(np.asarray(rows, np.int64)) * scale
     q = np.asarray(ids, np.int64) * scale
     assert np.array_equal(positions(r, q), np.searchsorted(r, q))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 30), st.lists(st.tuples(st.integers(0, 29), st.integers(0, 3), st.integers(0, 3)), max_size=80),
+       st.lists(st.tuples(st.integers(0, 79), st.sampled_from([0.1, 0.5, 0.50000001, 0.7, 0.95, 1.0])), max_size=80),
+       st.sampled_from([0.0, 0.5, 0.75]), st.booleans())
+def test_row_metrics_at_t_are_the_weighted_sums(nr, lines, pairs, t, as_ints):
+    """A row's tp, fp, fn, precision, recall and F1 at one IoU threshold (one compiled pass, lines without a TP
+    skipped, weights computed inline) are the very floats of the sums the whole grid adds (``row_sums`` with
+    ``Level.weights``) and of NumPy's ratios, whatever dtypes the counts come in."""
+    from slicewise.metrics import fast, reduce
+
+    lines = sorted((r % nr, a, b) for r, a, b in lines)
+    row_pos = np.array([r for r, _, _ in lines], np.int64)
+    n_pred = np.array([a for _, a, _ in lines], np.float64)
+    n_gt = np.array([b for _, _, b in lines], np.float64)
+    L = len(lines)
+    pairs = [(j % L, iou) for j, iou in pairs] if L else []
+    pair_line = np.array([j for j, _ in pairs], np.int64)
+    pair_iou = np.array([i for _, i in pairs], np.float64)
+    rows_pred = np.bincount(row_pos, weights=n_pred, minlength=nr)
+    rows_gt = np.bincount(row_pos, weights=n_gt, minlength=nr)
+    n_p, n_r, n_f = (np.bincount(row_pos, weights=(v > 0).astype(float), minlength=nr)
+                     for v in (n_pred, n_gt, n_pred + n_gt))
+    lv = fast.Level(row_pos, np.zeros(L, np.int64), n_pred, n_gt, pair_line, pair_iou, {})
+    w = lv.weights
+    want = fast.row_sums(row_pos, lv.tp(t).reshape(-1, 1), w["p"], w["r"], w["f"], nr)[:, 0]
+    cast = (lambda v: v.astype(np.int32)) if as_ints else (lambda v: v)
+    got = fast._row_counts_at(pair_line, pair_iou, t, row_pos, cast(n_pred), cast(n_gt), nr, cast(rows_pred),
+                              cast(rows_gt), cast(n_p), cast(n_r), cast(n_f))
+    assert np.array_equal(got[0], want[0].astype(np.int32))
+    assert np.array_equal(got[1], (rows_pred - want[0]).astype(np.int32))
+    assert np.array_equal(got[2], (rows_gt - want[0]).astype(np.int32))
+    for g, s, d in zip(got[3:], want[1:], (n_p, n_r, n_f), strict=True):
+        assert np.array_equal(g, reduce.safe_divide(s, d), equal_nan=True)

@@ -180,24 +180,89 @@ def row_sums(row_pos: np.ndarray, tp_all: np.ndarray, wp: np.ndarray, wr: np.nda
     return out
 
 
-def row_arrays(lv: Level, rows: np.ndarray, tp: np.ndarray, tn: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-row columns (in ``rows`` order) given the tp of every (row, feature) of a conf index and the
-    rows' TN (:func:`row_tn`).
+@numba.njit(cache=True, inline="always")
+def _row_out(r: int, s0: float, sp: float, sr: float, sf: float, row_pred: np.ndarray, row_gt: np.ndarray,
+             n_p: np.ndarray, n_r: np.ndarray, n_f: np.ndarray, tp_r: np.ndarray, fp: np.ndarray, fn: np.ndarray,
+             p: np.ndarray, rc: np.ndarray, f: np.ndarray) -> None:
+    tp_r[r] = np.int32(s0)
+    fp[r] = np.int32(row_pred[r] - s0)
+    fn[r] = np.int32(row_gt[r] - s0)
+    p[r] = sp / n_p[r] if n_p[r] != 0 else np.nan
+    rc[r] = sr / n_r[r] if n_r[r] != 0 else np.nan
+    f[r] = sf / n_f[r] if n_f[r] != 0 else np.nan
 
-    precision, recall, f1 and iou are means over the row's features where defined."""
-    nr = len(rows)
+
+@numba.njit(cache=True, parallel=True)
+def _row_counts_at(pair_line: np.ndarray, pair_iou: np.ndarray, t: float, row_pos: np.ndarray, n_pred: np.ndarray,
+                   n_gt: np.ndarray, nr: int, row_pred: np.ndarray, row_gt: np.ndarray, n_p: np.ndarray,
+                   n_r: np.ndarray, n_f: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per row at IoU threshold t: tp, fp, fn and the unrounded precision, recall and F1 (means over the row's
+    features where defined, NaN where none is), in one pass over the pairs and one over the lines (in
+    parallel over runs of whole rows): the same floats as :func:`row_sums` with :attr:`Level.weights` (each
+    weight computed as they are, a row's lines added in order; a line with no TP adds exactly 0 and is
+    skipped)."""
+    L = len(row_pos)
+    tp = np.zeros(L, np.int32)
+    for i in range(len(pair_line)):
+        if pair_iou[i] > t:
+            tp[pair_line[i]] += 1
+    tp_r = np.empty(nr, np.int32)
+    fp = np.empty(nr, np.int32)
+    fn = np.empty(nr, np.int32)
+    p = np.empty(nr)
+    rc = np.empty(nr)
+    f = np.empty(nr)
+    for r in numba.prange(nr):  # every row as if it had no TP; the rows with lines are written below
+        _row_out(r, 0.0, 0.0, 0.0, 0.0, row_pred, row_gt, n_p, n_r, n_f, tp_r, fp, fn, p, rc, f)
+    n_chunks = 64
+    bounds = np.empty(n_chunks + 1, np.int64)
+    for c in range(n_chunks + 1):  # chunk boundaries moved to the next row's first line
+        b = L * c // n_chunks
+        while 0 < b < L and row_pos[b] == row_pos[b - 1]:
+            b += 1
+        bounds[c] = b
+    for c in numba.prange(n_chunks):
+        s0 = sp = sr = sf = 0.0
+        for j in range(bounds[c], max(bounds[c], bounds[c + 1])):
+            if tp[j] != 0:
+                v = float(tp[j])
+                npj, ngj = float(n_pred[j]), float(n_gt[j])
+                both = float(n_pred[j] + n_gt[j])
+                s0 += v
+                sp += v * (1.0 / npj if npj != 0 else 0.0)
+                sr += v * (1.0 / ngj if ngj != 0 else 0.0)
+                sf += v * (2 * (1.0 / both) if both != 0 else 0.0)
+            if j + 1 == L or row_pos[j + 1] != row_pos[j]:  # the row's last line
+                if s0 != 0:
+                    _row_out(row_pos[j], s0, sp, sr, sf, row_pred, row_gt, n_p, n_r, n_f, tp_r, fp, fn, p, rc, f)
+                s0 = sp = sr = sf = 0.0
+    return tp_r, fp, fn, p, rc, f
+
+
+def row_arrays(lv: Level, rows: np.ndarray, t: float, tn: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-row columns (in ``rows`` order) at IoU threshold t given the rows' TN (:func:`row_tn`).
+
+    precision, recall, f1 and iou are means over the row's features where defined. What does not depend
+    on t (iou, the counts of predictions and labels) is computed once per conf index."""
     c = lv.rowc
-    w = lv.weights
-    tp_r, sp, sr, sf = row_sums(lv.row_pos, tp.reshape(-1, 1), w["p"], w["r"], w["f"], nr)[:, 0]
+    tp_r, fp, fn, p, r, f = _row_counts_at(lv.tp_line, lv.tp_iou, float(t), lv.row_pos, lv.n_pred, lv.n_gt,
+                                           len(rows), c["n_pred"], c["n_gt"], c["n_p"], c["n_r"], c["n_f"])
+    const = lv.memo.get("row-const")
+    if const is None:
+        const = {"iou": reduce.round_ratio(c["iou"]), "n_predictions": c["n_pred"].astype(np.int32),
+                 "n_annotations": c["n_gt"].astype(np.int32)}
+        for v in const.values():
+            v.flags.writeable = False
+        lv.memo["row-const"] = const
     return {
-        "data_row_id": rows, "tp": tp_r.astype(np.int32), "fp": (c["n_pred"] - tp_r).astype(np.int32),
-        "fn": (c["n_gt"] - tp_r).astype(np.int32), "tn": tn,
-        "precision": reduce.ratio(sp, c["n_p"]), "recall": reduce.ratio(sr, c["n_r"]), "f1": reduce.ratio(sf, c["n_f"]),
-        "iou": reduce.round_ratio(c["iou"]), "conf_min": c["conf_min"], "conf_max": c["conf_max"], "conf_mean": c["conf_mean"],
-        "n_predictions": c["n_pred"].astype(np.int32), "n_annotations": c["n_gt"].astype(np.int32)}
+        "data_row_id": rows, "tp": tp_r, "fp": fp, "fn": fn, "tn": tn,
+        "precision": reduce.round_ratio(p, _owned=True), "recall": reduce.round_ratio(r, _owned=True),
+        "f1": reduce.round_ratio(f, _owned=True), "iou": const["iou"], "conf_min": c["conf_min"],
+        "conf_max": c["conf_max"], "conf_mean": c["conf_mean"], "n_predictions": const["n_predictions"],
+        "n_annotations": const["n_annotations"]}
 
 
 def row_columns(ws: Workspace, run_id: int, gen: int, k: int, t: float) -> dict[str, np.ndarray]:
     """The per-row table at (k, t) as columns (NaN: undefined)."""
     lv = level(ws, run_id, gen, k)
-    return row_arrays(lv, run_row_ids(ws, run_id, gen), lv.tp(t), row_tn(ws, run_id, gen, k))
+    return row_arrays(lv, run_row_ids(ws, run_id, gen), t, row_tn(ws, run_id, gen, k))
