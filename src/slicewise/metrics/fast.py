@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numba
 import numpy as np
 
-from slicewise.metrics import ontologies, records, reduce
+from slicewise.metrics import levelfiles, ontologies, records, reduce
 
 if TYPE_CHECKING:
     from slicewise.workspace import Workspace
@@ -58,7 +58,7 @@ class Level:
         def inv(v: np.ndarray) -> np.ndarray:
             return reduce.safe_divide(1.0, v, default=0.0)
 
-        return {"p": inv(self.n_pred), "r": inv(self.n_gt), "f": 2 * inv(self.n_pred + self.n_gt)}
+        return {"p": inv(self.n_pred), "r": inv(self.n_gt), "f": 2 * inv(np.add(self.n_pred, self.n_gt, dtype=np.float64))}
 
     def tp(self, t: float) -> np.ndarray:
         """TP of every line at IoU threshold t."""
@@ -87,7 +87,6 @@ def positions(rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 
 def _level(s: records.Summaries, rows: np.ndarray) -> Level:
-    nr = len(rows)
     drid = s.line_row
     # lines are sorted by data row: look each distinct row up once
     if len(drid):
@@ -95,29 +94,75 @@ def _level(s: records.Summaries, rows: np.ndarray) -> Level:
         pos = np.repeat(positions(rows, drid[starts]), np.diff(np.r_[starts, len(drid)]))
     else:
         pos = np.zeros(0, np.int64)
-    rpos = positions(rows, s.rows)
+    return Level(pos, s.line_feature, s.n_pred, s.n_gt, s.pair_line, s.pair_iou, _dense(rows, s.rows, s.row_const))
+
+
+def _dense(rows: np.ndarray, ids: np.ndarray, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-row constants of the rows ``ids`` as columns over ``rows`` (a row without any: ROW_CONST's value)."""
+    nr = len(rows)
+    rpos = positions(rows, ids)
     ok = rpos < nr
-    rowc: dict[str, np.ndarray] = {}
-    for c, empty in records.ROW_CONST.items():
-        v = np.full(nr, empty)
-        v[rpos[ok]] = s.row_const[c][ok]
-        rowc[c] = v
-    return Level(pos, s.line_feature, s.n_pred, s.n_gt, s.pair_line, s.pair_iou, rowc)
+    out = {}
+    for c, v in values.items():
+        d = np.full(nr, records.ROW_CONST[c])
+        d[rpos[ok]] = v[ok]
+        out[c] = d
+    return out
+
+
+def _conf(ws: Workspace, run_id: int, gen: int, k: int, lv: Level) -> dict[str, np.ndarray]:
+    """conf_min, conf_max and conf_mean of every row at conf index k: the level's own, or read from the store
+    for a level mapped from files (which leave them out: only the per-row table reports them)."""
+    if "conf_min" in lv.rowc:
+        return {c: lv.rowc[c] for c in CONF}
+    hit = lv.memo.get("conf")
+    if hit is None:
+        got = records.row_const_at(ws.store.cursor(), run_id, k, CONF)
+        hit = lv.memo["conf"] = _dense(run_row_ids(ws, run_id, gen), got.pop("data_row_id"), got)
+    return hit  # type: ignore[no-any-return]
+
+
+CONF = ("conf_min", "conf_max", "conf_mean")
 
 
 def level(ws: Workspace, run_id: int, gen: int, k: int) -> Level:
-    """The arrays of conf index k (cached by the workspace)."""
-    return ws.state.lru("metric-level", (run_id, gen, k), lambda: _level(
-        records.summaries(ws.store.cursor(), run_id, k), run_row_ids(ws, run_id, gen)), MAX_LEVELS, LEVEL_BYTES)
+    """The arrays of conf index k (cached by the workspace): mapped from the job's files
+    (:mod:`slicewise.metrics.levelfiles`), else read from the store and written there."""
+    return ws.state.lru("metric-level", (run_id, gen, k), lambda: _level_of(ws, run_id, gen, k), MAX_LEVELS,
+                        LEVEL_BYTES)
 
 
-def levels(ws: Workspace, run_id: int, gen: int, ks: Sequence[int]) -> Iterator[Level]:
+def _level_of(ws: Workspace, run_id: int, gen: int, k: int) -> Level:
+    rows = run_row_ids(ws, run_id, gen)
+    path = levelfiles.folder(ws, run_id, gen)
+    got = levelfiles.load(path, k)
+    if got is not None and len(got["rowc"].get("n_pred", ())) == len(rows):
+        return Level(got["row_pos"], got["feature"], got["n_pred"], got["n_gt"], got["tp_line"], got["tp_iou"],
+                     got["rowc"])
+    lv = _level(records.summaries(ws.store.cursor(), run_id, k), rows)
+    levelfiles.save(path, k, lv)
+    return lv
+
+
+def write_levels(ws: Workspace, run_id: int, gen: int, ks: Sequence[int]) -> None:
+    """Write the files of the conf indexes ``ks`` that are not written yet, with their TN (a metrics job's
+    follow-up: :func:`slicewise.query.warm`); nothing when the workspace keeps no cache folder."""
+    path = levelfiles.folder(ws, run_id, gen)
+    if path is None:
+        return
+    todo = [k for k in ks if levelfiles.load(path, k) is None]
+    for k, lv in zip(todo, levels(ws, run_id, gen, todo, at_once=1), strict=True):
+        levelfiles.save(path, k, lv)
+        row_tn(ws, run_id, gen, k, lv)
+
+
+def levels(ws: Workspace, run_id: int, gen: int, ks: Sequence[int], at_once: int = MAX_LEVELS) -> Iterator[Level]:
     """The arrays of the conf indexes ``ks`` in turn, not cached: all from one read of the summaries on a run of
-    up to :data:`LEVELS_AT_ONCE` rows x levels, else :data:`MAX_LEVELS` at a time (the whole grid reads every
-    level once)."""
+    up to :data:`LEVELS_AT_ONCE` rows x levels, else ``at_once`` at a time (the whole grid reads every level
+    once; a read of four levels of 10M rows holds about 4 GB of per-row constants)."""
     rows = run_row_ids(ws, run_id, gen)
     ks = list(ks)
-    per = len(ks) if len(rows) * len(ks) <= LEVELS_AT_ONCE else MAX_LEVELS
+    per = len(ks) if len(rows) * len(ks) <= LEVELS_AT_ONCE else at_once
     for i in range(0, len(ks), max(per, 1)):
         for s in records.summaries_at(ws.store.cursor(), run_id, ks[i:i + per]):
             yield _level(s, rows)
@@ -147,18 +192,23 @@ def row_tn(ws: Workspace, run_id: int, gen: int, k: int, lv: Level | None = None
     """TN of every run row at conf index k (whose arrays ``lv`` are, if given): the run's ontology features
     applicable to the row that are neither labelled nor predicted (kept at c) on it."""
     lv = level(ws, run_id, gen, k) if lv is None else lv
-    ap = ontologies.applicability(ws, run_id)
+    version = ws.state.fingerprint(ontologies.topics(run_id))  # (what the applicability is made of)
     hit = lv.memo.get("tn")
-    if hit is not None and hit[0] is ap:  # (TN does not depend on t: a new IoU threshold reuses it)
+    if hit is not None and hit[0] == version:  # (TN does not depend on t: a new IoU threshold reuses it)
         return hit[1]  # type: ignore[no-any-return]
+    path = levelfiles.folder(ws, run_id, gen)
+    tn = levelfiles.load_tn(path, k, version)
     nr = len(run_row_ids(ws, run_id, gen))
-    if len(ap.group) != nr:  # rows changed since the job: the ontology's view of them is not the records'
-        tn = np.zeros(nr, np.int32)
-    else:
-        present = ap.applies(lv.row_pos, lv.feature)
-        tn = (ap.n_applicable - np.bincount(lv.row_pos, weights=present, minlength=nr)).astype(np.int32)
-    tn.flags.writeable = False
-    lv.memo["tn"] = (ap, tn)
+    if tn is None or len(tn) != nr:
+        ap = ontologies.applicability(ws, run_id)
+        if len(ap.group) != nr:  # rows changed since the job: the ontology's view of them is not the records'
+            tn = np.zeros(nr, np.int32)
+        else:
+            present = ap.applies(lv.row_pos, lv.feature)
+            tn = (ap.n_applicable - np.bincount(lv.row_pos, weights=present, minlength=nr)).astype(np.int32)
+            levelfiles.save_tn(path, k, version, tn)
+        tn.flags.writeable = False
+    lv.memo["tn"] = (version, tn)
     return tn
 
 
@@ -239,15 +289,17 @@ def _row_counts_at(pair_line: np.ndarray, pair_iou: np.ndarray, t: float, row_po
     return tp_r, fp, fn, p, rc, f
 
 
-def row_arrays(lv: Level, rows: np.ndarray, t: float, tn: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-row columns (in ``rows`` order) at IoU threshold t given the rows' TN (:func:`row_tn`).
+def row_arrays(lv: Level, rows: np.ndarray, t: float, tn: np.ndarray, conf: dict[str, np.ndarray]
+               ) -> dict[str, np.ndarray]:
+    """Per-row columns (in ``rows`` order) at IoU threshold t given the rows' TN (:func:`row_tn`) and
+    confidence columns (:func:`_conf`, or none).
 
     precision, recall, f1 and iou are means over the row's features where defined. What does not depend
     on t (iou, the counts of predictions and labels) is computed once per conf index."""
     c = lv.rowc
     tp_r, fp, fn, p, r, f = _row_counts_at(lv.tp_line, lv.tp_iou, float(t), lv.row_pos, lv.n_pred, lv.n_gt,
                                            len(rows), c["n_pred"], c["n_gt"], c["n_p"], c["n_r"], c["n_f"])
-    const = lv.memo.get("row-const")
+    const = lv.memo.get("row-const")  # (what does not depend on t)
     if const is None:
         const = {"iou": reduce.round_ratio(c["iou"]), "n_predictions": c["n_pred"].astype(np.int32),
                  "n_annotations": c["n_gt"].astype(np.int32)}
@@ -257,12 +309,14 @@ def row_arrays(lv: Level, rows: np.ndarray, t: float, tn: np.ndarray) -> dict[st
     return {
         "data_row_id": rows, "tp": tp_r, "fp": fp, "fn": fn, "tn": tn,
         "precision": reduce.round_ratio(p, _owned=True), "recall": reduce.round_ratio(r, _owned=True),
-        "f1": reduce.round_ratio(f, _owned=True), "iou": const["iou"], "conf_min": c["conf_min"],
-        "conf_max": c["conf_max"], "conf_mean": c["conf_mean"], "n_predictions": const["n_predictions"],
-        "n_annotations": const["n_annotations"]}
+        "f1": reduce.round_ratio(f, _owned=True), "iou": const["iou"], **conf,
+        "n_predictions": const["n_predictions"], "n_annotations": const["n_annotations"]}
 
 
-def row_columns(ws: Workspace, run_id: int, gen: int, k: int, t: float) -> dict[str, np.ndarray]:
-    """The per-row table at (k, t) as columns (NaN: undefined)."""
+def row_columns(ws: Workspace, run_id: int, gen: int, k: int, t: float, *, conf: bool = True
+                ) -> dict[str, np.ndarray]:
+    """The per-row table at (k, t) as columns (NaN: undefined); without the confidence columns unless
+    ``conf`` (the query engine's row cache has its own)."""
     lv = level(ws, run_id, gen, k)
-    return row_arrays(lv, run_row_ids(ws, run_id, gen), t, row_tn(ws, run_id, gen, k))
+    return row_arrays(lv, run_row_ids(ws, run_id, gen), t, row_tn(ws, run_id, gen, k, lv),
+                      _conf(ws, run_id, gen, k, lv) if conf else {})

@@ -239,6 +239,13 @@ def summaries_at(cur: Any, run_id: int, ks: Sequence[int]) -> list[Summaries]:
     return out
 
 
+def row_const_at(cur: Any, run_id: int, k: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """Some per-row constants of conf index k (NULL as NaN), with their rows' ``data_row_id``."""
+    rc = cur.execute(f"SELECT data_row_id, {', '.join(columns)} FROM metric_row_const WHERE run_id = ? AND gen = ? "
+                     "AND conf_idx = ?", [run_id, gen_of(cur, run_id), k]).to_arrow_table()
+    return {"data_row_id": _num(rc, "data_row_id", np.int64), **{c: _num(rc, c, np.float64) for c in columns}}
+
+
 def _line_of(line_row: np.ndarray, line_feature: np.ndarray, row: np.ndarray, feature: np.ndarray) -> np.ndarray:
     """The position of each (row, feature) among lines in (row, feature) order (every one is there: a pair's
     prediction is kept at the conf index, so its line is present)."""

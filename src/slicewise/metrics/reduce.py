@@ -196,7 +196,7 @@ def tp_at_levels(owner: np.ndarray, iou: np.ndarray, n: int, grid: np.ndarray) -
     """
     T = len(grid)
     level = np.searchsorted(grid, iou, side="left")
-    hist = np.bincount(owner * (T + 1) + level, minlength=n * (T + 1)).reshape(n, T + 1)
+    hist = np.bincount(owner.astype(np.int64, copy=False) * (T + 1) + level, minlength=n * (T + 1)).reshape(n, T + 1)
     return np.cumsum(hist[:, ::-1], axis=1)[:, ::-1][:, 1:]
 
 

@@ -1,0 +1,132 @@
+"""The arrays of each conf index of a metrics job, kept on disk beside the workspace.
+
+A conf index's arrays (:class:`slicewise.metrics.fast.Level`) are read from the job's stored lines and pairs:
+at 10M rows that takes about ten seconds, the whole of "a new confidence level". So they are written once,
+as NumPy files in the workspace's cache folder (``.<workspace>.cache/levels/``, beside the cache database),
+and a later read of that conf index, in this process or another, maps them from there (``np.load`` with
+``mmap_mode``: nothing is read before it is used, and the pages are the operating system's to drop).
+:func:`slicewise.query.warm`, which runs after every metrics job in the server and the CLI, writes every conf
+index of the job.
+
+A job's files are named after the workspace, the run, the job's generation and the stored versions of the
+run's metrics and rows, so files of another workspace, an earlier job or a rewritten run are never read; writing a
+job's files removes the run's older ones. Files are written under a temporary name and renamed when complete,
+so a reader sees a conf index whole or not at all. Each conf index also keeps its rows' TN, named after the
+version of the ontology it was counted with.
+
+Counts are kept in the smallest integers that hold them (the arrays built from the store hold them as
+doubles: the same values, an eighth of the bytes); the IoU of pairs and every ratio stay doubles, so every
+metric computed from the files is the one computed from the store, to the bit. The per-row confidence
+columns are left out (only the per-row table reports them: it reads them from the store).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from slicewise.metrics.fast import Level
+    from slicewise.workspace import Workspace
+
+_INT = ("row_pos", "feature", "n_pred", "n_gt", "tp_line")
+#: the per-row constants kept (the confidence ones, which only the per-row table reports, and n_feat, which no
+#: view reads, are not: 32 bytes a row and a conf index)
+_ROWC = {"n_pred": True, "n_gt": True, "n_p": True, "n_r": True, "n_f": True, "iou": False}
+
+
+def folder(ws: Workspace, run_id: int, gen: int) -> Path | None:
+    """The folder of a job's files; None when the workspace keeps no cache folder (in memory, or caching off)."""
+    st = ws.state
+    if not st.persistent or not st.enabled:
+        return None
+    from slicewise.state import cache_path
+
+    versions = st.fingerprint([f"metrics:{run_id}", f"run_rows:{run_id}"])  # (the records, and the rows they are of)
+    stamp = hashlib.sha1(f"{st.workspace_id()};{versions}".encode()).hexdigest()[:16]
+    return cache_path(ws.store.path).parent / "levels" / f"r{run_id}" / f"g{gen}_{stamp}"
+
+
+def load(path: Path | None, k: int) -> dict[str, Any] | None:
+    """The arrays of conf index k (memory-mapped), or None when they were not written."""
+    if path is None or not (path / f"k{k}").is_dir():
+        return None
+    d = path / f"k{k}"
+    try:
+        arrays = {f.stem: np.load(f, mmap_mode="r") for f in d.glob("*.npy") if not f.stem.startswith("tn-")}
+    except (OSError, ValueError):  # (removed meanwhile by a newer job, or damaged: built from the store again)
+        return None
+    rowc = {k[5:]: v for k, v in arrays.items() if k.startswith("rowc-")}
+    return {**{k: v for k, v in arrays.items() if not k.startswith("rowc-")}, "rowc": rowc}
+
+
+def save(path: Path | None, k: int, lv: Level) -> None:
+    """Write conf index k's arrays (whole, or not at all); the run's files of earlier jobs go. Does nothing
+    when they are there already or cannot be written (a read-only folder: they are built from the store)."""
+    if path is None or (path / f"k{k}").is_dir():
+        return
+    tmp = path / f".k{k}-{uuid.uuid4().hex[:8]}"
+    try:
+        if not path.is_dir():
+            path.mkdir(parents=True, exist_ok=True)
+            for old in path.parent.iterdir():  # (a run's earlier jobs)
+                if old != path:
+                    shutil.rmtree(old, ignore_errors=True)
+        tmp.mkdir()
+        for name in ("row_pos", "feature", "n_pred", "n_gt", "tp_line", "tp_iou"):
+            _write(tmp / f"{name}.npy", getattr(lv, name), name in _INT)
+        for name, counts in _ROWC.items():
+            _write(tmp / f"rowc-{name}.npy", lv.rowc[name], counts)
+        os.replace(tmp, path / f"k{k}")
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_tn(path: Path | None, k: int, version: str) -> np.ndarray | None:
+    """Conf index k's TN per row as counted with the ontology of ``version``, or None."""
+    f = _tn_file(path, k, version)
+    if f is None or not f.is_file():
+        return None
+    try:
+        return np.load(f, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+
+
+def save_tn(path: Path | None, k: int, version: str, tn: np.ndarray) -> None:
+    f = _tn_file(path, k, version)
+    if f is None or not f.parent.is_dir() or f.is_file():
+        return
+    try:
+        for old in f.parent.glob("tn-*.npy"):  # (counted with an earlier ontology)
+            old.unlink(missing_ok=True)
+        _write(f, tn, True)
+    except OSError:
+        pass
+
+
+def _tn_file(path: Path | None, k: int, version: str) -> Path | None:
+    if path is None:
+        return None
+    return path / f"k{k}" / f"tn-{hashlib.sha1(version.encode()).hexdigest()[:16]}.npy"
+
+
+def _write(f: Path, v: np.ndarray, counts: bool) -> None:
+    if counts:  # (whole numbers: in the smallest integers that hold them)
+        lo, hi = (int(v.min()), int(v.max())) if len(v) else (0, 0)
+        v = v.astype(next(t for t in (np.int8, np.int16, np.int32, np.int64)
+                          if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max), copy=False)
+    tmp = f.with_name(f".{f.name}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(v), allow_pickle=False)
+        os.replace(tmp, f)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
