@@ -165,3 +165,18 @@ def test_row_metrics_at_t_are_the_weighted_sums(nr, lines, pairs, t, as_ints):
     assert np.array_equal(got[2], (rows_gt - want[0]).astype(np.int32))
     for g, s, d in zip(got[3:], want[1:], (n_p, n_r, n_f), strict=True):
         assert np.array_equal(g, reduce.safe_divide(s, d), equal_nan=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 300), min_size=1, max_size=60, unique=True), st.sampled_from([1, 10**6]),
+       st.data())
+def test_a_tables_lines_are_found_by_id(ids, scale, data):
+    """The facets find each matching row's line in a table's columns by its id: the table's ids in its own
+    order (sorted as built, or with patched lines appended), near-consecutive (a lookup table) or not."""
+    from slicewise.query.facetcache import Lines
+
+    ids = np.asarray(ids, np.int64) * scale
+    lines = Lines.of(ids)
+    asked = np.asarray(data.draw(st.lists(st.sampled_from(ids.tolist()), max_size=40)), np.int64)
+    want = np.array([int(np.flatnonzero(ids == a)[0]) for a in asked], np.int64)
+    assert np.array_equal(lines.positions(asked), want)

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from slicewise.errors import QueryError
+from slicewise.query import facetcache
 from slicewise.query.compiler import as_filter
 from slicewise.query.fields import COUNT_METRICS, RATIO_METRICS
 from slicewise.query.rowcache import EDGE_TOLERANCE
@@ -218,8 +218,9 @@ def _spaces(ws: Any) -> list[Any]:
 
 
 def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
-    """Facets over the row cache: one aggregate (count, min, max), one Arrow fetch of small integers
-    (string codes, dataset ids, bins, feature ids) counted with NumPy, and a GROUP BY for tag names."""
+    """Facets over the row cache: one aggregate (count, min, max), the ids of the matching rows, one compiled
+    pass over the table's facet columns kept in memory (:mod:`slicewise.query.facetcache`), and a GROUP BY for
+    tag names."""
     metrics_error = None
     if comp.run_id is not None:
         try:
@@ -246,51 +247,39 @@ def _facets_cached(ws: Any, comp: Any, node: Any, bins: int) -> Facets:
     total, mm = int(first[0]), tuple(first[1:])
     out = Facets(total=total, confidence=comp.confidence if comp.run_id else None,
                  iou=comp.iou if comp.run_id else None, metrics_error=metrics_error)
-    # one Arrow fetch of small integers for the matching rows (string codes, dataset ids, bins, feature
-    # lists), counted with NumPy; the codes and bins were precomputed with the row cache
+    # the facets' columns of the table (fetched once per table: slicewise.query.facetcache), counted over the
+    # matching rows in one pass; tag names: a GROUP BY
     coded = {n: rc.codes[c] for n, c in cols.items() if c in rc.codes}
-    sel = [f"coalesce({code} + 1, 0)::INTEGER AS s{i}" for i, (code, _) in enumerate(coded.values())]
-    sel += ["coalesce(dataset_id, 0)::INTEGER AS ds"]
-    sel += [f"{b} AS h{i}" if n in rc.valued else f"coalesce({b}, 255)::UTINYINT AS h{i}"
-            for i, (n, (b, _, _, _)) in enumerate(hist.items())]
-    sel += [f"{c} AS l{i}" for i, c in enumerate(lists) if c != "tags"]
-    tab = cur.execute(f"SELECT {', '.join(sel)} {sql_from}", params).arrow()
-    if not isinstance(tab, pa.Table):
-        tab = tab.read_all()
-
-    def bincount(name: str, minlength: int = 0) -> np.ndarray:
-        col = tab.column(name)
-        arr = col.to_numpy() if total else np.zeros(0, np.int64)
-        return np.bincount(arr, minlength=minlength) if len(arr) else np.zeros(minlength, np.int64)
-
+    fields = [(code, n, len(values)) for n, (code, values) in coded.items()]
+    fields.append(("dataset_id", "dataset", max(cat.datasets.values(), default=0) + 1))
+    fields += [(b, n, nb) for n, (b, _, _, nb) in hist.items() if n not in rc.valued]
+    metric_fields = facetcache.metric_fields(rc) if any(n in rc.valued for n in hist) else []
+    feature_lists = [c for c in lists if c != "tags"]
+    lines, part = facetcache.base_part(ws, rc, fields, feature_lists)
+    parts = [part] + ([facetcache.metric_part(ws, rc, lines)] if metric_fields else [])
+    pos = None
+    if where.strip() != "TRUE":
+        pos = lines.positions(cur.execute(f"SELECT r.id {sql_from}", params).fetchnumpy()["id"])
+    tallied, per_list = facetcache.tally(parts, pos, len(lines.ids))
+    per_field = dict(zip([n for _, n, _ in fields + metric_fields], tallied, strict=True))
     counts: dict[str, dict[Any, int]] = {}
-    for i, (n, (_, values)) in enumerate(coded.items()):
-        bc = bincount(f"s{i}", len(values) + 1)
-        counts[n] = _top({values[k - 1]: int(bc[k]) for k in np.flatnonzero(bc) if k > 0})
+    for n, (_, values) in coded.items():
+        counts[n] = _top({values[k]: c for k, c in facetcache.counts_of(per_field[n]).items()})
     by_id = {v: k for k, v in cat.datasets.items()}
-    dsc = bincount("ds")
+    dsc = facetcache.counts_of(per_field["dataset"])
     out.split, out.media_type = counts.get("split", {}), counts.get("media_type", {})
-    out.dataset = _top({by_id.get(int(k), str(k)): int(dsc[k]) for k in np.flatnonzero(dsc) if k > 0})
+    out.dataset = _top({by_id.get(k, str(k)): c for k, c in dsc.items()})
     out.metadata = {k: counts.get(f"metadata.{k}", {}) for k in strings}
-    for i, (n, (_, lo, hi, nb)) in enumerate(hist.items()):
-        if n in rc.valued:
-            from slicewise.query import bins as binning
-
-            hc = binning.counts(tab.column(f"h{i}"), lo, hi, nb) if total else [0] * nb
-        else:
-            hc = [int(x) for x in bincount(f"h{i}", 256)[:nb]]
+    for n, (_, lo, hi, nb) in hist.items():
+        hc = [int(x) for x in per_field[n][1:nb + 1]]
         mn, mx = mm[2 * ranged.index(n): 2 * ranged.index(n) + 2] if n in ranged else (None, None)
         out.histograms[n] = Histogram(edges=edges(lo, hi, nb), counts=hc,
                                       missing=max(total - sum(hc), 0),
                                       min=None if mn is None else float(mn), max=None if mx is None else float(mx))
     fnames = {v: k for k, v in cat.features.items()}
-    for i, col in enumerate(lists):
-        if col == "tags":  # tag names: a GROUP BY over the unnested lists
-            out.tags = _top(dict(cur.execute(f"SELECT v, count(*) FROM (SELECT unnest({col}) AS v {sql_from}) "
-                                             "GROUP BY v", params).fetchall()), limit=10_000)
-            continue
-        flat = pc.list_flatten(tab.column(f"l{i}")).to_numpy() if total else np.zeros(0, np.int64)
-        bc = np.bincount(flat) if len(flat) else np.zeros(0, np.int64)
+    out.tags = _top(dict(cur.execute(f"SELECT v, count(*) FROM (SELECT unnest(tags) AS v {sql_from}) GROUP BY v",
+                                     params).fetchall()), limit=10_000)
+    for col, bc in zip(feature_lists, per_list, strict=True):
         named = _top({fnames.get(int(k), str(k)): int(bc[k]) for k in np.flatnonzero(bc)}, limit=10_000)
         if col == "gt_feats":
             out.annotations = named

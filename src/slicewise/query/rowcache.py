@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -55,6 +56,7 @@ BINS = 10
 RATIOS = ("precision", "recall", "f1", "iou")
 CONFIDENCE = ("confidence.min", "confidence.max", "confidence.mean")
 _ROW_TOPICS = frozenset({"split", "metadata", "tags", "labels"})
+_VERSIONS = itertools.count(1)
 
 
 @dataclass
@@ -78,19 +80,26 @@ class RowCache:
     valued: tuple[str, ...] = ()
     #: lines of ``narrow`` when it is in the process's own in-memory database (``ws.state.scratch``), else 0
     scratch_lines: int = 0
+    #: a number that changes whenever the rows are patched, the same for a base and its variants (what this
+    #: process derives from the tables is keyed by it)
+    version: int = 0
+    #: a metrics view's base table (whose lines it shows, in their order)
+    base: str = ""
 
     def info(self) -> str:
         return json.dumps({"metadata": self.metadata, "metrics": self.metrics, "bins": self.bins,
                            "codes": self.codes, "ranged": list(self.ranged), "units": list(self.units),
-                           "narrow": self.narrow.split(".")[-1], "valued": list(self.valued)})
+                           "narrow": self.narrow.split(".")[-1], "valued": list(self.valued),
+                           "base": self.base.split(".")[-1]})
 
     @classmethod
     def from_info(cls, table: str, info: str) -> RowCache:
         d = json.loads(info)
-        narrow = f"{table.rpartition('.')[0]}.{d['narrow']}" if d.get("narrow") else ""
+        db = table.rpartition('.')[0]
         return cls(table, d["metadata"], d["metrics"], {k: tuple(v) for k, v in d["bins"].items()},  # type: ignore[misc]
                    {k: (v[0], list(v[1])) for k, v in d["codes"].items()}, tuple(d["ranged"]), tuple(d["units"]),
-                   narrow, tuple(d.get("valued", ())))
+                   f"{db}.{d['narrow']}" if d.get("narrow") else "", tuple(d.get("valued", ())),
+                   base=f"{db}.{d['base']}" if d.get("base") else "")
 
     def names(self) -> list[str]:
         """Everything of the database this cache is made of (the view first)."""
@@ -400,7 +409,8 @@ def _with_metrics(ws: Workspace, base: RowCache, ids: np.ndarray, columns: dict[
     return RowCache(view, dict(base.metadata), metrics=True, bins={**base.bins, **bins},  # type: ignore[dict-item]
                     codes={k: (c, list(v)) for k, (c, v) in base.codes.items()},
                     ranged=base.ranged + tuple(n for n in bins if n not in RATIOS), units=base.units + units,
-                    narrow=narrow, valued=tuple(bins), scratch_lines=max(len(ids), 1))
+                    narrow=narrow, valued=tuple(bins), scratch_lines=max(len(ids), 1), version=base.version,
+                    base=base.table)
 
 
 NARROW_BATCH = 122_880  # lines a batch when a variant's table is written (DuckDB's row group: parallel scans)
@@ -504,6 +514,10 @@ def _patch(ws: Workspace, e: _Entry, ids: np.ndarray) -> bool:
             for view in [k for k, v in e.variants.items() if v.scratch_lines]:
                 st.retire(e.variants.pop(view).names())
             raise
+        finally:
+            version = next(_VERSIONS)  # (after the writes: what is derived from the tables is derived again)
+            for rc in e.tables():
+                rc.version = version
         return True
     finally:
         cur.execute(f"DROP TABLE IF EXISTS {fresh}")
