@@ -1,10 +1,12 @@
 """What a :class:`~slicewise.workspace.Workspace` remembers between calls, owned by that workspace.
 
 Every cache of the library lives here, never in a module global: the query engine's per-run row
-caches, the metrics engine's per-level arrays and materialised views, memoised catalogs and run
-settings, the progress of running metric jobs, and the in-memory database (attached to the
-workspace's DuckDB instance under a name of its own) that holds the cached tables. Closing the
-workspace drops all of it; opening the file again starts clean.
+caches and the facets' columns, the metrics engine's per-level arrays and materialised views, memoised
+catalogs and run settings, the progress of running metric jobs, the cache database (a file beside the
+workspace, attached to its DuckDB instance under a name of its own) that holds the cached tables, and a
+database in this process's memory (:attr:`State.scratch`) for the tables no later process needs. Closing
+the workspace drops what is in memory; the cache folder beside the workspace (its database, and the
+per-conf-index arrays of :mod:`slicewise.metrics.levelfiles`) serves the next process.
 
 **Changes, not generations.** Every write transaction says what it changed (:class:`Change`: a topic,
 the run and the data rows concerned) through :meth:`slicewise.store.Store.touch`; when it commits, the

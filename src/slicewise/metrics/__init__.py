@@ -23,7 +23,8 @@ Public API (every function takes the workspace first and a run as ``ModelRun``, 
   n_annotations. ``confidence`` must be a value of the run's confidence grid; ``iou`` may be any value.
   The name is qualified (``sw_cache_....metrics_row_...``, the workspace's cache database, see
   :mod:`slicewise.state`): use it in FROM as it is. Built on first use from per-(row, feature)
-  summaries (tens of ms), cached per (run, c, t, job generation).
+  summaries (tens of ms), cached per (run, c, t, job generation); each conf index's summaries are kept as
+  arrays on disk beside the workspace after a job (:mod:`slicewise.metrics.levelfiles`).
 - ``row_feature_metrics_table(ws, run, confidence, iou) -> str``: the same per (data_row_id, feature_id)
   for the features labelled or predicted (kept at c) on the row (tn is 0 there).
 - ``row_metrics_source(ws, run, confidence, iou) -> (key, columns)``: the same per-row metrics without a

@@ -139,7 +139,7 @@ def _level_of(ws: Workspace, run_id: int, gen: int, k: int) -> Level:
     if got is not None and len(got["rowc"].get("n_pred", ())) == len(rows):
         return Level(got["row_pos"], got["feature"], got["n_pred"], got["n_gt"], got["tp_line"], got["tp_iou"],
                      got["rowc"])
-    lv = _level(records.summaries(ws.store.cursor(), run_id, k), rows)
+    lv = _level(records.summaries(ws.store.cursor(), run_id, k, levelfiles.ROW_COLUMNS), rows)
     levelfiles.save(path, k, lv)
     return lv
 
@@ -151,12 +151,13 @@ def write_levels(ws: Workspace, run_id: int, gen: int, ks: Sequence[int]) -> Non
     if path is None:
         return
     todo = [k for k in ks if levelfiles.load(path, k) is None]
-    for k, lv in zip(todo, levels(ws, run_id, gen, todo, at_once=1), strict=True):
+    for k, lv in zip(todo, levels(ws, run_id, gen, todo, at_once=1, row_columns=levelfiles.ROW_COLUMNS), strict=True):
         levelfiles.save(path, k, lv)
         row_tn(ws, run_id, gen, k, lv)
 
 
-def levels(ws: Workspace, run_id: int, gen: int, ks: Sequence[int], at_once: int = MAX_LEVELS) -> Iterator[Level]:
+def levels(ws: Workspace, run_id: int, gen: int, ks: Sequence[int], at_once: int = MAX_LEVELS,
+           row_columns: Sequence[str] = tuple(records.ROW_CONST)) -> Iterator[Level]:
     """The arrays of the conf indexes ``ks`` in turn, not cached: all from one read of the summaries on a run of
     up to :data:`LEVELS_AT_ONCE` rows x levels, else ``at_once`` at a time (the whole grid reads every level
     once; a read of four levels of 10M rows holds about 4 GB of per-row constants)."""
@@ -164,7 +165,7 @@ def levels(ws: Workspace, run_id: int, gen: int, ks: Sequence[int], at_once: int
     ks = list(ks)
     per = len(ks) if len(rows) * len(ks) <= LEVELS_AT_ONCE else at_once
     for i in range(0, len(ks), max(per, 1)):
-        for s in records.summaries_at(ws.store.cursor(), run_id, ks[i:i + per]):
+        for s in records.summaries_at(ws.store.cursor(), run_id, ks[i:i + per], row_columns):
             yield _level(s, rows)
 
 

@@ -39,6 +39,7 @@ _INT = ("row_pos", "feature", "n_pred", "n_gt", "tp_line")
 #: the per-row constants kept (the confidence ones, which only the per-row table reports, and n_feat, which no
 #: view reads, are not: 32 bytes a row and a conf index)
 _ROWC = {"n_pred": True, "n_gt": True, "n_p": True, "n_r": True, "n_f": True, "iou": False}
+ROW_COLUMNS = tuple(_ROWC)  # (what a level built to be kept reads from the store)
 
 
 def folder(ws: Workspace, run_id: int, gen: int) -> Path | None:

@@ -197,12 +197,14 @@ def _rf_order(r: np.ndarray, f: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def summaries(cur: Any, run_id: int, k: int) -> Summaries:
-    return summaries_at(cur, run_id, [k])[0]
+def summaries(cur: Any, run_id: int, k: int, row_columns: Sequence[str] = tuple(ROW_CONST)) -> Summaries:
+    return summaries_at(cur, run_id, [k], row_columns)[0]
 
 
-def summaries_at(cur: Any, run_id: int, ks: Sequence[int]) -> list[Summaries]:
-    """:class:`Summaries` of several conf indexes from one read of each table (each span once)."""
+def summaries_at(cur: Any, run_id: int, ks: Sequence[int], row_columns: Sequence[str] = tuple(ROW_CONST)
+                 ) -> list[Summaries]:
+    """:class:`Summaries` of several conf indexes from one read of each table (each span once), with the
+    per-row constants ``row_columns``."""
     gen = gen_of(cur, run_id)  # (once: the reads are of one generation)
     lo, hi = min(ks), max(ks)
     rf = cur.execute("""SELECT k_lo, k_hi, data_row_id, feature_id, n_pred, n_gt FROM metric_lines
@@ -211,7 +213,7 @@ def summaries_at(cur: Any, run_id: int, ks: Sequence[int]) -> list[Summaries]:
     tp = cur.execute("""SELECT k_lo, k_hi, data_row_id, pred_feature, iou FROM match_spans
                         WHERE run_id = ? AND gen = ? AND k_lo <= ? AND ? < k_hi AND pred_class = true_class""",
                      [run_id, gen, hi, lo]).fetchnumpy()
-    rc = cur.execute(f"SELECT conf_idx, data_row_id, {', '.join(ROW_CONST)} FROM metric_row_const WHERE run_id = ? "
+    rc = cur.execute(f"SELECT conf_idx, data_row_id, {', '.join(row_columns)} FROM metric_row_const WHERE run_id = ? "
                      "AND gen = ? AND conf_idx BETWEEN ? AND ?", [run_id, gen, lo, hi]).fetchnumpy()
 
     def num(d: dict[str, Any], c: str, dtype: Any, sel: np.ndarray | slice) -> np.ndarray:
@@ -235,7 +237,7 @@ def summaries_at(cur: Any, run_id: int, ks: Sequence[int]) -> list[Summaries]:
         out.append(Summaries(r, f, num(rf, "n_pred", np.float64, sel), num(rf, "n_gt", np.float64, sel),
                              _line_of(r, f, num(tp, "data_row_id", np.int64, ps), num(tp, "pred_feature", np.int64, ps)),
                              num(tp, "iou", np.float64, ps), num(rc, "data_row_id", np.int64, rs),
-                             {c: num(rc, c, np.float64, rs) for c in ROW_CONST}))
+                             {c: num(rc, c, np.float64, rs) for c in row_columns}))
     return out
 
 
