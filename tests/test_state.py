@@ -331,6 +331,36 @@ def test_the_warm_view_outlives_other_thresholds_and_a_new_job_replaces_it(tmp_p
     ws.close()
 
 
+def test_variants_in_memory_are_bounded_by_lines_and_the_newest_and_the_warm_one_stay(tmp_path, monkeypatch):
+    """A new (c, t)'s metric columns live in the process's memory (the scratch database), at most
+    ``SCRATCH_LINES`` lines of them: older ones go first, never the one just built nor the warm view's one
+    table, and every answer stays the store's."""
+    from slicewise.query import warm
+
+    ws, run = _world(tmp_path / "ws.duckdb")
+    warm(ws, run)
+    key = ("rowcache", run.id, tuple(sorted(ws.metadata_fields())))  # type: ignore[attr-defined]
+    e = ws.state.entry(key)
+    (wide,) = [v.table for v in e.variants.values() if not v.narrow]
+    lines = e.variants[next(iter(e.variants))]
+    n = int(ws.state.cursor().execute(f"SELECT count(*) FROM {lines.table}").fetchone()[0])
+    monkeypatch.setattr(rowcache, "SCRATCH_LINES", n)  # room for one variant in memory
+    pages = {}
+    for c in (0.1, 0.3, 0.7):
+        pages[c] = search(ws, run, "fp > 0", c, 0.5, sort="-fp", limit=5)
+        in_memory = [v for v in e.variants.values() if v.scratch_lines]
+        assert len(in_memory) == 1 and in_memory[0] is list(e.variants.values())[-1]  # (the newest)
+        assert ws.state.scratch in in_memory[0].narrow
+        assert [v.table for v in e.variants.values() if not v.narrow] == [wide]
+    monkeypatch.setattr(rowcache, "SCRATCH_LINES", n // 2)  # not even one: the newest stays all the same
+    pages[0.9] = search(ws, run, "fp > 0", 0.9, 0.5, sort="-fp", limit=5)
+    assert [bool(v.scratch_lines) for v in e.variants.values()] == [False, True]
+    ws.state.enabled = False
+    for c, page in pages.items():
+        assert page == search(ws, run, "fp > 0", c, 0.5, sort="-fp", limit=5)
+    ws.close()
+
+
 def test_bins_of_values_are_the_bins_of_sql():
     """The row cache bins the base table's fields in SQL and the facets count a metrics variant's values in
     NumPy: the same bin for every value, on edges, below and above the range, for NULL, infinities and a

@@ -199,6 +199,8 @@ def row_tn(ws: Workspace, run_id: int, gen: int, k: int, lv: Level | None = None
         return hit[1]  # type: ignore[no-any-return]
     path = levelfiles.folder(ws, run_id, gen)
     tn = levelfiles.load_tn(path, k, version)
+    if tn is not None:  # (kept in the smallest integers: the tables' column is 32-bit)
+        tn = tn.astype(np.int32)
     nr = len(run_row_ids(ws, run_id, gen))
     if tn is None or len(tn) != nr:
         ap = ontologies.applicability(ws, run_id)

@@ -155,10 +155,15 @@ def get(ws: Workspace, run_id: int | None, metadata_fields: list[str], metrics: 
         if v is None:
             v = _open_variant(ws, e, view, columns)
             e.variants[view] = v
-            while len(e.variants) > 1 and (len(e.variants) > MAX_VARIANTS or sum(
-                    x.scratch_lines for x in e.variants.values()) > SCRATCH_LINES):
-                # the oldest, but one table (widen) only when all are
-                name = next((k for k, x in e.variants.items() if x.narrow), next(iter(e.variants)))
+            while True:  # the oldest but the new one; one table (widen) only when all others are
+                older = [k for k in e.variants if k != view]
+                in_memory = [k for k in older if e.variants[k].scratch_lines]
+                if len(e.variants) > MAX_VARIANTS:
+                    name = next((k for k in older if e.variants[k].narrow), older[0])
+                elif in_memory and sum(x.scratch_lines for x in e.variants.values()) > SCRATCH_LINES:
+                    name = in_memory[0]
+                else:
+                    break
                 st.retire(e.variants.pop(name).names())
         e.variants.move_to_end(view)
         return v
@@ -393,7 +398,7 @@ def _with_metrics(ws: Workspace, base: RowCache, ids: np.ndarray, columns: dict[
         if missing is not None:
             null = null | missing
         if m in COUNT_METRICS:
-            v = v.astype(np.int32)
+            v = v.astype(np.int32, copy=False)
             stats[m] = _array_stats(v, null)
         data[m] = pa.array(v, mask=null if null.any() else None)
     spec, units = _spec({m: stats.get(m, (None, None, None)) for m in METRICS}, set(RATIOS))
