@@ -61,68 +61,68 @@ def _from_store(path):
         ws.close()
 
 
-def test_a_later_process_maps_every_conf_index_and_gets_the_stores_numbers(tmp_path):
+def _a_later_process_agrees(path, check=None):
+    """A new workspace object (as a later process) gets every (c, t)'s row metrics exactly as they are read
+    from the store; ``check(ws)`` first."""
+    want = _from_store(path)
+    ws = slicewise.open(path)
+    try:
+        if check is not None:
+            check(ws)
+        _assert_same(_all_columns(ws, ws.runs()[0]), want)
+    finally:
+        ws.close()
+    return want
+
+
+def _warmed(tmp_path):
+    """A workspace after a job and its follow-up (query.warm): (path, ws, run, its settings, generation, its
+    files' folder)."""
     path = tmp_path / "ws.duckdb"
     ws, run = _build(path)
     warm(ws, run)
     r, s, gen = require_ready(ws, run)
-    folder = levelfiles.folder(ws, r.id, gen)
+    return path, ws, r, s, gen, levelfiles.folder(ws, r.id, gen)
+
+
+def test_a_later_process_maps_every_conf_index_and_gets_the_stores_numbers(tmp_path):
+    path, ws, r, s, gen, folder = _warmed(tmp_path)
     assert folder is not None
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"k{k}" for k in range(len(s.confidence)))
     assert all(any(p.glob("tn-*.npy")) for p in folder.iterdir())
     ws.close()
-    want = _from_store(path)
-    ws = slicewise.open(path)
-    try:
+
+    def mapped(ws):
         lv = fast.level(ws, r.id, gen, 3)
         assert isinstance(lv.tp_iou, np.memmap)  # (mapped from the files, not read from the store)
         assert lv.row_pos.dtype == np.int8 and lv.tp_iou.dtype == np.float64  # (40 rows; IoUs as they are)
         assert "conf_min" not in lv.rowc  # (read from the store for the per-row table only)
-        _assert_same(_all_columns(ws, ws.runs()[0]), want)
-    finally:
-        ws.close()
+
+    _a_later_process_agrees(path, mapped)
 
 
 def test_files_of_an_earlier_job_or_other_rows_are_not_read(tmp_path):
-    path = tmp_path / "ws.duckdb"
-    ws, run = _build(path)
-    warm(ws, run)
-    r, _, gen = require_ready(ws, run)
-    old = levelfiles.folder(ws, r.id, gen)
+    path, ws, run, _, _, old = _warmed(tmp_path)
     # new predictions and a new job: new files, the old ones gone
     ws.add_predictions(run, [{"data_row": "r1", "feature": "dog", "bbox": [50, 50, 20, 20], "confidence": 0.95}],
                        source="second")
     M.compute_metrics(ws, run)
     warm(ws, run)
     _, _, gen2 = require_ready(ws, run)
-    new = levelfiles.folder(ws, r.id, gen2)
+    new = levelfiles.folder(ws, run.id, gen2)
     assert new != old and new.is_dir() and not old.exists()
     # rows added to the run after its job: their files are not those of the job's rows
     ws.add_data_rows("d", [{"global_key": "extra", "row_data": "x", "width": 100, "height": 100}])
     ws.add_run_rows(run, ["extra"])
-    assert levelfiles.folder(ws, r.id, gen2) != new
+    assert levelfiles.folder(ws, run.id, gen2) != new
     ws.close()
-    want = _from_store(path)
-    ws = slicewise.open(path)
-    try:
-        _assert_same(_all_columns(ws, ws.runs()[0]), want)
-    finally:
-        ws.close()
+    _a_later_process_agrees(path)
 
 
 def test_tn_follows_the_ontology_and_a_damaged_file_is_read_from_the_store(tmp_path):
-    path = tmp_path / "ws.duckdb"
-    ws, run = _build(path)
-    warm(ws, run)
-    r, _, gen = require_ready(ws, run)
-    folder = levelfiles.folder(ws, r.id, gen)
+    path, ws, run, _, _, folder = _warmed(tmp_path)
     M.set_ontology(ws, run, ["cat", "dog"])  # bird no longer counts: every row's TN changes
     (folder / "k2" / "tp_iou.npy").write_bytes(b"not an array")
     ws.close()
-    want = _from_store(path)
+    want = _a_later_process_agrees(path)
     assert any(v["tn"].any() for v in want.values())
-    ws = slicewise.open(path)
-    try:
-        _assert_same(_all_columns(ws, ws.runs()[0]), want)
-    finally:
-        ws.close()
