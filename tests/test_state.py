@@ -361,6 +361,30 @@ def test_variants_in_memory_are_bounded_by_lines_and_the_newest_and_the_warm_one
     ws.close()
 
 
+def test_warm_with_facets_leaves_the_first_views_facets_nothing_to_fetch(tmp_path, monkeypatch):
+    """A server's warm-up after a job (``warm(..., facets=True)``) fetches the first view's facet columns: its
+    first facets fetch nothing and count what the store's tables count (the histograms are checked against the
+    rows' values by the random-writes test)."""
+    from slicewise.query import facetcache, thresholds, warm
+
+    ws, run = _world(tmp_path / "ws.duckdb")
+    warm(ws, run, facets=True)
+    c, t = thresholds(ws, run)
+
+    def no_fetch(*a, **k):
+        raise AssertionError("the facet columns were fetched again")
+
+    monkeypatch.setattr(facetcache, "_fetch", no_fetch)
+    monkeypatch.setattr(facetcache, "_metric_part", no_fetch)
+    got = facets(ws, run, FACET_FILTER, c, t).model_dump()
+    monkeypatch.undo()
+    ws.state.enabled = False  # (the direct path bins over the matching rows' range: histograms aside)
+    want = facets(ws, run, FACET_FILTER, c, t).model_dump()
+    assert {k: v for k, v in got.items() if k != "histograms"} == {k: v for k, v in want.items() if k != "histograms"}
+    assert got["total"] > 0 and got["predictions"]
+    ws.close()
+
+
 def test_bins_of_values_are_the_bins_of_sql():
     """The row cache bins the base table's fields in SQL and the facets count a metrics variant's values in
     NumPy: the same bin for every value, on edges, below and above the range, for NULL, infinities and a

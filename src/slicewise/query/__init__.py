@@ -13,8 +13,9 @@ Public API (the CLI, the server and the slices package call these):
 - ``row_ids_sql(ws, run, filter=None, confidence=None, iou=None) -> (sql, params)`` selecting one column
   ``data_row_id``: the ``rows=`` argument of the metrics functions.
 - ``facets(ws, run, filter=None, confidence=None, iou=None) -> Facets``.
-- ``warm(ws, run)``: build the row cache and its metrics variant at the run's thresholds ahead of the
-  first query (after a metrics job).
+- ``warm(ws, run, facets=False)``: build the row cache and its metrics variant at the run's thresholds
+  ahead of the first query (after a metrics job), with ``facets`` the first view's facet columns, then write
+  every conf index's arrays beside the workspace (:mod:`slicewise.metrics.levelfiles`).
 - ``compile_filter(ws, run, filter, confidence, iou) -> (where_sql, params)`` over ``data_rows r``;
   ``parse_ast(dict) -> filter node``.
 

@@ -67,11 +67,11 @@ def job(run_id: str, st: AppState = Depends(state)) -> dict[str, Any]:
 
 
 def _warm(ws: Workspace, run_id: int) -> None:
-    """After a job: the run's first view (row cache and its metrics) built in a thread of its own, so that
-    the job's thread ends with the job (a new job can start at once)."""
+    """After a job: the run's first view (row cache and its metrics, the facets' columns) built in a thread of
+    its own, so that the job's thread ends with the job (a new job can start at once)."""
     def work() -> None:
         try:
-            query.warm(ws, run_id)
+            query.warm(ws, run_id, facets=True)
         except Exception:  # noqa: BLE001 - only the warm-up failed: the first query builds what it needs
             logging.getLogger(__name__).exception("warming the first view of run %s", run_id)
 
