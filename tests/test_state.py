@@ -385,6 +385,23 @@ def test_warm_with_facets_leaves_the_first_views_facets_nothing_to_fetch(tmp_pat
     ws.close()
 
 
+def test_a_read_only_workspace_answers_new_thresholds_and_facets_as_a_writable_one(tmp_path):
+    """A workspace opened read-only keeps its caches in memory (a new (c, t)'s metric columns in the process's
+    own database, attached writable beside it) and answers exactly as the writable workspace does."""
+    path = tmp_path / "ws.duckdb"
+    ws, run = _world(path)
+    want = [(search(ws, run, "fp > 0", c, 0.35, sort="-fp", limit=20), facets(ws, run, FACET_FILTER, c, 0.35).model_dump())
+            for c in (0.3, 0.7)]
+    ws.close()
+    with slicewise.open(path, read_only=True) as ro:
+        run = ro.runs()[0]
+        got = [(search(ro, run, "fp > 0", c, 0.35, sort="-fp", limit=20), facets(ro, run, FACET_FILTER, c, 0.35).model_dump())
+               for c in (0.3, 0.7)]
+    for (wp, wf), (gp, gf) in zip(want, got, strict=True):
+        assert gp == wp and gp.total > 0
+        assert {k: v for k, v in gf.items() if k != "histograms"} == {k: v for k, v in wf.items() if k != "histograms"}
+
+
 def test_bins_of_values_are_the_bins_of_sql():
     """The row cache bins the base table's fields in SQL and the facets count a metrics variant's values in
     NumPy: the same bin for every value, on edges, below and above the range, for NULL, infinities and a

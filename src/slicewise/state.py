@@ -452,7 +452,7 @@ class State:
                     if self._closed:
                         raise RuntimeError("the workspace is closed")
                     alias = f"sw_scratch_{uuid.uuid4().hex[:12]}"
-                    self.store.own_cursor().execute(f"ATTACH ':memory:' AS {alias}")
+                    self.store.own_cursor().execute(f"ATTACH ':memory:' AS {alias} (READ_ONLY false)")  # (even beside a read-only workspace)
                     self._scratch = alias
         return self._scratch
 
