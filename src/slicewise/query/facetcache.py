@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from slicewise.query import bins as binning
 
@@ -133,7 +132,7 @@ def _fetch(ws: Workspace, table: str, rc: RowCache, fields: list[Field], lists: 
     out = []
     for i in range(len(lists)):
         col = t.column(f"l{i}").combine_chunks()
-        out.append((col.offsets.to_numpy(), pc.list_flatten(col).to_numpy()))
+        out.append((col.offsets.to_numpy(), col.values.to_numpy()))  # (offsets index the values as they are)
     return Lines.of(t.column("id").to_numpy()), Part(small, sizes, tuple(out))
 
 
@@ -162,9 +161,11 @@ def _tally_small(small: np.ndarray, pos: np.ndarray, starts: np.ndarray) -> np.n
         lo, hi = len(pos) * c // n_chunks, len(pos) * (c + 1) // n_chunks
         for f in range(F):
             row = small[f]
-            s = starts[f]
+            s, size = starts[f], starts[f + 1] - starts[f]
             for j in range(lo, hi):
-                part[c, s + row[pos[j]]] += 1
+                v = row[pos[j]]
+                if v < size:  # (a value the field's count does not know, e.g. a dataset made since: none)
+                    part[c, s + v] += 1
     return part.sum(axis=0)
 
 
