@@ -93,10 +93,10 @@ def hover_points(page, testid: str, points: list[list[float]], series: int = 0) 
     chart = page.get_by_test_id(testid)
     chart.scroll_into_view_if_needed()
     page.wait_for_timeout(300)  # entrance animation
-    bb = chart.bounding_box()
     texts = []
     for p in points:
         x, y = page.evaluate(chart_js(testid, "return c.convertToPixel({seriesIndex: a[0]}, a[1]);"), [series, p])
+        bb = chart.bounding_box()  # (each time: the page's layout may still move the chart, e.g. as a panel loads)
         page.mouse.move(bb["x"] + x, bb["y"] + y)
         page.wait_for_timeout(60)
         texts.append(page.evaluate(f"() => [...document.querySelectorAll('[data-testid={testid}] div')]"
