@@ -119,10 +119,11 @@ def test_files_of_an_earlier_job_or_other_rows_are_not_read(tmp_path):
     _a_later_process_agrees(path)
 
 
-def test_tn_follows_the_ontology_and_a_damaged_file_is_read_from_the_store(tmp_path):
+def test_tn_follows_the_ontology_and_a_damaged_or_missing_file_is_read_from_the_store(tmp_path):
     path, ws, run, _, _, folder = _warmed(tmp_path)
     M.set_ontology(ws, run, ["cat", "dog"])  # bird no longer counts: every row's TN changes
     (folder / "k2" / "tp_iou.npy").write_bytes(b"not an array")
+    (folder / "k4" / "rowc-n_p.npy").unlink()
     ws.close()
     want = _a_later_process_agrees(path)
     assert any(v["tn"].any() for v in want.values())

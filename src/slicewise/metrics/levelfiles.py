@@ -64,6 +64,8 @@ def load(path: Path | None, k: int) -> dict[str, Any] | None:
     except (OSError, ValueError):  # (removed meanwhile by a newer job, or damaged: built from the store again)
         return None
     rowc = {k[5:]: v for k, v in arrays.items() if k.startswith("rowc-")}
+    if any(n not in arrays for n in (*_INT, "tp_iou")) or any(n not in rowc for n in _ROWC):
+        return None  # (a file removed by hand: built from the store again)
     return {**{k: v for k, v in arrays.items() if not k.startswith("rowc-")}, "rowc": rowc}
 
 
