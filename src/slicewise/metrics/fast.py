@@ -136,7 +136,7 @@ def _level_of(ws: Workspace, run_id: int, gen: int, k: int) -> Level:
     rows = run_row_ids(ws, run_id, gen)
     path = levelfiles.folder(ws, run_id, gen)
     got = levelfiles.load(path, k)
-    if got is not None and len(got["rowc"].get("n_pred", ())) == len(rows):
+    if got is not None and len(got["rowc"]["n_pred"]) == len(rows):
         return Level(got["row_pos"], got["feature"], got["n_pred"], got["n_gt"], got["tp_line"], got["tp_iou"],
                      got["rowc"])
     lv = _level(records.summaries(ws.store.cursor(), run_id, k, levelfiles.ROW_COLUMNS), rows)
@@ -150,7 +150,7 @@ def write_levels(ws: Workspace, run_id: int, gen: int, ks: Sequence[int]) -> Non
     path = levelfiles.folder(ws, run_id, gen)
     if path is None:
         return
-    todo = [k for k in ks if levelfiles.load(path, k) is None]
+    todo = [k for k in ks if not levelfiles.saved(path, k)]
     for k, lv in zip(todo, levels(ws, run_id, gen, todo, at_once=1, row_columns=levelfiles.ROW_COLUMNS), strict=True):
         levelfiles.save(path, k, lv)
         row_tn(ws, run_id, gen, k, lv)

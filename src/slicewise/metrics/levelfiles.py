@@ -54,9 +54,14 @@ def folder(ws: Workspace, run_id: int, gen: int) -> Path | None:
     return cache_path(ws.store.path).parent / "levels" / f"r{run_id}" / f"g{gen}_{stamp}"
 
 
+def saved(path: Path | None, k: int) -> bool:
+    """Whether conf index k's files were written (a folder appears only whole: see :func:`save`)."""
+    return path is not None and (path / f"k{k}").is_dir()
+
+
 def load(path: Path | None, k: int) -> dict[str, Any] | None:
     """The arrays of conf index k (memory-mapped), or None when they were not written."""
-    if path is None or not (path / f"k{k}").is_dir():
+    if path is None or not saved(path, k):
         return None
     d = path / f"k{k}"
     try:
@@ -72,7 +77,7 @@ def load(path: Path | None, k: int) -> dict[str, Any] | None:
 def save(path: Path | None, k: int, lv: Level) -> None:
     """Write conf index k's arrays (whole, or not at all); the run's files of earlier jobs go. Does nothing
     when they are there already or cannot be written (a read-only folder: they are built from the store)."""
-    if path is None or (path / f"k{k}").is_dir():
+    if path is None or saved(path, k):
         return
     tmp = path / f".k{k}-{uuid.uuid4().hex[:8]}"
     try:
