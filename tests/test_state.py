@@ -8,7 +8,10 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import slicewise
 from slicewise import metrics, slices
@@ -134,7 +137,6 @@ def test_writes_patch_the_row_cache_and_answers_stay_exact(tmp_path, monkeypatch
     stay line for line with their base (or, made one table by ``warm``, hold the base's rows)."""
     from slicewise.query import warm
 
-    monkeypatch.setattr(rowcache, "NARROW_BATCH", 4)  # a variant written in many batches keeps their order
     ws, run = _world(tmp_path / "ws.duckdb")
     rng = random.Random(7)
     if wide:
@@ -332,9 +334,12 @@ def test_the_warm_view_outlives_other_thresholds_and_a_new_job_replaces_it(tmp_p
 
 
 def test_variants_in_memory_are_bounded_by_lines_and_the_newest_and_the_warm_one_stay(tmp_path, monkeypatch):
-    """A new (c, t)'s metric columns live in the process's memory (the scratch database), at most
-    ``SCRATCH_LINES`` lines of them: older ones go first, never the one just built nor the warm view's one
-    table, and every answer stays the store's."""
+    """A new (c, t)'s metric columns live in the process's memory, at most ``MEMORY_LINES`` lines of them:
+    older ones go first, never the one just built nor the warm view's one table; an evicted one's columns are
+    freed once no query holds them; and every answer stays the store's."""
+    import gc
+    import weakref
+
     from slicewise.query import warm
 
     ws, run = _world(tmp_path / "ws.duckdb")
@@ -344,17 +349,22 @@ def test_variants_in_memory_are_bounded_by_lines_and_the_newest_and_the_warm_one
     (wide,) = [v.table for v in e.variants.values() if not v.narrow]
     lines = e.variants[next(iter(e.variants))]
     n = int(ws.state.cursor().execute(f"SELECT count(*) FROM {lines.table}").fetchone()[0])
-    monkeypatch.setattr(rowcache, "SCRATCH_LINES", n)  # room for one variant in memory
-    pages = {}
+    monkeypatch.setattr(rowcache, "MEMORY_LINES", n)  # room for one variant in memory
+    pages, held = {}, []
     for c in (0.1, 0.3, 0.7):
         pages[c] = search(ws, run, "fp > 0", c, 0.5, sort="-fp", limit=5)
-        in_memory = [v for v in e.variants.values() if v.scratch_lines]
+        in_memory = [v for v in e.variants.values() if v.columns is not None]
         assert len(in_memory) == 1 and in_memory[0] is list(e.variants.values())[-1]  # (the newest)
-        assert ws.state.scratch in in_memory[0].narrow
+        assert ws.store.relations[in_memory[0].narrow] is in_memory[0].columns
+        held.append(weakref.ref(in_memory[0].columns))
         assert [v.table for v in e.variants.values() if not v.narrow] == [wide]
-    monkeypatch.setattr(rowcache, "SCRATCH_LINES", n // 2)  # not even one: the newest stays all the same
+        del in_memory
+    gc.collect()
+    assert [r() is not None for r in held] == [False, False, True]  # (the evicted ones are gone)
+    assert len(ws.store.relations) == 1
+    monkeypatch.setattr(rowcache, "MEMORY_LINES", n // 2)  # not even one: the newest stays all the same
     pages[0.9] = search(ws, run, "fp > 0", 0.9, 0.5, sort="-fp", limit=5)
-    assert [bool(v.scratch_lines) for v in e.variants.values()] == [False, True]
+    assert [v.columns is not None for v in e.variants.values()] == [False, True]
     ws.state.enabled = False
     for c, page in pages.items():
         assert page == search(ws, run, "fp > 0", c, 0.5, sort="-fp", limit=5)
@@ -500,3 +510,18 @@ def test_a_cached_view_keeps_its_companion_tables_and_they_go_with_it(tmp_path, 
     ws.state.retire([])
     assert parts(ws) == set()
     ws.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(float("nan"))), max_size=300))
+def test_metric_columns_in_memory_are_null_where_nan(values):
+    """A variant's float column as Arrow, NULL where NaN (its validity bitmap packed by a compiled pass), is what
+    Arrow's own conversion gives; an integer column's (min, max) is NumPy's."""
+    v = np.array(values, np.float64)
+    col, stats = rowcache._nullable(v, None)
+    col.validate(full=True)
+    assert col.equals(pa.array(v, from_pandas=True)) and stats == (None, None, None)
+    ints = np.array([int(x) % 1000 if np.isfinite(x) else -7 for x in values], np.int32)
+    col, stats = rowcache._nullable(ints, None)
+    assert col.equals(pa.array(ints)) and stats == ((int(ints.min()), int(ints.max()), True) if len(ints)
+                                                    else (None, None, None))

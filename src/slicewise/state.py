@@ -3,9 +3,9 @@
 Every cache of the library lives here, never in a module global: the query engine's per-run row
 caches and the facets' columns, the metrics engine's per-level arrays and materialised views, memoised
 catalogs and run settings, the progress of running metric jobs, the cache database (a file beside the
-workspace, attached to its DuckDB instance under a name of its own) that holds the cached tables, and a
-database in this process's memory (:attr:`State.scratch`) for the tables no later process needs. Closing
-the workspace drops what is in memory; the cache folder beside the workspace (its database, and the
+workspace, attached to its DuckDB instance under a name of its own) that holds the cached tables, and
+Arrow tables no later process needs that queries read from memory (a new (c, t)'s row metrics, registered in
+:attr:`slicewise.store.database.Database.relations`). Closing the workspace drops what is in memory; the cache folder beside the workspace (its database, and the
 per-conf-index arrays of :mod:`slicewise.metrics.levelfiles`) serves the next process.
 
 **Changes, not generations.** Every write transaction says what it changed (:class:`Change`: a topic,
@@ -137,7 +137,6 @@ class State:
         self._retired: list[tuple[float, str]] = []
         self._db: str | None = None
         self._db_failed = False
-        self._scratch: str | None = None
         self._names = 0
         self._token = uuid.uuid4().hex[:8]
         self._closed = False
@@ -440,26 +439,9 @@ class State:
                            on_evict=lambda old: self.retire([old[0]]))
         return name
 
-    @property
-    def scratch(self) -> str:
-        """The alias of this process's own in-memory database, attached on first use: for cache tables
-        no later process needs (cheap to rebuild from what the caches keep in memory) and that would cost a
-        write to the file (a metrics variant's columns: 1.4 s at 10M rows in the file, 0.5 s here). A query
-        joins them with the cache database's tables freely (one write transaction writes only one of them)."""
-        if self._scratch is None:
-            with self._lock:
-                if self._scratch is None:
-                    if self._closed:
-                        raise RuntimeError("the workspace is closed")
-                    alias = f"sw_scratch_{uuid.uuid4().hex[:12]}"
-                    self.store.own_cursor().execute(f"ATTACH ':memory:' AS {alias} (READ_ONLY false)")  # (even beside a read-only workspace)
-                    self._scratch = alias
-        return self._scratch
-
-    def table_name(self, prefix: str, *, scratch: bool = False) -> str:
-        """A new qualified name in the cache database (``<db>.<prefix>_<n>``, plain identifiers), or in the
-        process's own in-memory database (:attr:`scratch`)."""
-        db = self.scratch if scratch else self.db
+    def table_name(self, prefix: str) -> str:
+        """A new qualified name in the cache database (``<db>.<prefix>_<n>``, plain identifiers)."""
+        db = self.db
         if db is None:
             raise RuntimeError("no cache database")
         with self._lock:
@@ -493,16 +475,15 @@ class State:
                 return
             self._closed = True
             db, self._db = self._db, None
-            scratch, self._scratch = self._scratch, None
             self._memo.clear()
             self._lru.clear()
             self._entries.clear()
             self._retired.clear()
             self.progress.clear()
-        for alias in (db, scratch):
-            if alias is not None:
-                with contextlib.suppress(Exception):  # noqa: BLE001 - the connection may already be gone
-                    self.store.own_cursor().execute(f"DETACH {alias}")
+        self.store.relations.clear()
+        if db is not None:
+            with contextlib.suppress(Exception):  # noqa: BLE001 - the connection may already be gone
+                self.store.own_cursor().execute(f"DETACH {db}")
 
 
 def cache_path(workspace: Path) -> Path:

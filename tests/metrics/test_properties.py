@@ -165,6 +165,24 @@ def test_row_metrics_at_t_are_the_weighted_sums(nr, lines, pairs, t, as_ints):
     assert np.array_equal(got[2], (rows_gt - want[0]).astype(np.int32))
     for g, s, d in zip(got[3:], want[1:], (n_p, n_r, n_f), strict=True):
         assert np.array_equal(g, reduce.safe_divide(s, d), equal_nan=True)
+    rounded = fast._row_counts_at(pair_line, pair_iou, t, row_pos, cast(n_pred), cast(n_gt), nr, cast(rows_pred),
+                                  cast(rows_gt), cast(n_p), cast(n_r), cast(n_f), reduce.ratio_scale())
+    for g, raw in zip(rounded, got, strict=True):  # (rounded in the pass as NumPy rounds them)
+        assert np.array_equal(g, np.round(raw, reduce.RATIO_DECIMALS) if raw.dtype.kind == "f" else raw, equal_nan=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.floats(-1e6, 1e6), st.integers(0, 10**6).map(lambda k: k / 7), st.just(float("nan")),
+                          st.integers(0, 10**13).map(lambda k: (2 * k + 1) / 2e12)), max_size=50))
+def test_ratios_rounded_in_a_kernel_are_numpys(values):
+    """The compiled passes round a ratio as ``np.round(x, RATIO_DECIMALS)`` does (multiply by the same power of
+    ten, round half to even, divide), ties at the 12th decimal included."""
+    from slicewise.metrics import fast, reduce
+
+    assert reduce.ratio_scale() == 10.0 ** reduce.RATIO_DECIMALS
+    v = np.array(values, np.float64)
+    got = np.array([fast._ratio(x, 1.0, reduce.ratio_scale()) for x in v])
+    assert np.array_equal(got, np.round(v, reduce.RATIO_DECIMALS), equal_nan=True)
 
 
 @settings(max_examples=200, deadline=None)

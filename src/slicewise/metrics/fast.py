@@ -234,26 +234,35 @@ def row_sums(row_pos: np.ndarray, tp_all: np.ndarray, wp: np.ndarray, wr: np.nda
 
 
 @numba.njit(cache=True, inline="always")
+def _ratio(s: float, n: float, scale: float) -> float:
+    """s / n (NaN when n is 0), rounded as ``np.round(x, d)`` rounds when ``scale`` is 10**d (0: not)."""
+    if n == 0:
+        return np.nan
+    x = s / n
+    return np.rint(x * scale) / scale if scale > 0 else x
+
+
+@numba.njit(cache=True, inline="always")
 def _row_out(r: int, s0: float, sp: float, sr: float, sf: float, row_pred: np.ndarray, row_gt: np.ndarray,
              n_p: np.ndarray, n_r: np.ndarray, n_f: np.ndarray, tp_r: np.ndarray, fp: np.ndarray, fn: np.ndarray,
-             p: np.ndarray, rc: np.ndarray, f: np.ndarray) -> None:
+             p: np.ndarray, rc: np.ndarray, f: np.ndarray, scale: float) -> None:
     tp_r[r] = np.int32(s0)
     fp[r] = np.int32(row_pred[r] - s0)
     fn[r] = np.int32(row_gt[r] - s0)
-    p[r] = sp / n_p[r] if n_p[r] != 0 else np.nan
-    rc[r] = sr / n_r[r] if n_r[r] != 0 else np.nan
-    f[r] = sf / n_f[r] if n_f[r] != 0 else np.nan
+    p[r] = _ratio(sp, float(n_p[r]), scale)
+    rc[r] = _ratio(sr, float(n_r[r]), scale)
+    f[r] = _ratio(sf, float(n_f[r]), scale)
 
 
 @numba.njit(cache=True, parallel=True)
 def _row_counts_at(pair_line: np.ndarray, pair_iou: np.ndarray, t: float, row_pos: np.ndarray, n_pred: np.ndarray,
                    n_gt: np.ndarray, nr: int, row_pred: np.ndarray, row_gt: np.ndarray, n_p: np.ndarray,
-                   n_r: np.ndarray, n_f: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per row at IoU threshold t: tp, fp, fn and the unrounded precision, recall and F1 (means over the row's
-    features where defined, NaN where none is), in one pass over the pairs and one over the lines (in
-    parallel over runs of whole rows): the same floats as :func:`row_sums` with :attr:`Level.weights` (each
-    weight computed as they are, a row's lines added in order; a line with no TP adds exactly 0 and is
-    skipped)."""
+                   n_r: np.ndarray, n_f: np.ndarray, scale: float = 0.0) -> tuple[np.ndarray, ...]:
+    """Per row at IoU threshold t: tp, fp, fn and precision, recall and F1 (means over the row's features where
+    defined, NaN where none is; rounded as ``np.round(x, d)`` when ``scale`` is 10**d), in one pass over the
+    pairs and one over the lines (in parallel over runs of whole rows, each row written once, those without a
+    line too): the same floats as :func:`row_sums` with :attr:`Level.weights` (each weight computed as they
+    are, a row's lines added in order; a line with no TP adds exactly 0 and is skipped)."""
     L = len(row_pos)
     tp = np.zeros(L, np.int32)
     for i in range(len(pair_line)):
@@ -265,8 +274,10 @@ def _row_counts_at(pair_line: np.ndarray, pair_iou: np.ndarray, t: float, row_po
     p = np.empty(nr)
     rc = np.empty(nr)
     f = np.empty(nr)
-    for r in numba.prange(nr):  # every row as if it had no TP; the rows with lines are written below
-        _row_out(r, 0.0, 0.0, 0.0, 0.0, row_pred, row_gt, n_p, n_r, n_f, tp_r, fp, fn, p, rc, f)
+    if L == 0:
+        for r in numba.prange(nr):
+            _row_out(r, 0.0, 0.0, 0.0, 0.0, row_pred, row_gt, n_p, n_r, n_f, tp_r, fp, fn, p, rc, f, scale)
+        return tp_r, fp, fn, p, rc, f
     n_chunks = 64
     bounds = np.empty(n_chunks + 1, np.int64)
     for c in range(n_chunks + 1):  # chunk boundaries moved to the next row's first line
@@ -275,8 +286,12 @@ def _row_counts_at(pair_line: np.ndarray, pair_iou: np.ndarray, t: float, row_po
             b += 1
         bounds[c] = b
     for c in numba.prange(n_chunks):
+        lo, hi = bounds[c], max(bounds[c], bounds[c + 1])
+        if lo == 0:  # the rows before the first line's
+            for r in range(0, row_pos[0] if hi > 0 else 0):
+                _row_out(r, 0.0, 0.0, 0.0, 0.0, row_pred, row_gt, n_p, n_r, n_f, tp_r, fp, fn, p, rc, f, scale)
         s0 = sp = sr = sf = 0.0
-        for j in range(bounds[c], max(bounds[c], bounds[c + 1])):
+        for j in range(lo, hi):
             if tp[j] != 0:
                 v = float(tp[j])
                 npj, ngj = float(n_pred[j]), float(n_gt[j])
@@ -285,9 +300,11 @@ def _row_counts_at(pair_line: np.ndarray, pair_iou: np.ndarray, t: float, row_po
                 sp += v * (1.0 / npj if npj != 0 else 0.0)
                 sr += v * (1.0 / ngj if ngj != 0 else 0.0)
                 sf += v * (2 * (1.0 / both) if both != 0 else 0.0)
-            if j + 1 == L or row_pos[j + 1] != row_pos[j]:  # the row's last line
-                if s0 != 0:
-                    _row_out(row_pos[j], s0, sp, sr, sf, row_pred, row_gt, n_p, n_r, n_f, tp_r, fp, fn, p, rc, f)
+            if j + 1 == L or row_pos[j + 1] != row_pos[j]:  # the row's last line; then the rows with none up to
+                _row_out(row_pos[j], s0, sp, sr, sf, row_pred, row_gt, n_p, n_r, n_f, tp_r, fp, fn, p, rc, f,
+                         scale)  # the next line's (or the end), which no other chunk writes
+                for r in range(row_pos[j] + 1, row_pos[j + 1] if j + 1 < L else nr):
+                    _row_out(r, 0.0, 0.0, 0.0, 0.0, row_pred, row_gt, n_p, n_r, n_f, tp_r, fp, fn, p, rc, f, scale)
                 s0 = sp = sr = sf = 0.0
     return tp_r, fp, fn, p, rc, f
 
@@ -301,7 +318,8 @@ def row_arrays(lv: Level, rows: np.ndarray, t: float, tn: np.ndarray, conf: dict
     on t (iou, the counts of predictions and labels) is computed once per conf index."""
     c = lv.rowc
     tp_r, fp, fn, p, r, f = _row_counts_at(lv.tp_line, lv.tp_iou, float(t), lv.row_pos, lv.n_pred, lv.n_gt,
-                                           len(rows), c["n_pred"], c["n_gt"], c["n_p"], c["n_r"], c["n_f"])
+                                           len(rows), c["n_pred"], c["n_gt"], c["n_p"], c["n_r"], c["n_f"],
+                                           reduce.ratio_scale())
     const = lv.memo.get("row-const")  # (what does not depend on t)
     if const is None:
         const = {"iou": reduce.round_ratio(c["iou"]), "n_predictions": c["n_pred"].astype(np.int32),
@@ -311,8 +329,7 @@ def row_arrays(lv: Level, rows: np.ndarray, t: float, tn: np.ndarray, conf: dict
         lv.memo["row-const"] = const
     return {
         "data_row_id": rows, "tp": tp_r, "fp": fp, "fn": fn, "tn": tn,
-        "precision": reduce.round_ratio(p, _owned=True), "recall": reduce.round_ratio(r, _owned=True),
-        "f1": reduce.round_ratio(f, _owned=True), "iou": const["iou"], **conf,
+        "precision": p, "recall": r, "f1": f, "iou": const["iou"], **conf,
         "n_predictions": const["n_predictions"], "n_annotations": const["n_annotations"]}
 
 

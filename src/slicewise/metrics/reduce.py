@@ -61,6 +61,18 @@ def round_ratio(x: np.ndarray | Number | None, *, _owned: bool = False) -> np.nd
     return float(np.round(float(x), RATIO_DECIMALS))
 
 
+def ratio_scale() -> float:
+    """10 ** :data:`RATIO_DECIMALS` as NumPy's ``np.round`` computes it (its ``power_of_ten``: a table up to
+    1e8, else 1e9 times ten for each further decimal), which multiplies by it, rounds half to even and divides:
+    a compiled kernel rounds as ``np.round(x, RATIO_DECIMALS)`` does with ``rint(x * scale) / scale``."""
+    if RATIO_DECIMALS < 9:
+        return float(10 ** RATIO_DECIMALS)
+    scale = 1e9
+    for _ in range(RATIO_DECIMALS - 9):
+        scale *= 10.0
+    return scale
+
+
 @overload
 def ratio(a: Number, b: Number) -> float | None: ...
 @overload

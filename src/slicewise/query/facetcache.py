@@ -101,12 +101,16 @@ def metric_part(ws: Workspace, rc: RowCache, lines: Lines) -> Part:
 
 def _metric_part(ws: Workspace, rc: RowCache, lines: Lines) -> Part:
     fields = metric_fields(rc)
-    id_col = "m_id" if rc.narrow else "id"
-    t = ws.state.cursor().execute(f"SELECT {id_col} AS id, {', '.join(sql for sql, _, _ in fields)} "
-                                  f"FROM {rc.narrow or rc.table}").arrow()
-    if not isinstance(t, pa.Table):  # duckdb >= 1.4 may return a RecordBatchReader
-        t = t.read_all()
-    ids = t.column("id").to_numpy()
+    if rc.columns is not None:  # (in memory: no query)
+        t = rc.columns
+        ids = t.column("m_id").to_numpy()
+    else:
+        id_col = "m_id" if rc.narrow else "id"
+        t = ws.state.cursor().execute(f"SELECT {id_col} AS id, {', '.join(sql for sql, _, _ in fields)} "
+                                      f"FROM {rc.narrow or rc.table}").arrow()
+        if not isinstance(t, pa.Table):  # duckdb >= 1.4 may return a RecordBatchReader
+            t = t.read_all()
+        ids = t.column("id").to_numpy()
     # (a variant's lines are its base's, in the same order: then no lookup)
     at = slice(None) if lines.order is None and np.array_equal(ids, lines.ids) else lines.positions(ids)
     small = np.zeros((len(fields), len(lines.ids)), np.uint16)

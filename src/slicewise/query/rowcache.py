@@ -29,16 +29,17 @@ queries read the store's tables directly.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import json
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numba
 import numpy as np
 import pyarrow as pa
 
@@ -49,9 +50,9 @@ if TYPE_CHECKING:
 
 MAX_ENTRIES = 4  # base tables (run x metadata fields) kept per workspace
 MAX_VARIANTS = 4  # metrics variants kept per base table
-#: and at most this many lines of them in the process's memory (scratch database): at 10M rows a variant's
-#: columns take about 0.5 GB, so two are kept there; at 1M rows, MAX_VARIANTS
-SCRATCH_LINES = 20_000_000
+#: and at most this many lines of their columns in the process's memory: at 10M rows a variant's columns take
+#: about 0.5 GB, so two are kept; at 1M rows, MAX_VARIANTS
+MEMORY_LINES = 20_000_000
 BINS = 10
 RATIOS = ("precision", "recall", "f1", "iou")
 CONFIDENCE = ("confidence.min", "confidence.max", "confidence.mean")
@@ -73,18 +74,23 @@ class RowCache:
     ranged: tuple[str, ...] = ()
     #: the ranged fields binned one integer a bin (their values must stay integers)
     units: tuple[str, ...] = ()
-    #: a metrics variant's own table (database-qualified): its metric columns, a line per line of the base
-    #: table in the same order (the view ``table`` joins them by position)
+    #: a metrics variant's metric columns, a line per line of the base table in the same order (``table`` joins
+    #: them by position): the name of a table of the cache database (an earlier version's), or of ``columns``
     narrow: str = ""
     #: the fields whose ``bins`` name their value column: the facets bin their values (slicewise.query.bins)
     valued: tuple[str, ...] = ()
-    #: lines of ``narrow`` when it is in the process's own in-memory database (``ws.state.scratch``), else 0
-    scratch_lines: int = 0
     #: a number that changes whenever the rows are patched, the same for a base and its variants (what this
     #: process derives from the tables is keyed by it)
     version: int = 0
     #: a metrics view's base table (whose lines it shows, in their order)
     base: str = ""
+    #: a metrics variant's metric columns when they are in this process's memory (a pyarrow Table registered
+    #: as ``narrow`` in ``ws.store.relations``; see _with_metrics)
+    columns: Any = None
+
+    @property
+    def lines_in_memory(self) -> int:
+        return self.columns.num_rows if self.columns is not None else 0
 
     def info(self) -> str:
         return json.dumps({"metadata": self.metadata, "metrics": self.metrics, "bins": self.bins,
@@ -102,7 +108,9 @@ class RowCache:
                    base=f"{db}.{d['base']}" if d.get("base") else "")
 
     def names(self) -> list[str]:
-        """Everything of the database this cache is made of (the view first)."""
+        """Everything of the database this cache is made of (the view first; none for columns in memory)."""
+        if self.columns is not None:
+            return []
         return [self.table, self.narrow] if self.narrow else [self.table]
 
 
@@ -157,10 +165,10 @@ def get(ws: Workspace, run_id: int | None, metadata_fields: list[str], metrics: 
             e.variants[view] = v
             while True:  # the oldest but the new one; one table (widen) only when all others are
                 older = [k for k in e.variants if k != view]
-                in_memory = [k for k in older if e.variants[k].scratch_lines]
+                in_memory = [k for k in older if e.variants[k].columns is not None]
                 if len(e.variants) > MAX_VARIANTS:
                     name = next((k for k in older if e.variants[k].narrow), older[0])
-                elif in_memory and sum(x.scratch_lines for x in e.variants.values()) > SCRATCH_LINES:
+                elif in_memory and sum(x.lines_in_memory for x in e.variants.values()) > MEMORY_LINES:
                     name = in_memory[0]
                 else:
                     break
@@ -192,7 +200,7 @@ def widen(ws: Workspace, run_id: int | None, metadata_fields: list[str], metrics
             return v
         wide = st.table_name("rowsw")
         st.cursor().execute(f"CREATE TABLE {wide} AS SELECT * FROM {v.table}")
-        w = dataclasses.replace(v, table=wide, narrow="", scratch_lines=0)
+        w = dataclasses.replace(v, table=wide, narrow="", columns=None)
         e.variants[view] = w
         _register_variant(ws, e, view, w)
         st.retire(v.names())
@@ -234,7 +242,7 @@ def _register(ws: Workspace, e: _Entry) -> None:
 
 def _register_variant(ws: Workspace, e: _Entry, view: str, v: RowCache) -> None:
     key = _variant_key(e, view)
-    if v.scratch_lines:  # (in this process's memory: no later process will find it)
+    if v.columns is not None:  # (in this process's memory: no later process will find it)
         return
     if v.narrow:  # (a cache database of an earlier version: narrow variants in the file)
         ws.state.register(v.narrow, "rows+metrics-columns", key, e.mark)
@@ -252,7 +260,7 @@ def _open_variant(ws: Workspace, e: _Entry, view: str, columns: Callable[[], dic
     if found is not None and found[1] == e.mark and found[3]:
         return RowCache.from_info(found[0], found[3])
     if e.ids is None:
-        e.ids = ws.state.cursor().execute(f"SELECT id FROM {e.base.table}").fetchnumpy()["id"]
+        e.ids = _ids(ws.state.cursor(), e.base.table)
     v = _with_metrics(ws, e.base, e.ids, columns())
     _register_variant(ws, e, view, v)
     return v
@@ -371,54 +379,48 @@ def _build(ws: Workspace, run_id: int | None, fields: tuple[str, ...]) -> RowCac
 
 
 def _with_metrics(ws: Workspace, base: RowCache, ids: np.ndarray, columns: dict[str, np.ndarray]) -> RowCache:
-    """A metrics variant of ``base``: a narrow table of the metric columns with a line per line of the base
-    table, in the same order, and a view joining the two by position. (Copying the base's wide lines, lists
-    of features and tags included, for every (c, t) cost seconds a million rows.) The facets bin the metrics'
-    values as they count them (``valued``): a new (c, t) writes only the metrics, and writes them in the
-    process's own in-memory database (``ws.state.scratch``: 0.5 s at 10M rows instead of 1.4 s in the file;
-    a later process computes them again, or finds the one table :func:`widen` made in the file).
+    """A metrics variant of ``base``: its metric columns as an Arrow table in this process's memory, a line per
+    line of the base table in the same order, which queries read joined to the base by position (``table`` is
+    that join). Nothing is written: a reading cursor registers the columns when a statement names them
+    (:attr:`slicewise.store.database.Database.relations`, held weakly: they go with the last variant object
+    that holds them, i.e. once evicted and no query still uses them). At 10M rows writing them to a table cost
+    0.6 s in memory and 1.4 s in the cache file; a later process computes them again, or finds the one table
+    :func:`widen` made in the file. The facets bin the metrics' values as they count them (``valued``).
 
     ``columns`` are the row metrics by data row id (metrics.views.row_metrics_source), ``ids`` the base's in
     its order; rows of the base they do not have (put in the run after its metrics job) get NULL."""
-    st = ws.state
-    cur = st.cursor()
     have = np.asarray(columns["data_row_id"], np.int64)
     if len(have) == len(ids) and np.array_equal(have, ids):  # (a base in id order, as built, and every row)
         at, missing = None, None
     else:
         at = np.minimum(np.searchsorted(have, ids), max(len(have) - 1, 0))
         missing = have[at] != ids if len(have) else np.ones(len(ids), bool)
-    data = {"m_id": pa.array(ids, pa.int64())}
+    data = {"m_id": pa.array(ids, pa.int64())}  # (which row each line is: what a patch and a check read)
     stats = {}
     for m in METRICS:
         v = np.asarray(columns[m])
-        if at is not None:
-            v = v[at] if len(have) else np.zeros(len(ids), v.dtype)
-        null = np.isnan(v) if v.dtype.kind == "f" else np.zeros(len(v), bool)
-        if missing is not None:
-            null = null | missing
         if m in COUNT_METRICS:
             v = v.astype(np.int32, copy=False)
-            stats[m] = _array_stats(v, null)
-        data[m] = pa.array(v, mask=null if null.any() else None)
+        if at is not None:
+            v = v[at] if len(have) else np.zeros(len(ids), v.dtype)
+        data[m], stats[m] = _nullable(v, missing)
+        if m not in COUNT_METRICS:
+            del stats[m]
     spec, units = _spec({m: stats.get(m, (None, None, None)) for m in METRICS}, set(RATIOS))
     bins = {m: (f'"{m}"', *spec[m]) for m in METRICS if m in spec}
-    t = pa.table(data)
-    narrow, view = st.table_name("rowsm", scratch=True), st.table_name("rowsv", scratch=True)
-    cur.register("_sw_row_metrics", pa.Table.from_batches(t.to_batches(max_chunksize=NARROW_BATCH), t.schema))
-    try:  # (one scan: DuckDB keeps the lines in the order of the batches)
-        cur.execute(f"CREATE TABLE {narrow} AS SELECT * FROM _sw_row_metrics")
-    finally:
-        cur.unregister("_sw_row_metrics")
-    cur.execute(f"CREATE VIEW {view} AS SELECT b.*, m.* EXCLUDE (m_id) FROM {base.table} b POSITIONAL JOIN {narrow} m")
-    return RowCache(view, dict(base.metadata), metrics=True, bins={**base.bins, **bins},  # type: ignore[dict-item]
+    return _variant(ws, base, pa.table(data), bins, units)
+
+
+def _variant(ws: Workspace, base: RowCache, columns: pa.Table, bins: dict[str, tuple[Any, ...]],
+             units: tuple[str, ...]) -> RowCache:
+    """The metrics variant of ``base`` whose metric columns are ``columns`` (see :func:`_with_metrics`)."""
+    name = f"sw_rowsm_{uuid.uuid4().hex[:16]}"
+    ws.store.relations[name] = columns
+    return RowCache(f"(SELECT b.*, m.* EXCLUDE (m_id) FROM {base.table} b POSITIONAL JOIN {name} m)", dict(base.metadata),
+                    metrics=True, bins={**base.bins, **bins},  # type: ignore[dict-item]
                     codes={k: (c, list(v)) for k, (c, v) in base.codes.items()},
                     ranged=base.ranged + tuple(n for n in bins if n not in RATIOS), units=base.units + units,
-                    narrow=narrow, valued=tuple(bins), scratch_lines=max(len(ids), 1), version=base.version,
-                    base=base.table)
-
-
-NARROW_BATCH = 122_880  # lines a batch when a variant's table is written (DuckDB's row group: parallel scans)
+                    narrow=name, valued=tuple(bins), version=base.version, base=base.table, columns=columns)
 
 
 #: a value within this fraction of a bin's width below an edge counts as on the edge (in the upper bin):
@@ -454,13 +456,57 @@ def _spec(stats: dict[str, Any], fixed: set[str]) -> tuple[dict[str, tuple[float
     return spec, tuple(units)
 
 
-def _array_stats(v: np.ndarray, null: np.ndarray) -> tuple[Any, Any, Any]:
-    """(min, max, all whole numbers) of the integer values not ``null``, as SQL gives them."""
-    if null.any():
-        v = v[~null]
-    if not len(v):
-        return None, None, None
-    return int(v.min()), int(v.max()), True
+def _nullable(v: np.ndarray, missing: np.ndarray | None) -> tuple[pa.Array, tuple[Any, Any, Any]]:
+    """(an Arrow column of ``v``, NULL where it is NaN or ``missing``; (min, max, all whole numbers) of its
+    values when they are integers, as SQL gives them). A column of 10M lines costs a few milliseconds (NumPy's
+    isnan and Arrow's mask packing about 30)."""
+    if missing is None:
+        kind = v.dtype.kind
+        if kind == "f":
+            v = np.ascontiguousarray(v, np.float64)
+            bits, nulls = _valid_bits(v)
+            return pa.Array.from_buffers(pa.float64(), len(v), [pa.py_buffer(bits) if nulls else None, pa.py_buffer(v)],
+                                         null_count=nulls), (None, None, None)
+        lo, hi = _int_range(v) if len(v) else (None, None)
+        return pa.array(v), (lo, hi, True if len(v) else None)
+    null = (np.isnan(v) | missing) if v.dtype.kind == "f" else missing
+    kept = v[~null]
+    stats = (int(kept.min()), int(kept.max()), True) if v.dtype.kind != "f" and len(kept) else (None, None, None)
+    return pa.array(v, mask=null if null.any() else None), stats
+
+
+@numba.njit(cache=True, parallel=True)
+def _valid_bits(v: np.ndarray) -> tuple[np.ndarray, int]:
+    """Arrow's validity bitmap of ``v`` (a bit per value, least significant first: 1 where it is not NaN) and
+    the number of NaN."""
+    n = len(v)
+    bits = np.zeros((n + 63) // 64 * 8, np.uint8)  # (padded to 64 bits, as Arrow prefers)
+    nulls = 0
+    for i in numba.prange((n + 7) // 8):
+        b = 0
+        for j in range(i * 8, min(i * 8 + 8, n)):
+            if v[j] == v[j]:
+                b |= 1 << (j - i * 8)
+            else:
+                nulls += 1
+        bits[i] = b
+    return bits, nulls
+
+
+@numba.njit(cache=True, parallel=True)
+def _int_range(v: np.ndarray) -> tuple[int, int]:
+    """(min, max) of a non-empty integer array."""
+    n_chunks = 16
+    lo = np.empty(n_chunks, np.int64)
+    hi = np.empty(n_chunks, np.int64)
+    for c in numba.prange(n_chunks):
+        a, b = len(v) * c // n_chunks, len(v) * (c + 1) // n_chunks
+        mn, mx = v[0], v[0]
+        for j in range(a, b):
+            mn = min(mn, v[j])
+            mx = max(mx, v[j])
+        lo[c], hi[c] = mn, mx
+    return int(lo.min()), int(hi.max())
 
 
 def _bin_expr(col: str, spec: tuple[float, float, int], n: int) -> str:
@@ -480,6 +526,8 @@ def _patch(ws: Workspace, e: _Entry, ids: np.ndarray) -> bool:
     outside a histogram's range): the caller rebuilds."""
     st = ws.state
     cur = st.cursor()
+    in_memory = [k for k, v in e.variants.items() if v.columns is not None]
+    old_ids = e.ids if e.ids is not None or not in_memory else _ids(cur, e.base.table)  # (the lines before)
     e.ids = None  # (the base's lines change)
     idt = st.table_name("ids")
     fresh = st.table_name("fresh")
@@ -503,21 +551,22 @@ def _patch(ws: Workspace, e: _Entry, ids: np.ndarray) -> bool:
         # base (the views join them by position)
         lines = f"f.*{''.join(', ' + x for x in bin_exprs + code_exprs)}"  # the base's columns of the fresh rows
         select = f"SELECT {lines} FROM {fresh} f ORDER BY f.id"
-        # one transaction per database written (DuckDB's rule): the file's tables, then the process's own
-        in_file = [v for v in e.variants.values() if not v.scratch_lines]
-        in_memory = [v for v in e.variants.values() if v.scratch_lines]
         with _transaction(cur):
             cur.execute(f"DELETE FROM {e.base.table} WHERE id IN (SELECT id FROM {idt})")
             cur.execute(f"INSERT INTO {e.base.table} BY NAME {select}", code_params)
-            for v in in_file:
-                _patch_variant(ws, cur, v, idt, fresh, lines, code_params)
-        try:
-            with _transaction(cur) if in_memory else contextlib.nullcontext():
-                for v in in_memory:
+            for v in e.variants.values():
+                if v.columns is None:
                     _patch_variant(ws, cur, v, idt, fresh, lines, code_params)
+        try:  # the columns in memory: their lines in the base's new order, the rows' metrics kept
+            if in_memory and old_ids is not None:
+                at = _patched_lines(old_ids, ids, cur.execute(f"SELECT id FROM {fresh} ORDER BY id").fetchnumpy()["id"])
+                for view in in_memory:
+                    v = e.variants[view]
+                    e.variants[view] = _variant(ws, e.base, v.columns.take(at), {k: v.bins[k] for k in v.valued},
+                                                tuple(u for u in v.units if u in v.valued))
         except BaseException:  # (their lines would no longer match the base's: computed again when asked)
-            for view in [k for k, v in e.variants.items() if v.scratch_lines]:
-                st.retire(e.variants.pop(view).names())
+            for view in in_memory:
+                e.variants.pop(view, None)
             raise
         finally:
             version = next(_VERSIONS)  # (after the writes: what is derived from the tables is derived again)
@@ -527,6 +576,25 @@ def _patch(ws: Workspace, e: _Entry, ids: np.ndarray) -> bool:
     finally:
         cur.execute(f"DROP TABLE IF EXISTS {fresh}")
         cur.execute(f"DROP TABLE IF EXISTS {idt}")
+
+
+def _ids(cur: Any, table: str) -> np.ndarray:
+    """A table's ids in its lines' order."""
+    return np.asarray(cur.execute(f"SELECT id FROM {table}").fetchnumpy()["id"], np.int64)
+
+
+def _patched_lines(old: np.ndarray, patched: np.ndarray, fresh: np.ndarray) -> pa.Array:
+    """For each line of a table after a patch, its line before (NULL for a row it did not have): the lines of
+    the rows not ``patched`` as they were, then the ``fresh`` rows (those of ``patched`` still there) in id
+    order, as :func:`_patch` rewrites a base table."""
+    kept = np.flatnonzero(~np.isin(old, patched))
+    if len(old):
+        order = np.argsort(old, kind="stable")
+        back = order[np.minimum(np.searchsorted(old, fresh, sorter=order), len(old) - 1)]
+        new = old[back] != fresh
+    else:
+        back, new = np.zeros(len(fresh), np.int64), np.ones(len(fresh), bool)
+    return pa.array(np.concatenate([kept, back]), mask=np.concatenate([np.zeros(len(kept), bool), new]))
 
 
 @contextmanager
@@ -545,7 +613,7 @@ def _patch_variant(ws: Workspace, cur: Any, v: RowCache, idt: str, fresh: str, l
     """Re-read the rows of ``idt`` into a metrics variant (from ``fresh``, whose base columns are ``lines``),
     their metrics kept (they change with a new metrics job), the lines again in id order: a narrow table
     stays line for line with its base (its view joins them by position)."""
-    keep = ws.state.table_name("keep", scratch=bool(v.scratch_lines))
+    keep = ws.state.table_name("keep")
     if v.narrow:
         cur.execute(f"CREATE TABLE {keep} AS SELECT * FROM {v.narrow} WHERE m_id IN (SELECT id FROM {idt})")
         cur.execute(f"DELETE FROM {v.narrow} WHERE m_id IN (SELECT id FROM {idt})")

@@ -242,7 +242,9 @@ def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None
         vals, last_id = _decode_cursor(cursor, kinds)
         k_sql, k_params = _keyset(exprs, [s.desc for s in q.sort], vals, last_id)
         page_where, page_params = f"{where} AND ({k_sql})", params + k_params
-    select = ", ".join(["r.id", "r.global_key"] + [f"{e} AS sv{i}" for i, e in enumerate(exprs)])
+    # the page's ids first, their global keys after: a sort over millions of lines that carries each line's key
+    # (a string) to the top-N costs 5x more (at 10M rows 160-190 ms against 35 ms through a metrics view)
+    select = ", ".join(["r.id"] + [f"{e} AS sv{i}" for i, e in enumerate(exprs)])
     if q.similar is not None:  # each row's score, whatever the sort
         rel, rel_params = comp.scores()
         joins.append(f"LEFT JOIN {rel} sim ON sim.id = r.id")
@@ -252,16 +254,18 @@ def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None
            f"ORDER BY {', '.join(order)} LIMIT ? OFFSET ?")
     cur = ws.store.cursor()
     rows = cur.execute(sql, jparams + page_params + [limit, offset]).fetchall()
+    keys = dict(cur.execute("SELECT id, global_key FROM data_rows WHERE id = ANY(?)", [[r[0] for r in rows]]).fetchall()
+                ) if rows else {}
     total = -1
     if with_total:
         total = int(cur.execute(f"SELECT count(*) FROM {comp.from_table()} r WHERE {where}",  # type: ignore[index]
                                 params).fetchone()[0])
     n_sort = len(exprs)
-    out = [PageRow(data_row_id=r[0], global_key=r[1], sort_value=r[2] if n_sort else None,
-                   sort_values=list(r[2:2 + n_sort]),
-                   similarity=float(r[2 + n_sort]) if q.similar is not None and r[2 + n_sort] is not None else None)
+    out = [PageRow(data_row_id=r[0], global_key=keys[r[0]], sort_value=r[1] if n_sort else None,
+                   sort_values=list(r[1:1 + n_sort]),
+                   similarity=float(r[1 + n_sort]) if q.similar is not None and r[1 + n_sort] is not None else None)
            for r in rows]
-    nxt = _encode_cursor(list(rows[-1][2:2 + n_sort]), rows[-1][0]) if len(rows) == limit else None
+    nxt = _encode_cursor(list(rows[-1][1:1 + n_sort]), rows[-1][0]) if len(rows) == limit else None
     return Page(total=total, rows=out, limit=limit, offset=offset, next_cursor=nxt,
                 confidence=comp.confidence if comp.run_id is not None else None,
                 iou=comp.iou if comp.run_id is not None else None)

@@ -17,6 +17,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,6 +75,9 @@ class Store:
         self.recovery: ledger.Recovery | None = ledger.recover(
             self.path, lambda: self._connect(True, wait, on_wait), read_only=read_only)
         self._raw = self._connect(read_only, wait, on_wait)
+        #: Arrow tables a statement of a reading cursor may name as relations (name -> table), held weakly: one
+        #: goes when its owner drops it (the query engine's metrics columns at a (c, t), slicewise.query.rowcache)
+        self.relations: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
         self._con = cast(duckdb.DuckDBPyConnection, _Writer(self._raw, self))
         self._written: set[str] = set()  # the tables the open transaction wrote (see _Writer)
         self._ledger: bool | None = None  # whether the ledger table exists (None: not known yet)
@@ -145,12 +149,12 @@ class Store:
         """
         if self.in_my_transaction:
             return _Borrowed(self._con)  # type: ignore[return-value]
-        return self._raw.cursor()
+        return _Cursor(self._raw.cursor(), self.relations)  # type: ignore[return-value]
 
     def own_cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor of its own even inside this thread's write transaction (it sees committed data only):
         for work that must not join the transaction, such as the caches' own tables."""
-        return self._raw.cursor()
+        return _Cursor(self._raw.cursor(), self.relations)  # type: ignore[return-value]
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -431,6 +435,46 @@ class _Writer:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
+
+
+class _Cursor:
+    """A reading cursor that registers the store's Arrow relations (:attr:`Database.relations`) a statement
+    names, the first time one does: each cursor is a DuckDB connection of its own, with its own registrations
+    (about 0.5 ms each, so only those a statement needs)."""
+
+    __slots__ = ("_cur", "_relations", "_have")
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, relations: weakref.WeakValueDictionary[str, Any]) -> None:
+        self._cur = cur
+        self._relations = relations
+        self._have: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cur, name)
+
+    def _register(self, query: object) -> None:
+        if not self._relations or not isinstance(query, str):
+            return
+        for name in list(self._relations.keys()):
+            if name not in self._have and name in query:
+                table = self._relations.get(name)
+                if table is not None:  # (else gone: the statement fails as naming an unknown table)
+                    self._cur.register(name, table)
+                    self._have.add(name)
+
+    def execute(self, query: Any, parameters: Any = None) -> duckdb.DuckDBPyConnection:
+        self._register(query)
+        return self._cur.execute(query) if parameters is None else self._cur.execute(query, parameters)
+
+    def sql(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+        self._register(query)
+        return self._cur.sql(query, *args, **kwargs)
+
+    def __enter__(self) -> _Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._cur.close()
 
 
 class _Borrowed:
