@@ -525,3 +525,50 @@ def test_metric_columns_in_memory_are_null_where_nan(values):
     col, stats = rowcache._nullable(ints, None)
     assert col.equals(pa.array(ints)) and stats == ((int(ints.min()), int(ints.max()), True) if len(ints)
                                                     else (None, None, None))
+
+
+def test_has_and_predicted_read_a_bit_below_64_feature_ids_and_the_list_above(tmp_path):
+    """``has:`` / ``predicted:`` test a bit of the row cache's feature masks for feature ids below 64 and search
+    the row's list above: both count what the store's tables count; a row cache an earlier version built (no
+    masks) is built again."""
+    ws = slicewise.open(tmp_path / "ws.duckdb")
+    names = [f"f{i}" for i in range(70)]
+    for n in names:
+        ws.create_feature(n, "bbox")
+    ids = {n: ws.sql("SELECT id FROM features WHERE name = ?", [n]).fetchone()[0] for n in names}
+    low, high = min(names, key=ids.get), max(names, key=ids.get)
+    assert ids[low] < rowcache.MASK_BITS <= ids[high]
+    ws.add_data_rows("d", [{"global_key": f"k{i}", "row_data": "x.jpg", "width": 50, "height": 50} for i in range(12)])
+    ws.add_annotations([{"data_row": f"k{i}", "feature": (low, high, names[30])[i % 3], "bbox": [1, 1, 9, 9]}
+                        for i in range(12)])
+    run = ws.create_run("m", "v")
+    ws.add_predictions(run, [{"data_row": f"k{i}", "feature": (high, low)[i % 2], "bbox": [1, 1, 9, 9],
+                              "confidence": 0.5} for i in range(0, 12, 3)])
+    ws.add_run_rows(run, [f"k{i}" for i in range(12)])
+    asked = [f"has:{low}", f"has:{high}", f"predicted:{low} and not has:{low}", f"predicted:{high}",
+             f"not has:{names[30]} and not predicted:{high}"]
+
+    def answers():
+        return [[r.global_key for r in search(ws, run, q, sort="global_key", limit=20).rows] for q in asked]
+
+    cached = answers()
+    rc = rowcache.get(ws, run.id, [])
+    assert rc is not None and rc.masks
+    from slicewise.query import row_ids_sql
+
+    assert "gt_mask" in row_ids_sql(ws, run, f"has:{low}")[0] and "pred_mask" in row_ids_sql(ws, run, f"predicted:{low}")[0]
+    assert "list_contains" in row_ids_sql(ws, run, f"has:{high}")[0]
+    ws.state.enabled = False
+    direct = answers()
+    ws.state.enabled = True
+    assert cached == direct and all(cached[:2])
+    old = rc.table.split(".")[-1]
+    db = ws.state.db
+    ws.state.cursor().execute(f"""UPDATE {db}.sw_registry SET info = replace(info, '"masks": true', '"masks": false')
+                                  WHERE kind = 'rows'""")  # (as an earlier version registered it)
+    ws.close()
+    ws = slicewise.open(tmp_path / "ws.duckdb")
+    assert answers() == direct
+    rc = rowcache.get(ws, run.id, [])
+    assert rc is not None and rc.masks and rc.table.split(".")[-1] != old
+    ws.close()

@@ -127,3 +127,29 @@ def test_tn_follows_the_ontology_and_a_damaged_or_missing_file_is_read_from_the_
     ws.close()
     want = _a_later_process_agrees(path)
     assert any(v["tn"].any() for v in want.values())
+
+
+def test_the_first_conf_index_mapped_asks_the_system_to_read_the_jobs_files(tmp_path, monkeypatch):
+    """Mapping a conf index from the files advises the operating system to read all of the job's files (once a
+    job and process), so that the next confidence level maps pages already read; not when they would take more
+    than a quarter of the memory available."""
+    import os
+    import threading
+
+    path, ws, r, s, gen, folder = _warmed(tmp_path)
+    ws.close()
+    files = {str(f) for f in folder.glob("k*/*.npy")}
+    advised: list[str] = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, off, n, how: advised.append(os.readlink(f"/proc/self/fd/{fd}")),
+                        raising=False)
+    for room, want in ((10**12, files), (4 * sum(os.path.getsize(f) for f in files) - 4, set())):
+        advised.clear()
+        monkeypatch.setattr(levelfiles, "_available", lambda room=room: room)
+        ws = slicewise.open(path)
+        fast.level(ws, r.id, gen, 2)
+        fast.level(ws, r.id, gen, 4)
+        for th in threading.enumerate():
+            if th.name == "slicewise-level-prefetch":
+                th.join()
+        assert set(advised) == want and len(advised) == len(want)  # (each file once)
+        ws.close()

@@ -137,6 +137,7 @@ def _level_of(ws: Workspace, run_id: int, gen: int, k: int) -> Level:
     path = levelfiles.folder(ws, run_id, gen)
     got = levelfiles.load(path, k)
     if got is not None and len(got["rowc"]["n_pred"]) == len(rows):
+        ws.state.lru("level-prefetch", (run_id, gen), lambda: levelfiles.prefetch(path), 8)  # (once per job)
         return Level(got["row_pos"], got["feature"], got["n_pred"], got["n_gt"], got["tp_line"], got["tp_iou"],
                      got["rowc"])
     lv = _level(records.summaries(ws.store.cursor(), run_id, k, levelfiles.ROW_COLUMNS), rows)

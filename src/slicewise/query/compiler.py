@@ -228,6 +228,11 @@ class Compiler:
             if node.name is None:
                 return f"len({col}) > 0", []
             value: Any = node.name if node.what == "tag" else self.catalog.feature_id(node.name)
+            from slicewise.query.rowcache import MASK_BITS
+
+            if node.what != "tag" and self._rc.masks and 0 <= value < MASK_BITS:  # (a bit: faster than the list)
+                mask = "r.gt_mask" if node.what == "annotation" else "r.pred_mask"
+                return f"({mask} & ?::UBIGINT) <> 0", [1 << value]
             return f"list_contains({col}, ?)", [value]
         if node.what == "tag":
             if node.name is None:
