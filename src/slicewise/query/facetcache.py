@@ -15,8 +15,9 @@ one (0: no value).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
@@ -40,7 +41,7 @@ class Part:
     """Some fields of a table's lines in its order: ``small[f, i]`` is line i's value index of field f plus one
     (0: none); ``lists`` the feature ids of each list column (offsets and values)."""
 
-    small: np.ndarray  # (fields, lines) uint16 (uint32 when a field has more values)
+    small: np.ndarray  # (fields, lines) in the smallest unsigned integers that hold the largest value index plus one
     sizes: np.ndarray  # each field's number of value indexes plus one
     lists: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
 
@@ -113,7 +114,7 @@ def _metric_part(ws: Workspace, rc: RowCache, lines: Lines) -> Part:
         ids = t.column("id").to_numpy()
     # (a variant's lines are its base's, in the same order: then no lookup)
     at = slice(None) if lines.order is None and np.array_equal(ids, lines.ids) else lines.positions(ids)
-    small = np.zeros((len(fields), len(lines.ids)), np.uint16)
+    small = np.zeros((len(fields), len(lines.ids)), _dtype(nb for _, _, nb in fields))
     for i, (_, name, _) in enumerate(fields):
         _, lo, hi, nb = rc.bins[name]
         v = t.column(name).to_numpy(zero_copy_only=False)  # (NULL: NaN)
@@ -121,17 +122,27 @@ def _metric_part(ws: Workspace, rc: RowCache, lines: Lines) -> Part:
     return Part(small, np.array([nb + 1 for _, _, nb in fields], np.int64))
 
 
+def _dtype(sizes: Iterable[int]) -> type[np.unsignedinteger[Any]]:
+    """The smallest unsigned integers that hold value indexes plus one of fields of these sizes."""
+    top = max(sizes, default=0) + 1
+    return np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32
+
+
+_SQL_TYPE = {np.uint8: "UTINYINT", np.uint16: "USMALLINT", np.uint32: "UINTEGER"}
+
+
 def _fetch(ws: Workspace, table: str, rc: RowCache, fields: list[Field], lists: list[str]) -> tuple[Lines, Part]:
-    wide = any(size + 1 >= 2**16 for _, _, size in fields)  # (a string field of more values than 16 bits count)
-    sql = [f"coalesce({x} + 1, 0)::{'UINTEGER' if wide else 'USMALLINT'}" for x, _, _ in fields]
+    dtype = _dtype(size for _, _, size in fields)  # (a string field of more values than 8 or 16 bits count: wider)
+    sql = [f"coalesce({x} + 1, 0)::{_SQL_TYPE[dtype]}" for x, _, _ in fields]
     sel = ", ".join(["id"] + [f"{x} AS f{i}" for i, x in enumerate(sql)] + [f"{c} AS l{i}" for i, c in enumerate(lists)])
     t = ws.state.cursor().execute(f"SELECT {sel} FROM {table}").arrow()  # (in the table's order)
     if not isinstance(t, pa.Table):  # duckdb >= 1.4 may return a RecordBatchReader
         t = t.read_all()
-    small = np.zeros((len(fields), t.num_rows), np.uint32 if wide else np.uint16)
+    small = np.zeros((len(fields), t.num_rows), dtype)
     sizes = np.zeros(len(fields), np.int64)
     for i, (_, _, size) in enumerate(fields):
         small[i] = t.column(f"f{i}").to_numpy()
+        t = t.drop_columns([f"f{i}"])  # (each column goes once copied: the fetch holds one at a time beside them)
         sizes[i] = size + 1
     out = []
     for i in range(len(lists)):

@@ -75,9 +75,9 @@ class Store:
         self.recovery: ledger.Recovery | None = ledger.recover(
             self.path, lambda: self._connect(True, wait, on_wait), read_only=read_only)
         self._raw = self._connect(read_only, wait, on_wait)
-        #: Arrow tables a statement of a reading cursor may name as relations (name -> table), held weakly: one
-        #: goes when its owner drops it (the query engine's metrics columns at a (c, t), slicewise.query.rowcache)
-        self.relations: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+        #: Arrow tables a statement of a reading cursor may name as relations (the query engine's metrics columns
+        #: at a (c, t), slicewise.query.rowcache)
+        self.relations = Relations()
         self._con = cast(duckdb.DuckDBPyConnection, _Writer(self._raw, self))
         self._written: set[str] = set()  # the tables the open transaction wrote (see _Writer)
         self._ledger: bool | None = None  # whether the ledger table exists (None: not known yet)
@@ -437,6 +437,42 @@ class _Writer:
         return getattr(self._con, name)
 
 
+class Relations:
+    """Arrow tables by name, held weakly: one goes when the last object holding it drops it. Readers on any
+    thread see a consistent set (each change replaces the dict; dead names are pruned on the next change)."""
+
+    def __init__(self) -> None:
+        self._refs: dict[str, weakref.ref[Any]] = {}
+        self._lock = threading.Lock()
+
+    def __setitem__(self, name: str, table: Any) -> None:
+        with self._lock:
+            live = {k: r for k, r in self._refs.items() if r() is not None}
+            live[name] = weakref.ref(table)
+            self._refs = live
+
+    def get(self, name: str) -> Any:
+        ref = self._refs.get(name)
+        return ref() if ref is not None else None
+
+    def __getitem__(self, name: str) -> Any:
+        table = self.get(name)
+        if table is None:
+            raise KeyError(name)
+        return table
+
+    def names(self) -> list[str]:
+        """The names (some may have gone since: :meth:`get` says None)."""
+        return list(self._refs)
+
+    def __len__(self) -> int:
+        return sum(1 for r in list(self._refs.values()) if r() is not None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._refs = {}
+
+
 class _Cursor:
     """A reading cursor that registers the store's Arrow relations (:attr:`Database.relations`) a statement
     names, the first time one does: each cursor is a DuckDB connection of its own, with its own registrations
@@ -444,7 +480,7 @@ class _Cursor:
 
     __slots__ = ("_cur", "_relations", "_have")
 
-    def __init__(self, cur: duckdb.DuckDBPyConnection, relations: weakref.WeakValueDictionary[str, Any]) -> None:
+    def __init__(self, cur: duckdb.DuckDBPyConnection, relations: Relations) -> None:
         self._cur = cur
         self._relations = relations
         self._have: set[str] = set()
@@ -453,9 +489,9 @@ class _Cursor:
         return getattr(self._cur, name)
 
     def _register(self, query: object) -> None:
-        if not self._relations or not isinstance(query, str):
+        if not isinstance(query, str):
             return
-        for name in list(self._relations.keys()):
+        for name in self._relations.names():
             if name not in self._have and name in query:
                 table = self._relations.get(name)
                 if table is not None:  # (else gone: the statement fails as naming an unknown table)
