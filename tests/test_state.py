@@ -395,9 +395,35 @@ def test_warm_with_facets_leaves_the_first_views_facets_nothing_to_fetch(tmp_pat
     ws.close()
 
 
+def test_warm_builds_the_per_feature_metrics_a_later_process_reads(tmp_path, monkeypatch):
+    """After a job's warm-up, a later process answers a per-feature filter and the run's per-feature figures at its
+    thresholds without computing the per-(row, feature) metrics again."""
+    from slicewise.metrics import fast
+    from slicewise.query import thresholds, warm
+
+    path = tmp_path / "ws.duckdb"
+    ws, run = _world(path)
+    warm(ws, run)
+    c, t = thresholds(ws, run)
+    ws.close()
+    ws = slicewise.open(path)
+
+    def no_build(*a, **k):
+        raise AssertionError("the per-(row, feature) metrics were computed again")
+
+    monkeypatch.setattr(fast, "row_feature_columns", no_build)
+    page = search(ws, run, "recall[cat] > 0", c, t, sort="global_key", limit=50)
+    per_feature = metrics.feature_metrics(ws, run, c, t)
+    monkeypatch.undo()
+    ws.state.enabled = False
+    assert page == search(ws, run, "recall[cat] > 0", c, t, sort="global_key", limit=50) and page.total > 0
+    assert per_feature == metrics.feature_metrics(ws, run, c, t)
+    ws.close()
+
+
 def test_a_read_only_workspace_answers_new_thresholds_and_facets_as_a_writable_one(tmp_path):
-    """A workspace opened read-only keeps its caches in memory (a new (c, t)'s metric columns in the process's
-    own database, attached writable beside it) and answers exactly as the writable workspace does."""
+    """A workspace opened read-only keeps its caches in memory (a new (c, t)'s metric columns as Arrow tables the
+    cursors register) and answers exactly as the writable workspace does."""
     path = tmp_path / "ws.duckdb"
     ws, run = _world(path)
     want = [(search(ws, run, "fp > 0", c, 0.35, sort="-fp", limit=20), facets(ws, run, FACET_FILTER, c, 0.35).model_dump())

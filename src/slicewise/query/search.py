@@ -184,7 +184,9 @@ def warm(ws: Any, run: Any, *, facets: bool = False) -> None:
     thresholds (:func:`thresholds`), made one table (:func:`slicewise.query.rowcache.widen`: the views most
     used are the run's own thresholds). The server calls it when a metrics job ends and the CLI after
     ``metrics compute``, so that the first page after a job does not wait for them (at a million rows they
-    take seconds; a later process finds them in the workspace's cache database). Then it writes the arrays
+    take seconds; a later process finds them in the workspace's cache database), and the per-(row, feature)
+    metrics at those thresholds (the metrics page's per-feature figures, filters such as ``recall[cat] > 0``:
+    at 10M rows their build takes gigabytes a server would otherwise hold for a while). Then it writes the arrays
     of every conf index of the job to the workspace's cache folder (:mod:`slicewise.metrics.levelfiles`), so
     that moving to another confidence level maps them instead of reading the job's records (at 10M rows:
     about ten seconds a conf index). With ``facets`` (a server, which keeps them) the first view's facet columns
@@ -202,6 +204,9 @@ def warm(ws: Any, run: Any, *, facets: bool = False) -> None:
         all_facets(ws, run, None, c, t)
     from slicewise.metrics import fast
     from slicewise.metrics.engine import require_ready
+    from slicewise.metrics.views import row_feature_metrics_table
+
+    row_feature_metrics_table(ws, run, c, t)  # (the metrics page's per-feature figures; filters on them)
 
     r, s, gen = require_ready(ws, run)
     fast.write_levels(ws, r.id, gen, range(len(s.confidence)))
