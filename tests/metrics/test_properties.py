@@ -183,6 +183,7 @@ def test_ratios_rounded_in_a_kernel_are_numpys(values):
     v = np.array(values, np.float64)
     got = np.array([fast._ratio(x, 1.0, reduce.ratio_scale()) for x in v])
     assert np.array_equal(got, np.round(v, reduce.RATIO_DECIMALS), equal_nan=True)
+    assert np.array_equal(fast.rounded(v, reduce.ratio_scale()), np.round(v, reduce.RATIO_DECIMALS), equal_nan=True)
 
 
 @settings(max_examples=200, deadline=None)

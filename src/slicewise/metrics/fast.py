@@ -10,7 +10,7 @@ only the counting.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -310,10 +310,10 @@ def _row_counts_at(pair_line: np.ndarray, pair_iou: np.ndarray, t: float, row_po
     return tp_r, fp, fn, p, rc, f
 
 
-def row_arrays(lv: Level, rows: np.ndarray, t: float, tn: np.ndarray, conf: dict[str, np.ndarray]
-               ) -> dict[str, np.ndarray]:
+def row_arrays(lv: Level, rows: np.ndarray, t: float, tn: np.ndarray, conf: dict[str, np.ndarray], *,
+               counts: bool = True) -> dict[str, np.ndarray]:
     """Per-row columns (in ``rows`` order) at IoU threshold t given the rows' TN (:func:`row_tn`) and
-    confidence columns (:func:`_conf`, or none).
+    confidence columns (:func:`_conf`, or none); the counts of predictions and labels unless not ``counts``.
 
     precision, recall, f1 and iou are means over the row's features where defined. What does not depend
     on t (iou, the counts of predictions and labels) is computed once per conf index."""
@@ -321,23 +321,37 @@ def row_arrays(lv: Level, rows: np.ndarray, t: float, tn: np.ndarray, conf: dict
     tp_r, fp, fn, p, r, f = _row_counts_at(lv.tp_line, lv.tp_iou, float(t), lv.row_pos, lv.n_pred, lv.n_gt,
                                            len(rows), c["n_pred"], c["n_gt"], c["n_p"], c["n_r"], c["n_f"],
                                            reduce.ratio_scale())
-    const = lv.memo.get("row-const")  # (what does not depend on t)
-    if const is None:
-        const = {"iou": reduce.round_ratio(c["iou"]), "n_predictions": c["n_pred"].astype(np.int32),
-                 "n_annotations": c["n_gt"].astype(np.int32)}
-        for v in const.values():
-            v.flags.writeable = False
-        lv.memo["row-const"] = const
-    return {
-        "data_row_id": rows, "tp": tp_r, "fp": fp, "fn": fn, "tn": tn,
-        "precision": p, "recall": r, "f1": f, "iou": const["iou"], **conf,
-        "n_predictions": const["n_predictions"], "n_annotations": const["n_annotations"]}
+    out = {"data_row_id": rows, "tp": tp_r, "fp": fp, "fn": fn, "tn": tn, "precision": p, "recall": r, "f1": f,
+           "iou": _const(lv, "row-iou", lambda: rounded(c["iou"], reduce.ratio_scale())), **conf}
+    if counts:
+        out["n_predictions"] = _const(lv, "row-n_pred", lambda: c["n_pred"].astype(np.int32))
+        out["n_annotations"] = _const(lv, "row-n_gt", lambda: c["n_gt"].astype(np.int32))
+    return out
+
+
+def _const(lv: Level, name: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+    """A per-row column of a conf index that does not depend on t, made once (read-only)."""
+    hit = lv.memo.get(name)
+    if hit is None:
+        hit = lv.memo[name] = make()
+        hit.flags.writeable = False
+    return hit  # type: ignore[no-any-return]
+
+
+@numba.njit(cache=True, parallel=True)
+def rounded(x: np.ndarray, scale: float) -> np.ndarray:
+    """``np.round(x, d)`` of doubles when ``scale`` is 10**d (:func:`slicewise.metrics.reduce.ratio_scale`),
+    in parallel."""
+    out = np.empty(len(x))
+    for i in numba.prange(len(x)):
+        out[i] = _ratio(x[i], 1.0, scale)
+    return out
 
 
 def row_columns(ws: Workspace, run_id: int, gen: int, k: int, t: float, *, conf: bool = True
                 ) -> dict[str, np.ndarray]:
-    """The per-row table at (k, t) as columns (NaN: undefined); without the confidence columns unless
-    ``conf`` (the query engine's row cache has its own)."""
+    """The per-row table at (k, t) as columns (NaN: undefined); without the confidence columns and the counts
+    of predictions and labels unless ``conf`` (the query engine's row cache has its own)."""
     lv = level(ws, run_id, gen, k)
     return row_arrays(lv, run_row_ids(ws, run_id, gen), t, row_tn(ws, run_id, gen, k, lv),
-                      _conf(ws, run_id, gen, k, lv) if conf else {})
+                      _conf(ws, run_id, gen, k, lv) if conf else {}, counts=conf)

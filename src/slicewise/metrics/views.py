@@ -71,8 +71,8 @@ def row_metrics_source(ws: Workspace, run: RunRef, confidence: float, iou: float
                        ) -> tuple[str, Callable[[], dict[str, np.ndarray]]]:
     """The per-row metrics at (c, t) without a table: (a key that changes whenever they may (the run, its
     metrics job generation, the conf index, the IoU and the stored versions of what they are made of),
-    a function computing their columns as :func:`row_metrics_table` holds them but the confidence ones, rows by
-    data row id).
+    a function computing their columns as :func:`row_metrics_table` holds them but the confidence ones and the
+    counts of predictions and labels, rows by data row id).
     The query engine's row cache keeps its own copy of them, in its rows' order."""
     r, s, gen = require_ready(ws, run)
     k, t = conf_index(s, confidence, r.ref), check_iou(iou)
