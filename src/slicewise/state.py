@@ -3,10 +3,11 @@
 Every cache of the library lives here, never in a module global: the query engine's per-run row
 caches and the facets' columns, the metrics engine's per-level arrays and materialised views, memoised
 catalogs and run settings, the progress of running metric jobs, the cache database (a file beside the
-workspace, attached to its DuckDB instance under a name of its own) that holds the cached tables, and
-Arrow tables no later process needs that queries read from memory (a new (c, t)'s row metrics, registered in
-:attr:`slicewise.store.database.Database.relations`). Closing the workspace drops what is in memory; the cache folder beside the workspace (its database, and the
-per-conf-index arrays of :mod:`slicewise.metrics.levelfiles`) serves the next process.
+workspace, attached to its DuckDB instance under a name of its own) that holds the cached tables, and the
+Arrow tables no later process needs that queries read from memory (a new (c, t)'s row metrics, named in
+:attr:`slicewise.store.database.Store.relations`). Closing the workspace drops what is in memory; the cache
+folder beside the workspace (its database, and the per-conf-index arrays of :mod:`slicewise.metrics.levelfiles`)
+serves the next process.
 
 **Changes, not generations.** Every write transaction says what it changed (:class:`Change`: a topic,
 the run and the data rows concerned) through :meth:`slicewise.store.Store.touch`; when it commits, the

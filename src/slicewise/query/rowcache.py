@@ -184,8 +184,9 @@ def get(ws: Workspace, run_id: int | None, metadata_fields: list[str], metrics: 
 def widen(ws: Workspace, run_id: int | None, metadata_fields: list[str], metrics: MetricsSource) -> RowCache | None:
     """The metrics variant of ``metrics`` (built if need be) made one table: the base's columns and the
     metrics. A join by position of the base and the metric columns is cheap to build (a new (c, t) writes
-    nothing: its columns stay in memory) but DuckDB cannot push a filter or a join below it: at 10M rows a page filtered by a per-feature
-    metric (a semi-join of 37k ids) took 0.77 s through the view and 0.17 s on one table, a page sorted by fp
+    nothing: its columns stay in memory) but DuckDB cannot push a filter or a join below it: at 10M rows a
+    page filtered by a per-feature metric (a semi-join of 37k ids) took 0.77 s through such a view and 0.17 s
+    on one table, a page sorted by fp
     0.14 s and 0.02 s. One table costs a copy (16 s at 10M rows), so :func:`slicewise.query.warm` makes one
     for the view of a run's own thresholds after its metrics job; it outlives the other variants (the newest
     :data:`MAX_VARIANTS` are kept) and replaces an earlier one. Patched like the base (rows re-read, their
@@ -395,7 +396,7 @@ def _with_metrics(ws: Workspace, base: RowCache, ids: np.ndarray, columns: dict[
     """A metrics variant of ``base``: its metric columns as an Arrow table in this process's memory, a line per
     line of the base table in the same order, which queries read joined to the base by position (``table`` is
     that join). Nothing is written: a reading cursor registers the columns when a statement names them
-    (:attr:`slicewise.store.database.Database.relations`, held weakly: they go with the last variant object
+    (:attr:`slicewise.store.database.Store.relations`, held weakly: they go with the last variant object
     that holds them, i.e. once evicted and no query still uses them). At 10M rows writing them to a table cost
     0.6 s in memory and 1.4 s in the cache file; a later process computes them again, or finds the one table
     :func:`widen` made in the file. The facets bin the metrics' values as they count them (``valued``).
@@ -573,10 +574,12 @@ def _patch(ws: Workspace, e: _Entry, ids: np.ndarray) -> bool:
                     _patch_variant(ws, cur, v, idt, fresh, lines, code_params)
         try:  # the columns in memory: their lines in the base's new order, the rows' metrics kept
             if in_memory and old_ids is not None:
-                at = _patched_lines(old_ids, ids, cur.execute(f"SELECT id FROM {fresh} ORDER BY id").fetchnumpy()["id"])
+                fresh_ids = np.asarray(cur.execute(f"SELECT id FROM {fresh} ORDER BY id").fetchnumpy()["id"], np.int64)
+                at, new_ids = _patched_lines(old_ids, ids, fresh_ids)
                 for view in in_memory:
                     v = e.variants[view]
-                    e.variants[view] = _variant(ws, e.base, v.columns.take(at), {k: v.bins[k] for k in v.valued},
+                    moved = v.columns.take(at).set_column(0, "m_id", pa.array(new_ids, pa.int64()))
+                    e.variants[view] = _variant(ws, e.base, moved, {k: v.bins[k] for k in v.valued},
                                                 tuple(u for u in v.units if u in v.valued))
         except BaseException:  # (their lines would no longer match the base's: computed again when asked)
             for view in in_memory:
@@ -597,10 +600,10 @@ def _ids(cur: Any, table: str) -> np.ndarray:
     return np.asarray(cur.execute(f"SELECT id FROM {table}").fetchnumpy()["id"], np.int64)
 
 
-def _patched_lines(old: np.ndarray, patched: np.ndarray, fresh: np.ndarray) -> pa.Array:
-    """For each line of a table after a patch, its line before (NULL for a row it did not have): the lines of
-    the rows not ``patched`` as they were, then the ``fresh`` rows (those of ``patched`` still there) in id
-    order, as :func:`_patch` rewrites a base table."""
+def _patched_lines(old: np.ndarray, patched: np.ndarray, fresh: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """(for each line of a table after a patch, its line before (NULL for a row it did not have); the ids of
+    the lines after): the lines of the rows not ``patched`` as they were, then the ``fresh`` rows (those of
+    ``patched`` still there) in id order, as :func:`_patch` rewrites a base table."""
     kept = np.flatnonzero(~np.isin(old, patched))
     if len(old):
         order = np.argsort(old, kind="stable")
@@ -608,7 +611,8 @@ def _patched_lines(old: np.ndarray, patched: np.ndarray, fresh: np.ndarray) -> p
         new = old[back] != fresh
     else:
         back, new = np.zeros(len(fresh), np.int64), np.ones(len(fresh), bool)
-    return pa.array(np.concatenate([kept, back]), mask=np.concatenate([np.zeros(len(kept), bool), new]))
+    return (pa.array(np.concatenate([kept, back]), mask=np.concatenate([np.zeros(len(kept), bool), new])),
+            np.concatenate([old[kept], fresh]))
 
 
 @contextmanager

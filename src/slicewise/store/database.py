@@ -474,7 +474,7 @@ class Relations:
 
 
 class _Cursor:
-    """A reading cursor that registers the store's Arrow relations (:attr:`Database.relations`) a statement
+    """A reading cursor that registers the store's Arrow relations (:attr:`Store.relations`) a statement
     names, the first time one does: each cursor is a DuckDB connection of its own, with its own registrations
     (about 0.5 ms each, so only those a statement needs)."""
 
