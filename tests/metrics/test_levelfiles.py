@@ -88,8 +88,8 @@ def _warmed(tmp_path):
 def test_a_later_process_maps_every_conf_index_and_gets_the_stores_numbers(tmp_path):
     path, ws, r, s, gen, folder = _warmed(tmp_path)
     assert folder is not None
-    assert sorted(p.name for p in folder.iterdir()) == sorted(f"k{k}" for k in range(len(s.confidence)))
-    assert all(any(p.glob("tn-*.npy")) for p in folder.iterdir())
+    assert sorted(p.name for p in folder.iterdir()) == sorted([f"k{k}" for k in range(len(s.confidence))] + ["rows.npy"])
+    assert all(any(p.glob("tn-*.npy")) for p in folder.iterdir() if p.is_dir())
     ws.close()
 
     def mapped(ws):
@@ -97,6 +97,8 @@ def test_a_later_process_maps_every_conf_index_and_gets_the_stores_numbers(tmp_p
         assert isinstance(lv.tp_iou, np.memmap)  # (mapped from the files, not read from the store)
         assert lv.row_pos.dtype == np.int8 and lv.tp_iou.dtype == np.float64  # (40 rows; IoUs as they are)
         assert "conf_min" not in lv.rowc  # (read from the store for the per-row table only)
+        rows = fast.run_row_ids(ws, r.id, gen)
+        assert isinstance(rows, np.memmap) and np.array_equal(rows, M.records.run_rows(ws.store.cursor(), r.id))
 
     _a_later_process_agrees(path, mapped)
 

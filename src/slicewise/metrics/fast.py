@@ -66,9 +66,13 @@ class Level:
 
 
 def run_row_ids(ws: Workspace, run_id: int, gen: int) -> np.ndarray:
-    """The run's data row ids, sorted (cached per job generation)."""
-    return ws.state.lru("metric-rows", (run_id, gen), lambda: records.run_rows(ws.store.cursor(), run_id),
-                        MAX_LEVELS)
+    """The run's data row ids, sorted (cached per job generation): mapped from the job's level files when they
+    were written (:func:`write_levels`), else read from the store."""
+    def read() -> np.ndarray:
+        got = levelfiles.load_rows(levelfiles.folder(ws, run_id, gen))
+        return got if got is not None else records.run_rows(ws.store.cursor(), run_id)
+
+    return ws.state.lru("metric-rows", (run_id, gen), read, MAX_LEVELS)
 
 
 def positions(rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -155,6 +159,7 @@ def write_levels(ws: Workspace, run_id: int, gen: int, ks: Sequence[int]) -> Non
     for k, lv in zip(todo, levels(ws, run_id, gen, todo, at_once=1, row_columns=levelfiles.ROW_COLUMNS), strict=True):
         levelfiles.save(path, k, lv)
         row_tn(ws, run_id, gen, k, lv)
+    levelfiles.save_rows(path, run_row_ids(ws, run_id, gen))
 
 
 def levels(ws: Workspace, run_id: int, gen: int, ks: Sequence[int], at_once: int = MAX_LEVELS,

@@ -12,7 +12,7 @@ A job's files are named after the workspace, the run, the job's generation and t
 run's metrics and rows, so files of another workspace, an earlier job or a rewritten run are never read; writing a
 job's files removes the run's older ones. Files are written under a temporary name and renamed when complete,
 so a reader sees a conf index whole or not at all. Each conf index also keeps its rows' TN, named after the
-version of the ontology it was counted with.
+version of the ontology it was counted with, and the job's folder keeps the run's data row ids (``rows.npy``).
 
 Counts are kept in the smallest integers that hold them (the arrays built from the store hold them as
 doubles: the same values, an eighth of the bytes); the IoU of pairs and every ratio stay doubles, so every
@@ -22,6 +22,7 @@ columns are left out (only the per-row table reports them: it reads them from th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -139,6 +140,27 @@ def save(path: Path | None, k: int, lv: Level) -> None:
         os.replace(tmp, path / f"k{k}")
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_rows(path: Path | None) -> np.ndarray | None:
+    """The job's data row ids (sorted, memory-mapped), or None when they were not written."""
+    f = None if path is None else path / "rows.npy"
+    if f is None or not f.is_file():
+        return None
+    try:
+        rows = np.load(f, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    return rows if rows.dtype == np.int64 and rows.ndim == 1 else None
+
+
+def save_rows(path: Path | None, rows: np.ndarray) -> None:
+    """Keep the job's data row ids beside its conf indexes (a later process reads them from here: 0.35 s from
+    the store at 10M rows); nothing when the job's folder is not there."""
+    if path is None or not path.is_dir() or (path / "rows.npy").is_file():
+        return
+    with contextlib.suppress(OSError):
+        _write(path / "rows.npy", np.asarray(rows, np.int64), False)
 
 
 def load_tn(path: Path | None, k: int, version: str) -> np.ndarray | None:
