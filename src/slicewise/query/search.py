@@ -269,7 +269,7 @@ def search(ws: Any, run: Any, query: Any = None, confidence: float | None = None
     out = [PageRow(data_row_id=r[0], global_key=keys[r[0]], sort_value=r[1] if n_sort else None,
                    sort_values=list(r[1:1 + n_sort]),
                    similarity=float(r[1 + n_sort]) if q.similar is not None and r[1 + n_sort] is not None else None)
-           for r in rows]
+           for r in rows if r[0] in keys]  # (a row deleted between the two reads is left out)
     nxt = _encode_cursor(list(rows[-1][1:1 + n_sort]), rows[-1][0]) if len(rows) == limit else None
     return Page(total=total, rows=out, limit=limit, offset=offset, next_cursor=nxt,
                 confidence=comp.confidence if comp.run_id is not None else None,
