@@ -94,16 +94,8 @@ def prefetch(path: Path | None) -> None:
 
     def run() -> None:
         for f in files:
-            try:
-                fd = os.open(f, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                advise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
+            with contextlib.suppress(OSError), open(f, "rb") as fh:
+                advise(fh.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
 
     threading.Thread(target=run, name="slicewise-level-prefetch", daemon=True).start()
 
@@ -144,14 +136,8 @@ def save(path: Path | None, k: int, lv: Level) -> None:
 
 def load_rows(path: Path | None) -> np.ndarray | None:
     """The job's data row ids (sorted, memory-mapped), or None when they were not written."""
-    f = None if path is None else path / "rows.npy"
-    if f is None or not f.is_file():
-        return None
-    try:
-        rows = np.load(f, mmap_mode="r")
-    except (OSError, ValueError):
-        return None
-    return rows if rows.dtype == np.int64 and rows.ndim == 1 else None
+    rows = _mapped(None if path is None else path / "rows.npy")
+    return rows if rows is not None and rows.dtype == np.int64 and rows.ndim == 1 else None
 
 
 def save_rows(path: Path | None, rows: np.ndarray) -> None:
@@ -165,7 +151,12 @@ def save_rows(path: Path | None, rows: np.ndarray) -> None:
 
 def load_tn(path: Path | None, k: int, version: str) -> np.ndarray | None:
     """Conf index k's TN per row as counted with the ontology of ``version``, or None."""
-    f = _tn_file(path, k, version)
+    return _mapped(_tn_file(path, k, version))
+
+
+def _mapped(f: Path | None) -> np.ndarray | None:
+    """A file's array, memory-mapped; None when it is not there or cannot be read (removed meanwhile by a newer
+    job, or damaged: built from the store again)."""
     if f is None or not f.is_file():
         return None
     try:

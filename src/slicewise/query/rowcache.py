@@ -417,9 +417,9 @@ def _with_metrics(ws: Workspace, base: RowCache, ids: np.ndarray, columns: dict[
             v = v.astype(np.int32, copy=False)
         if at is not None:
             v = v[at] if len(have) else np.zeros(len(ids), v.dtype)
-        data[m], stats[m] = _nullable(v, missing)
-        if m not in COUNT_METRICS:
-            del stats[m]
+        data[m], got = _nullable(v, missing)
+        if m in COUNT_METRICS:
+            stats[m] = got
     spec, units = _spec({m: stats.get(m, (None, None, None)) for m in METRICS}, set(RATIOS))
     bins = {m: (f'"{m}"', *spec[m]) for m in METRICS if m in spec}
     return _variant(ws, base, pa.table(data), bins, units)
