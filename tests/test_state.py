@@ -29,6 +29,8 @@ QUERIES = [
     ("iou < 0.5 and confidence.max > 0.3", "-fp"),
     ("recall[cat] > 0 or fn > 1", "f1"),
     ("annotation is none", None),
+    ('precision[dog] >= 0.5 or f1[car] < 0.4 or fn[cat] = 0 or not recall[dog] is any', "global_key"),
+    ('metadata.camera in ("cam-2", "cam-9") and split != test and metadata.camera != "cam-7"', None),
 ]
 
 
@@ -617,4 +619,46 @@ def test_columns_in_memory_follow_their_base_through_patches(tmp_path):
     _aligned(ws, run)  # (the patched variant among the entry's variants)
     assert page.total > 0
     _agree(ws, run)
+    ws.close()
+
+
+def test_feature_metric_filters_skip_rows_without_the_feature_and_strings_compare_codes(tmp_path):
+    """A per-feature metric filter first tests the row cache's feature bit (a recall a label's, a precision a
+    prediction's, the others either), but only while the run's metrics job is up to date; ``=`` and ``in`` on a
+    string field compare the row cache's integer codes (a value no row has: code -1). Each answer is the one the
+    store's own tables give, before and after a write adds a camera no row had."""
+    from slicewise.query import row_ids_sql
+
+    ws, run = _world(tmp_path / "ws.duckdb", n=80, seed=4)
+    asked = ["recall[cat] > 0", "precision[dog] >= 0.5", "f1[car] < 0.5 or fp[cat] > 0", "not recall[dog] is any",
+             "fn[cat] = 0", 'metadata.camera = "cam-1"', 'metadata.camera in ("cam-2", "cam-9")',
+             'metadata.camera != "cam-9" and split in (train, test)', 'metadata.camera = "cam-new"']
+
+    def answers():
+        return [[r.global_key for r in search(ws, run, q, sort="global_key", limit=500).rows] for q in asked]
+
+    def direct():
+        ws.state.enabled = False
+        try:
+            return answers()
+        finally:
+            ws.state.enabled = True
+
+    got = answers()
+    assert got == direct() and all(got[:6]) and not got[-1]
+    sql = {q: row_ids_sql(ws, run, q)[0] for q in asked}
+    assert "r.gt_mask & ?" in sql["recall[cat] > 0"] and "r.pred_mask & ?" in sql["precision[dog] >= 0.5"]
+    assert "(r.gt_mask | r.pred_mask)" in sql["fn[cat] = 0"]
+    assert "md_0_code" in sql['metadata.camera = "cam-1"'] and "split_code" in sql[asked[7]]
+    # a defined recall needs a label of the feature: the rows predicted with dog but not labelled have none
+    pred_only = {r.global_key for r in search(ws, run, "predicted:dog and not has:dog", limit=500).rows}
+    assert pred_only and pred_only <= set(got[3])
+    ws.add_data_rows("street", [{"global_key": "n1", "row_data": "n1.jpg", "width": 100, "height": 100,
+                                 "metadata": {"camera": "cam-new"}}])
+    ws.add_annotations([{"data_row": "k0", "feature": "dog", "bbox": [1, 1, 20, 20]}])
+    ws.add_run_rows(run, ["n1"])
+    assert metrics.job_status(ws, run).state == "stale"
+    assert "gt_mask" not in row_ids_sql(ws, run, "recall[cat] > 0")[0]  # (the records may predate the labels)
+    got = answers()
+    assert got == direct() and got[-1] == ["n1"]
     ws.close()

@@ -457,6 +457,11 @@ class Workspace:
                             fix=did_you_mean(str(ref), [r.ref for r in runs]) or "create it with create_run")
 
     def runs(self) -> list[ModelRun]:
+        """Every model run, by id (remembered until a run or model is added or changed: a page looks its run up
+        several times)."""
+        return list(self.state.memo(("runs",), ["runs"], self._runs_now))
+
+    def _runs_now(self) -> list[ModelRun]:
         rows = self.sql("""SELECT r.id, m.name, r.name, r.config, r.created_at FROM model_runs r
                            JOIN models m ON m.id = r.model_id ORDER BY r.id""").fetchall()
         return [ModelRun(id=r[0], model=r[1], name=r[2], config=json.loads(r[3]), created_at=r[4]) for r in rows]

@@ -76,6 +76,10 @@ def live(browser_template, tmp_path_factory):
 def browser():
     from playwright.sync_api import sync_playwright
 
+    if not STATIC.exists():  # (every page the tests open is the web app's)
+        pytest.skip("the web app is not built (run `make web`)")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (run `make browser`)")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield b

@@ -242,8 +242,13 @@ def retry(ws: Workspace, run: RunRef, *, on_progress: Callable[[int, int], None]
 
 
 def require_ready(ws: Workspace, run: RunRef) -> tuple[ModelRun, Settings, int]:
-    """(run, the settings its records were computed with, generation); raises when never computed."""
+    """(run, the settings its records were computed with, generation); raises when never computed.
+    Remembered until the job or its inputs change (see :func:`job_status`)."""
     r = get_run(ws, run)
+    return ws.state.memo(("metrics-ready", r.id), JOB_TOPICS, lambda: _ready_now(ws, r))
+
+
+def _ready_now(ws: Workspace, r: ModelRun) -> tuple[ModelRun, Settings, int]:
     job = _job_row(ws.store.cursor(), r.id)
     if job is None or job[4] is None:
         state = "pending" if job is None else job[0]

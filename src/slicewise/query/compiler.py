@@ -267,17 +267,49 @@ class Compiler:
             if spec.name == "dataset":
                 pred, ps = _pred("name", node.op, values)
                 return f"r.dataset_id IN (SELECT id FROM datasets WHERE {pred})", ps
-            pred, ps = _pred(f"r.{spec.key}", node.op, values)
+            pred, ps = self._column_pred(f"r.{spec.key}", node.op, values)
             return self._two_valued(pred), ps
         col = self._column(spec, node.feature, node.at_confidence)
         if col is not None:
-            pred, ps = _pred(col, node.op, values)
+            pred, ps = self._column_pred(col, node.op, values)
             return self._two_valued(pred), ps
         if spec.category == "count":
             return self._count(spec, node, values)
         src, src_params = self.source(spec, node.feature, node.at_confidence)
         pred, ps = _pred("v", node.op, values)
-        return f"r.id IN (SELECT data_row_id FROM ({src}) WHERE {pred})", src_params + ps
+        sql, params = f"r.id IN (SELECT data_row_id FROM ({src}) WHERE {pred})", src_params + ps
+        bit = self._feature_bit(spec, node.feature)
+        if bit:  # only rows labelled or predicted with the feature have its metrics: the others skip the IN
+            # (a recall needs a label of it, a precision a prediction)
+            mask = {"recall": "r.gt_mask", "precision": "r.pred_mask"}.get(spec.key, "(r.gt_mask | r.pred_mask)")
+            return f"({mask} & ?::UBIGINT) <> 0 AND {sql}", [bit] + params
+        return sql, params
+
+    def _column_pred(self, col: str, op: str, values: list[Any]) -> SQL:
+        """:func:`_pred` on a column of ``r``; ``=`` and ``in`` on a string column of the row cache test its
+        integer code instead (at 10M rows a page filtered by a camera and its count: 92 -> 71 ms)."""
+        name = col.removeprefix("r.")
+        rc = self.cache()
+        if rc is None or op not in ("=", "in") or name not in rc.codes:
+            return _pred(col, op, values)
+        code_col = f"r.{rc.codes[name][0]}"
+        codes = [rc.code_of(name, v) for v in values]  # (-1: a value no line has)
+        return (f"{code_col} = ?", codes) if op == "=" else (f"list_contains(?, {code_col})", [codes])
+
+    def _feature_bit(self, spec: FieldSpec, feature: str | None) -> int:
+        """The row cache's mask bit of the feature of a per-feature metric (0 when there is none): every line of
+        the metrics engine's per-(row, feature) table is a row labelled or predicted with its feature, which
+        holds while the run's metrics job is up to date (its records then are the rows' labels and predictions)."""
+        if spec.category != "metric" or feature is None or self.check_only or self.cache() is None \
+                or not self._rc.masks:
+            return 0
+        from slicewise.query.rowcache import MASK_BITS
+
+        fid = self.catalog.feature_id(feature)
+        if not 0 <= fid < MASK_BITS or self._metrics_call(spec.name, "job_status", self._need_run(spec.name)
+                                                          ).state != "ready":
+            return 0
+        return 1 << fid
 
     def source(self, spec: FieldSpec, feature: str | None, at: float | None) -> SQL:
         """A subquery ``(data_row_id, v)`` with one row per data row that has a value of the field."""

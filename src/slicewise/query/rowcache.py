@@ -91,6 +91,20 @@ class RowCache:
     #: the row (``has:`` and ``predicted:`` test a bit instead of searching a list: at 10M rows 45 ms, not 100)
     masks: bool = False
 
+    #: code lookups of ``codes`` (column -> (length of its list when made, value -> code)); not saved
+    _code_index: dict[str, tuple[int, dict[Any, int]]] = field(default_factory=dict, repr=False, compare=False)
+
+    def code_of(self, column: str, value: Any) -> int:
+        """The code of ``value`` in string column ``column`` (which must have codes), -1 when no line has it.
+        Codes only ever get appended (see _code_exprs), so a lookup made at a list's length stays true."""
+        values = self.codes[column][1]
+        n = len(values)
+        hit = self._code_index.get(column)
+        if hit is None or hit[0] != n:
+            hit = (n, {v: i for i, v in enumerate(values[:n])})
+            self._code_index[column] = hit
+        return hit[1].get(value, -1)
+
     @property
     def lines_in_memory(self) -> int:
         return self.columns.num_rows if self.columns is not None else 0

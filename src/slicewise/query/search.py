@@ -48,8 +48,7 @@ class Page(BaseModel):
 
 def fresh_run(ws: Any, run: Any) -> Any:
     """The run as stored now (a ModelRun object held by a caller may predate a config change)."""
-    ref = getattr(run, "id", run)
-    return ws.state.memo(("run", ref), ["runs"], lambda: ws.run(ref))
+    return ws.run(getattr(run, "id", run))
 
 
 def run_id_of(ws: Any, run: Any) -> int | None:
