@@ -158,17 +158,29 @@ def test_row_metrics_at_t_are_the_weighted_sums(nr, lines, pairs, t, as_ints):
     w = lv.weights
     want = fast.row_sums(row_pos, lv.tp(t).reshape(-1, 1), w["p"], w["r"], w["f"], nr)[:, 0]
     cast = (lambda v: v.astype(np.int32)) if as_ints else (lambda v: v)
-    got = fast._row_counts_at(pair_line, pair_iou, t, row_pos, cast(n_pred), cast(n_gt), nr, cast(rows_pred),
-                              cast(rows_gt), cast(n_p), cast(n_r), cast(n_f))
+    by_line = fast.by_line(pair_line, pair_iou)  # (the kernel reads a line's pairs together)
+    assert np.array_equal(by_line[0], np.sort(pair_line)) and sorted(zip(*by_line, strict=True)) == sorted(pairs)
+
+    def kernel(scale: float = 0.0) -> list[np.ndarray]:
+        out = fast.Outputs(nr).take()
+        fast._row_counts_at(*by_line, t, row_pos, cast(n_pred), cast(n_gt), cast(rows_pred), cast(rows_gt), cast(n_p),
+                            cast(n_r), cast(n_f), scale, *out)
+        return out
+
+    got = kernel()
     assert np.array_equal(got[0], want[0].astype(np.int32))
     assert np.array_equal(got[1], (rows_pred - want[0]).astype(np.int32))
     assert np.array_equal(got[2], (rows_gt - want[0]).astype(np.int32))
     for g, s, d in zip(got[3:], want[1:], (n_p, n_r, n_f), strict=True):
         assert np.array_equal(g, reduce.safe_divide(s, d), equal_nan=True)
-    rounded = fast._row_counts_at(pair_line, pair_iou, t, row_pos, cast(n_pred), cast(n_gt), nr, cast(rows_pred),
-                                  cast(rows_gt), cast(n_p), cast(n_r), cast(n_f), reduce.ratio_scale())
-    for g, raw in zip(rounded, got, strict=True):  # (rounded in the pass as NumPy rounds them)
+    for g, raw in zip(kernel(reduce.ratio_scale()), got, strict=True):  # (rounded in the pass as NumPy rounds them)
         assert np.array_equal(g, np.round(raw, reduce.RATIO_DECIMALS) if raw.dtype.kind == "f" else raw, equal_nan=True)
+    rowc = {"n_pred": cast(rows_pred), "n_gt": cast(rows_gt), "n_p": cast(n_p), "n_r": cast(n_r), "n_f": cast(n_f),
+            "iou": np.where(np.arange(nr) % 3 == 0, np.nan, 0.5)}
+    lv = fast.Level(row_pos, np.zeros(L, np.int64), cast(n_pred), cast(n_gt), *by_line, rowc)
+    cols = fast.row_arrays(lv, np.arange(nr), t, np.zeros(nr, np.int32), {}, validity=True)
+    for name in ("precision", "recall", "f1", "iou"):  # (each ratio's validity: where it is not NaN)
+        assert np.array_equal(cols[name + fast.VALID], np.packbits(~np.isnan(cols[name]), bitorder="little"))
 
 
 @settings(max_examples=300, deadline=None)

@@ -10,6 +10,8 @@ only the counting.
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -38,8 +40,8 @@ def view_topics(run_id: int) -> list[str]:
 
 @dataclass(frozen=True)
 class Level:
-    """The arrays of one conf index: (row, feature) lines ordered by rf_ord, their TP pairs, and the
-    per-row constants in the order of the run's rows."""
+    """The arrays of one conf index: (row, feature) lines ordered by rf_ord, their TP pairs in the order of
+    their lines (:func:`by_line`), and the per-row constants in the order of the run's rows."""
 
     row_pos: np.ndarray  # position of each line's data row among the run's rows
     feature: np.ndarray  # each line's feature id
@@ -98,7 +100,25 @@ def _level(s: records.Summaries, rows: np.ndarray) -> Level:
         pos = np.repeat(positions(rows, drid[starts]), np.diff(np.r_[starts, len(drid)]))
     else:
         pos = np.zeros(0, np.int64)
-    return Level(pos, s.line_feature, s.n_pred, s.n_gt, s.pair_line, s.pair_iou, _dense(rows, s.rows, s.row_const))
+    return Level(pos, s.line_feature, s.n_pred, s.n_gt, *by_line(s.pair_line, s.pair_iou),
+                 _dense(rows, s.rows, s.row_const))
+
+
+def by_line(line: np.ndarray, iou: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (each one's line and IoU) in the order of their lines, as :func:`_row_counts_at` reads them (a
+    stable sort; the arrays themselves when they are in order already, as files written since are)."""
+    if _in_order(line):
+        return line, iou
+    o = np.argsort(line, kind="stable")
+    return line[o], iou[o]
+
+
+@numba.njit(cache=True)
+def _in_order(v: np.ndarray) -> bool:
+    for i in range(1, len(v)):  # noqa: SIM110 - (compiled: a loop, not a generator)
+        if v[i] < v[i - 1]:
+            return False
+    return True
 
 
 def _dense(rows: np.ndarray, ids: np.ndarray, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -142,8 +162,8 @@ def _level_of(ws: Workspace, run_id: int, gen: int, k: int) -> Level:
     got = levelfiles.load(path, k)
     if got is not None and len(got["rowc"]["n_pred"]) == len(rows):
         ws.state.lru("level-prefetch", (run_id, gen), lambda: levelfiles.prefetch(path), 8)  # (once per job)
-        return Level(got["row_pos"], got["feature"], got["n_pred"], got["n_gt"], got["tp_line"], got["tp_iou"],
-                     got["rowc"])
+        return Level(got["row_pos"], got["feature"], got["n_pred"], got["n_gt"], *by_line(got["tp_line"], got["tp_iou"]),
+                     got["rowc"])  # (files of an earlier version hold the pairs in another order)
     lv = _level(records.summaries(ws.store.cursor(), run_id, k, levelfiles.ROW_COLUMNS), rows)
     levelfiles.save(path, k, lv)
     return lv
@@ -262,28 +282,22 @@ def _row_out(r: int, s0: float, sp: float, sr: float, sf: float, row_pred: np.nd
 
 @numba.njit(cache=True, parallel=True)
 def _row_counts_at(pair_line: np.ndarray, pair_iou: np.ndarray, t: float, row_pos: np.ndarray, n_pred: np.ndarray,
-                   n_gt: np.ndarray, nr: int, row_pred: np.ndarray, row_gt: np.ndarray, n_p: np.ndarray,
-                   n_r: np.ndarray, n_f: np.ndarray, scale: float = 0.0) -> tuple[np.ndarray, ...]:
-    """Per row at IoU threshold t: tp, fp, fn and precision, recall and F1 (means over the row's features where
-    defined, NaN where none is; rounded as ``np.round(x, d)`` when ``scale`` is 10**d), in one pass over the
-    pairs and one over the lines (in parallel over runs of whole rows, each row written once, those without a
-    line too): the same floats as :func:`row_sums` with :attr:`Level.weights` (each weight computed as they
-    are, a row's lines added in order; a line with no TP adds exactly 0 and is skipped)."""
+                   n_gt: np.ndarray, row_pred: np.ndarray, row_gt: np.ndarray, n_p: np.ndarray, n_r: np.ndarray,
+                   n_f: np.ndarray, scale: float, tp_r: np.ndarray, fp: np.ndarray, fn: np.ndarray, p: np.ndarray,
+                   rc: np.ndarray, f: np.ndarray) -> None:
+    """Per row at IoU threshold t, into ``tp_r`` ... ``f`` (an entry per row): tp, fp, fn and precision, recall and
+    F1 (means over the row's features where defined, NaN where none is; rounded as ``np.round(x, d)`` when
+    ``scale`` is 10**d), in one pass over the lines and their pairs (``pair_line`` in order, see :func:`by_line`:
+    a line's TP is the number of its pairs with an IoU above t), in parallel over runs of whole rows, each row
+    written once, those without a line too: the same floats as :func:`row_sums` with :attr:`Level.weights`
+    (each weight computed as they are, a row's lines added in order; a line with no TP adds exactly 0 and is
+    skipped)."""
     L = len(row_pos)
-    tp = np.zeros(L, np.int32)
-    for i in range(len(pair_line)):
-        if pair_iou[i] > t:
-            tp[pair_line[i]] += 1
-    tp_r = np.empty(nr, np.int32)
-    fp = np.empty(nr, np.int32)
-    fn = np.empty(nr, np.int32)
-    p = np.empty(nr)
-    rc = np.empty(nr)
-    f = np.empty(nr)
+    nr = len(tp_r)
     if L == 0:
         for r in numba.prange(nr):
             _row_out(r, 0.0, 0.0, 0.0, 0.0, row_pred, row_gt, n_p, n_r, n_f, tp_r, fp, fn, p, rc, f, scale)
-        return tp_r, fp, fn, p, rc, f
+        return
     n_chunks = 64
     bounds = np.empty(n_chunks + 1, np.int64)
     for c in range(n_chunks + 1):  # chunk boundaries moved to the next row's first line
@@ -291,15 +305,23 @@ def _row_counts_at(pair_line: np.ndarray, pair_iou: np.ndarray, t: float, row_po
         while 0 < b < L and row_pos[b] == row_pos[b - 1]:
             b += 1
         bounds[c] = b
+    first_pair = np.searchsorted(pair_line, bounds)  # (each chunk's first line's first pair)
+    n_pairs = len(pair_line)
     for c in numba.prange(n_chunks):
         lo, hi = bounds[c], max(bounds[c], bounds[c + 1])
         if lo == 0:  # the rows before the first line's
             for r in range(0, row_pos[0] if hi > 0 else 0):
                 _row_out(r, 0.0, 0.0, 0.0, 0.0, row_pred, row_gt, n_p, n_r, n_f, tp_r, fp, fn, p, rc, f, scale)
+        q = first_pair[c]
         s0 = sp = sr = sf = 0.0
         for j in range(lo, hi):
-            if tp[j] != 0:
-                v = float(tp[j])
+            tp = 0
+            while q < n_pairs and pair_line[q] == j:
+                if pair_iou[q] > t:
+                    tp += 1
+                q += 1
+            if tp != 0:
+                v = float(tp)
                 npj, ngj = float(n_pred[j]), float(n_gt[j])
                 both = float(n_pred[j] + n_gt[j])
                 s0 += v
@@ -312,25 +334,104 @@ def _row_counts_at(pair_line: np.ndarray, pair_iou: np.ndarray, t: float, row_po
                 for r in range(row_pos[j] + 1, row_pos[j + 1] if j + 1 < L else nr):
                     _row_out(r, 0.0, 0.0, 0.0, 0.0, row_pred, row_gt, n_p, n_r, n_f, tp_r, fp, fn, p, rc, f, scale)
                 s0 = sp = sr = sf = 0.0
-    return tp_r, fp, fn, p, rc, f
+
+
+@numba.njit(cache=True, nogil=True)
+def _new_set(n: int, touch: bool) -> tuple[np.ndarray, ...]:
+    """A set of :class:`Outputs` (its pages written once when ``touch``), allocated by the compiled code's
+    allocator: NumPy's asks the system for huge pages, which a machine short of free contiguous memory compacts
+    for, stalling the first writes (at 10M rows 0.3-0.5 s a set, against 0.1 s for plain pages)."""
+    got = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n), np.empty(n),
+           np.empty(n))
+    if touch:
+        for i in got[:3]:
+            i[:] = 0
+        for x in got[3:]:
+            x[:] = 0.0
+    return got
+
+
+class Outputs:
+    """Sets of the six per-row arrays :func:`row_arrays` computes, for one number of rows, used again once nothing
+    holds them (the metrics variant that had a set is gone): at 10M rows a fresh set is 360 MB of new pages,
+    which cost the kernel about 100 ms to fault in (and up to several times that when the system compacts memory
+    for them). A set is free when no object but this pool refers to its arrays (an Arrow column made from one,
+    or a view of one, refers to it). When the first set is made, a second is made in the background (its pages
+    written): the next view takes it while the first is still in use; from the third on, a view mostly finds the
+    set of a variant the row cache let go (it lets one go before it makes one, see
+    :func:`slicewise.query.rowcache.get`). At most :attr:`KEEP` sets are kept; beyond, a set is made for its caller
+    only."""
+
+    KEEP = 3  # (the row cache keeps up to two variants of a run's rows in memory, and makes a third)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._sets: list[tuple[np.ndarray, ...]] = []
+        self._lock = threading.Lock()
+        self._spare: threading.Thread | None = None
+
+    def take(self) -> list[np.ndarray]:
+        """[tp, fp, fn as int32; precision, recall, f1 as float64]: a free set of the pool, else a new one (in a
+        new list: it refers to the arrays before the lock is let go, so no other take finds them free)."""
+        spare = self._spare
+        if spare is not None:  # (being made: ready in a moment)
+            spare.join()
+        with self._lock:
+            got = next((s for s in self._sets if self._free(s)), None)
+            if got is None:
+                got = _new_set(self.n, False)
+                if not self._sets:  # (the first: a second is made in the background, for the next view)
+                    self._spare = threading.Thread(target=self._make_spare, name="slicewise-spare-outputs",
+                                                   daemon=True)
+                    self._spare.start()
+                if len(self._sets) < self.KEEP:
+                    self._sets.append(got)
+            return list(got)
+
+    def _make_spare(self) -> None:
+        made = _new_set(self.n, True)
+        with self._lock:
+            if len(self._sets) < self.KEEP:
+                self._sets.append(made)
+            self._spare = None
+
+    @staticmethod
+    def _free(arrays: tuple[np.ndarray, ...]) -> bool:
+        # (when free, an array's references are the set's tuple, the loop's variable and getrefcount's argument)
+        return all(sys.getrefcount(a) <= 3 for a in arrays)
+
+
+#: the suffix of a column's validity in :func:`row_arrays` (with ``validity``)
+VALID = ".valid"
 
 
 def row_arrays(lv: Level, rows: np.ndarray, t: float, tn: np.ndarray, conf: dict[str, np.ndarray], *,
-               counts: bool = True) -> dict[str, np.ndarray]:
+               counts: bool = True, outputs: Outputs | None = None, validity: bool = False) -> dict[str, np.ndarray]:
     """Per-row columns (in ``rows`` order) at IoU threshold t given the rows' TN (:func:`row_tn`) and
     confidence columns (:func:`_conf`, or none); the counts of predictions and labels unless not ``counts``.
+    tp, fp, fn, precision, recall and f1 are written into a set of ``outputs`` when given (of ``len(rows)``).
+    With ``validity``, ``precision.valid``, ``recall.valid``, ``f1.valid`` and ``iou.valid`` are those columns'
+    Arrow validity bitmaps (a bit per row, least significant first: 1 where the value is not NaN). Whether a
+    ratio is defined does not depend on t, so they are made once per conf index (at 10M rows a bitmap made from
+    a column costs 10 ms).
 
     precision, recall, f1 and iou are means over the row's features where defined. What does not depend
     on t (iou, the counts of predictions and labels) is computed once per conf index."""
     c = lv.rowc
-    tp_r, fp, fn, p, r, f = _row_counts_at(lv.tp_line, lv.tp_iou, float(t), lv.row_pos, lv.n_pred, lv.n_gt,
-                                           len(rows), c["n_pred"], c["n_gt"], c["n_p"], c["n_r"], c["n_f"],
-                                           reduce.ratio_scale())
+    tp_r, fp, fn, p, r, f = (outputs or Outputs(len(rows))).take()
+    _row_counts_at(lv.tp_line, lv.tp_iou, float(t), lv.row_pos, lv.n_pred, lv.n_gt, c["n_pred"], c["n_gt"],
+                   c["n_p"], c["n_r"], c["n_f"], reduce.ratio_scale(), tp_r, fp, fn, p, r, f)
     out = {"data_row_id": rows, "tp": tp_r, "fp": fp, "fn": fn, "tn": tn, "precision": p, "recall": r, "f1": f,
            "iou": _const(lv, "row-iou", lambda: rounded(c["iou"], reduce.ratio_scale())), **conf}
     if counts:
         out["n_predictions"] = _const(lv, "row-n_pred", lambda: c["n_pred"].astype(np.int32))
         out["n_annotations"] = _const(lv, "row-n_gt", lambda: c["n_gt"].astype(np.int32))
+    if validity:  # (a ratio is NaN where its number of features is 0: see _ratio)
+        for name, of in (("precision", "n_p"), ("recall", "n_r"), ("f1", "n_f"), ("iou", "")):
+            def bits(of: str = of) -> np.ndarray:
+                return np.packbits(c[of] != 0 if of else ~np.isnan(out["iou"]), bitorder="little")
+
+            out[name + VALID] = _const(lv, "valid-" + name, bits)
     return out
 
 
@@ -353,10 +454,13 @@ def rounded(x: np.ndarray, scale: float) -> np.ndarray:
     return out
 
 
-def row_columns(ws: Workspace, run_id: int, gen: int, k: int, t: float, *, conf: bool = True
-                ) -> dict[str, np.ndarray]:
+def row_columns(ws: Workspace, run_id: int, gen: int, k: int, t: float, *, conf: bool = True,
+                validity: bool = False) -> dict[str, np.ndarray]:
     """The per-row table at (k, t) as columns (NaN: undefined); without the confidence columns and the counts
-    of predictions and labels unless ``conf`` (the query engine's row cache has its own)."""
+    of predictions and labels unless ``conf`` (the query engine's row cache has its own); with the ratios'
+    validity bitmaps when ``validity`` (see :func:`row_arrays`)."""
     lv = level(ws, run_id, gen, k)
-    return row_arrays(lv, run_row_ids(ws, run_id, gen), t, row_tn(ws, run_id, gen, k, lv),
-                      _conf(ws, run_id, gen, k, lv) if conf else {}, counts=conf)
+    rows = run_row_ids(ws, run_id, gen)
+    pool = ws.state.lru("metric-outputs", len(rows), lambda: Outputs(len(rows)), 2)
+    return row_arrays(lv, rows, t, row_tn(ws, run_id, gen, k, lv), _conf(ws, run_id, gen, k, lv) if conf else {},
+                      counts=conf, outputs=pool, validity=validity)

@@ -72,12 +72,14 @@ def row_metrics_source(ws: Workspace, run: RunRef, confidence: float, iou: float
     """The per-row metrics at (c, t) without a table: (a key that changes whenever they may (the run, its
     metrics job generation, the conf index, the IoU and the stored versions of what they are made of),
     a function computing their columns as :func:`row_metrics_table` holds them but the confidence ones and the
-    counts of predictions and labels, rows by data row id).
+    counts of predictions and labels, rows by data row id, and the ratios' validity bitmaps, see
+    :func:`slicewise.metrics.fast.row_arrays`).
     The query engine's row cache keeps its own copy of them, in its rows' order."""
     r, s, gen = require_ready(ws, run)
     k, t = conf_index(s, confidence, r.ref), check_iou(iou)
     fp = hashlib.sha1(ws.state.fingerprint(fast.view_topics(r.id)).encode()).hexdigest()[:12]
-    return f"r{r.id}_g{gen}_c{k}_t{round(t * 1e9)}_{fp}", lambda: fast.row_columns(ws, r.id, gen, k, t, conf=False)
+    key = f"r{r.id}_g{gen}_c{k}_t{round(t * 1e9)}_{fp}"
+    return key, lambda: fast.row_columns(ws, r.id, gen, k, t, conf=False, validity=True)
 
 
 def row_feature_metrics_table(ws: Workspace, run: RunRef, confidence: float, iou: float) -> str:

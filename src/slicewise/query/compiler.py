@@ -18,7 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from slicewise.errors import MetricsError, QueryError
 from slicewise.query.ast import And, Cond, Filter, Has, Not, Or, Similar, Sort, check_depth
-from slicewise.query.fields import Catalog, FieldSpec, did_you_mean
+from slicewise.query.fields import COUNT_METRICS, Catalog, FieldSpec, did_you_mean
 
 SQL = tuple[str, list[Any]]
 _TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?\Z")
@@ -290,6 +290,8 @@ class Compiler:
         integer code instead (at 10M rows a page filtered by a camera and its count: 92 -> 71 ms)."""
         name = col.removeprefix("r.")
         rc = self.cache()
+        if col in _INT_COLUMNS:  # a whole number stays an integer: compared as a float, each line is cast (at 10M
+            values = [_whole(v) for v in values]  # rows `fp > 0` 64 -> 38 ms)
         if rc is None or op not in ("=", "in") or name not in rc.codes:
             return _pred(col, op, values)
         code_col = f"r.{rc.codes[name][0]}"
@@ -540,6 +542,15 @@ def _coerce(spec: FieldSpec, v: Any, where: str) -> Any:
         raise QueryError(f"{s!r} is not an option of {where}", where=where,
                          fix=did_you_mean(s, list(spec.options)) or "use one of: " + ", ".join(spec.options))
     return s
+
+
+#: the integer columns of the row cache (counts)
+_INT_COLUMNS = frozenset({f'r."{m}"' for m in COUNT_METRICS} | {"r.n_gt", "r.n_pred"})
+
+
+def _whole(v: Any) -> Any:
+    """A float that is a whole number (within 2**53) as an int; anything else as it is."""
+    return int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**53 else v
 
 
 def _pred(col: str, op: str, values: list[Any]) -> SQL:

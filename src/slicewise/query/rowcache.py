@@ -142,6 +142,9 @@ class _Entry:
     variants: OrderedDict[str, RowCache] = field(default_factory=OrderedDict)
     #: the base table's ids in its order, once read (a new variant lines its metrics up with them)
     ids: np.ndarray | None = None
+    #: (``ids``, an array of the row metrics' ids found equal to them): the next variant with that same array
+    #: does not compare them again (10M ids: 13 ms)
+    aligned: tuple[Any, Any] = (None, None)
 
     @property
     def key(self) -> str:
@@ -178,6 +181,7 @@ def get(ws: Workspace, run_id: int | None, metadata_fields: list[str], metrics: 
         view, columns = metrics
         v = e.variants.get(view)
         if v is None:
+            _make_room(ws, e)
             v = _open_variant(ws, e, view, columns)
             e.variants[view] = v
             while True:  # the oldest but the new one; one table (widen) only when all others are
@@ -192,6 +196,18 @@ def get(ws: Workspace, run_id: int | None, metadata_fields: list[str], metrics: 
                 st.retire(e.variants.pop(name).names())
         e.variants.move_to_end(view)
         return v
+
+
+def _make_room(ws: Workspace, e: _Entry) -> None:
+    """Before a variant is made: the oldest variants in memory go while a new one's lines would take the ones
+    in memory past :data:`MEMORY_LINES` (so that the new one can reuse their arrays, see
+    :class:`slicewise.metrics.fast.Outputs`, rather than add to them)."""
+    new = len(e.ids) if e.ids is not None else 0
+    while True:
+        in_memory = [k for k, x in e.variants.items() if x.columns is not None]
+        if not in_memory or sum(x.lines_in_memory for x in e.variants.values()) + new <= MEMORY_LINES:
+            return
+        ws.state.retire(e.variants.pop(in_memory[0]).names())
 
 
 # -- opening, refreshing, forgetting ------------------------------------------------------------
@@ -281,7 +297,12 @@ def _open_variant(ws: Workspace, e: _Entry, view: str, columns: Callable[[], dic
         return RowCache.from_info(found[0], found[3])
     if e.ids is None:
         e.ids = _ids(ws.state.cursor(), e.base.table)
-    v = _with_metrics(ws, e.base, e.ids, columns())
+    cols = columns()
+    have = cols["data_row_id"]
+    if e.aligned[0] is not e.ids or e.aligned[1] is not have:
+        aligned = len(have) == len(e.ids) and np.array_equal(np.asarray(have, np.int64), e.ids)
+        e.aligned = (e.ids, have) if aligned else (None, None)
+    v = _with_metrics(ws, e.base, e.ids, cols, aligned=e.aligned[1] is have)
     _register_variant(ws, e, view, v)
     return v
 
@@ -406,7 +427,8 @@ def _build(ws: Workspace, run_id: int | None, fields: tuple[str, ...]) -> RowCac
                     ranged=tuple(n for n in bins if n not in fixed), units=units, masks=True)
 
 
-def _with_metrics(ws: Workspace, base: RowCache, ids: np.ndarray, columns: dict[str, np.ndarray]) -> RowCache:
+def _with_metrics(ws: Workspace, base: RowCache, ids: np.ndarray, columns: dict[str, np.ndarray], *,
+                  aligned: bool = False) -> RowCache:
     """A metrics variant of ``base``: its metric columns as an Arrow table in this process's memory, a line per
     line of the base table in the same order, which queries read joined to the base by position (``table`` is
     that join). Nothing is written: a reading cursor registers the columns when a statement names them
@@ -416,9 +438,10 @@ def _with_metrics(ws: Workspace, base: RowCache, ids: np.ndarray, columns: dict[
     :func:`widen` made in the file. The facets bin the metrics' values as they count them (``valued``).
 
     ``columns`` are the row metrics by data row id (metrics.views.row_metrics_source), ``ids`` the base's in
-    its order; rows of the base they do not have (put in the run after its metrics job) get NULL."""
+    its order (``aligned``: known to be the same ids); rows of the base they do not have (put in the run after its
+    metrics job) get NULL."""
     have = np.asarray(columns["data_row_id"], np.int64)
-    if len(have) == len(ids) and np.array_equal(have, ids):  # (a base in id order, as built, and every row)
+    if aligned or (len(have) == len(ids) and np.array_equal(have, ids)):  # (a base in id order, as built, and every row)
         at, missing = None, None
     else:
         at = np.minimum(np.searchsorted(have, ids), max(len(have) - 1, 0))
@@ -431,7 +454,7 @@ def _with_metrics(ws: Workspace, base: RowCache, ids: np.ndarray, columns: dict[
             v = v.astype(np.int32, copy=False)
         if at is not None:
             v = v[at] if len(have) else np.zeros(len(ids), v.dtype)
-        data[m], got = _nullable(v, missing)
+        data[m], got = _nullable(v, missing, columns.get(m + ".valid") if at is None else None)
         if m in COUNT_METRICS:
             stats[m] = got
     spec, units = _spec({m: stats.get(m, (None, None, None)) for m in METRICS}, set(RATIOS))
@@ -485,12 +508,17 @@ def _spec(stats: dict[str, Any], fixed: set[str]) -> tuple[dict[str, tuple[float
     return spec, tuple(units)
 
 
-def _nullable(v: np.ndarray, missing: np.ndarray | None) -> tuple[pa.Array, tuple[Any, Any, Any]]:
+def _nullable(v: np.ndarray, missing: np.ndarray | None, valid: np.ndarray | None = None
+              ) -> tuple[pa.Array, tuple[Any, Any, Any]]:
     """(an Arrow column of ``v``, NULL where it is NaN or ``missing``; (min, max, all whole numbers) of its
     values when they are integers, as SQL gives them). A column of 10M lines costs a few milliseconds (NumPy's
-    isnan and Arrow's mask packing about 30)."""
+    isnan and Arrow's mask packing about 30); none with its validity bitmap ``valid`` (a bit per value, least
+    significant first: 1 where it is not NaN) when there is no ``missing``."""
     if missing is None:
         kind = v.dtype.kind
+        if kind == "f" and valid is not None:  # (its null count is counted when something asks it)
+            return pa.Array.from_buffers(pa.float64(), len(v), [pa.py_buffer(valid), pa.py_buffer(np.ascontiguousarray(
+                v, np.float64))], null_count=-1), (None, None, None)
         if kind == "f":
             v = np.ascontiguousarray(v, np.float64)
             bits, nulls = _valid_bits(v)
