@@ -317,6 +317,7 @@ def test_the_warm_view_outlives_other_thresholds_and_a_new_job_replaces_it(tmp_p
 
     ws, run = _world(tmp_path / "ws.duckdb")
     warm(ws, run)
+    assert not ws.state._lru.get("metric-outputs")  # (the warm-up's variant was copied: its arrays went)
     key = ("rowcache", run.id, tuple(sorted(ws.metadata_fields())))  # type: ignore[attr-defined]
     e = ws.state.entry(key)
     (wide,) = [v.table for v in e.variants.values() if not v.narrow]

@@ -260,6 +260,11 @@ class State:
                     group.popitem(last=False)
         return value
 
+    def forget(self, kind: str) -> None:
+        """Drop every value :meth:`lru` keeps of ``kind`` (each goes once nothing else holds it)."""
+        with self._lock:
+            self._lru.pop(kind, None)
+
     def key_lock(self, key: Hashable) -> threading.Lock:
         """The build lock of one cache key."""
         with self._lock:

@@ -45,3 +45,6 @@ def test_a_set_is_taken_again_only_when_nothing_holds_its_arrays():
     assert _addresses(pool.take()) == where
     held = [pool.take() for _ in range(Outputs.KEEP + 2)]
     assert len({tuple(_addresses(h)) for h in held}) == len(held) and len(pool._sets) == Outputs.KEEP
+    once = Outputs(1000, spare=False)  # (a pool for one call prepares nothing more)
+    once.take()
+    assert once._spare is None and len(once._sets) == 1

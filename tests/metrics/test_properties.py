@@ -162,7 +162,7 @@ def test_row_metrics_at_t_are_the_weighted_sums(nr, lines, pairs, t, as_ints):
     assert np.array_equal(by_line[0], np.sort(pair_line)) and sorted(zip(*by_line, strict=True)) == sorted(pairs)
 
     def kernel(scale: float = 0.0) -> list[np.ndarray]:
-        out = fast.Outputs(nr).take()
+        out = fast.Outputs(nr, spare=False).take()
         fast._row_counts_at(*by_line, t, row_pos, cast(n_pred), cast(n_gt), cast(rows_pred), cast(rows_gt), cast(n_p),
                             cast(n_r), cast(n_f), scale, *out)
         return out

@@ -351,6 +351,16 @@ def _new_set(n: int, touch: bool) -> tuple[np.ndarray, ...]:
     return got
 
 
+_OUTPUTS = "metric-outputs"  # (the workspace's pools of Outputs, by number of rows)
+
+
+def release_outputs(ws: Workspace) -> None:
+    """Let the workspace's pools of :class:`Outputs` go (their sets are freed once no variant holds them): the
+    warm-up after a job, whose variant is copied into a table, leaves none behind for the rest of a job's process
+    (at 10M rows two sets, 0.7 GB)."""
+    ws.state.forget(_OUTPUTS)
+
+
 class Outputs:
     """Sets of the six per-row arrays :func:`row_arrays` computes, for one number of rows, used again once nothing
     holds them (the metrics variant that had a set is gone): at 10M rows a fresh set is 360 MB of new pages,
@@ -364,8 +374,9 @@ class Outputs:
 
     KEEP = 3  # (the row cache keeps up to two variants of a run's rows in memory, and makes a third)
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, *, spare: bool = True) -> None:
         self.n = n
+        self.spare = spare  # (a second set prepared after the first: not for a pool used once)
         self._sets: list[tuple[np.ndarray, ...]] = []
         self._lock = threading.Lock()
         self._spare: threading.Thread | None = None
@@ -380,7 +391,7 @@ class Outputs:
             got = next((s for s in self._sets if self._free(s)), None)
             if got is None:
                 got = _new_set(self.n, False)
-                if not self._sets:  # (the first: a second is made in the background, for the next view)
+                if not self._sets and self.spare:  # (the first: a second is made in the background, for the next view)
                     self._spare = threading.Thread(target=self._make_spare, name="slicewise-spare-outputs",
                                                    daemon=True)
                     self._spare.start()
@@ -418,7 +429,7 @@ def row_arrays(lv: Level, rows: np.ndarray, t: float, tn: np.ndarray, conf: dict
     precision, recall, f1 and iou are means over the row's features where defined. What does not depend
     on t (iou, the counts of predictions and labels) is computed once per conf index."""
     c = lv.rowc
-    tp_r, fp, fn, p, r, f = (outputs or Outputs(len(rows))).take()
+    tp_r, fp, fn, p, r, f = (outputs or Outputs(len(rows), spare=False)).take()
     _row_counts_at(lv.tp_line, lv.tp_iou, float(t), lv.row_pos, lv.n_pred, lv.n_gt, c["n_pred"], c["n_gt"],
                    c["n_p"], c["n_r"], c["n_f"], reduce.ratio_scale(), tp_r, fp, fn, p, r, f)
     out = {"data_row_id": rows, "tp": tp_r, "fp": fp, "fn": fn, "tn": tn, "precision": p, "recall": r, "f1": f,
@@ -461,6 +472,7 @@ def row_columns(ws: Workspace, run_id: int, gen: int, k: int, t: float, *, conf:
     validity bitmaps when ``validity`` (see :func:`row_arrays`)."""
     lv = level(ws, run_id, gen, k)
     rows = run_row_ids(ws, run_id, gen)
-    pool = ws.state.lru("metric-outputs", len(rows), lambda: Outputs(len(rows)), 2)
+    # (a pool the workspace keeps; none when it keeps no caches: each call would make one of its own)
+    pool = ws.state.lru(_OUTPUTS, len(rows), lambda: Outputs(len(rows)), 2) if ws.state.usable() else None
     return row_arrays(lv, rows, t, row_tn(ws, run_id, gen, k, lv), _conf(ws, run_id, gen, k, lv) if conf else {},
                       counts=conf, outputs=pool, validity=validity)

@@ -197,6 +197,9 @@ def warm(ws: Any, run: Any, *, facets: bool = False) -> None:
         from slicewise.query import rowcache
 
         rowcache.widen(ws, comp.run_id, sorted(comp.catalog.metadata), comp.metrics_source())
+        from slicewise.metrics.fast import release_outputs
+
+        release_outputs(ws)  # (the variant was copied: its arrays need not wait for another)
     if facets:
         from slicewise.query.facets import facets as all_facets
 
