@@ -663,3 +663,30 @@ def test_feature_metric_filters_skip_rows_without_the_feature_and_strings_compar
     got = answers()
     assert got == direct() and got[-1] == ["n1"]
     ws.close()
+
+
+def test_a_page_filtered_by_a_feature_metric_gathers_its_matches_once(tmp_path, monkeypatch):
+    """A filter on one feature's metric (alone or in the top-level AND) answers its page and its count from one
+    gathering of its matches: the same page (rows, sort values, total, next cursor) as a page and a count asked
+    apart, for every sort, offset and an empty result."""
+    import importlib
+
+    search_module = importlib.import_module("slicewise.query.search")  # (the package's `search` is the function)
+    ws, run = _world(tmp_path / "ws.duckdb", n=80, seed=5)
+    asked = ["recall[cat] > 0", 'recall[cat] > 0 and metadata.camera != "cam-9"', "precision[dog] >= 0.5 and split = train",
+             "f1[car] between 0.2 and 0.9 and not tag:reviewed", "recall[cat] > 5"]
+    assert all(search_module._few(search_module.compiler_for(ws, run, 0.5, 0.5), search_module.as_filter(q))
+               for q in asked)
+    assert not search_module._few(search_module.compiler_for(ws, run, 0.5, 0.5),
+                                  search_module.as_filter("recall[cat] > 0 or fn > 1"))
+    pages = [(q, sort, offset) for q in asked for sort in ("-iou", "global_key", "metadata.lux, -recall", None)
+             for offset in (0, 3, 1000)]
+
+    def answers():
+        return [search(ws, run, q, 0.5, 0.5, sort=sort, limit=4, offset=offset) for q, sort, offset in pages]
+
+    got = answers()
+    monkeypatch.setattr(search_module, "_few", lambda comp, node: False)
+    assert got == answers()
+    assert any(p.total > 4 and len(p.rows) == 4 for p in got) and any(p.total == 0 for p in got)
+    ws.close()
