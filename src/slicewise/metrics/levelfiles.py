@@ -183,11 +183,16 @@ def _tn_file(path: Path | None, k: int, version: str) -> Path | None:
     return path / f"k{k}" / f"tn-{hashlib.sha1(version.encode()).hexdigest()[:16]}.npy"
 
 
+def smallest_ints(v: np.ndarray) -> np.ndarray:
+    """Whole numbers in the smallest signed integers that hold them (``v`` itself when it has those already)."""
+    lo, hi = (int(v.min()), int(v.max())) if len(v) else (0, 0)
+    return v.astype(next(t for t in (np.int8, np.int16, np.int32, np.int64)
+                         if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max), copy=False)
+
+
 def _write(f: Path, v: np.ndarray, counts: bool) -> None:
     if counts:  # (whole numbers: in the smallest integers that hold them)
-        lo, hi = (int(v.min()), int(v.max())) if len(v) else (0, 0)
-        v = v.astype(next(t for t in (np.int8, np.int16, np.int32, np.int64)
-                          if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max), copy=False)
+        v = smallest_ints(v)
     tmp = f.with_name(f".{f.name}-{uuid.uuid4().hex[:8]}")
     try:
         with open(tmp, "wb") as fh:

@@ -228,11 +228,10 @@ class Compiler:
             if node.name is None:
                 return f"len({col}) > 0", []
             value: Any = node.name if node.what == "tag" else self.catalog.feature_id(node.name)
-            from slicewise.query.rowcache import MASK_BITS
-
-            if node.what != "tag" and self._rc.masks and 0 <= value < MASK_BITS:  # (a bit: faster than the list)
+            bit = self._mask_bit(value) if node.what != "tag" else 0
+            if bit:  # (a bit: faster than the list)
                 mask = "r.gt_mask" if node.what == "annotation" else "r.pred_mask"
-                return f"({mask} & ?::UBIGINT) <> 0", [1 << value]
+                return f"({mask} & ?::UBIGINT) <> 0", [bit]
             return f"list_contains({col}, ?)", [value]
         if node.what == "tag":
             if node.name is None:
@@ -302,16 +301,20 @@ class Compiler:
         """The row cache's mask bit of the feature of a per-feature metric (0 when there is none): every line of
         the metrics engine's per-(row, feature) table is a row labelled or predicted with its feature, which
         holds while the run's metrics job is up to date (its records then are the rows' labels and predictions)."""
-        if spec.category != "metric" or feature is None or self.check_only or self.cache() is None \
-                or not self._rc.masks:
+        if spec.category != "metric" or feature is None or self.check_only:
             return 0
+        bit = self._mask_bit(self.catalog.feature_id(feature))
+        if not bit or self._metrics_call(spec.name, "job_status", self._need_run(spec.name)).state != "ready":
+            return 0
+        return bit
+
+    def _mask_bit(self, feature_id: int) -> int:
+        """The bit of a feature id in the row cache's ``gt_mask`` / ``pred_mask`` (0: the cache has none for it)."""
         from slicewise.query.rowcache import MASK_BITS
 
-        fid = self.catalog.feature_id(feature)
-        if not 0 <= fid < MASK_BITS or self._metrics_call(spec.name, "job_status", self._need_run(spec.name)
-                                                          ).state != "ready":
+        if self.cache() is None or not self._rc.masks or not 0 <= feature_id < MASK_BITS:
             return 0
-        return 1 << fid
+        return 1 << feature_id
 
     def source(self, spec: FieldSpec, feature: str | None, at: float | None) -> SQL:
         """A subquery ``(data_row_id, v)`` with one row per data row that has a value of the field."""

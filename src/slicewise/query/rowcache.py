@@ -186,11 +186,10 @@ def get(ws: Workspace, run_id: int | None, metadata_fields: list[str], metrics: 
             e.variants[view] = v
             while True:  # the oldest but the new one; one table (widen) only when all others are
                 older = [k for k in e.variants if k != view]
-                in_memory = [k for k in older if e.variants[k].columns is not None]
                 if len(e.variants) > MAX_VARIANTS:
                     name = next((k for k in older if e.variants[k].narrow), older[0])
-                elif in_memory and sum(x.lines_in_memory for x in e.variants.values()) > MEMORY_LINES:
-                    name = in_memory[0]
+                elif (past := _past_memory(e, 0, keep=view)) is not None:
+                    name = past
                 else:
                     break
                 st.retire(e.variants.pop(name).names())
@@ -202,12 +201,16 @@ def _make_room(ws: Workspace, e: _Entry) -> None:
     """Before a variant is made: the oldest variants in memory go while a new one's lines would take the ones
     in memory past :data:`MEMORY_LINES` (so that the new one can reuse their arrays, see
     :class:`slicewise.metrics.fast.Outputs`, rather than add to them)."""
-    new = len(e.ids) if e.ids is not None else 0
-    while True:
-        in_memory = [k for k, x in e.variants.items() if x.columns is not None]
-        if not in_memory or sum(x.lines_in_memory for x in e.variants.values()) + new <= MEMORY_LINES:
-            return
-        ws.state.retire(e.variants.pop(in_memory[0]).names())
+    while (name := _past_memory(e, len(e.ids) if e.ids is not None else 0)) is not None:
+        ws.state.retire(e.variants.pop(name).names())
+
+
+def _past_memory(e: _Entry, more: int, keep: str | None = None) -> str | None:
+    """The oldest variant in memory but ``keep`` while the lines in memory, and ``more``, pass :data:`MEMORY_LINES`."""
+    in_memory = [k for k, x in e.variants.items() if x.columns is not None and k != keep]
+    if in_memory and sum(x.lines_in_memory for x in e.variants.values()) + more > MEMORY_LINES:
+        return in_memory[0]
+    return None
 
 
 # -- opening, refreshing, forgetting ------------------------------------------------------------
@@ -299,7 +302,7 @@ def _open_variant(ws: Workspace, e: _Entry, view: str, columns: Callable[[], dic
         e.ids = _ids(ws.state.cursor(), e.base.table)
     cols = columns()
     have = cols["data_row_id"]
-    if e.aligned[0] is not e.ids or e.aligned[1] is not have:
+    if e.aligned[0] is not e.ids or e.aligned[1] is not have:  # (compared once per pair of arrays)
         aligned = len(have) == len(e.ids) and np.array_equal(np.asarray(have, np.int64), e.ids)
         e.aligned = (e.ids, have) if aligned else (None, None)
     v = _with_metrics(ws, e.base, e.ids, cols, aligned=e.aligned[1] is have)
@@ -428,7 +431,7 @@ def _build(ws: Workspace, run_id: int | None, fields: tuple[str, ...]) -> RowCac
 
 
 def _with_metrics(ws: Workspace, base: RowCache, ids: np.ndarray, columns: dict[str, np.ndarray], *,
-                  aligned: bool = False) -> RowCache:
+                  aligned: bool) -> RowCache:
     """A metrics variant of ``base``: its metric columns as an Arrow table in this process's memory, a line per
     line of the base table in the same order, which queries read joined to the base by position (``table`` is
     that join). Nothing is written: a reading cursor registers the columns when a statement names them
@@ -438,10 +441,10 @@ def _with_metrics(ws: Workspace, base: RowCache, ids: np.ndarray, columns: dict[
     :func:`widen` made in the file. The facets bin the metrics' values as they count them (``valued``).
 
     ``columns`` are the row metrics by data row id (metrics.views.row_metrics_source), ``ids`` the base's in
-    its order (``aligned``: known to be the same ids); rows of the base they do not have (put in the run after its
-    metrics job) get NULL."""
+    its order (``aligned``: the same ids, a base in id order as built and every row); rows of the base they do not
+    have (put in the run after its metrics job) get NULL."""
     have = np.asarray(columns["data_row_id"], np.int64)
-    if aligned or (len(have) == len(ids) and np.array_equal(have, ids)):  # (a base in id order, as built, and every row)
+    if aligned:
         at, missing = None, None
     else:
         at = np.minimum(np.searchsorted(have, ids), max(len(have) - 1, 0))
